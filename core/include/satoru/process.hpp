@@ -1,0 +1,61 @@
+#pragma once
+
+#include "satoru/cancel.hpp"
+#include "satoru/error.hpp"
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace satoru {
+
+/// A child process to run. The child gets its own process group so that a
+/// timeout or cancel kills it together with whatever it started (ssh under
+/// rsync, for example).
+struct process_spec {
+  std::vector<std::string> argv;                           ///< argv[0] is looked up in PATH
+  std::vector<std::pair<std::string, std::string>> env;    ///< added to / overriding ours
+  std::string cwd;                                         ///< empty = inherit
+  std::string stdin_data;                                  ///< written, then stdin closed
+  std::chrono::milliseconds timeout{0};                    ///< 0 = no deadline
+  /// Kill the child when it writes nothing to stdout/stderr for this long (0 = off).
+  std::chrono::milliseconds no_progress_timeout{0};
+  /// Called for each complete line (without the newline), on the calling thread.
+  std::function<void(std::string_view)> on_stdout_line;
+  std::function<void(std::string_view)> on_stderr_line;
+  /// At most this many bytes of stdout/stderr are kept (the tail).
+  std::size_t capture_limit = 4 << 20;
+};
+
+struct process_result {
+  int exit_code = -1;        ///< -1 when killed by a signal
+  int term_signal = 0;
+  bool timed_out = false;
+  bool stalled = false;      ///< killed by no_progress_timeout
+  bool cancelled = false;
+  std::string out;
+  std::string err;
+  std::chrono::milliseconds duration{0};
+
+  bool ok() const { return exit_code == 0; }
+  /// One line explaining how it ended, e.g. "exited with 23: rsync: change_dir ...".
+  std::string describe(const std::string& name) const;
+};
+
+/// Runs a process to completion (or deadline/cancel). An error only when it
+/// could not be started at all (e.g. the program is not installed).
+expected<process_result> run_process(const process_spec& spec,
+                                     const cancel_token& cancel = {});
+
+/// The first line of `--version`-style output of a tool, or an error if it is
+/// missing. Used by preflight for "rsync present, version X".
+expected<std::string> tool_version(const std::string& program,
+                                   const std::vector<std::string>& args = {"--version"});
+
+/// Absolute path of `program` found in PATH, or empty.
+std::string find_in_path(const std::string& program);
+
+} // namespace satoru

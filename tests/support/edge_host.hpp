@@ -1,0 +1,87 @@
+#pragma once
+
+#include "satoru/ssh.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace satoru::testing {
+
+/// A real OpenSSH server on 127.0.0.1 acting as an edge host ("site"). It
+/// runs as the current user (root in CI) with a generated host key and a
+/// generated client key, all inside `dir`. The destructor stops the sshd it
+/// started (by pid), also when the test failed.
+class edge_host {
+public:
+  struct options {
+    /// PATH for commands run over ssh; empty = the normal PATH. Lets a test
+    /// hide a remote tool (e.g. "/opt/empty:/usr/bin" without rsync).
+    std::string remote_path;
+  };
+
+  /// Creates keys and config under `dir` (created if missing) and starts
+  /// sshd on a free port; fails the calling test (ASSERT) if it cannot.
+  explicit edge_host(std::string dir);
+  edge_host(std::string dir, options opts);
+  ~edge_host();
+  edge_host(const edge_host&) = delete;
+  edge_host& operator=(const edge_host&) = delete;
+
+  bool running() const { return pid_ > 0; }
+  int port() const { return port_; }
+  int pid() const { return pid_; }
+  const std::string& dir() const { return dir_; }
+  std::string user() const;                      ///< the current user name
+  std::string identity_file() const;             ///< client private key
+  std::string known_hosts_file() const;          ///< holds the pinned host key line
+  std::string host_key_pub() const;              ///< the host's public key file
+  /// "[127.0.0.1]:port ssh-ed25519 AAAA..."
+  std::string known_hosts_line() const;
+  /// An ssh_endpoint with the fixture's key and known_hosts.
+  satoru::ssh_endpoint endpoint(int connect_timeout_seconds = 5) const;
+
+  /// Root of the "remote" filesystem area tests should use: dir()/remote.
+  std::string remote_root() const;
+  /// Creates (or replaces) a file with content, creating parent folders.
+  void write_file(const std::string& path, const std::string& content) const;
+  /// Creates a SQLite database at path by running the sqlite3 CLI with sql.
+  void make_sqlite_db(const std::string& path, const std::string& sql) const;
+  /// Runs a shell command locally with /bin/sh -c (the edge host is this machine),
+  /// returns its exit status; output in *out when given.
+  int sh(const std::string& command, std::string* out = nullptr) const;
+
+  /// Stops sshd now (idempotent).
+  void stop();
+
+private:
+  void start();
+  std::string dir_;
+  options opts_;
+  int port_ = 0;
+  int pid_ = 0;
+};
+
+/// A fresh private temporary folder removed at destruction (unless
+/// SATORU_KEEP_TMP is set, for debugging).
+class temp_dir {
+public:
+  explicit temp_dir(const std::string& prefix = "satoru-test");
+  ~temp_dir();
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+  std::string path_;
+};
+
+/// A free TCP port on 127.0.0.1 (bound and released).
+int free_port();
+
+/// Reads a whole file; "" when missing.
+std::string read_file(const std::string& path);
+
+} // namespace satoru::testing
