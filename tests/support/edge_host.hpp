@@ -49,11 +49,16 @@ public:
   /// Creates a SQLite database at path by running the sqlite3 CLI with sql.
   void make_sqlite_db(const std::string& path, const std::string& sql) const;
   /// Runs a shell command locally with /bin/sh -c (the edge host is this machine),
-  /// returns its exit status; output in *out when given.
+  /// returns its exit status; stdout in *out when given (see run_shell).
   int sh(const std::string& command, std::string* out = nullptr) const;
 
-  /// Stops sshd now (idempotent).
+  /// Stops sshd now (idempotent): SIGTERM to the listener by pid (SIGKILL
+  /// after 5 s) and to its open connections, so running transfers break as
+  /// if the host went down.
   void stop();
+  /// Starts sshd again after stop(), with the same keys and, when still free,
+  /// the same port (so endpoint() and known_hosts stay valid).
+  void restart();
 
 private:
   void start();
@@ -83,5 +88,10 @@ int free_port();
 
 /// Reads a whole file; "" when missing.
 std::string read_file(const std::string& path);
+
+/// Runs a command with /bin/sh -c; returns its exit status (128+signal when
+/// killed, -1 when it could not run). Only stdout goes to *out; stderr is
+/// left to the test's stderr (add 2>&1 to capture it).
+int run_shell(const std::string& command, std::string* out = nullptr);
 
 } // namespace satoru::testing

@@ -11,12 +11,27 @@ namespace satoru {
 /// a child process or a socket). Copies share the same flag.
 class cancel_token {
 public:
-  cancel_token() : flag_(std::make_shared<std::atomic<bool>>(false)) {}
-  void cancel() const { flag_->store(true); }
-  bool cancelled() const { return flag_->load(); }
+  cancel_token() : state_(std::make_shared<state>()) {}
+  void cancel() const { state_->flag.store(true); }
+  bool cancelled() const {
+    for (auto* s = state_.get(); s; s = s->parent.get())
+      if (s->flag.load()) return true;
+    return false;
+  }
+  /// A token that is cancelled with this one, and can also be cancelled
+  /// alone (one step of a job hitting its deadline, say).
+  cancel_token child() const {
+    cancel_token c;
+    c.state_->parent = state_;
+    return c;
+  }
 
 private:
-  std::shared_ptr<std::atomic<bool>> flag_;
+  struct state {
+    std::atomic<bool> flag{false};
+    std::shared_ptr<state> parent;
+  };
+  std::shared_ptr<state> state_;
 };
 
 /// A point in time after which blocking work gives up. Default: never.

@@ -22,7 +22,7 @@ struct ssh_config {
 
 struct target_config {
   std::string mode;
-  std::string path;              ///< absolute path on the edge host
+  std::string path;              ///< absolute path on the edge host, lexically normal
   boost::json::object options;   ///< mode specific, validated by its plugin
   std::string hash;              ///< target_hash(mode, path)
 };

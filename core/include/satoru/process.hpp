@@ -39,6 +39,9 @@ struct process_result {
   std::string out;
   std::string err;
   std::chrono::milliseconds duration{0};
+  /// The limits that applied (copied from the spec) so describe() can name them.
+  std::chrono::milliseconds timeout{0};
+  std::chrono::milliseconds no_progress_timeout{0};
 
   bool ok() const { return exit_code == 0; }
   /// One line explaining how it ended, e.g. "exited with 23: rsync: change_dir ...".

@@ -31,6 +31,12 @@ public:
   /// Checks that the source is usable without returning the value.
   expected<void> check() const;
 
+  /// What the config loader checks: a file source exists, is a regular file
+  /// and is not accessible by group or others. Never opens the file, and
+  /// passes for env sources (the variable may be set only when the daemon
+  /// starts).
+  expected<void> check_permissions() const;
+
 private:
   kind kind_ = kind::none;
   std::string location_;

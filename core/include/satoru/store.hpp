@@ -2,8 +2,10 @@
 
 #include "satoru/config.hpp"
 #include "satoru/error.hpp"
+#include "satoru/health.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -25,11 +27,6 @@ std::optional<job_type> parse_job_type(const std::string& text);
 std::optional<job_status> parse_job_status(const std::string& text);
 bool is_finished(job_status s);
 
-/// Site health as the preflight/backup plan defines it.
-inline constexpr const char* health_unknown = "unknown";
-inline constexpr const char* health_ok = "ok";
-inline constexpr const char* health_warning = "warning";
-inline constexpr const char* health_failed = "failed";
 
 struct site_row {
   std::int64_t id = 0;
@@ -146,6 +143,11 @@ public:
   /// Claims one specific queued job (in-process `run --wait`).
   expected<std::optional<job_row>> claim_job(std::int64_t job_id, const std::string& owner,
                                              std::int64_t lease_ms);
+  /// Claims the oldest queued repository job (retention, restic_sync) of a
+  /// type unless one of that type is already running anywhere.
+  expected<std::optional<job_row>> claim_repository_job(job_type type,
+                                                        const std::string& owner,
+                                                        std::int64_t lease_ms);
   /// Extends the lease of every job `owner` runs. Returns how many.
   expected<int> renew_leases(const std::string& owner, std::int64_t lease_ms);
   /// Finishes a running job if owner still holds it; false if the lease was lost.
@@ -153,8 +155,11 @@ public:
                             job_status status, const std::string& error);
   /// Re-queues jobs whose lease expired (their process died) and jobs left
   /// `interrupted`, with attempts + 1 and an event; gives up (failed) after
-  /// max_attempts. Returns the ids touched.
-  expected<std::vector<std::int64_t>> recover_jobs(int max_attempts = 3);
+  /// max_attempts. `owner_alive`, when given, lets the caller declare a
+  /// holder dead before its lease runs out (same host, pid gone). Returns the
+  /// ids touched.
+  expected<std::vector<std::int64_t>> recover_jobs(
+    int max_attempts = 3, const std::function<bool(const std::string&)>& owner_alive = {});
   /// Marks the running jobs of owner interrupted (clean shutdown).
   expected<int> interrupt_owned(const std::string& owner, const std::string& reason);
   expected<std::optional<job_row>> get_job(std::int64_t id);

@@ -1,0 +1,36 @@
+#pragma once
+
+#include "satoru/actors/interfaces.hpp"
+#include "satoru/config.hpp"
+#include "satoru/metrics.hpp"
+#include "satoru/plugin_loader.hpp"
+
+#include <caf/actor_system_config.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace satoru::actors {
+
+/// What every actor of the runtime shares, immutable after start.
+struct runtime_context {
+  std::shared_ptr<const config> cfg;
+  std::shared_ptr<plugin_registry> plugins;
+  std::shared_ptr<satoru::metrics> metrics;
+  std::string owner;                         ///< lease holder id of this process
+  /// Timer periods (tests shorten them).
+  std::chrono::milliseconds poll_period{500};
+  std::chrono::milliseconds heartbeat_period{2000};
+  std::chrono::milliseconds scheduler_period{30000};
+  std::int64_t lease_ms = 30000;
+  int max_attempts = 3;
+};
+
+/// The actor system config with our message types registered.
+class runtime_config : public caf::actor_system_config {
+public:
+  runtime_config();
+};
+
+} // namespace satoru::actors

@@ -1,0 +1,50 @@
+#pragma once
+
+#include "satoru/actors/interfaces.hpp"
+#include "satoru/actors/runtime.hpp"
+#include "satoru/store.hpp"
+
+#include <caf/actor_system.hpp>
+
+#include <chrono>
+#include <memory>
+
+namespace satoru::actors {
+
+/// Starts and stops the actor runtime of one process: the store actor, the
+/// restic singleton, the supervisor with one actor per site and, for a
+/// daemon, the scheduler.
+class runtime_host {
+public:
+  struct options {
+    bool daemon = true;         ///< scheduler + liveness row + recovery
+    std::int64_t only_job = 0;  ///< in-process mode: run this job, then stop
+  };
+
+  /// `db` must be opened by the caller; it moves to the store actor's thread.
+  runtime_host(runtime_context ctx, std::unique_ptr<satoru::store> db, options opts);
+  ~runtime_host();
+  runtime_host(const runtime_host&) = delete;
+  runtime_host& operator=(const runtime_host&) = delete;
+
+  /// Asks the supervisor to stop (cancel running jobs, mark them
+  /// interrupted) and waits up to `timeout` for it.
+  void stop(std::chrono::milliseconds timeout = std::chrono::seconds{10});
+  /// Waits until the supervisor quits on its own (in-process mode) or the
+  /// timeout passes; true if it quit.
+  bool wait(std::chrono::milliseconds timeout);
+
+  supervisor_actor supervisor() const { return supervisor_; }
+  caf::actor_system& system() { return system_; }
+
+private:
+  runtime_config cfg_;
+  caf::actor_system system_;
+  store_actor store_;
+  restic_actor restic_;
+  supervisor_actor supervisor_;
+  scheduler_actor scheduler_;
+  bool stopped_ = false;
+};
+
+} // namespace satoru::actors

@@ -1,0 +1,171 @@
+#include "satoru/actors/restic_actor.hpp"
+
+#include "satoru/actors/store_event_sink.hpp"
+#include "satoru/actors/task_actor.hpp"
+#include "satoru/restic.hpp"
+#include "satoru/time.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace satoru::actors {
+
+namespace {
+
+using self_ptr = restic_actor::stateful_pointer<restic_state>;
+
+constexpr std::chrono::seconds grace{30};
+
+/// Starts queued work as far as the sharing rules allow.
+void pump(self_ptr self) {
+  auto& st = self->state;
+  while (!st.queue.empty() && !st.exclusive_running) {
+    auto& next = st.queue.front();
+    if (next.exclusive) {
+      if (st.shared_running > 0) return;
+      st.exclusive_running = true;
+    } else {
+      ++st.shared_running;
+    }
+    auto start = std::move(next.start);
+    st.queue.pop_front();
+    start();
+  }
+}
+
+void op_done(self_ptr self, bool exclusive) {
+  auto& st = self->state;
+  if (exclusive)
+    st.exclusive_running = false;
+  else
+    --st.shared_running;
+  pump(self);
+}
+
+/// Queues work on the repository. `run` is a blocking function executed on
+/// its own thread; `reply` gets its result (or the error) back here.
+template <class T>
+void schedule(self_ptr self, bool exclusive, std::function<T()> run,
+              std::chrono::milliseconds timeout, cancel_token token,
+              std::function<void(expected<T>)> reply) {
+  self->state.queue.push_back({exclusive, [=] {
+    auto worker = spawn_task<T>(self, run);
+    self->request(worker, timeout + grace, run_atom::value)
+      .then(
+        [=](T& result) {
+          op_done(self, exclusive);
+          reply(std::move(result));
+        },
+        [=](caf::error& err) {
+          token.cancel();
+          op_done(self, exclusive);
+          reply(error{errc::timeout, "restic did not finish: " + self->system().render(err)});
+        });
+  }});
+  pump(self);
+}
+
+snapshot_outcome take_snapshot(const runtime_context& ctx, const store_actor& store,
+                               const snapshot_request& req, const cancel_token& cancel) {
+  snapshot_outcome out;
+  out.status = "failed";
+  store_event_sink sink{store, req.job_id};
+  restic_client client{local_repository(*ctx.cfg),
+                       std::chrono::seconds{ctx.cfg->restic_timeout_seconds}};
+  auto started = now_ms();
+  auto summary =
+    client.backup(req.staging_dir, snapshot_tags(req.site_uuid, req.target_hash), "satoru",
+                  cancel);
+  out.duration_ms = now_ms() - started;
+  if (!summary) {
+    out.error = summary.err().message;
+    sink.emit("fail", "snapshot", req.target_hash, out.error, {});
+    return out;
+  }
+  out.status = summary->warning ? "warning" : "success";
+  out.error = summary->warning_message;
+  out.snapshot_id = summary->snapshot_id;
+  out.files_new = summary->files_new;
+  out.files_changed = summary->files_changed;
+  out.data_added = summary->data_added;
+  out.bytes_processed = summary->total_bytes_processed;
+  boost::json::object data{{"snapshot_id", summary->snapshot_id},
+                           {"files_new", summary->files_new},
+                           {"files_changed", summary->files_changed},
+                           {"data_added", summary->data_added},
+                           {"total_bytes_processed", summary->total_bytes_processed},
+                           {"total_duration", summary->total_duration}};
+  sink.emit(summary->warning ? "warn" : "ok", "snapshot", req.target_hash,
+            fmt::format("snapshot {}: {} new, {} changed files, {} added of {} processed{}",
+                        summary->snapshot_id, summary->files_new, summary->files_changed,
+                        format_bytes(static_cast<std::uint64_t>(summary->data_added)),
+                        format_bytes(static_cast<std::uint64_t>(summary->total_bytes_processed)),
+                        summary->warning ? " (some files could not be read: " +
+                                             summary->warning_message + ")"
+                                         : ""),
+            data);
+  return out;
+}
+
+/// Queues the creation of the repository ahead of the first work that needs
+/// it (exclusive: nothing else may touch a half-created repository).
+void ensure_repository(self_ptr self) {
+  auto& st = self->state;
+  if (st.initialized) return;
+  st.initialized = true;
+  auto ctx = st.ctx;
+  cancel_token token;
+  schedule<std::string>(
+    self, true,
+    [ctx, token] {
+      restic_client client{local_repository(*ctx.cfg),
+                           std::chrono::seconds{ctx.cfg->restic_timeout_seconds}};
+      auto r = client.ensure(nullptr, token);
+      return r ? std::string{} : r.err().message;
+    },
+    std::chrono::seconds{ctx.cfg->restic_timeout_seconds}, token,
+    [self](expected<std::string> r) {
+      auto problem = r ? *r : r.err().message;
+      if (problem.empty()) return;
+      spdlog::error("local restic repository {}: {}", self->state.ctx.cfg->restic_repo_path,
+                    problem);
+      self->state.initialized = false; // try again with the next snapshot
+    });
+}
+
+} // namespace
+
+restic_actor::behavior_type restic_behavior(restic_actor::stateful_pointer<restic_state> self,
+                                            runtime_context ctx, store_actor store) {
+  self->state.ctx = ctx;
+  self->state.store = store;
+  auto timeout = std::chrono::seconds{ctx.cfg->restic_timeout_seconds};
+  return {
+    [=](snapshot_atom, const snapshot_request& req,
+        cancel_token cancel) -> caf::result<snapshot_outcome> {
+      auto promise = self->make_response_promise<snapshot_outcome>();
+      ensure_repository(self);
+      schedule<snapshot_outcome>(
+        self, false, [=] { return take_snapshot(ctx, store, req, cancel); }, timeout, cancel,
+        [=](expected<snapshot_outcome> r) mutable {
+          if (r) {
+            promise.deliver(std::move(*r));
+          } else {
+            snapshot_outcome failed;
+            failed.status = "failed";
+            failed.error = r.err().message;
+            promise.deliver(std::move(failed));
+          }
+        });
+      return promise;
+    },
+    [=](retention_atom, const job_ticket& job, cancel_token) -> caf::result<job_outcome> {
+      return job_outcome{job.job_id, "failed", "retention is not implemented yet"};
+    },
+    [=](copy_atom, const job_ticket& job, cancel_token) -> caf::result<job_outcome> {
+      return job_outcome{job.job_id, "failed", "off-site copy is not implemented yet"};
+    },
+  };
+}
+
+} // namespace satoru::actors

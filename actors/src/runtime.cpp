@@ -1,0 +1,20 @@
+#include "satoru/actors/runtime.hpp"
+
+namespace satoru::actors {
+
+runtime_config::runtime_config() {
+  add_message_type<job_ticket>("job_ticket");
+  add_message_type<job_outcome>("job_outcome");
+  add_message_type<job_event>("job_event");
+  add_message_type<target_outcome>("target_outcome");
+  add_message_type<preflight_summary>("preflight_summary");
+  add_message_type<snapshot_request>("snapshot_request");
+  add_message_type<snapshot_outcome>("snapshot_outcome");
+  add_message_type<queue_counts>("queue_counts");
+  add_message_type<std::vector<std::int64_t>>("std::vector<int64_t>");
+  // Blocking work has its own threads; the scheduler threads only route.
+  set("scheduler.max-threads", 2);
+  set("logger.verbosity", caf::atom("quiet"));
+}
+
+} // namespace satoru::actors

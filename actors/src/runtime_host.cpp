@@ -1,0 +1,48 @@
+#include "satoru/actors/runtime_host.hpp"
+
+#include "satoru/actors/restic_actor.hpp"
+#include "satoru/actors/scheduler_actor.hpp"
+#include "satoru/actors/store_actor.hpp"
+#include "satoru/actors/supervisor_actor.hpp"
+
+#include <caf/scoped_actor.hpp>
+
+namespace satoru::actors {
+
+runtime_host::runtime_host(runtime_context ctx, std::unique_ptr<satoru::store> db, options opts)
+  : system_(cfg_) {
+  std::shared_ptr<satoru::store> shared{std::move(db)};
+  store_ = system_.spawn<caf::detached>(store_behavior, shared, ctx.owner,
+                                        ctx.cfg->metrics_listen, ctx.max_attempts, ctx.lease_ms);
+  restic_ = system_.spawn(restic_behavior, ctx, store_);
+  supervisor_ = system_.spawn(supervisor_behavior, ctx, store_, restic_,
+                              default_site_factory(ctx, store_, restic_), opts.only_job);
+  if (opts.daemon) scheduler_ = system_.spawn(scheduler_behavior, ctx, store_, supervisor_);
+}
+
+bool runtime_host::wait(std::chrono::milliseconds timeout) {
+  caf::scoped_actor self{system_};
+  self->monitor(supervisor_);
+  bool down = false;
+  self->receive([&](const caf::down_msg&) { down = true; },
+                caf::after(timeout) >> [] {});
+  return down;
+}
+
+void runtime_host::stop(std::chrono::milliseconds timeout) {
+  if (stopped_) return;
+  stopped_ = true;
+  caf::scoped_actor self{system_};
+  self->monitor(supervisor_);
+  self->send(supervisor_, shutdown_atom::value);
+  self->receive([](const caf::down_msg&) {}, caf::after(timeout) >> [] {});
+  // Whatever is left (timers, idle singletons) goes now.
+  if (scheduler_) self->send_exit(scheduler_, caf::exit_reason::user_shutdown);
+  self->send_exit(restic_, caf::exit_reason::user_shutdown);
+  self->send_exit(supervisor_, caf::exit_reason::kill);
+  self->send_exit(store_, caf::exit_reason::user_shutdown);
+}
+
+runtime_host::~runtime_host() { stop(std::chrono::seconds{10}); }
+
+} // namespace satoru::actors

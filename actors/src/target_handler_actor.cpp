@@ -1,0 +1,113 @@
+#include "satoru/actors/target_handler_actor.hpp"
+
+#include "satoru/actors/store_event_sink.hpp"
+#include "satoru/health.hpp"
+#include "satoru/preflight.hpp"
+#include "satoru/time.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <sys/stat.h>
+
+namespace satoru::actors {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A fresh, private scratch folder (leftovers of a killed run are removed).
+expected<void> fresh_private_dir(const std::string& path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  fs::create_directories(path, ec);
+  if (ec) return error{errc::io, fmt::format("cannot create {}: {}", path, ec.message())};
+  ::chmod(path.c_str(), 0700);
+  return {};
+}
+
+} // namespace
+
+target_outcome pull_target(const runtime_context& ctx, const site_config& site,
+                           const target_config& target, const store_actor& store,
+                           std::int64_t job_id, const cancel_token& cancel,
+                           satoru::deadline deadline) {
+  target_outcome out;
+  out.target_hash = target.hash;
+  out.status = "failed";
+  auto started = now_ms();
+  store_event_sink sink{store, job_id};
+  auto spec = spec_of(*ctx.cfg, site, target);
+  auto finish = [&](std::string status, std::string message) {
+    out.status = std::move(status);
+    out.error = std::move(message);
+    out.duration_ms = now_ms() - started;
+    std::error_code ec;
+    fs::remove_all(spec.work_dir, ec);
+    return out;
+  };
+  auto* handler = ctx.plugins->find(target.mode);
+  if (!handler) return finish("failed", fmt::format("no plugin serves mode \"{}\"", target.mode));
+  std::error_code ec;
+  fs::create_directories(fs::path(spec.staging_dir).parent_path(), ec);
+  ::chmod(fs::path(spec.staging_dir).parent_path().c_str(), 0700);
+  if (auto r = fresh_private_dir(spec.work_dir); !r) return finish("failed", r.err().message);
+
+  host_services services{endpoint_of(site), sink, cancel, deadline, target.hash};
+  sink.emit("info", "pull", target.hash,
+            fmt::format("pulling {} {} with {}", target.mode, target.path, handler->name()), {});
+  pull_result result;
+  try {
+    result = handler->pull(spec, services);
+  } catch (const std::exception& e) {
+    result.outcome = pull_result::status::failed;
+    result.message = fmt::format("plugin {} failed: {}", handler->name(), e.what());
+  } catch (...) {
+    result.outcome = pull_result::status::failed;
+    result.message = fmt::format("plugin {} failed", handler->name());
+  }
+  out.bytes = static_cast<std::int64_t>(result.bytes);
+  out.files = static_cast<std::int64_t>(result.files);
+  if (result.outcome == pull_result::status::failed) {
+    if (cancel.cancelled() && result.message.empty()) result.message = "cancelled";
+    sink.emit("fail", "pull", target.hash, result.message, {{"path", target.path}});
+    return finish("failed", result.message);
+  }
+  auto data = result.data;
+  data["bytes"] = result.bytes;
+  data["files"] = result.files;
+  sink.emit(result.outcome == pull_result::status::warning ? "warn" : "ok", "pull", target.hash,
+            fmt::format("pulled {} ({} files, {} over the wire){}", target.path, result.files,
+                        format_bytes(result.bytes),
+                        result.message.empty() ? "" : ": " + result.message),
+            data);
+  return finish(result.outcome == pull_result::status::warning ? "warning" : "success",
+                result.message);
+}
+
+preflight_summary preflight_site(const runtime_context& ctx, const site_config& site,
+                                 const store_actor& store, std::int64_t job_id,
+                                 const cancel_token& cancel, satoru::deadline deadline) {
+  store_event_sink sink{store, job_id};
+  preflight_summary out;
+  try {
+    auto report = run_preflight(*ctx.cfg, site, *ctx.plugins, sink, cancel, deadline);
+    out.site_ok = report.site_ok;
+    out.site_error = report.site_error;
+    out.health = report.health();
+    out.reason = report.reason();
+    for (const auto& t : report.targets)
+      if (!t.ok) {
+        out.failed_targets.push_back(t.hash);
+        out.failed_errors.push_back(t.error);
+      }
+  } catch (const std::exception& e) {
+    out.site_ok = false;
+    out.site_error = std::string{"preflight failed: "} + e.what();
+    out.health = health_failed;
+    out.reason = out.site_error;
+  }
+  return out;
+}
+
+} // namespace satoru::actors

@@ -1,0 +1,82 @@
+#pragma once
+
+#include "satoru/config.hpp"
+#include "satoru/plugin_loader.hpp"
+#include "satoru/store.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace satoru::cli {
+
+/// Exit codes of the contract (DESIGN §3).
+enum exit_code : int { exit_ok = 0, exit_failed = 1, exit_usage = 2, exit_warning = 3 };
+
+/// Options shared by every subcommand.
+struct global_options {
+  std::string config_path; ///< --config
+  bool json = false;       ///< --json on listing commands
+  bool verbose = false;
+};
+
+/// Thrown by helpers to end a command with an exit code after printing a
+/// one-line message; caught in main() only, never crosses a library boundary.
+struct exit_request {
+  int code;
+};
+
+/// Prints "satoru: <message>" to stderr and ends the command with `code`.
+[[noreturn]] void fail(int code, const std::string& message);
+
+/// Loads and validates the config; prints every diagnostic and exits 2 when
+/// it is invalid.
+config load_config_or_exit(const global_options& opts);
+
+/// Opens the state store and upserts the configured sites.
+store open_store_or_exit(const config& cfg);
+
+/// The site named `name` or exit 2 with the closest configured names.
+const site_config& site_or_exit(const config& cfg, const std::string& name);
+
+/// Prints a JSON value on stdout (pretty enough for humans, one document).
+void print_json(const boost::json::value& value);
+
+/// The target modes served by the plugins in plugin_dir.
+std::vector<std::string> available_modes(const std::string& plugin_dir);
+
+/// The plugins of the config's plugin_dir; refused ones are reported on stderr.
+std::shared_ptr<plugin_registry> plugins_or_exit(const config& cfg);
+
+/// The job with this id (from a command-line argument) or exit 2.
+std::int64_t parse_job_id_or_exit(const std::string& text);
+
+/// Prints a job's events as they are written until it finishes; returns the
+/// final row. `quit_early` is polled and stops the follow when true.
+job_row follow_job(store& db, std::int64_t job_id, bool json,
+                   const std::function<bool()>& quit_early = {});
+
+/// A job event as JSON / as one printed line (JSON line with `json`).
+boost::json::object event_json(const event_row& e);
+void print_event(const event_row& e, bool json);
+
+/// Exit code of a finished job status (0 success, 3 warning, 1 otherwise).
+int exit_code_of(job_status status);
+
+/// Each subcommand registers itself with the app; `run` is set to the
+/// function to call when it was chosen.
+using command_runner = std::function<int()>;
+void add_check_config_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_sites_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_run_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_jobs_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_job_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_trust_command(CLI::App& app, global_options& opts, command_runner& run);
+
+} // namespace satoru::cli

@@ -1,0 +1,123 @@
+#include "cli_context.hpp"
+#include "satoru/time.hpp"
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include <iostream>
+
+namespace satoru::cli {
+
+namespace {
+
+boost::json::object job_json(const job_row& j) {
+  return {{"id", j.id},
+          {"site", j.site_name},
+          {"type", to_string(j.type)},
+          {"status", to_string(j.status)},
+          {"created_at", format_time(j.created_at)},
+          {"started_at", format_time(j.started_at)},
+          {"finished_at", format_time(j.finished_at)},
+          {"heartbeat_at", format_time(j.heartbeat_at)},
+          {"attempts", j.attempts},
+          {"error", j.error},
+          {"owner", j.owner}};
+}
+
+std::string duration_of(const job_row& j) {
+  if (j.started_at == 0) return "-";
+  auto end = j.finished_at ? j.finished_at : now_ms();
+  return format_duration(end - j.started_at);
+}
+
+struct jobs_args {
+  std::string site;
+  int limit = 20;
+};
+
+struct job_args {
+  std::string id;
+  bool follow = false;
+};
+
+} // namespace
+
+void add_jobs_command(CLI::App& app, global_options& opts, command_runner& run) {
+  auto args = std::make_shared<jobs_args>();
+  auto cmd = app.add_subcommand("jobs", "list recent jobs, newest first");
+  cmd->add_option("--site", args->site, "only this site");
+  cmd->add_option("--limit", args->limit, "at most this many")->check(CLI::Range(1, 100000));
+  cmd->add_flag("--json", opts.json, "print JSON");
+  cmd->callback([&, args] {
+    run = [&, args]() -> int {
+      auto cfg = load_config_or_exit(opts);
+      auto db = open_store_or_exit(cfg);
+      job_filter filter;
+      filter.limit = args->limit;
+      if (!args->site.empty()) {
+        auto site = db.find_site(args->site);
+        if (!site || !*site) site_or_exit(cfg, args->site); // exits with the closest names
+        filter.site_id = (*site)->id;
+      }
+      auto jobs = db.list_jobs(filter);
+      if (!jobs) fail(exit_failed, jobs.err().message);
+      if (opts.json) {
+        boost::json::array out;
+        for (const auto& j : *jobs) out.push_back(job_json(j));
+        print_json(out);
+        return exit_ok;
+      }
+      std::cout << fmt::format("{:>6} {:<20} {:<11} {:<11} {:<20} {:>9} {}\n", "ID", "SITE",
+                               "TYPE", "STATUS", "CREATED", "DURATION", "ERROR");
+      for (const auto& j : *jobs)
+        std::cout << fmt::format("{:>6} {:<20} {:<11} {:<11} {:<20} {:>9} {}\n", j.id,
+                                 j.site_name.empty() ? "-" : j.site_name, to_string(j.type),
+                                 to_string(j.status), format_time(j.created_at), duration_of(j),
+                                 j.error);
+      return exit_ok;
+    };
+  });
+}
+
+void add_job_command(CLI::App& app, global_options& opts, command_runner& run) {
+  auto args = std::make_shared<job_args>();
+  auto cmd = app.add_subcommand("job", "show one job with its events");
+  cmd->add_option("id", args->id, "job id")->required();
+  cmd->add_flag("--follow", args->follow, "keep printing events until the job finishes");
+  cmd->add_flag("--json", opts.json, "print JSON");
+  cmd->callback([&, args] {
+    run = [&, args]() -> int {
+      auto id = parse_job_id_or_exit(args->id);
+      auto cfg = load_config_or_exit(opts);
+      auto db = open_store_or_exit(cfg);
+      auto job = db.get_job(id);
+      if (!job) fail(exit_failed, job.err().message);
+      if (!*job) fail(exit_usage, fmt::format("no job {}", id));
+      if (args->follow) {
+        auto row = follow_job(db, id, opts.json);
+        return exit_code_of(row.status);
+      }
+      auto events = db.list_events(id);
+      if (!events) fail(exit_failed, events.err().message);
+      if (opts.json) {
+        auto out = job_json(**job);
+        boost::json::array list;
+        for (const auto& e : *events) list.push_back(event_json(e));
+        out["events"] = std::move(list);
+        print_json(out);
+        return exit_ok;
+      }
+      const auto& j = **job;
+      std::cout << fmt::format("job {}: {} {} — {}{}\n", j.id, to_string(j.type),
+                               j.site_name.empty() ? "(repository)" : "of " + j.site_name,
+                               to_string(j.status), j.error.empty() ? "" : ": " + j.error);
+      std::cout << fmt::format("created {}  started {}  finished {}  attempts {}\n",
+                               format_time(j.created_at), format_time(j.started_at),
+                               format_time(j.finished_at), j.attempts);
+      for (const auto& e : *events) print_event(e, false);
+      return exit_ok;
+    };
+  });
+}
+
+} // namespace satoru::cli

@@ -1,0 +1,48 @@
+#include "cli_context.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <sys/stat.h>
+
+int main(int argc, char** argv) {
+  using namespace satoru::cli;
+  // Everything we create (database, staging, known_hosts, keys) is private.
+  ::umask(077);
+  spdlog::set_default_logger(spdlog::stderr_color_mt("satoru"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  CLI::App app{"satoru — pull backups of edge hosts over SSH into restic"};
+  app.set_version_flag("--version", std::string{"satoru "} + SATORU_VERSION);
+  app.require_subcommand(1);
+  global_options opts;
+  app.add_option("--config", opts.config_path,
+                 "config file (default: $SATORU_CONFIG, else /etc/satoru/satoru.json)");
+  app.add_flag("-v,--verbose", opts.verbose, "log debug details");
+
+  command_runner run;
+  add_check_config_command(app, opts, run);
+  add_sites_command(app, opts, run);
+  add_run_command(app, opts, run);
+  add_jobs_command(app, opts, run);
+  add_job_command(app, opts, run);
+  add_daemon_command(app, opts, run);
+  add_trust_command(app, opts, run);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? exit_ok : exit_usage;
+  }
+  if (opts.verbose) spdlog::set_level(spdlog::level::debug);
+  try {
+    return run ? run() : exit_usage;
+  } catch (const exit_request& r) {
+    return r.code;
+  } catch (const std::exception& e) {
+    std::cerr << "satoru: unexpected error: " << e.what() << "\n";
+    return exit_failed;
+  }
+}

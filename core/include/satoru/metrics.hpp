@@ -1,0 +1,83 @@
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace satoru {
+
+/// Every Prometheus metric satoru exports, in one place so that names and
+/// labels stay consistent (prefix satoru_, base units, counters end in
+/// _total, labels only from the config: site names, target hashes, job types
+/// and statuses). Thread-safe: prometheus-cpp metrics are.
+class metrics {
+public:
+  metrics();
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  /// Declares the configured sites (and their targets' hashes) so that every
+  /// series exists from the start: an alert on a site that never backed up
+  /// needs its timestamp series to exist (with value 0).
+  void set_sites(const std::vector<std::pair<std::string, std::vector<std::string>>>& sites);
+
+  void set_build_info(const std::string& version, const std::string& restic_version);
+
+  // -- jobs and queue ---------------------------------------------------------
+  void job_finished(const std::string& type, const std::string& status, double seconds);
+  void set_queue_depth(const std::string& status, std::int64_t jobs);
+  void set_running_jobs(std::int64_t jobs);
+
+  // -- sites ------------------------------------------------------------------
+  void set_site_health(const std::string& site, const std::string& health);
+  void set_site_last_preflight(const std::string& site, std::int64_t unix_ms);
+  void set_site_last_success(const std::string& site, std::int64_t unix_ms);
+  void set_target_last_success(const std::string& site, const std::string& target,
+                               std::int64_t unix_ms);
+  void add_pulled(const std::string& site, std::int64_t bytes, std::int64_t files);
+  void add_data_added(const std::string& site, std::int64_t bytes);
+  void set_site_snapshots(const std::string& site, std::int64_t snapshots);
+
+  // -- repository and off-site copy ---------------------------------------------
+  void set_repository_size(std::int64_t bytes);
+  void add_snapshots_removed(std::int64_t snapshots);
+  void set_sync_last_success(std::int64_t unix_ms);
+  void set_sync_status(const std::string& status);
+  void set_offsite_lag(std::int64_t snapshots);
+  void set_staging_free(std::int64_t bytes);
+
+private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::mutex mutex_; ///< guards the multi-series updates (health, sync status)
+  prometheus::Family<prometheus::Gauge>& build_info_;
+  prometheus::Family<prometheus::Counter>& jobs_finished_;
+  prometheus::Family<prometheus::Histogram>& job_duration_;
+  prometheus::Family<prometheus::Gauge>& queue_depth_;
+  prometheus::Family<prometheus::Gauge>& running_jobs_;
+  prometheus::Family<prometheus::Gauge>& site_health_;
+  prometheus::Family<prometheus::Gauge>& site_last_preflight_;
+  prometheus::Family<prometheus::Gauge>& site_last_success_;
+  prometheus::Family<prometheus::Gauge>& target_last_success_;
+  prometheus::Family<prometheus::Counter>& pulled_bytes_;
+  prometheus::Family<prometheus::Counter>& pulled_files_;
+  prometheus::Family<prometheus::Counter>& data_added_;
+  prometheus::Family<prometheus::Gauge>& site_snapshots_;
+  prometheus::Family<prometheus::Gauge>& repository_size_;
+  prometheus::Family<prometheus::Counter>& snapshots_removed_;
+  prometheus::Family<prometheus::Gauge>& sync_last_success_;
+  prometheus::Family<prometheus::Gauge>& sync_status_;
+  prometheus::Family<prometheus::Gauge>& offsite_lag_;
+  prometheus::Family<prometheus::Gauge>& staging_free_;
+};
+
+/// The text exposition of a registry (what /metrics serves).
+std::string serialize_metrics(const prometheus::Registry& registry);
+
+} // namespace satoru

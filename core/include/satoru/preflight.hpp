@@ -1,0 +1,46 @@
+#pragma once
+
+#include "satoru/config.hpp"
+#include "satoru/plugin_host.hpp"
+#include "satoru/plugin_loader.hpp"
+
+#include <string>
+#include <vector>
+
+namespace satoru {
+
+/// The outcome of the checks that gate every backup.
+struct preflight_report {
+  /// Site-level checks passed (local tools, connect, host key, auth). When
+  /// false nothing of the site can be backed up and the job fails at once.
+  bool site_ok = false;
+  std::string site_error;
+  struct target_report {
+    std::string hash;
+    std::string path;
+    bool ok = false;             ///< no check of this target failed
+    std::string error;           ///< the first failed check's message
+  };
+  std::vector<target_report> targets;
+  int warnings = 0;
+
+  /// ok: everything passed; warning: some targets failed or warned;
+  /// failed: the site or every target failed.
+  std::string health() const;
+  /// One line for sites.health_reason.
+  std::string reason() const;
+};
+
+/// Runs the local and remote preflight checks of a site. Each check becomes
+/// one event (level ok / warn / fail). Never throws.
+preflight_report run_preflight(const config& cfg, const site_config& site,
+                               const plugin_registry& plugins, event_sink& events,
+                               const cancel_token& cancel, satoru::deadline deadline);
+
+/// The ssh endpoint of a site.
+ssh_endpoint endpoint_of(const site_config& site);
+
+/// The target_spec handed to plugins for a target of a site.
+target_spec spec_of(const config& cfg, const site_config& site, const target_config& target);
+
+} // namespace satoru

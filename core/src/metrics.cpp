@@ -1,0 +1,183 @@
+#include "satoru/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+
+namespace satoru {
+
+namespace {
+
+const std::vector<std::string> all_health = {"unknown", "ok", "warning", "failed"};
+const std::vector<std::string> all_sync_status = {"never", "running", "success", "failed"};
+const std::vector<std::string> all_job_types = {"preflight", "backup", "retention",
+                                                "restic_sync"};
+const std::vector<std::string> all_job_statuses = {"queued", "running", "success",
+                                                   "warning", "failed", "interrupted"};
+
+double seconds(std::int64_t unix_ms) { return static_cast<double>(unix_ms) / 1000.0; }
+
+template <class T>
+prometheus::Family<T>& family(prometheus::detail::Builder<T>&& b, prometheus::Registry& r,
+                              const char* name, const char* help) {
+  return b.Name(name).Help(help).Register(r);
+}
+
+} // namespace
+
+metrics::metrics()
+  : registry_(std::make_shared<prometheus::Registry>())
+  , build_info_(family(prometheus::BuildGauge(), *registry_, "satoru_build_info",
+                       "Always 1; labels give the satoru and restic versions."))
+  , jobs_finished_(family(prometheus::BuildCounter(), *registry_, "satoru_jobs_finished_total",
+                          "Jobs that finished, by type and final status."))
+  , job_duration_(family(prometheus::BuildHistogram(), *registry_, "satoru_job_duration_seconds",
+                         "Wall-clock duration of finished jobs, by type."))
+  , queue_depth_(family(prometheus::BuildGauge(), *registry_, "satoru_queue_jobs",
+                        "Jobs in the queue table by status."))
+  , running_jobs_(family(prometheus::BuildGauge(), *registry_, "satoru_running_jobs",
+                         "Jobs this daemon is running now."))
+  , site_health_(family(prometheus::BuildGauge(), *registry_, "satoru_site_health",
+                        "1 for the site's current health state, 0 for the others."))
+  , site_last_preflight_(family(prometheus::BuildGauge(), *registry_,
+                                "satoru_site_last_preflight_timestamp_seconds",
+                                "Unix time of the site's last finished preflight (0 = never)."))
+  , site_last_success_(family(prometheus::BuildGauge(), *registry_,
+                              "satoru_site_last_success_timestamp_seconds",
+                              "Unix time of the site's last successful backup (0 = never)."))
+  , target_last_success_(family(prometheus::BuildGauge(), *registry_,
+                                "satoru_target_last_success_timestamp_seconds",
+                                "Unix time of the target's last snapshot (0 = never)."))
+  , pulled_bytes_(family(prometheus::BuildCounter(), *registry_, "satoru_pulled_bytes_total",
+                         "Bytes pulled from the edge hosts over the wire."))
+  , pulled_files_(family(prometheus::BuildCounter(), *registry_, "satoru_pulled_files_total",
+                         "Files transferred from the edge hosts."))
+  , data_added_(family(prometheus::BuildCounter(), *registry_,
+                       "satoru_restic_data_added_bytes_total",
+                       "Bytes restic added to the local repository."))
+  , site_snapshots_(family(prometheus::BuildGauge(), *registry_, "satoru_site_snapshots",
+                           "Snapshots of the site in the local repository."))
+  , repository_size_(family(prometheus::BuildGauge(), *registry_,
+                            "satoru_repository_size_bytes",
+                            "Size of the local restic repository (restic stats raw-data)."))
+  , snapshots_removed_(family(prometheus::BuildCounter(), *registry_,
+                              "satoru_retention_snapshots_removed_total",
+                              "Snapshots removed by retention."))
+  , sync_last_success_(family(prometheus::BuildGauge(), *registry_,
+                              "satoru_sync_last_success_timestamp_seconds",
+                              "Unix time of the last successful off-site copy (0 = never)."))
+  , sync_status_(family(prometheus::BuildGauge(), *registry_, "satoru_sync_status",
+                        "1 for the state of the last off-site copy, 0 for the others."))
+  , offsite_lag_(family(prometheus::BuildGauge(), *registry_, "satoru_offsite_lag_snapshots",
+                        "Local snapshots not yet copied off-site."))
+  , staging_free_(family(prometheus::BuildGauge(), *registry_, "satoru_staging_free_bytes",
+                         "Free bytes on the staging filesystem.")) {
+  for (const auto& s : all_job_statuses) queue_depth_.Add({{"status", s}}).Set(0);
+  running_jobs_.Add({}).Set(0);
+  for (const auto& t : all_job_types)
+    job_duration_.Add({{"type", t}},
+                      prometheus::Histogram::BucketBoundaries{1, 5, 15, 60, 300, 900, 1800, 3600,
+                                                              7200, 21600});
+  set_sync_status("never");
+}
+
+void metrics::set_sites(
+  const std::vector<std::pair<std::string, std::vector<std::string>>>& sites) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  for (const auto& [site, targets] : sites) {
+    for (const auto& h : all_health)
+      if (!site_health_.Has({{"site", site}, {"state", h}}))
+        site_health_.Add({{"site", site}, {"state", h}}).Set(h == "unknown" ? 1 : 0);
+    site_last_preflight_.Add({{"site", site}});
+    site_last_success_.Add({{"site", site}});
+    pulled_bytes_.Add({{"site", site}});
+    pulled_files_.Add({{"site", site}});
+    data_added_.Add({{"site", site}});
+    site_snapshots_.Add({{"site", site}});
+    for (const auto& t : targets) target_last_success_.Add({{"site", site}, {"target", t}});
+  }
+}
+
+void metrics::set_build_info(const std::string& version, const std::string& restic_version) {
+  build_info_.Add({{"version", version}, {"restic_version", restic_version}}).Set(1);
+}
+
+void metrics::job_finished(const std::string& type, const std::string& status, double secs) {
+  jobs_finished_.Add({{"type", type}, {"status", status}}).Increment();
+  job_duration_
+    .Add({{"type", type}}, prometheus::Histogram::BucketBoundaries{1, 5, 15, 60, 300, 900, 1800,
+                                                                   3600, 7200, 21600})
+    .Observe(secs);
+}
+
+void metrics::set_queue_depth(const std::string& status, std::int64_t jobs) {
+  queue_depth_.Add({{"status", status}}).Set(static_cast<double>(jobs));
+}
+
+void metrics::set_running_jobs(std::int64_t jobs) {
+  running_jobs_.Add({}).Set(static_cast<double>(jobs));
+}
+
+void metrics::set_site_health(const std::string& site, const std::string& health) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  for (const auto& h : all_health)
+    site_health_.Add({{"site", site}, {"state", h}}).Set(h == health ? 1 : 0);
+}
+
+void metrics::set_site_last_preflight(const std::string& site, std::int64_t unix_ms) {
+  site_last_preflight_.Add({{"site", site}}).Set(seconds(unix_ms));
+}
+
+void metrics::set_site_last_success(const std::string& site, std::int64_t unix_ms) {
+  site_last_success_.Add({{"site", site}}).Set(seconds(unix_ms));
+}
+
+void metrics::set_target_last_success(const std::string& site, const std::string& target,
+                                      std::int64_t unix_ms) {
+  target_last_success_.Add({{"site", site}, {"target", target}}).Set(seconds(unix_ms));
+}
+
+void metrics::add_pulled(const std::string& site, std::int64_t bytes, std::int64_t files) {
+  pulled_bytes_.Add({{"site", site}}).Increment(static_cast<double>(std::max<std::int64_t>(bytes, 0)));
+  pulled_files_.Add({{"site", site}}).Increment(static_cast<double>(std::max<std::int64_t>(files, 0)));
+}
+
+void metrics::add_data_added(const std::string& site, std::int64_t bytes) {
+  data_added_.Add({{"site", site}}).Increment(static_cast<double>(std::max<std::int64_t>(bytes, 0)));
+}
+
+void metrics::set_site_snapshots(const std::string& site, std::int64_t snapshots) {
+  site_snapshots_.Add({{"site", site}}).Set(static_cast<double>(snapshots));
+}
+
+void metrics::set_repository_size(std::int64_t bytes) {
+  repository_size_.Add({}).Set(static_cast<double>(bytes));
+}
+
+void metrics::add_snapshots_removed(std::int64_t snapshots) {
+  snapshots_removed_.Add({}).Increment(static_cast<double>(std::max<std::int64_t>(snapshots, 0)));
+}
+
+void metrics::set_sync_last_success(std::int64_t unix_ms) {
+  sync_last_success_.Add({}).Set(seconds(unix_ms));
+}
+
+void metrics::set_sync_status(const std::string& status) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  for (const auto& s : all_sync_status)
+    sync_status_.Add({{"status", s}}).Set(s == status ? 1 : 0);
+}
+
+void metrics::set_offsite_lag(std::int64_t snapshots) {
+  offsite_lag_.Add({}).Set(static_cast<double>(snapshots));
+}
+
+void metrics::set_staging_free(std::int64_t bytes) {
+  staging_free_.Add({}).Set(static_cast<double>(bytes));
+}
+
+std::string serialize_metrics(const prometheus::Registry& registry) {
+  return prometheus::TextSerializer{}.Serialize(registry.Collect());
+}
+
+} // namespace satoru

@@ -1,0 +1,172 @@
+#include "satoru/plugin_loader.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <dlfcn.h>
+#include <filesystem>
+#include <map>
+#include <unistd.h>
+
+namespace satoru {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using abi_fn = std::uint32_t (*)();
+using create_fn = target_handler* (*)();
+using destroy_fn = void (*)(target_handler*);
+
+std::string dl_error() {
+  const char* e = dlerror();
+  return e ? e : "unknown dlopen error";
+}
+
+} // namespace
+
+/// One dlopen'ed library and the handler it created.
+struct plugin_registry::library {
+  void* handle = nullptr;
+  target_handler* handler = nullptr;
+  destroy_fn destroy = nullptr;
+  ~library() {
+    if (handler && destroy) destroy(handler);
+    // Plugins stay mapped until exit: a handler's code may still be on the
+    // stack of a detached thread that outlives the registry during shutdown.
+  }
+};
+
+plugin_registry::~plugin_registry() = default;
+
+std::shared_ptr<plugin_registry> plugin_registry::load(const std::string& dir) {
+  auto registry = std::make_shared<plugin_registry>();
+  std::error_code ec;
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    auto name = entry.path().filename().string();
+    if (name.rfind("libsatoru-plugin-", 0) == 0 && entry.path().extension() == ".so")
+      files.push_back(entry.path());
+  }
+  if (ec) {
+    registry->problems_.push_back({dir, "cannot read plugin folder: " + ec.message()});
+    return registry;
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) {
+    auto refuse = [&](const std::string& why) {
+      registry->problems_.push_back({file.string(), why});
+    };
+    void* handle = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+      refuse("cannot load: " + dl_error());
+      continue;
+    }
+    auto abi = reinterpret_cast<abi_fn>(dlsym(handle, "satoru_plugin_abi_version"));
+    auto create = reinterpret_cast<create_fn>(dlsym(handle, "satoru_plugin_create"));
+    auto destroy = reinterpret_cast<destroy_fn>(dlsym(handle, "satoru_plugin_destroy"));
+    if (!abi || !create || !destroy) {
+      refuse("not a satoru plugin: missing satoru_plugin_* entry points (use SATORU_PLUGIN)");
+      dlclose(handle);
+      continue;
+    }
+    auto version = abi();
+    if (version != plugin_abi_version) {
+      refuse(fmt::format("plugin ABI version {}, this satoru needs {}; rebuild the plugin "
+                         "against this satoru's headers",
+                         version, plugin_abi_version));
+      dlclose(handle);
+      continue;
+    }
+    auto lib = std::make_unique<library>();
+    lib->handle = handle;
+    lib->destroy = destroy;
+    lib->handler = create();
+    if (!lib->handler) {
+      refuse("the plugin failed to create its handler");
+      continue;
+    }
+    loaded_plugin p;
+    p.file = file.string();
+    p.abi_version = version;
+    p.handler = lib->handler;
+    try {
+      p.name = lib->handler->name();
+      p.version = lib->handler->version();
+      p.modes = lib->handler->modes();
+    } catch (const std::exception& e) {
+      refuse(std::string{"the plugin threw while describing itself: "} + e.what());
+      continue;
+    } catch (...) {
+      refuse("the plugin threw while describing itself");
+      continue;
+    }
+    if (auto r = registry->add_loaded(std::move(p)); !r) {
+      refuse(r.err().message);
+      continue;
+    }
+    registry->libraries_.push_back(std::move(lib));
+  }
+  return registry;
+}
+
+std::shared_ptr<plugin_registry> plugin_registry::shared(const std::string& dir) {
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<plugin_registry>> cache;
+  std::lock_guard<std::mutex> guard{mutex};
+  auto& slot = cache[dir];
+  if (!slot) slot = load(dir);
+  return slot;
+}
+
+expected<void> plugin_registry::add_loaded(loaded_plugin plugin) {
+  if (plugin.modes.empty())
+    return error{errc::plugin, fmt::format("plugin {} serves no mode", plugin.name)};
+  for (const auto& mode : plugin.modes)
+    for (const auto& other : plugins_)
+      if (std::find(other.modes.begin(), other.modes.end(), mode) != other.modes.end())
+        return error{errc::plugin,
+                     fmt::format("mode \"{}\" is already served by plugin {} ({}); refused",
+                                 mode, other.name, other.file.empty() ? "built in" : other.file)};
+  plugins_.push_back(std::move(plugin));
+  return {};
+}
+
+expected<void> plugin_registry::add(std::unique_ptr<target_handler> handler) {
+  loaded_plugin p;
+  p.name = handler->name();
+  p.version = handler->version();
+  p.modes = handler->modes();
+  p.abi_version = plugin_abi_version;
+  p.handler = handler.get();
+  if (auto r = add_loaded(std::move(p)); !r) return r;
+  owned_.push_back(std::move(handler));
+  return {};
+}
+
+target_handler* plugin_registry::find(const std::string& mode) const {
+  for (const auto& p : plugins_)
+    if (std::find(p.modes.begin(), p.modes.end(), mode) != p.modes.end()) return p.handler;
+  return nullptr;
+}
+
+std::vector<std::string> plugin_registry::modes() const {
+  std::vector<std::string> out;
+  for (const auto& p : plugins_) out.insert(out.end(), p.modes.begin(), p.modes.end());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string default_plugin_dir() {
+  if (const char* env = std::getenv("SATORU_PLUGIN_DIR"); env && *env) return env;
+  // A binary run from an install prefix uses the installed plugins; one run
+  // from the build tree uses the plugins built beside it.
+  std::error_code ec;
+  if (fs::is_directory(SATORU_PLUGIN_INSTALL_DIR, ec)) {
+    auto exe = fs::read_symlink("/proc/self/exe", ec).string();
+    if (!ec && exe.rfind(SATORU_BUILD_DIR, 0) != 0) return SATORU_PLUGIN_INSTALL_DIR;
+  }
+  return SATORU_PLUGIN_BUILD_DIR;
+}
+
+} // namespace satoru

@@ -1,0 +1,163 @@
+#include "satoru/preflight.hpp"
+
+#include "satoru/health.hpp"
+#include "satoru/identity.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <set>
+
+namespace satoru {
+
+namespace {
+
+const char* level_name(check_result::level l) {
+  switch (l) {
+    case check_result::level::ok: return "ok";
+    case check_result::level::warn: return "warn";
+    case check_result::level::fail: return "fail";
+  }
+  return "fail";
+}
+
+/// Local programs the site's targets need, plus restic for the snapshots.
+std::vector<std::string> local_tools_for(const site_config& site, const plugin_registry& plugins) {
+  std::set<std::string> tools{"restic"};
+  for (const auto& t : site.targets)
+    if (auto* h = plugins.find(t.mode)) {
+      try {
+        for (auto& tool : h->local_tools(t.mode)) tools.insert(tool);
+      } catch (...) {
+      }
+    }
+  return {tools.begin(), tools.end()};
+}
+
+} // namespace
+
+std::string preflight_report::health() const {
+  if (!site_ok) return health_failed;
+  std::size_t failed = 0;
+  for (const auto& t : targets) failed += t.ok ? 0 : 1;
+  if (!targets.empty() && failed == targets.size()) return health_failed;
+  if (failed > 0 || warnings > 0) return health_warning;
+  return health_ok;
+}
+
+std::string preflight_report::reason() const {
+  if (!site_ok) return site_error;
+  std::vector<std::string> bad;
+  for (const auto& t : targets)
+    if (!t.ok) bad.push_back(t.path + ": " + t.error);
+  if (bad.empty())
+    return warnings ? fmt::format("preflight passed with {} warning(s)", warnings)
+                    : "preflight passed";
+  return fmt::format("{} of {} targets failed preflight: {}", bad.size(), targets.size(),
+                     fmt::join(bad, "; "));
+}
+
+ssh_endpoint endpoint_of(const site_config& site) {
+  ssh_endpoint e;
+  e.host = site.host;
+  e.port = site.port;
+  e.user = site.user;
+  e.identity_file = site.ssh.identity_file;
+  e.known_hosts_file = site.ssh.known_hosts_file;
+  e.connect_timeout_seconds = site.ssh.connect_timeout_seconds;
+  return e;
+}
+
+target_spec spec_of(const config& cfg, const site_config& site, const target_config& target) {
+  target_spec spec;
+  spec.site_name = site.name;
+  spec.site_uuid = site.uuid;
+  spec.mode = target.mode;
+  spec.path = target.path;
+  spec.hash = target.hash;
+  spec.options = target.options;
+  spec.staging_dir = staging_path(cfg.staging_root, site.uuid, target.hash);
+  spec.work_dir = staging_path(cfg.staging_root, site.uuid, ".work-" + target.hash);
+  return spec;
+}
+
+preflight_report run_preflight(const config& cfg, const site_config& site,
+                               const plugin_registry& plugins, event_sink& events,
+                               const cancel_token& cancel, satoru::deadline deadline) {
+  preflight_report report;
+  auto emit = [&](const char* level, const std::string& step, const std::string& target,
+                  const std::string& message, boost::json::object data = {}) {
+    events.emit(level, step, target, message, data);
+  };
+
+  // 1. Local tools.
+  bool local_ok = true;
+  for (const auto& tool : local_tools_for(site, plugins)) {
+    auto version = tool == "ssh" ? tool_version("ssh", {"-V"}) : tool_version(tool);
+    if (version) {
+      emit("ok", "preflight.local." + tool, "", fmt::format("{} present: {}", tool, *version),
+           {{"tool", tool}, {"version", *version}});
+    } else {
+      local_ok = false;
+      report.site_error = fmt::format("local {} is missing: {}", tool, version.err().message);
+      emit("fail", "preflight.local." + tool, "", report.site_error);
+    }
+  }
+  if (!local_ok) return report;
+
+  // 2. Connect, host key, authentication.
+  auto endpoint = endpoint_of(site);
+  auto session = ssh_session::connect(endpoint, cancel);
+  if (!session) {
+    report.site_error = session.err().message;
+    emit("fail", "preflight.ssh", "", report.site_error,
+         {{"error", to_string(session.err().code)}});
+    return report;
+  }
+  emit("ok", "preflight.ssh", "",
+       fmt::format("connected to {} as {} with a pinned host key", endpoint.display(),
+                   endpoint.user));
+  report.site_ok = true;
+
+  // 3. Per-target remote checks by each target's plugin, over this session.
+  host_services services{endpoint, events, cancel, deadline};
+  services.adopt(std::move(*session));
+  for (const auto& target : site.targets) {
+    preflight_report::target_report tr;
+    tr.hash = target.hash;
+    tr.path = target.path;
+    tr.ok = true;
+    auto* handler = plugins.find(target.mode);
+    std::vector<check_result> checks;
+    if (!handler) {
+      checks.push_back({"plugin", check_result::level::fail,
+                        fmt::format("no plugin serves mode \"{}\"", target.mode)});
+    } else if (cancel.cancelled() || deadline.expired()) {
+      checks.push_back({"preflight", check_result::level::fail,
+                        cancel.cancelled() ? "cancelled" : "preflight deadline passed"});
+    } else {
+      try {
+        checks = handler->preflight(spec_of(cfg, site, target), services);
+      } catch (const std::exception& e) {
+        checks.push_back({"plugin", check_result::level::fail,
+                          fmt::format("plugin {} failed: {}", handler->name(), e.what())});
+      } catch (...) {
+        checks.push_back({"plugin", check_result::level::fail,
+                          fmt::format("plugin {} failed", handler->name())});
+      }
+    }
+    for (const auto& c : checks) {
+      emit(level_name(c.status), "preflight." + c.name, target.hash, c.message,
+           {{"path", target.path}, {"mode", target.mode}});
+      if (c.status == check_result::level::fail && tr.ok) {
+        tr.ok = false;
+        tr.error = c.message;
+      }
+      if (c.status == check_result::level::warn) ++report.warnings;
+    }
+    report.targets.push_back(std::move(tr));
+  }
+  return report;
+}
+
+} // namespace satoru

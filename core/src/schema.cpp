@@ -1,0 +1,98 @@
+#include "store_impl.hpp"
+
+namespace satoru::detail {
+
+/// Append-only: a released migration is never edited, a change is a new entry.
+/// Timestamps are Unix milliseconds; 0 means "never".
+const std::vector<std::string>& schema_migrations() {
+  static const std::vector<std::string> migrations = {
+    // 1: the five tables of the contract plus daemon liveness.
+    R"sql(
+CREATE TABLE sites (
+  id                INTEGER PRIMARY KEY,
+  name              TEXT    NOT NULL UNIQUE,
+  uuid              TEXT    NOT NULL UNIQUE,
+  host              TEXT    NOT NULL,
+  port              INTEGER NOT NULL,
+  user              TEXT    NOT NULL,
+  enabled           INTEGER NOT NULL DEFAULT 1,
+  health            TEXT    NOT NULL DEFAULT 'unknown'
+                    CHECK (health IN ('unknown', 'ok', 'warning', 'failed')),
+  health_reason     TEXT    NOT NULL DEFAULT '',
+  last_preflight_at INTEGER NOT NULL DEFAULT 0,
+  last_backup_at    INTEGER NOT NULL DEFAULT 0,
+  last_success_at   INTEGER NOT NULL DEFAULT 0,
+  created_at        INTEGER NOT NULL,
+  updated_at        INTEGER NOT NULL
+);
+CREATE TABLE site_targets (
+  id               INTEGER PRIMARY KEY,
+  site_id          INTEGER NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+  target_hash      TEXT    NOT NULL,
+  mode             TEXT    NOT NULL,
+  path             TEXT    NOT NULL,
+  enabled          INTEGER NOT NULL DEFAULT 1,
+  last_status      TEXT    NOT NULL DEFAULT '',
+  last_error       TEXT    NOT NULL DEFAULT '',
+  last_bytes       INTEGER NOT NULL DEFAULT 0,
+  last_files       INTEGER NOT NULL DEFAULT 0,
+  last_duration_ms INTEGER NOT NULL DEFAULT 0,
+  last_scan_at     INTEGER NOT NULL DEFAULT 0,
+  last_success_at  INTEGER NOT NULL DEFAULT 0,
+  last_snapshot_id TEXT    NOT NULL DEFAULT '',
+  last_data_added  INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (site_id, target_hash)
+);
+CREATE TABLE jobs (
+  id           INTEGER PRIMARY KEY,
+  site_id      INTEGER REFERENCES sites(id),  -- NULL for repository jobs
+  type         TEXT    NOT NULL
+               CHECK (type IN ('preflight', 'backup', 'retention', 'restic_sync')),
+  status       TEXT    NOT NULL
+               CHECK (status IN ('queued', 'running', 'success', 'warning', 'failed',
+                                 'interrupted')),
+  created_at   INTEGER NOT NULL,
+  started_at   INTEGER NOT NULL DEFAULT 0,
+  finished_at  INTEGER NOT NULL DEFAULT 0,
+  heartbeat_at INTEGER NOT NULL DEFAULT 0,
+  attempts     INTEGER NOT NULL DEFAULT 0,
+  error        TEXT    NOT NULL DEFAULT '',
+  owner        TEXT    NOT NULL DEFAULT '',
+  lease_until  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX jobs_next_queued ON jobs (status, id);
+CREATE INDEX jobs_of_site ON jobs (site_id, id);
+CREATE TABLE job_events (
+  id      INTEGER PRIMARY KEY,
+  job_id  INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  ts      INTEGER NOT NULL,
+  level   TEXT    NOT NULL,
+  step    TEXT    NOT NULL,
+  target  TEXT    NOT NULL DEFAULT '',
+  message TEXT    NOT NULL,
+  data    TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX job_events_of_job ON job_events (job_id, id);
+CREATE TABLE sync_state (
+  repository       TEXT    PRIMARY KEY,
+  last_attempt_at  INTEGER NOT NULL DEFAULT 0,
+  last_success_at  INTEGER NOT NULL DEFAULT 0,
+  status           TEXT    NOT NULL DEFAULT '',
+  error            TEXT    NOT NULL DEFAULT '',
+  snapshots_copied INTEGER NOT NULL DEFAULT 0,
+  offsite_lag      INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE nodes (
+  owner          TEXT    PRIMARY KEY,
+  pid            INTEGER NOT NULL,
+  started_at     INTEGER NOT NULL,
+  heartbeat_at   INTEGER NOT NULL,
+  stopped_at     INTEGER NOT NULL DEFAULT 0,
+  metrics_listen TEXT    NOT NULL DEFAULT ''
+);
+)sql",
+  };
+  return migrations;
+}
+
+} // namespace satoru::detail

@@ -1,0 +1,353 @@
+#include "satoru/store.hpp"
+#include "satoru/time.hpp"
+#include "store_impl.hpp"
+
+#include <fmt/format.h>
+
+namespace satoru {
+
+namespace {
+
+constexpr const char* job_columns =
+  "j.id, COALESCE(j.site_id, 0), COALESCE(s.name, ''), j.type, j.status, j.created_at, "
+  "j.started_at, j.finished_at, j.heartbeat_at, j.attempts, j.error, j.owner, j.lease_until";
+
+job_row read_job(const detail::statement& q) {
+  job_row r;
+  r.id = q.int64(0);
+  r.site_id = q.int64(1);
+  r.site_name = q.text(2);
+  r.type = parse_job_type(q.text(3)).value_or(job_type::backup);
+  r.status = parse_job_status(q.text(4)).value_or(job_status::queued);
+  r.created_at = q.int64(5);
+  r.started_at = q.int64(6);
+  r.finished_at = q.int64(7);
+  r.heartbeat_at = q.int64(8);
+  r.attempts = static_cast<int>(q.int64(9));
+  r.error = q.text(10);
+  r.owner = q.text(11);
+  r.lease_until = q.int64(12);
+  return r;
+}
+
+expected<std::vector<job_row>> collect_jobs(sqlite3* db, detail::statement& q) {
+  std::vector<job_row> out;
+  for (;;) {
+    int rc = q.step();
+    if (rc == SQLITE_DONE) return out;
+    if (rc != SQLITE_ROW)
+      return error{errc::database, std::string{"database: "} + sqlite3_errmsg(db)};
+    out.push_back(read_job(q));
+  }
+}
+
+expected<std::optional<job_row>> job_by_id(sqlite3* db, std::int64_t id) {
+  SATORU_PREPARE(q, db,
+                 fmt::format("SELECT {} FROM jobs j LEFT JOIN sites s ON s.id = j.site_id "
+                             "WHERE j.id = ?",
+                             job_columns));
+  q.bind(1, id);
+  auto rows = collect_jobs(db, q);
+  if (!rows) return rows.err();
+  if (rows->empty()) return std::optional<job_row>{};
+  return std::optional<job_row>{rows->front()};
+}
+
+/// Moves a queued job to running under owner's lease; false if someone else
+/// claimed it first.
+expected<bool> take_job(sqlite3* db, std::int64_t id, const std::string& owner,
+                        std::int64_t lease_ms) {
+  auto now = now_ms();
+  SATORU_PREPARE(q, db,
+                 "UPDATE jobs SET status = 'running', owner = ?, started_at = ?, "
+                 "heartbeat_at = ?, lease_until = ?, attempts = attempts + 1, error = '', "
+                 "finished_at = 0 WHERE id = ? AND status = 'queued'");
+  q.bind(1, owner).bind(2, now).bind(3, now).bind(4, now + lease_ms).bind(5, id);
+  if (auto r = q.run(); !r) return r.err();
+  return sqlite3_changes(db) == 1;
+}
+
+expected<void> insert_event(sqlite3* db, std::int64_t job_id, const std::string& level,
+                            const std::string& step, const std::string& target,
+                            const std::string& message, const std::string& data = "") {
+  SATORU_PREPARE(q, db,
+                 "INSERT INTO job_events (job_id, ts, level, step, target, message, data) "
+                 "VALUES (?,?,?,?,?,?,?)");
+  q.bind(1, job_id).bind(2, now_ms()).bind(3, level).bind(4, step).bind(5, target);
+  q.bind(6, message).bind(7, data);
+  return q.run();
+}
+
+} // namespace
+
+expected<enqueue_result> store::enqueue(job_type type, std::int64_t site_id) {
+  auto db = impl_->db.get();
+  return detail::with_write_transaction(impl_->db, [&]() -> expected<enqueue_result> {
+    // Asking again for a job that is already waiting returns that job.
+    SATORU_PREPARE(find, db,
+                   "SELECT id FROM jobs WHERE type = ? AND status = 'queued' AND "
+                   "COALESCE(site_id, 0) = ? ORDER BY id LIMIT 1");
+    find.bind(1, to_string(type)).bind(2, site_id);
+    if (find.step() == SQLITE_ROW) return enqueue_result{find.int64(0), true};
+    SATORU_PREPARE(q, db,
+                   "INSERT INTO jobs (site_id, type, status, created_at) "
+                   "VALUES (?, ?, 'queued', ?)");
+    if (site_id > 0)
+      q.bind(1, site_id);
+    else
+      q.bind_null(1);
+    q.bind(2, to_string(type)).bind(3, now_ms());
+    if (auto r = q.run(); !r) return r.err();
+    auto id = sqlite3_last_insert_rowid(db);
+    if (auto r = insert_event(db, id, "info", "queued", "", "job queued"); !r) return r.err();
+    return enqueue_result{id, false};
+  });
+}
+
+expected<std::optional<job_row>> store::claim_next(const std::string& owner,
+                                                   std::int64_t lease_ms, int max_running,
+                                                   const std::set<std::int64_t>& busy_sites) {
+  auto db = impl_->db.get();
+  using result = std::optional<job_row>;
+  return detail::with_write_transaction(impl_->db, [&]() -> expected<result> {
+    SATORU_PREPARE(count, db,
+                   "SELECT COUNT(*) FROM jobs WHERE status = 'running' AND owner = ? AND "
+                   "site_id IS NOT NULL AND type IN ('preflight', 'backup')");
+    count.bind(1, owner);
+    if (count.step() != SQLITE_ROW) return impl_->db.last_error("counting running jobs");
+    if (count.int64(0) >= max_running) return result{};
+    std::string skip;
+    for (auto id : busy_sites) skip += fmt::format(" AND j.site_id <> {}", id);
+    // FIFO over jobs whose site is enabled and not running anything, in any process.
+    SATORU_PREPARE(pick, db,
+                   "SELECT j.id FROM jobs j JOIN sites s ON s.id = j.site_id "
+                   "WHERE j.status = 'queued' AND s.enabled = 1 AND j.type IN ('preflight', "
+                   "'backup') AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.site_id = "
+                   "j.site_id AND r.status = 'running')"
+                     + skip + " ORDER BY j.id LIMIT 1");
+    int rc = pick.step();
+    if (rc == SQLITE_DONE) return result{};
+    if (rc != SQLITE_ROW) return impl_->db.last_error("picking a job");
+    auto id = pick.int64(0);
+    auto taken = take_job(db, id, owner, lease_ms);
+    if (!taken) return taken.err();
+    if (!*taken) return result{};
+    if (auto r = insert_event(db, id, "info", "started", "", "job started by " + owner); !r)
+      return r.err();
+    return job_by_id(db, id);
+  });
+}
+
+expected<std::optional<job_row>> store::claim_job(std::int64_t job_id, const std::string& owner,
+                                                  std::int64_t lease_ms) {
+  auto db = impl_->db.get();
+  using result = std::optional<job_row>;
+  return detail::with_write_transaction(impl_->db, [&]() -> expected<result> {
+    // A site still runs one job at a time, whoever runs it.
+    SATORU_PREPARE(busy, db,
+                   "SELECT 1 FROM jobs j JOIN jobs r ON r.site_id = j.site_id "
+                   "WHERE j.id = ? AND r.status = 'running' AND r.id <> j.id");
+    busy.bind(1, job_id);
+    if (busy.step() == SQLITE_ROW) return result{};
+    auto taken = take_job(db, job_id, owner, lease_ms);
+    if (!taken) return taken.err();
+    if (!*taken) return result{};
+    if (auto r = insert_event(db, job_id, "info", "started", "", "job started by " + owner); !r)
+      return r.err();
+    return job_by_id(db, job_id);
+  });
+}
+
+expected<std::optional<job_row>> store::claim_repository_job(job_type type,
+                                                             const std::string& owner,
+                                                             std::int64_t lease_ms) {
+  auto db = impl_->db.get();
+  using result = std::optional<job_row>;
+  return detail::with_write_transaction(impl_->db, [&]() -> expected<result> {
+    SATORU_PREPARE(busy, db,
+                   "SELECT 1 FROM jobs WHERE type = ? AND status = 'running' LIMIT 1");
+    busy.bind(1, to_string(type));
+    if (busy.step() == SQLITE_ROW) return result{};
+    SATORU_PREPARE(pick, db,
+                   "SELECT id FROM jobs WHERE type = ? AND status = 'queued' "
+                   "ORDER BY id LIMIT 1");
+    pick.bind(1, to_string(type));
+    if (pick.step() != SQLITE_ROW) return result{};
+    auto id = pick.int64(0);
+    auto taken = take_job(db, id, owner, lease_ms);
+    if (!taken) return taken.err();
+    if (!*taken) return result{};
+    if (auto r = insert_event(db, id, "info", "started", "", "job started by " + owner); !r)
+      return r.err();
+    return job_by_id(db, id);
+  });
+}
+
+expected<int> store::renew_leases(const std::string& owner, std::int64_t lease_ms) {
+  auto now = now_ms();
+  SATORU_PREPARE(q, impl_->db.get(),
+                 "UPDATE jobs SET heartbeat_at = ?, lease_until = ? "
+                 "WHERE owner = ? AND status = 'running'");
+  q.bind(1, now).bind(2, now + lease_ms).bind(3, owner);
+  if (auto r = q.run(); !r) return r.err();
+  return sqlite3_changes(impl_->db.get());
+}
+
+expected<bool> store::finish_job(std::int64_t job_id, const std::string& owner,
+                                 job_status status, const std::string& error_text) {
+  auto db = impl_->db.get();
+  return detail::with_write_transaction(impl_->db, [&]() -> expected<bool> {
+    SATORU_PREPARE(q, db,
+                   "UPDATE jobs SET status = ?, error = ?, finished_at = ?, heartbeat_at = ? "
+                   "WHERE id = ? AND owner = ? AND status = 'running'");
+    auto now = now_ms();
+    q.bind(1, to_string(status)).bind(2, error_text).bind(3, now).bind(4, now);
+    q.bind(5, job_id).bind(6, owner);
+    if (auto r = q.run(); !r) return r.err();
+    if (sqlite3_changes(db) != 1) return false;
+    auto msg = error_text.empty() ? fmt::format("job finished: {}", to_string(status))
+                                  : fmt::format("job finished: {}: {}", to_string(status),
+                                                error_text);
+    const char* level = status == job_status::success   ? "ok"
+                        : status == job_status::warning ? "warn"
+                                                        : "fail";
+    if (auto r = insert_event(db, job_id, level, "finished", "", msg); !r) return r.err();
+    return true;
+  });
+}
+
+expected<std::vector<std::int64_t>> store::recover_jobs(
+  int max_attempts, const std::function<bool(const std::string&)>& owner_alive) {
+  auto db = impl_->db.get();
+  using ids = std::vector<std::int64_t>;
+  return detail::with_write_transaction(impl_->db, [&]() -> expected<ids> {
+    auto now = now_ms();
+    SATORU_PREPARE(q, db,
+                   "SELECT id, status, owner, attempts, lease_until FROM jobs "
+                   "WHERE status IN ('running', 'interrupted') ORDER BY id");
+    struct found {
+      std::int64_t id;
+      std::string status, owner;
+      int attempts;
+      std::int64_t lease_until;
+    };
+    std::vector<found> candidates;
+    while (q.step() == SQLITE_ROW)
+      candidates.push_back({q.int64(0), q.text(1), q.text(2), static_cast<int>(q.int64(3)),
+                            q.int64(4)});
+    ids touched;
+    for (const auto& c : candidates) {
+      std::string why;
+      if (c.status == "interrupted") {
+        why = "was interrupted by a shutdown";
+      } else if (c.lease_until < now) {
+        why = fmt::format("was left running by {} whose heartbeat stopped at {}", c.owner,
+                          format_time(c.lease_until));
+      } else if (owner_alive && !owner_alive(c.owner)) {
+        why = fmt::format("was left running by {}, which is no longer alive", c.owner);
+      } else {
+        continue;
+      }
+      bool give_up = c.attempts >= max_attempts;
+      SATORU_PREPARE(u, db,
+                     give_up ? "UPDATE jobs SET status = 'failed', finished_at = ?, error = ? "
+                               "WHERE id = ?"
+                             : "UPDATE jobs SET status = 'queued', owner = '', lease_until = "
+                               "0, finished_at = ?, error = ? WHERE id = ?");
+      auto message =
+        give_up ? fmt::format("attempt {} {}; giving up after {} attempts", c.attempts, why,
+                              max_attempts)
+                : fmt::format("attempt {} {}; interrupted and queued again for attempt {}",
+                              c.attempts, why, c.attempts + 1);
+      u.bind(1, give_up ? now : 0).bind(2, give_up ? message : std::string{}).bind(3, c.id);
+      if (auto r = u.run(); !r) return r.err();
+      if (auto r = insert_event(db, c.id, give_up ? "fail" : "warn", "recovery", "", message);
+          !r)
+        return r.err();
+      touched.push_back(c.id);
+    }
+    return touched;
+  });
+}
+
+expected<int> store::interrupt_owned(const std::string& owner, const std::string& reason) {
+  auto db = impl_->db.get();
+  return detail::with_write_transaction(impl_->db, [&]() -> expected<int> {
+    SATORU_PREPARE(q, db, "SELECT id FROM jobs WHERE owner = ? AND status = 'running'");
+    q.bind(1, owner);
+    std::vector<std::int64_t> ids;
+    while (q.step() == SQLITE_ROW) ids.push_back(q.int64(0));
+    for (auto id : ids) {
+      SATORU_PREPARE(u, db,
+                     "UPDATE jobs SET status = 'interrupted', error = ?, finished_at = ? "
+                     "WHERE id = ?");
+      u.bind(1, reason).bind(2, now_ms()).bind(3, id);
+      if (auto r = u.run(); !r) return r.err();
+      if (auto r = insert_event(db, id, "warn", "interrupted", "", reason); !r) return r.err();
+    }
+    return static_cast<int>(ids.size());
+  });
+}
+
+expected<std::optional<job_row>> store::get_job(std::int64_t id) {
+  return job_by_id(impl_->db.get(), id);
+}
+
+expected<std::vector<job_row>> store::list_jobs(const job_filter& filter) {
+  std::string where = "WHERE 1 = 1";
+  if (filter.site_id) where += " AND j.site_id = ?1";
+  if (filter.status) where += " AND j.status = ?2";
+  SATORU_PREPARE(q, impl_->db.get(),
+                 fmt::format("SELECT {} FROM jobs j LEFT JOIN sites s ON s.id = j.site_id "
+                             "{} ORDER BY j.id DESC LIMIT ?3",
+                             job_columns, where));
+  if (filter.site_id) q.bind(1, *filter.site_id);
+  if (filter.status) q.bind(2, to_string(*filter.status));
+  q.bind(3, filter.limit);
+  return collect_jobs(impl_->db.get(), q);
+}
+
+expected<std::vector<std::pair<std::string, std::int64_t>>> store::count_jobs_by_status() {
+  SATORU_PREPARE(q, impl_->db.get(), "SELECT status, COUNT(*) FROM jobs GROUP BY status");
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  while (q.step() == SQLITE_ROW) out.emplace_back(q.text(0), q.int64(1));
+  return out;
+}
+
+expected<std::optional<job_row>> store::last_job_of_type(job_type type, std::int64_t site_id) {
+  SATORU_PREPARE(q, impl_->db.get(),
+                 fmt::format("SELECT {} FROM jobs j LEFT JOIN sites s ON s.id = j.site_id "
+                             "WHERE j.type = ? AND COALESCE(j.site_id, 0) = ? "
+                             "ORDER BY j.id DESC LIMIT 1",
+                             job_columns));
+  q.bind(1, to_string(type)).bind(2, site_id);
+  auto rows = collect_jobs(impl_->db.get(), q);
+  if (!rows) return rows.err();
+  if (rows->empty()) return std::optional<job_row>{};
+  return std::optional<job_row>{rows->front()};
+}
+
+expected<std::int64_t> store::add_event(std::int64_t job_id, const std::string& level,
+                                        const std::string& step, const std::string& target,
+                                        const std::string& message, const std::string& data) {
+  if (auto r = insert_event(impl_->db.get(), job_id, level, step, target, message, data); !r)
+    return r.err();
+  return static_cast<std::int64_t>(sqlite3_last_insert_rowid(impl_->db.get()));
+}
+
+expected<std::vector<event_row>> store::list_events(std::int64_t job_id, std::int64_t after_id) {
+  SATORU_PREPARE(q, impl_->db.get(),
+                 "SELECT id, job_id, ts, level, step, target, message, data FROM job_events "
+                 "WHERE job_id = ? AND id > ? ORDER BY id");
+  q.bind(1, job_id).bind(2, after_id);
+  std::vector<event_row> out;
+  for (;;) {
+    int rc = q.step();
+    if (rc == SQLITE_DONE) return out;
+    if (rc != SQLITE_ROW) return impl_->db.last_error("reading job_events");
+    out.push_back({q.int64(0), q.int64(1), q.int64(2), q.text(3), q.text(4), q.text(5),
+                   q.text(6), q.text(7)});
+  }
+}
+
+} // namespace satoru
