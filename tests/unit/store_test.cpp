@@ -282,7 +282,7 @@ TEST_F(StoreTest, SyncStateRoundTrips) {
 // writes start with BEGIN IMMEDIATE and wait instead.
 TEST_F(StoreTest, WritesWaitForAnotherWriterInsteadOfFailing) {
   ASSERT_TRUE(db.sync_config({make_site("a")}));
-  auto other = *store::open(path, 5000);
+  auto other = std::move(*store::open(path, 5000));
 
   // 1. The failure mode we avoid, shown with raw SQL on two connections.
   ASSERT_EQ(sqlite3_exec(other.handle(), "BEGIN", nullptr, nullptr, nullptr), SQLITE_OK);
@@ -321,8 +321,10 @@ TEST_F(StoreTest, TwoProcessesNeverClaimTheSameJob) {
   for (int i = 0; i < 40; ++i) sites.push_back(make_site("s" + std::to_string(i)));
   ASSERT_TRUE(db.sync_config(sites));
   for (auto& s : *db.list_sites()) {
-    ASSERT_TRUE(db.enqueue(job_type::backup, s.id));
-    ASSERT_TRUE(db.enqueue(job_type::preflight, s.id));
+    auto b = db.enqueue(job_type::backup, s.id);
+    ASSERT_TRUE(b) << b.err().message;
+    auto p = db.enqueue(job_type::preflight, s.id);
+    ASSERT_TRUE(p) << p.err().message;
   }
   std::vector<pid_t> children;
   for (int p = 0; p < 2; ++p) {

@@ -49,9 +49,11 @@ public:
 
   T& value() & { return std::get<0>(data_); }
   const T& value() const& { return std::get<0>(data_); }
-  T&& value() && { return std::get<0>(std::move(data_)); }
+  T value() && { return std::get<0>(std::move(data_)); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
+  /// By value, so that `for (auto& x : *f())` does not dangle.
+  T operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 

@@ -38,9 +38,9 @@ std::string rsync_ssh_command(const ssh_endpoint& endpoint);
 
 /// What varies between the rsync transfers of different plugins.
 struct rsync_transfer_options {
-  bool compress = false;                 ///< -z
-  std::chrono::seconds io_timeout{0};    ///< --timeout (0 = none)
-  std::string temp_dir;                  ///< --temp-dir (empty = rsync's default)
+  bool compress = false;              ///< -z
+  std::chrono::seconds io_timeout{0}; ///< --timeout (0 = none)
+  std::string temp_dir;               ///< --temp-dir (empty = rsync's default)
 };
 
 /// The argv every plugin transfer starts with:
@@ -55,12 +55,14 @@ std::vector<std::string> rsync_base_args(const ssh_endpoint& endpoint,
                                          const rsync_transfer_options& options);
 
 /// The remote source argument "host:PATH" ("[v6addr]:PATH"). With -s the
-/// remote rsync still glob-expands it, so '*', '?', '[', ']' and '\\' are
-/// escaped with a backslash. `contents` appends a trailing slash (copy what
-/// is inside the folder, not the folder itself). Fails for a host that ssh
-/// would read as an option.
-expected<std::string> rsync_remote_path(const ssh_endpoint& endpoint, std::string_view path,
-                                        bool contents);
+/// remote rsync still glob-expands each path component that holds '*', '?'
+/// or '[' (honouring backslash escapes there) and takes the others
+/// literally, so only such components get '*', '?', '[', ']' and '\\'
+/// escaped. `contents` appends a trailing slash (copy what is inside the
+/// folder, not the folder itself). Fails for a host that ssh would read as
+/// an option, and for a relative path.
+expected<std::string> rsync_remote_path(const ssh_endpoint& endpoint,
+                                        std::string_view path, bool contents);
 
 /// Environment for rsync children: a C locale so `--stats` numbers have a
 /// known format, and no RSYNC_OLD_ARGS / RSYNC_PROTECT_ARGS inherited from
@@ -69,10 +71,10 @@ std::vector<std::pair<std::string, std::string>> rsync_environment();
 
 /// The numbers of `rsync --stats` (absent lines stay 0).
 struct rsync_stats {
-  bool parsed = false;                       ///< at least one known line was found
-  std::uint64_t files = 0;                   ///< "Number of files"
-  std::uint64_t created_files = 0;           ///< "Number of created files"
-  std::uint64_t deleted_files = 0;           ///< "Number of deleted files"
+  bool parsed = false;             ///< at least one known line was found
+  std::uint64_t files = 0;         ///< "Number of files"
+  std::uint64_t created_files = 0; ///< "Number of created files"
+  std::uint64_t deleted_files = 0; ///< "Number of deleted files"
   std::uint64_t regular_files_transferred = 0;
   std::uint64_t total_file_size = 0;
   std::uint64_t transferred_file_size = 0;

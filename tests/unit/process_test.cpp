@@ -1,0 +1,369 @@
+#include "satoru/process.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace satoru;
+using namespace std::chrono_literals;
+
+namespace {
+
+process_spec sh(const std::string& script) {
+  process_spec spec;
+  spec.argv = {"sh", "-c", script};
+  return spec;
+}
+
+/// True when pid no longer runs: gone, or a zombie waiting for a reaper
+/// (PID 1 of a container may never reap it, but it holds nothing).
+bool process_gone(pid_t pid) {
+  for (int i = 0; i < 40; ++i) {
+    if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string content((std::istreambuf_iterator<char>(stat)),
+                        std::istreambuf_iterator<char>());
+    auto close_paren = content.rfind(')');
+    if (close_paren != std::string::npos && close_paren + 2 < content.size() &&
+        (content[close_paren + 2] == 'Z' || content[close_paren + 2] == 'X'))
+      return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+/// No child of this test process is left unreaped.
+bool no_children_left() {
+  int status;
+  return ::waitpid(-1, &status, WNOHANG) < 0 && errno == ECHILD;
+}
+
+struct scratch_dir {
+  std::string path;
+  scratch_dir() {
+    char tmpl[] = "/tmp/satoru-process-test-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~scratch_dir() { std::system(("rm -rf '" + path + "'").c_str()); }
+};
+
+} // namespace
+
+TEST(Process, ReportsExitCodes) {
+  auto ok = run_process(sh("exit 0"));
+  ASSERT_TRUE(ok) << ok.err().message;
+  EXPECT_TRUE(ok->ok());
+  EXPECT_EQ(ok->exit_code, 0);
+
+  auto failed = run_process(sh("exit 23"));
+  ASSERT_TRUE(failed);
+  EXPECT_FALSE(failed->ok());
+  EXPECT_EQ(failed->exit_code, 23);
+  EXPECT_EQ(failed->term_signal, 0);
+  EXPECT_FALSE(failed->timed_out || failed->stalled || failed->cancelled);
+  EXPECT_TRUE(no_children_left());
+}
+
+TEST(Process, CapturesStdoutStderrAndCallsLineCallbacks) {
+  auto spec = sh("printf 'a\\nb b\\n\\nlast'; printf 'e1\\r\\ne2\\rprogress' >&2");
+  std::vector<std::string> out_lines, err_lines;
+  spec.on_stdout_line = [&](std::string_view line) { out_lines.emplace_back(line); };
+  spec.on_stderr_line = [&](std::string_view line) { err_lines.emplace_back(line); };
+  auto r = run_process(spec);
+  ASSERT_TRUE(r) << r.err().message;
+  EXPECT_EQ(r->out, "a\nb b\n\nlast");
+  EXPECT_EQ(r->err, "e1\r\ne2\rprogress");
+  // The unterminated tail is delivered at EOF; "\r\n" ends one line, "\r" one too.
+  EXPECT_EQ(out_lines, (std::vector<std::string>{"a", "b b", "", "last"}));
+  EXPECT_EQ(err_lines, (std::vector<std::string>{"e1", "e2", "progress"}));
+}
+
+TEST(Process, KeepsOnlyTheTailUpToCaptureLimit) {
+  auto spec = sh("i=0; while [ $i -lt 2000 ]; do echo \"line $i\"; i=$((i+1)); done");
+  spec.capture_limit = 100;
+  std::size_t lines = 0;
+  spec.on_stdout_line = [&](std::string_view) { ++lines; };
+  auto r = run_process(spec);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->out.size(), 100u);
+  EXPECT_EQ(r->out.substr(r->out.size() - 10), "line 1999\n");
+  EXPECT_EQ(lines, 2000u); // callbacks see everything, capture keeps the tail
+}
+
+TEST(Process, FeedsStdinThenClosesIt) {
+  process_spec spec;
+  spec.argv = {"cat"};
+  spec.stdin_data = "hello\nworld";
+  auto r = run_process(spec);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->out, "hello\nworld");
+
+  // Larger than a pipe buffer: exercises partial non-blocking writes.
+  std::string big(3 << 20, 'x');
+  for (std::size_t i = 0; i < big.size(); i += 997)
+    big[i] = '\n';
+  spec.stdin_data = big;
+  auto r2 = run_process(spec);
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->out, big);
+}
+
+TEST(Process, StdinIsEmptyWhenNotGiven) {
+  auto r = run_process(sh("cat; echo end"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->out, "end\n");
+}
+
+TEST(Process, ChildThatIgnoresStdinDoesNotKillUsWithSigpipe) {
+  auto spec = sh("exec 0<&-; echo closed");
+  spec.stdin_data = std::string(8 << 20, 'y');
+  auto r = run_process(spec);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_EQ(r->out, "closed\n");
+}
+
+TEST(Process, AppliesEnvironmentOverrides) {
+  ::setenv("SATORU_PROCESS_TEST_OLD", "old", 1);
+  auto spec =
+      sh("printf '%s|%s|%s' \"$SATORU_PROCESS_TEST_NEW\" \"$SATORU_PROCESS_TEST_OLD\" "
+         "\"$SATORU_PROCESS_TEST_KEEP\"");
+  ::setenv("SATORU_PROCESS_TEST_KEEP", "kept", 1);
+  spec.env = {{"SATORU_PROCESS_TEST_NEW", "a b $(c)"},
+              {"SATORU_PROCESS_TEST_OLD", "new"}};
+  auto r = run_process(spec);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->out, "a b $(c)|new|kept");
+  // Ours is untouched: the overrides exist only in the child.
+  EXPECT_STREQ(std::getenv("SATORU_PROCESS_TEST_OLD"), "old");
+  EXPECT_EQ(std::getenv("SATORU_PROCESS_TEST_NEW"), nullptr);
+}
+
+TEST(Process, RunsInTheGivenFolder) {
+  scratch_dir dir;
+  process_spec spec;
+  spec.argv = {"pwd"};
+  spec.cwd = dir.path;
+  auto r = run_process(spec);
+  ASSERT_TRUE(r);
+  char resolved[PATH_MAX];
+  ASSERT_NE(::realpath(dir.path.c_str(), resolved), nullptr);
+  EXPECT_EQ(r->out, std::string(resolved) + "\n");
+
+  spec.cwd = dir.path + "/missing";
+  auto bad = run_process(spec);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.err().code, errc::io);
+  EXPECT_NE(bad.err().message.find("missing"), std::string::npos) << bad.err().message;
+  EXPECT_TRUE(no_children_left());
+}
+
+TEST(Process, MissingProgramIsAnErrorValue) {
+  process_spec spec;
+  spec.argv = {"satoru-no-such-tool", "--version"};
+  auto r = run_process(spec);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.err().code, errc::tool);
+  EXPECT_EQ(r.err().message, "satoru-no-such-tool: not installed (not found in PATH)");
+
+  // The child's PATH decides, like execvp in the child.
+  process_spec hidden;
+  hidden.argv = {"sh", "-c", "true"};
+  hidden.env = {{"PATH", "/nonexistent"}};
+  auto h = run_process(hidden);
+  ASSERT_FALSE(h);
+  EXPECT_EQ(h.err().message, "sh: not installed (not found in PATH)");
+
+  process_spec absolute;
+  absolute.argv = {"/nonexistent/rsync"};
+  EXPECT_EQ(run_process(absolute).err().code, errc::tool);
+
+  process_spec empty;
+  EXPECT_EQ(run_process(empty).err().code, errc::invalid_argument);
+}
+
+TEST(Process, ExecFailureInTheChildIsReported) {
+  scratch_dir dir;
+  std::string script = dir.path + "/bad-interpreter";
+  std::ofstream(script) << "#!/nonexistent/interpreter\n";
+  ::chmod(script.c_str(), 0755);
+  process_spec spec;
+  spec.argv = {script};
+  auto r = run_process(spec);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.err().code, errc::tool);
+  EXPECT_NE(r.err().message.find("cannot execute"), std::string::npos) << r.err().message;
+
+  // No "#!" line: run by /bin/sh, as execvp does.
+  std::string plain = dir.path + "/plain";
+  std::ofstream(plain) << "echo \"plain $1\"\n";
+  ::chmod(plain.c_str(), 0755);
+  spec.argv = {plain, "arg"};
+  auto ok = run_process(spec);
+  ASSERT_TRUE(ok) << ok.err().message;
+  EXPECT_EQ(ok->out, "plain arg\n");
+  EXPECT_TRUE(no_children_left());
+}
+
+TEST(Process, TimeoutKillsTheWholeGroupIncludingGrandchildren) {
+  // sh forks sleep (a grandchild of ours) and waits for it.
+  auto spec = sh("sleep 30 & echo $!; wait");
+  spec.timeout = 500ms;
+  auto start = std::chrono::steady_clock::now();
+  auto r = run_process(spec);
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->timed_out);
+  EXPECT_FALSE(r->ok());
+  EXPECT_LT(took, 3s);
+  pid_t grandchild = std::atoi(r->out.c_str());
+  ASSERT_GT(grandchild, 1) << r->out;
+  EXPECT_TRUE(process_gone(grandchild)) << "grandchild " << grandchild << " survived";
+  EXPECT_TRUE(no_children_left());
+  EXPECT_EQ(r->describe("rsync"), "rsync timed out after 0.5 s");
+}
+
+TEST(Process, SigkillFollowsWhenSigtermIsIgnored) {
+  // The ignored disposition is inherited by sleep, so the group survives SIGTERM.
+  auto spec = sh("trap '' TERM; sleep 30 & echo $!; wait");
+  spec.timeout = 200ms;
+  auto start = std::chrono::steady_clock::now();
+  auto r = run_process(spec);
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->timed_out);
+  EXPECT_EQ(r->term_signal, SIGKILL);
+  EXPECT_GE(took, 3s);
+  EXPECT_LT(took, 6s);
+  pid_t grandchild = std::atoi(r->out.c_str());
+  ASSERT_GT(grandchild, 1);
+  EXPECT_TRUE(process_gone(grandchild));
+  EXPECT_TRUE(no_children_left());
+}
+
+TEST(Process, NoProgressTimeoutStopsASilentChild) {
+  auto spec = sh("echo started; sleep 30");
+  spec.no_progress_timeout = 400ms;
+  auto start = std::chrono::steady_clock::now();
+  auto r = run_process(spec);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->stalled);
+  EXPECT_FALSE(r->timed_out);
+  EXPECT_EQ(r->out, "started\n");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_EQ(r->describe("rsync"), "rsync made no progress for 0.4 s and was stopped");
+}
+
+TEST(Process, SteadyOutputIsProgress) {
+  auto spec = sh("for i in 1 2 3 4 5 6; do echo $i; sleep 0.2; done");
+  spec.no_progress_timeout = 1000ms;
+  auto r = run_process(spec);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->stalled);
+  EXPECT_EQ(r->exit_code, 0);
+}
+
+TEST(Process, CancelFromAnotherThread) {
+  cancel_token cancel;
+  auto spec = sh("sleep 30 & echo $!; wait");
+  std::thread canceller([cancel] {
+    std::this_thread::sleep_for(300ms);
+    cancel.cancel();
+  });
+  auto start = std::chrono::steady_clock::now();
+  auto r = run_process(spec, cancel);
+  auto took = std::chrono::steady_clock::now() - start;
+  canceller.join();
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->cancelled);
+  EXPECT_GE(took, 250ms);
+  EXPECT_LT(took, 3s);
+  EXPECT_TRUE(process_gone(std::atoi(r->out.c_str())));
+  EXPECT_EQ(r->describe("restic"), "restic was cancelled");
+  EXPECT_TRUE(no_children_left());
+}
+
+TEST(Process, AlreadyCancelledTokenStopsAtOnce) {
+  cancel_token cancel;
+  cancel.cancel();
+  auto start = std::chrono::steady_clock::now();
+  auto r = run_process(sh("sleep 30"), cancel);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->cancelled);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+TEST(Process, BackgroundLeftoverDoesNotBlockTheCall) {
+  // The leader exits at once; its background child keeps the pipes open.
+  auto start = std::chrono::steady_clock::now();
+  auto r = run_process(sh("sleep 5 & echo done"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_EQ(r->out, "done\n");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+}
+
+TEST(Process, KilledBySignal) {
+  auto r = run_process(sh("kill -9 $$"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->exit_code, -1);
+  EXPECT_EQ(r->term_signal, 9);
+  EXPECT_EQ(r->describe("rsync"), "rsync was killed by signal 9");
+}
+
+TEST(Process, DescribeNamesHowItEnded) {
+  auto r = run_process(
+      sh("echo 'rsync: change_dir \"/srv/x\" failed' >&2; echo '  ' >&2; exit 23"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->describe("rsync"),
+            "rsync exited with 23: rsync: change_dir \"/srv/x\" failed");
+
+  process_result result;
+  result.exit_code = 0;
+  EXPECT_EQ(result.describe("rsync"), "rsync exited with 0");
+  result.exit_code = 1;
+  EXPECT_EQ(result.describe("rsync"), "rsync exited with 1");
+  result.exit_code = -1;
+  result.timed_out = true;
+  result.timeout = 30s;
+  EXPECT_EQ(result.describe("rsync"), "rsync timed out after 30 s");
+  result.timed_out = false;
+  result.stalled = true;
+  result.no_progress_timeout = 60s;
+  EXPECT_EQ(result.describe("rsync"), "rsync made no progress for 60 s and was stopped");
+  result.stalled = false;
+  result.cancelled = true;
+  EXPECT_EQ(result.describe("rsync"), "rsync was cancelled");
+}
+
+TEST(Process, ToolVersionAndFindInPath) {
+  std::string shell = find_in_path("sh");
+  ASSERT_FALSE(shell.empty());
+  EXPECT_EQ(shell[0], '/');
+  EXPECT_EQ(find_in_path("satoru-no-such-tool"), "");
+
+  auto v = tool_version("sh", {"-c", "echo; echo '  tool 1.2.3  '; echo second"});
+  ASSERT_TRUE(v) << v.err().message;
+  EXPECT_EQ(*v, "tool 1.2.3");
+  auto on_stderr = tool_version("sh", {"-c", "echo 'OpenSSH_9.2p1' >&2"});
+  ASSERT_TRUE(on_stderr);
+  EXPECT_EQ(*on_stderr, "OpenSSH_9.2p1");
+
+  auto missing = tool_version("satoru-no-such-tool");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.err().code, errc::tool);
+  EXPECT_EQ(missing.err().message,
+            "satoru-no-such-tool: not installed (not found in PATH)");
+}
