@@ -326,15 +326,20 @@ TEST_F(StoreTest, TwoProcessesNeverClaimTheSameJob) {
     auto p = db.enqueue(job_type::preflight, s.id);
     ASSERT_TRUE(p) << p.err().message;
   }
+  int start_gate[2];
+  ASSERT_EQ(pipe(start_gate), 0);
   std::vector<pid_t> children;
   for (int p = 0; p < 2; ++p) {
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
+      close(start_gate[1]);
+      char go;
+      if (read(start_gate[0], &go, 1) != 0) _exit(9); // both start when the gate closes
       auto mine = store::open(path, 10000);
       if (!mine) _exit(10);
       auto owner = "proc-" + std::to_string(p);
-      for (int idle = 0; idle < 50;) {
+      for (int idle = 0; idle < 200;) {
         auto job = mine->claim_next(owner, 60000, 4);
         if (!job) _exit(11);
         if (!*job) {
@@ -342,12 +347,15 @@ TEST_F(StoreTest, TwoProcessesNeverClaimTheSameJob) {
           usleep(2000);
           continue;
         }
+        usleep(1000); // a little work, so that the other process gets its turn
         if (!*mine->finish_job((*job)->id, owner, job_status::success, "")) _exit(12);
       }
       _exit(0);
     }
     children.push_back(pid);
   }
+  close(start_gate[0]);
+  close(start_gate[1]);
   for (auto pid : children) {
     int status = 0;
     waitpid(pid, &status, 0);
