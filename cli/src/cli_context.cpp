@@ -29,6 +29,16 @@ std::shared_ptr<plugin_registry> plugins_or_exit(const config& cfg) {
 config load_config_or_exit(const global_options& opts) {
   load_options lo;
   lo.known_modes = available_modes;
+  lo.check_options = [](const std::string& dir, const std::string& mode,
+                        const boost::json::object& options) -> std::vector<std::string> {
+    auto* handler = plugin_registry::shared(dir)->find(mode);
+    if (!handler) return {};
+    try {
+      return handler->validate_options(mode, options);
+    } catch (...) {
+      return {"the plugin failed to check these options"};
+    }
+  };
   lo.default_plugin_dir = default_plugin_dir();
   auto path = default_config_path(opts.config_path);
   auto result = load_config(path, lo);

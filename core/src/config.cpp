@@ -674,8 +674,10 @@ private:
         if (p->front() != '/') {
           fail(path.pointer, "must be an absolute path");
           valid = false;
-        } else if (has_control(*p)) {
-          fail(path.pointer, "must not contain control characters");
+        } else if (p->find('\0') != std::string::npos) {
+          // Newlines and other odd bytes are legal in file names and the
+          // remote commands quote them; only NUL cannot be passed at all.
+          fail(path.pointer, "must not contain a NUL character");
           valid = false;
         } else {
           // Normal form, so that "/srv/app/" and "/srv/app" are one target
@@ -691,6 +693,13 @@ private:
           target.options = *o;
         else
           valid = false;
+      }
+
+      if (valid && opts_.check_options && known_modes(cfg)) {
+        for (auto& problem : opts_.check_options(cfg.plugin_dir, target.mode, target.options)) {
+          fail(t.pointer + "/options", std::move(problem));
+          valid = false;
+        }
       }
 
       if (!valid) continue;

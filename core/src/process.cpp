@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -162,6 +163,9 @@ struct child_failure {
     ::_exit(127);
   };
   ::setpgid(0, 0);
+  // Die with the thread that runs us: a child outliving a killed daemon
+  // would keep writing into staging while the next daemon pulls again.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   // A daemon may block or ignore signals (SIGTERM for a signal thread,
   // SIGPIPE); both survive exec, so undo them or our SIGTERM would be lost.
   sigset_t none;

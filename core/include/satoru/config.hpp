@@ -91,6 +91,11 @@ struct load_options {
   /// Returns the target modes that are available given the (resolved)
   /// plugin_dir. Empty function = every mode is accepted.
   std::function<std::vector<std::string>(const std::string& plugin_dir)> known_modes;
+  /// Checks a target's options with the plugin serving its mode; one
+  /// message per problem. Empty function = options are not checked.
+  std::function<std::vector<std::string>(const std::string& plugin_dir, const std::string& mode,
+                                         const boost::json::object& options)>
+    check_options;
   /// Default plugin_dir when the config does not set one.
   std::string default_plugin_dir;
 };

@@ -41,6 +41,7 @@ struct rsync_transfer_options {
   bool compress = false;              ///< -z
   std::chrono::seconds io_timeout{0}; ///< --timeout (0 = none)
   std::string temp_dir;               ///< --temp-dir (empty = rsync's default)
+  int bwlimit_kbps = 0;               ///< --bwlimit in KiB/s (0 = unlimited)
 };
 
 /// The argv every plugin transfer starts with:

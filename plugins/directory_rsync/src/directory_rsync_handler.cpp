@@ -1,0 +1,339 @@
+#include "directory_rsync_handler.hpp"
+
+#include "satoru/rsync.hpp"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <exception>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace satoru::plugins {
+
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+/// Remote checks are small commands; a site that cannot answer them in this
+/// long will not manage a backup either.
+constexpr milliseconds check_timeout{30'000};
+
+/// Creates `dir` and its missing parents with `mode` (mkdir -p). Folders
+/// that exist keep their mode.
+expected<void> make_dirs(const std::string& dir, mode_t mode) {
+  if (dir.empty()) return {};
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return {};
+    return error{errc::io, dir + " exists and is not a folder"};
+  }
+  auto slash = dir.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) {
+    auto parent = make_dirs(dir.substr(0, slash), mode);
+    if (!parent) return parent;
+  }
+  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST)
+    return error{errc::io, "cannot create folder " + dir + ": " + std::strerror(errno)};
+  return {};
+}
+
+std::string known_keys_hint() {
+  return "known options: bwlimit_kbps, compress, exclude, no_progress_timeout_seconds";
+}
+
+/// The lines rsync prints for files that vanished (exit 24), for the note.
+std::string vanished_files(const std::string& err) {
+  std::vector<std::string> names;
+  std::size_t count = 0, begin = 0;
+  while (begin < err.size()) {
+    auto end = err.find('\n', begin);
+    if (end == std::string::npos) end = err.size();
+    std::string line = err.substr(begin, end - begin);
+    auto at = line.find("file has vanished: ");
+    if (at != std::string::npos) {
+      ++count;
+      if (names.size() < 3) names.push_back(line.substr(at + 19));
+    }
+    begin = end + 1;
+  }
+  if (count == 0) return {};
+  std::string text;
+  for (const auto& n : names)
+    text += (text.empty() ? "" : ", ") + n;
+  if (count > names.size()) text += fmt::format(" and {} more", count - names.size());
+  return text;
+}
+
+} // namespace
+
+std::vector<std::string> parse_directory_options(const boost::json::object& options,
+                                                 directory_options& out) {
+  std::vector<std::string> problems;
+  for (const auto& [key, value] : options) {
+    if (key == "compress") {
+      if (value.is_bool())
+        out.compress = value.get_bool();
+      else
+        problems.push_back("compress: must be true or false");
+    } else if (key == "no_progress_timeout_seconds") {
+      // Whole seconds only; JSON numbers arrive as int64, uint64 or double.
+      std::int64_t n = value.is_int64() ? value.get_int64() : -1;
+      if (n <= 0)
+        problems.push_back(
+            "no_progress_timeout_seconds: must be a positive whole number");
+      else
+        out.no_progress_timeout = seconds(n);
+    } else if (key == "bwlimit_kbps") {
+      std::int64_t n = value.is_int64() ? value.get_int64() : -1;
+      if (n <= 0 || n > 100'000'000)
+        problems.push_back("bwlimit_kbps: must be a positive whole number (KiB/s)");
+      else
+        out.bwlimit_kbps = static_cast<int>(n);
+    } else if (key == "exclude") {
+      if (!value.is_array()) {
+        problems.push_back("exclude: must be an array of rsync patterns (strings)");
+        continue;
+      }
+      out.exclude.clear();
+      std::size_t i = 0;
+      for (const auto& item : value.get_array()) {
+        if (!item.is_string() || item.get_string().empty()) {
+          problems.push_back(fmt::format("exclude/{}: must be a non-empty string", i));
+        } else {
+          std::string pattern(item.get_string());
+          // rsync reads a pattern up to the end of the argument; a newline
+          // would be taken literally and never match what was meant.
+          if (pattern.find_first_of("\r\n") != std::string::npos)
+            problems.push_back(
+                fmt::format("exclude/{}: must not contain a line break", i));
+          else
+            out.exclude.push_back(std::move(pattern));
+        }
+        ++i;
+      }
+    } else {
+      problems.push_back(std::string(key) + ": unknown option (" + known_keys_hint() +
+                         ")");
+    }
+  }
+  return problems;
+}
+
+std::vector<std::string> directory_rsync_handler::local_tools(const std::string&) const {
+  return {"rsync", "ssh"};
+}
+
+std::vector<std::string>
+directory_rsync_handler::validate_options(const std::string&,
+                                          const boost::json::object& options) const {
+  try {
+    directory_options parsed;
+    return parse_directory_options(options, parsed);
+  } catch (const std::exception& e) {
+    return {std::string("options: ") + e.what()};
+  } catch (...) {
+    return {"options: cannot be checked"};
+  }
+}
+
+std::vector<check_result> directory_rsync_handler::preflight(const target_spec& target,
+                                                             plugin_services& services) {
+  std::vector<check_result> checks;
+  try {
+    directory_options options;
+    auto problems = parse_directory_options(target.options, options);
+    if (!problems.empty()) {
+      std::string text;
+      for (const auto& p : problems)
+        text += (text.empty() ? "" : "; ") + p;
+      checks.push_back({"options", check_result::level::fail, text});
+    }
+    auto shell = services.remote();
+    if (!shell) {
+      checks.push_back({"remote.path", check_result::level::fail,
+                        "cannot reach the edge host: " + shell.err().message});
+      return checks;
+    }
+
+    // One word for the shell, whatever the path holds: quotes, `$(...)`,
+    // ';', newlines. Only builtins run, so the answer does not depend on
+    // the remote PATH.
+    const std::string script =
+        "p=" + shell_quote(target.path) +
+        "; if [ ! -e \"$p\" ]; then echo missing;"
+        " elif [ ! -d \"$p\" ]; then echo notdir;"
+        " elif [ ! -r \"$p\" ] || [ ! -x \"$p\" ]; then echo unreadable;"
+        " else echo ok; fi";
+    check_result path{"remote.path", check_result::level::fail, ""};
+    auto run = (*shell)->exec(script, check_timeout);
+    const std::string user = services.endpoint().user;
+    if (!run) {
+      path.message = "cannot check " + target.path + ": " + run.err().message;
+    } else {
+      std::string answer = run->out.substr(0, run->out.find('\n'));
+      if (answer == "ok") {
+        path.status = check_result::level::ok;
+        path.message = target.path + " exists and is a readable folder";
+      } else if (answer == "missing") {
+        path.message = target.path + " does not exist on the edge host";
+      } else if (answer == "notdir") {
+        path.message = target.path + " is not a folder (mode \"directory\" needs one)";
+      } else if (answer == "unreadable") {
+        path.message = target.path + " is not readable by " + user + " on the edge host";
+      } else {
+        path.message = fmt::format("cannot check {}: the remote shell answered \"{}\"{}",
+                                   target.path, answer,
+                                   run->err.empty() ? "" : " (" + run->err + ")");
+      }
+    }
+    checks.push_back(std::move(path));
+    checks.push_back(check_remote_rsync(**shell, check_timeout));
+  } catch (const std::exception& e) {
+    checks.push_back({"plugin", check_result::level::fail,
+                      std::string("directory_rsync preflight failed: ") + e.what()});
+  } catch (...) {
+    checks.push_back(
+        {"plugin", check_result::level::fail, "directory_rsync preflight failed"});
+  }
+  return checks;
+}
+
+expected<std::vector<std::string>>
+directory_rsync_handler::rsync_argv(const target_spec& target,
+                                    const ssh_endpoint& endpoint,
+                                    const directory_options& options) {
+  auto source = rsync_remote_path(endpoint, target.path, /*contents=*/true);
+  if (!source) return source.err();
+
+  rsync_transfer_options transfer;
+  // -z: edge links are usually slower than compression (option "compress").
+  transfer.compress = options.compress;
+  // --timeout: rsync's own I/O timeout, the same limit as our watchdog, so a
+  // dead link is noticed by whichever side sees it first.
+  transfer.io_timeout = options.no_progress_timeout;
+  // --temp-dir inside work_dir: rsync builds every new or changed file there
+  // and renames it into staging when complete, so no half-written file ever
+  // sits in staging (work_dir is on the same filesystem, so it is a rename).
+  transfer.temp_dir = target.work_dir + "/rsync-tmp";
+  transfer.bwlimit_kbps = options.bwlimit_kbps;
+  auto argv = rsync_base_args(endpoint, transfer);
+
+  // -a: recursive; symlinks as symlinks, permissions, times, owner, group,
+  //     devices and specials: what a restore must give back.
+  argv.push_back("-a");
+  // --delete: staging is a mirror; a file deleted on the edge host must not
+  //           live on in every later snapshot. (rsync skips deletions after
+  //           an I/O error, so a failing source never empties staging.)
+  argv.push_back("--delete");
+  // --delete-excluded: a newly excluded file leaves staging as well.
+  argv.push_back("--delete-excluded");
+  // --numeric-ids: keep the edge host's uid/gid numbers; its user names mean
+  //                nothing on the backup server.
+  argv.push_back("--numeric-ids");
+  // -H: keep hard links as hard links (no duplicated data, faithful restore).
+  argv.push_back("-H");
+  for (const auto& pattern : options.exclude)
+    argv.push_back("--exclude=" + pattern);
+  argv.push_back(*source);
+  // Trailing slash: the source folder's contents land directly in staging.
+  argv.push_back(target.staging_dir + "/");
+  return argv;
+}
+
+pull_result directory_rsync_handler::pull(const target_spec& target,
+                                          plugin_services& services) {
+  try {
+    return pull_unguarded(target, services);
+  } catch (const std::exception& e) {
+    pull_result r;
+    r.message = std::string("directory_rsync failed: ") + e.what();
+    return r;
+  } catch (...) {
+    pull_result r;
+    r.message = "directory_rsync failed with an unknown exception";
+    return r;
+  }
+}
+
+pull_result directory_rsync_handler::pull_unguarded(const target_spec& target,
+                                                    plugin_services& services) {
+  pull_result result;
+  directory_options options;
+  auto problems = parse_directory_options(target.options, options);
+  if (!problems.empty()) {
+    result.message = "invalid options: " + problems.front();
+    return result;
+  }
+  if (services.cancel().cancelled()) {
+    result.message = "cancelled";
+    return result;
+  }
+  for (const auto& dir : {target.staging_dir, target.work_dir + "/rsync-tmp"}) {
+    auto made = make_dirs(dir, 0700);
+    if (!made) {
+      result.message = made.err().message;
+      return result;
+    }
+  }
+
+  auto argv = rsync_argv(target, services.endpoint(), options);
+  if (!argv) {
+    result.message = argv.err().message;
+    return result;
+  }
+  process_spec spec;
+  spec.argv = std::move(*argv);
+  spec.env = rsync_environment();
+  spec.no_progress_timeout = options.no_progress_timeout;
+  // The --stats block is at the end of stdout; progress lines before it
+  // are only needed by the stall watchdog.
+  spec.capture_limit = 1 << 20;
+
+  services.event("info", "pull.rsync",
+                 "rsync from " + services.endpoint().display() + ":" + target.path,
+                 {{"path", target.path}, {"compress", options.compress}});
+  auto run = services.run(std::move(spec));
+  if (!run) {
+    result.message = "cannot run rsync: " + run.err().message;
+    return result;
+  }
+  const process_result& r = *run;
+  const rsync_stats stats = parse_rsync_stats(r.out);
+  result.bytes = stats.bytes_received;
+  result.files = stats.regular_files_transferred;
+  result.data = stats.to_json();
+  result.data["exit_code"] = r.exit_code;
+  result.data["duration_ms"] = r.duration.count();
+
+  const bool vanished = !r.cancelled && !r.timed_out && !r.stalled && r.exit_code == 24;
+  if (!r.ok() && !vanished) {
+    result.outcome = pull_result::status::failed;
+    result.message = rsync_failure_message(r, options.no_progress_timeout);
+    return result;
+  }
+
+  result.outcome = pull_result::status::success;
+  std::string summary =
+      fmt::format("rsync received {} bytes: {} of {} files transferred, {} deleted",
+                  stats.bytes_received, stats.regular_files_transferred, stats.files,
+                  stats.deleted_files);
+  services.event("ok", "pull.stats", summary, result.data);
+  if (vanished) {
+    // Files that disappear while rsync walks a live folder are normal (logs
+    // rotated, temp files); the rest was copied, so this is a success with a
+    // note, not a warning that would mark the site.
+    std::string which = vanished_files(r.err);
+    result.message = "some files vanished during the transfer (normal on a live host)" +
+                     (which.empty() ? std::string{} : ": " + which);
+    services.event("warn", "pull.vanished", result.message, {{"exit_code", 24}});
+  }
+  return result;
+}
+
+} // namespace satoru::plugins
+
+SATORU_PLUGIN(satoru::plugins::directory_rsync_handler)

@@ -1,0 +1,223 @@
+#include "sqlite_remote.hpp"
+
+#include "satoru/ssh.hpp"
+
+#include <cstdlib>
+#include <sstream>
+
+namespace satoru::plugins::sqlite {
+
+namespace {
+
+/// The header every SQLite 3 database file starts with (before its NUL).
+constexpr const char* sqlite_magic = "SQLite format 3";
+
+std::string q(const std::string& s) {
+  return shell_quote(s);
+}
+
+} // namespace
+
+const char* to_string(snapshot_method m) {
+  return m == snapshot_method::vacuum_into ? "vacuum_into" : "backup";
+}
+
+std::string temp_prefix(const std::string& remote_tmp_dir,
+                        const std::string& target_hash) {
+  std::string dir = remote_tmp_dir;
+  while (dir.size() > 1 && dir.back() == '/')
+    dir.pop_back();
+  return (dir == "/" ? "" : dir) + "/satoru-" + target_hash + ".";
+}
+
+std::string temp_glob(const std::string& remote_tmp_dir, const std::string& target_hash) {
+  return q(temp_prefix(remote_tmp_dir, target_hash)) + "*";
+}
+
+std::string cleanup_script(const std::string& folders) {
+  // `owned` compares the process's working folder with the temp folder
+  // (both resolved), so a pid that was reused by an unrelated process since
+  // the pid file was written is never signalled.
+  return "rc=0\n"
+         "for d in " +
+         folders +
+         "; do\n"
+         "  [ -d \"$d\" ] || continue\n"
+         "  if [ -r \"$d/pid\" ]; then\n"
+         "    p=$(cat \"$d/pid\" 2>/dev/null)\n"
+         "    real=$(cd \"$d\" 2>/dev/null && pwd -P)\n"
+         "    case \"$p\" in ''|*[!0-9]*) p= ;; esac\n"
+         "    if [ -n \"$p\" ] && [ -n \"$real\" ] &&"
+         " [ \"$(readlink \"/proc/$p/cwd\" 2>/dev/null)\" = \"$real\" ]; then\n"
+         "      kill -TERM \"$p\" 2>/dev/null\n"
+         "      i=0\n"
+         "      while [ $i -lt 30 ] &&"
+         " [ \"$(readlink \"/proc/$p/cwd\" 2>/dev/null)\" = \"$real\" ]; do\n"
+         "        sleep 0.1 2>/dev/null || sleep 1; i=$((i+1))\n"
+         "      done\n"
+         "      [ \"$(readlink \"/proc/$p/cwd\" 2>/dev/null)\" = \"$real\" ] &&"
+         " kill -KILL \"$p\" 2>/dev/null\n"
+         "    fi\n"
+         "  fi\n"
+         "  rm -rf -- \"$d\" 2>/dev/null || { sleep 1; rm -rf -- \"$d\"; }\n"
+         "  [ -e \"$d\" ] && rc=1\n"
+         "done\n"
+         "exit $rc\n";
+}
+
+std::string prepare_script(const std::string& db_path, const std::string& remote_tmp_dir,
+                           const std::string& target_hash, bool need_gzip,
+                           bool need_rsync) {
+  std::string s = "umask 077\n";
+  // Leftovers of earlier runs that were killed before their own cleanup.
+  s += "( " + cleanup_script(temp_glob(remote_tmp_dir, target_hash)) +
+       ") >/dev/null 2>&1\n";
+  s += "db=" + q(db_path) + "\n";
+  s += "if [ ! -e \"$db\" ]; then echo 'satoru-error missing'; exit 0; fi\n"
+       "if [ ! -f \"$db\" ]; then echo 'satoru-error notfile'; exit 0; fi\n"
+       "if [ ! -r \"$db\" ]; then echo 'satoru-error unreadable'; exit 0; fi\n"
+       "command -v sqlite3 >/dev/null 2>&1 || { echo 'satoru-error nosqlite3'; exit 0; "
+       "}\n";
+  if (need_gzip)
+    s += "command -v gzip >/dev/null 2>&1 || { echo 'satoru-error nogzip'; exit 0; }\n";
+  if (need_rsync)
+    s += "command -v rsync >/dev/null 2>&1 || { echo 'satoru-error norsync'; exit 0; }\n";
+  // An empty file is a valid (empty) database to SQLite.
+  s += "if [ -s \"$db\" ]; then\n"
+       "  h=$(dd if=\"$db\" bs=15 count=1 2>/dev/null)\n"
+       "  [ \"$h\" = '" +
+       std::string(sqlite_magic) +
+       "' ] || { echo 'satoru-error notsqlite'; exit 0; }\n"
+       "fi\n"
+       "echo \"satoru-version $(sqlite3 --version </dev/null 2>&1 | head -n 1)\"\n"
+       "echo \"satoru-size $(wc -c < \"$db\")\"\n"
+       "d=$(mktemp -d " +
+       q(temp_prefix(remote_tmp_dir, target_hash) + "XXXXXXXXXX") +
+       ") || { echo 'satoru-error mktemp'; exit 0; }\n"
+       "echo \"satoru-tmp $d\"\n";
+  return s;
+}
+
+prepare_answer parse_prepare(const std::string& out) {
+  prepare_answer a;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    auto value = [&](const char* key) -> const char* {
+      std::string k = std::string(key) + " ";
+      return line.compare(0, k.size(), k) == 0 ? line.c_str() + k.size() : nullptr;
+    };
+    if (auto v = value("satoru-error"))
+      a.error = v;
+    else if (auto v = value("satoru-version"))
+      a.sqlite_version = v;
+    else if (auto v = value("satoru-size"))
+      a.size = std::strtoull(v, nullptr, 10);
+    else if (auto v = value("satoru-tmp"))
+      a.temp_dir = v;
+  }
+  return a;
+}
+
+std::string snapshot_script(const std::string& temp_dir, const std::string& db_path,
+                            snapshot_method method) {
+  // The shell writes its pid, then becomes sqlite3 (exec keeps the pid), so
+  // the cleanup of a cancelled pull can stop it. -init /dev/null keeps the
+  // remote user's ~/.sqliterc out; -bail turns any error into an exit status.
+  std::string s =
+      "cd " + q(temp_dir) +
+      " || exit 90\necho $$ > pid\nexec sqlite3 -init /dev/null -bail -batch " +
+      q(db_path) + " '.timeout 10000' ";
+  if (method == snapshot_method::vacuum_into)
+    s += q(std::string("VACUUM INTO '") + remote_copy_name + "'");
+  else
+    s += q(std::string(".backup ") + remote_copy_name);
+  s += " </dev/null\n";
+  return s;
+}
+
+std::string gzip_script(const std::string& temp_dir) {
+  return "cd " + q(temp_dir) + " || exit 90\necho $$ > pid\nexec gzip -1 -c " +
+         remote_copy_name + " > " + remote_copy_name + ".gz\n";
+}
+
+std::string tmp_probe_script(const std::string& remote_tmp_dir) {
+  return "umask 077\n"
+         "b=" +
+         q(remote_tmp_dir) +
+         "\n"
+         "[ -d \"$b\" ] || { echo 'satoru-error nodir'; exit 0; }\n"
+         "d=$(mktemp -d \"$b/satoru-preflight.XXXXXXXXXX\") || { echo 'satoru-error "
+         "mktemp'; "
+         "exit 0; }\n"
+         "w=fail\n"
+         "printf 'satoru\\n' > \"$d/probe\" && [ \"$(cat \"$d/probe\")\" = satoru ] && "
+         "w=ok\n"
+         "rm -rf -- \"$d\"\n"
+         "[ -e \"$d\" ] && { echo 'satoru-error norm'; exit 0; }\n"
+         "[ \"$w\" = ok ] || { echo 'satoru-error nowrite'; exit 0; }\n"
+         "echo satoru-ok\n"
+         "df -Pk \"$b\" 2>/dev/null\n";
+}
+
+std::optional<std::uint64_t> df_available_kib(const std::string& df_output) {
+  std::istringstream in(df_output);
+  std::string line;
+  bool header = false;
+  while (std::getline(in, line)) {
+    if (!header) {
+      header = line.rfind("Filesystem", 0) == 0;
+      continue;
+    }
+    std::istringstream fields(line);
+    std::string fs, total, used, avail;
+    if (fields >> fs >> total >> used >> avail) {
+      char* end = nullptr;
+      auto n = std::strtoull(avail.c_str(), &end, 10);
+      if (end && *end == '\0') return n;
+    }
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+version parse_version(const std::string& text) {
+  version v;
+  const char* p = text.c_str();
+  char* end = nullptr;
+  long parts[3] = {0, 0, 0};
+  for (int i = 0; i < 3; ++i) {
+    if (*p < '0' || *p > '9') {
+      if (i < 2) return v;
+      break;
+    }
+    parts[i] = std::strtol(p, &end, 10);
+    p = end;
+    if (*p == '.')
+      ++p;
+    else
+      break;
+  }
+  v.major = static_cast<int>(parts[0]);
+  v.minor = static_cast<int>(parts[1]);
+  v.patch = static_cast<int>(parts[2]);
+  v.valid = true;
+  return v;
+}
+
+bool at_least(const version& v, int major, int minor, int patch) {
+  if (v.major != major) return v.major > major;
+  if (v.minor != minor) return v.minor > minor;
+  return v.patch >= patch;
+}
+
+std::string base_name(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/')
+    p.pop_back();
+  auto slash = p.find_last_of('/');
+  return slash == std::string::npos ? p : p.substr(slash + 1);
+}
+
+} // namespace satoru::plugins::sqlite

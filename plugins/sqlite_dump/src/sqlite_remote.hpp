@@ -1,0 +1,81 @@
+#pragma once
+
+/// The shell scripts the sqlite_dump plugin runs on the edge host, and the
+/// parsing of their answers. Every value from the config goes in through
+/// satoru::shell_quote; the scripts answer on stdout with "satoru-<key>
+/// <value>" lines so that a chatty login shell cannot be mistaken for data.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace satoru::plugins::sqlite {
+
+/// How the consistent copy is made on the edge host.
+enum class snapshot_method {
+  vacuum_into, ///< `VACUUM INTO`: a point-in-time copy even under a steady writer (3.27+)
+  backup,      ///< `.timeout 10000` + `.backup`: older sqlite3; restarts on every write
+};
+
+const char* to_string(snapshot_method m);
+
+/// Name of the remote copy inside the private temp folder. Fixed and plain so
+/// that no SQL string or dot-command argument ever holds a config value: the
+/// commands run inside that folder and name the copy relatively.
+inline constexpr const char* remote_copy_name = "snapshot.db";
+
+/// "/tmp/satoru-<hash>." — every temp folder of a target starts with this.
+std::string temp_prefix(const std::string& remote_tmp_dir,
+                        const std::string& target_hash);
+
+/// A shell word list matching every temp folder of the target (leftovers of
+/// killed runs included): the quoted prefix followed by an unquoted '*'.
+std::string temp_glob(const std::string& remote_tmp_dir, const std::string& target_hash);
+
+/// Removes the folders named by `folders` (a shell word list: one quoted path
+/// or temp_glob()). A process still working in a folder (the sqlite3 or gzip
+/// of a cancelled pull, recorded in its "pid" file) is stopped first, but only
+/// if its working folder really is that folder, so a reused pid is left alone.
+/// Exits 0 when nothing is left.
+std::string cleanup_script(const std::string& folders);
+
+/// Checks the database file and the remote tools, removes leftovers of earlier
+/// runs, creates the private temp folder, and reports (see prepare_answer).
+std::string prepare_script(const std::string& db_path, const std::string& remote_tmp_dir,
+                           const std::string& target_hash, bool need_gzip,
+                           bool need_rsync);
+
+struct prepare_answer {
+  std::string error;          ///< "missing", "notfile", "notsqlite", "nosqlite3", ...
+  std::string sqlite_version; ///< "3.40.1 2022-12-28 ..."
+  std::uint64_t size = 0;     ///< the database file's size
+  std::string temp_dir;       ///< the private temp folder created
+};
+prepare_answer parse_prepare(const std::string& out);
+
+/// Makes the consistent copy `remote_copy_name` inside temp_dir.
+std::string snapshot_script(const std::string& temp_dir, const std::string& db_path,
+                            snapshot_method method);
+
+/// `gzip -1 -c` of the copy into "<copy>.gz" inside temp_dir.
+std::string gzip_script(const std::string& temp_dir);
+
+/// The checks of preflight's "remote.tmp": a private folder can be created,
+/// written and removed in remote_tmp_dir; answers "ok" plus `df -Pk` output.
+std::string tmp_probe_script(const std::string& remote_tmp_dir);
+
+/// Available KiB from `df -Pk` output (second line, fourth column).
+std::optional<std::uint64_t> df_available_kib(const std::string& df_output);
+
+/// Parses "3.40.1 2022-12-28 ..." (or "3.40.1") into major, minor, patch.
+struct version {
+  int major = 0, minor = 0, patch = 0;
+  bool valid = false;
+};
+version parse_version(const std::string& text);
+bool at_least(const version& v, int major, int minor, int patch = 0);
+
+/// The last path component ("app.db" of "/srv/app/app.db").
+std::string base_name(const std::string& path);
+
+} // namespace satoru::plugins::sqlite

@@ -1,0 +1,194 @@
+#include "satoru_env.hpp"
+
+#include "satoru/process.hpp"
+
+#include <arpa/inet.h>
+#include <csignal>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace satoru::testing {
+
+satoru_env::satoru_env(const std::string& name) : tmp_(name) {
+  metrics_port_ = free_port();
+  {
+    std::ofstream pass(password_file());
+    pass << "correct horse battery staple\n";
+  }
+  ::chmod(password_file().c_str(), 0600);
+  config = {
+    {"staging_root", "staging"},
+    {"restic_repo_path", "repo"},
+    {"database_path", "state/satoru.db"},
+    {"restic_password_file", "restic.pass"},
+    {"metrics_listen", "127.0.0.1:" + std::to_string(metrics_port_)},
+    {"plugin_dir", SATORU_PLUGIN_DIR},
+    {"job_worker_concurrency", 4},
+    {"preflight_timeout_seconds", 30},
+    {"target_timeout_seconds", 300},
+    {"restic_timeout_seconds", 300},
+    {"sites", boost::json::array{}},
+  };
+}
+
+satoru_env::~satoru_env() = default;
+
+std::size_t satoru_env::add_site(const std::string& name, const edge_host& host,
+                                 const std::vector<std::pair<std::string, std::string>>& targets) {
+  return add_site_at(name, host, host.port(), targets);
+}
+
+std::size_t satoru_env::add_site_at(
+  const std::string& name, const edge_host& host, int port,
+  const std::vector<std::pair<std::string, std::string>>& targets) {
+  boost::json::array list;
+  for (const auto& [mode, path] : targets) list.push_back({{"mode", mode}, {"path", path}});
+  auto& sites = config["sites"].as_array();
+  sites.push_back({{"name", name},
+                   {"host", "127.0.0.1"},
+                   {"port", port},
+                   {"user", host.user()},
+                   {"ssh",
+                    {{"identity_file", host.identity_file()},
+                     {"known_hosts_file", host.known_hosts_file()},
+                     {"connect_timeout_seconds", 3}}},
+                   {"targets", list}});
+  return sites.size() - 1;
+}
+
+void satoru_env::write_config() const {
+  std::ofstream out(config_path());
+  out << boost::json::serialize(config);
+}
+
+cli_result satoru_env::run(const std::vector<std::string>& args,
+                           std::chrono::seconds timeout) const {
+  process_spec spec;
+  spec.argv = {SATORU_BIN, "--config", config_path()};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.timeout = timeout;
+  cli_result r;
+  auto p = run_process(spec);
+  if (!p) {
+    r.err = p.err().message;
+    return r;
+  }
+  r.exit_code = p->exit_code;
+  r.out = p->out;
+  r.err = p->err;
+  return r;
+}
+
+daemon_process::daemon_process(const satoru_env& env) : env_(env) {}
+
+daemon_process::~daemon_process() {
+  if (pid_ > 0) stop();
+}
+
+std::string daemon_process::log() const { return read_file(env_.path("daemon.log")); }
+
+void daemon_process::start() {
+  ++starts_;
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int fd = ::open(env_.path("daemon.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    int null = ::open("/dev/null", O_RDONLY);
+    dup2(null, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execl(SATORU_BIN, SATORU_BIN, "--config", env_.config_path().c_str(), "daemon",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  pid_ = pid;
+  bool up = wait_until(
+    [&] {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = 0;
+        return true;
+      }
+      return !http_get(env_.metrics_port(), "/metrics").empty();
+    },
+    std::chrono::seconds{20});
+  ASSERT_TRUE(up && pid_ > 0) << "daemon did not start:\n" << log();
+}
+
+int daemon_process::stop(std::chrono::milliseconds* took) {
+  if (pid_ <= 0) return -1;
+  auto started = std::chrono::steady_clock::now();
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  bool exited = wait_until([&] { return waitpid(pid_, &status, WNOHANG) == pid_; },
+                           std::chrono::seconds{20}, std::chrono::milliseconds{20});
+  if (!exited) {
+    ::kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
+  }
+  if (took)
+    *took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  pid_ = 0;
+  return exited && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void daemon_process::kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = 0;
+}
+
+std::string http_get(int port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return {};
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return {};
+  }
+  std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  if (::write(fd, req.data(), req.size()) < 0) {
+    ::close(fd);
+    return {};
+  }
+  std::string resp;
+  char buf[65536];
+  for (;;) {
+    auto n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    resp.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  auto body = resp.find("\r\n\r\n");
+  if (resp.rfind("HTTP/1.", 0) != 0 || body == std::string::npos) return {};
+  return resp.substr(body + 4);
+}
+
+bool wait_until(const std::function<bool()>& ready, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds step) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (ready()) return true;
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(step);
+  }
+}
+
+} // namespace satoru::testing

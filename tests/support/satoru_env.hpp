@@ -1,0 +1,87 @@
+#pragma once
+
+#include "edge_host.hpp"
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace satoru::testing {
+
+/// What a run of the `satoru` binary printed and returned.
+struct cli_result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+/// A throwaway deployment for integration tests: a temp folder with a config
+/// file, a restic password file, staging, repository and database, and helpers
+/// to run the real `satoru` binary against it.
+class satoru_env {
+public:
+  explicit satoru_env(const std::string& name = "satoru-it");
+  ~satoru_env();
+
+  const std::string& dir() const { return tmp_.path(); }
+  std::string path(const std::string& name) const { return tmp_ / name; }
+  std::string config_path() const { return tmp_ / "satoru.json"; }
+
+  /// The config as JSON; change it, then call write_config().
+  boost::json::object config;
+
+  /// Adds a site reached through `host` with the given targets
+  /// ({mode, path} pairs); returns its index in config["sites"].
+  std::size_t add_site(const std::string& name, const edge_host& host,
+                       const std::vector<std::pair<std::string, std::string>>& targets);
+  /// Adds a site on a given port with the client key and known_hosts of `host`.
+  std::size_t add_site_at(const std::string& name, const edge_host& host, int port,
+                          const std::vector<std::pair<std::string, std::string>>& targets);
+  void write_config() const;
+
+  /// Runs `satoru --config <config> args...`.
+  cli_result run(const std::vector<std::string>& args,
+                 std::chrono::seconds timeout = std::chrono::seconds{180}) const;
+
+  /// The metrics port chosen for this env (config metrics_listen).
+  int metrics_port() const { return metrics_port_; }
+
+  /// The restic repository password (for running restic directly in tests).
+  std::string password_file() const { return tmp_ / "restic.pass"; }
+
+private:
+  temp_dir tmp_;
+  int metrics_port_ = 0;
+};
+
+/// `satoru daemon` as a child process of the test.
+class daemon_process {
+public:
+  explicit daemon_process(const satoru_env& env);
+  ~daemon_process();
+  /// Starts the daemon; waits until it serves metrics (or fails the test).
+  void start();
+  /// SIGTERM and wait; returns its exit status and how long it took.
+  int stop(std::chrono::milliseconds* took = nullptr);
+  /// SIGKILL, like a crash.
+  void kill9();
+  bool running() const { return pid_ > 0; }
+  int pid() const { return pid_; }
+  std::string log() const;
+
+private:
+  const satoru_env& env_;
+  int pid_ = 0;
+  int starts_ = 0;
+};
+
+/// HTTP GET on 127.0.0.1:port path; "" when it fails.
+std::string http_get(int port, const std::string& path);
+
+/// Waits until `ready()` or the timeout; true if ready.
+bool wait_until(const std::function<bool()>& ready, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds step = std::chrono::milliseconds{100});
+
+} // namespace satoru::testing
