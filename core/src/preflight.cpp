@@ -93,7 +93,10 @@ preflight_report run_preflight(const config& cfg, const site_config& site,
   // 1. Local tools.
   bool local_ok = true;
   for (const auto& tool : local_tools_for(site, plugins)) {
-    auto version = tool == "ssh" ? tool_version("ssh", {"-V"}) : tool_version(tool);
+    // Not every tool spells "--version" the same way.
+    auto version = tool == "ssh"      ? tool_version("ssh", {"-V"})
+                   : tool == "restic" ? tool_version("restic", {"version"})
+                                      : tool_version(tool);
     if (version) {
       emit("ok", "preflight.local." + tool, "", fmt::format("{} present: {}", tool, *version),
            {{"tool", tool}, {"version", *version}});

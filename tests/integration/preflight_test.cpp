@@ -24,7 +24,8 @@ bool contains(const std::string& text, const std::string& part) {
 boost::json::object site_json(const satoru_env& env, const std::string& name) {
   auto r = env.run({"sites", "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  for (auto& s : boost::json::parse(r.out).as_array())
+  auto sites = boost::json::parse(r.out);
+  for (auto& s : sites.as_array())
     if (s.at("name").as_string() == name) return s.as_object();
   ADD_FAILURE() << "no site " << name << " in " << r.out;
   return {};

@@ -87,10 +87,13 @@ public:
   /// `restic backup --json --tag ... .` run from inside `dir`.
   expected<backup_summary> backup(const std::string& dir, const std::vector<std::string>& tags,
                                   const std::string& host, const cancel_token& cancel = {}) const;
-  /// `restic snapshots --json` filtered by tags (all must match).
+  /// `restic snapshots --json` filtered by tags (all must match: one --tag
+  /// with a comma list is AND in restic 0.14, repeated --tag flags are OR).
   expected<std::vector<snapshot_info>> snapshots(const std::vector<std::string>& tags = {},
                                                  const cancel_token& cancel = {}) const;
-  /// `restic forget --json` with the policy flags, grouped by `group_by`.
+  /// `restic forget --json --tag <all tags> --group-by <group_by> <policy>`
+  /// (never --prune: run prune() after). Needs at least one tag and only
+  /// accepts --keep-* flags.
   expected<std::vector<forget_group>> forget(const std::vector<std::string>& policy_flags,
                                              const std::vector<std::string>& tags,
                                              const std::string& group_by,
@@ -102,7 +105,10 @@ public:
   expected<void> unlock(const cancel_token& cancel = {}) const;
   expected<repo_stats> stats(const cancel_token& cancel = {}) const;
   /// `restic copy --from-repo SRC` into this repository; returns the number
-  /// of snapshots copied.
+  /// of snapshots copied. restic 0.14's copy has no --json, so the count is
+  /// the destination's snapshot ids after minus before (two `snapshots`
+  /// calls); exact as long as nothing else writes the destination meanwhile
+  /// (the sync actor owns it). Already copied snapshots are skipped by restic.
   expected<std::int64_t> copy_from(const restic_repository& source,
                                    const cancel_token& cancel = {}) const;
   /// Restores `snapshot` (id or "latest" = the newest with all `tags`)
