@@ -97,8 +97,7 @@ TEST(Daemon, SigtermInterruptsRunningJobsAndTheNextStartFinishesThem) {
   daemon_process daemon{env};
   daemon.start();
   auto id = parse_id(env.run({"run", "edge"}));
-  ASSERT_TRUE(wait_until([&] { return contains(daemon.log(), "pulling"); }, 20s) ||
-              wait_until([&] { return status_of(env, id) == "running"; }, 5s));
+  ASSERT_TRUE(wait_until([&] { return status_of(env, id) == "running"; }, 10s));
   std::this_thread::sleep_for(2s);
   std::chrono::milliseconds took{};
   EXPECT_EQ(daemon.stop(&took), 0) << daemon.log();
@@ -136,7 +135,12 @@ TEST(Daemon, AJobOfAKilledDaemonIsQueuedAgainAndFinishes) {
   daemon.kill9();
   EXPECT_EQ(status_of(env, id), "running") << "a killed daemon cannot clean up";
   // Its rsync child died with it (PR_SET_PDEATHSIG); nothing else writes to staging.
-  EXPECT_TRUE(wait_until([&] { return run_shell("pgrep -f 'rsync.*" + dir + "' >/dev/null") != 0; }, 5s));
+  EXPECT_TRUE(wait_until([&] { return run_shell("pgrep -f 'rsync.*" + dir + "' >/dev/null") != 0; }, 5s))
+    << [] {
+         std::string out;
+         run_shell("pgrep -af rsync", &out);
+         return out;
+       }();
 
   daemon.start();
   ASSERT_TRUE(wait_until([&] { return status_of(env, id) == "success"; }, 90s)) << daemon.log();

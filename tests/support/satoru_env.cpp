@@ -30,6 +30,10 @@ satoru_env::satoru_env(const std::string& name) : tmp_(name) {
     {"metrics_listen", "127.0.0.1:" + std::to_string(metrics_port_)},
     {"plugin_dir", SATORU_PLUGIN_DIR},
     {"job_worker_concurrency", 4},
+    // Tests ask for the jobs they want; a test of the scheduler turns it on.
+    {"site_scan_interval_hours", 0},
+    {"restic_retention_interval_hours", 0},
+    {"restic_sync_interval_hours", 0},
     {"preflight_timeout_seconds", 30},
     {"target_timeout_seconds", 300},
     {"restic_timeout_seconds", 300},
