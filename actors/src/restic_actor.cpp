@@ -2,11 +2,15 @@
 
 #include "satoru/actors/store_event_sink.hpp"
 #include "satoru/actors/task_actor.hpp"
+#include "satoru/repository_ops.hpp"
 #include "satoru/restic.hpp"
 #include "satoru/time.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+/// Only ever passed between a task thread and this actor, never serialized.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(satoru::retention_result)
 
 namespace satoru::actors {
 
@@ -159,11 +163,87 @@ restic_actor::behavior_type restic_behavior(restic_actor::stateful_pointer<resti
         });
       return promise;
     },
-    [=](retention_atom, const job_ticket& job, cancel_token) -> caf::result<job_outcome> {
-      return job_outcome{job.job_id, "failed", "retention is not implemented yet"};
+    [=](retention_atom, const job_ticket& job,
+        cancel_token cancel) -> caf::result<job_outcome> {
+      auto promise = self->make_response_promise<job_outcome>();
+      auto started = now_ms();
+      schedule<retention_result>(
+        self, true,
+        [=] {
+          store_event_sink sink{store, job.job_id};
+          return run_retention(*ctx.cfg, sink, cancel);
+        },
+        timeout, cancel,
+        [=](expected<retention_result> r) mutable {
+          if (cancel.cancelled()) {
+            promise.deliver(job_outcome{job.job_id, "interrupted", "cancelled by shutdown"});
+            return;
+          }
+          auto ok = r && r->ok;
+          auto error_text = !r ? r.err().message : r->error;
+          if (r && ok && ctx.metrics) {
+            ctx.metrics->add_snapshots_removed(r->removed);
+            ctx.metrics->set_repository_size(r->size_after);
+          }
+          auto status = std::string{ok ? "success" : "failed"};
+          self->request(store, caf::infinite, finish_atom::value, job.job_id, status, error_text)
+            .then(
+              [=](bool recorded) mutable {
+                if (recorded && ctx.metrics)
+                  ctx.metrics->job_finished("retention", status,
+                                            static_cast<double>(now_ms() - started) / 1000.0);
+                promise.deliver(job_outcome{job.job_id, recorded ? status : "lost", error_text});
+              },
+              [=](caf::error& err) mutable { promise.deliver(std::move(err)); });
+        });
+      return promise;
     },
-    [=](copy_atom, const job_ticket& job, cancel_token) -> caf::result<job_outcome> {
-      return job_outcome{job.job_id, "failed", "off-site copy is not implemented yet"};
+    [=](copy_atom, const job_ticket& job, cancel_token cancel) -> caf::result<sync_outcome> {
+      auto promise = self->make_response_promise<sync_outcome>();
+      ensure_repository(self);
+      auto sync_timeout = std::chrono::seconds{ctx.cfg->sync_timeout_seconds};
+      schedule<sync_outcome>(
+        self, false,
+        [=] {
+          store_event_sink sink{store, job.job_id};
+          auto r = run_offsite_copy(*ctx.cfg, sink, cancel);
+          return sync_outcome{r.ok, r.error, r.copied, r.lag};
+        },
+        sync_timeout, cancel,
+        [=](expected<sync_outcome> r) mutable {
+          promise.deliver(r ? std::move(*r) : sync_outcome{false, r.err().message, 0, 0});
+        });
+      return promise;
+    },
+    [=](stats_atom, std::int64_t since_ms) -> caf::result<repository_counts> {
+      auto promise = self->make_response_promise<repository_counts>();
+      cancel_token token;
+      schedule<repository_counts>(
+        self, false,
+        [=] {
+          auto o = inspect_repository(*ctx.cfg, since_ms, token);
+          repository_counts out;
+          out.ok = o.ok;
+          out.error = o.error;
+          out.size = o.size;
+          out.newer_than = o.newer_than;
+          for (const auto& [uuid, n] : o.per_site) {
+            out.site_uuids.push_back(uuid);
+            out.snapshots.push_back(n);
+          }
+          return out;
+        },
+        timeout, token,
+        [=](expected<repository_counts> r) mutable {
+          if (r) {
+            promise.deliver(std::move(*r));
+          } else {
+            repository_counts failed;
+            failed.error = r.err().message;
+            promise.deliver(std::move(failed));
+          }
+        });
+      return promise;
     },
   };
 }

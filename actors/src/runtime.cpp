@@ -11,6 +11,9 @@ runtime_config::runtime_config() {
   add_message_type<snapshot_request>("snapshot_request");
   add_message_type<snapshot_outcome>("snapshot_outcome");
   add_message_type<queue_counts>("queue_counts");
+  add_message_type<sync_outcome>("sync_outcome");
+  add_message_type<sync_record>("sync_record");
+  add_message_type<repository_counts>("repository_counts");
   add_message_type<std::vector<std::int64_t>>("std::vector<int64_t>");
   // Blocking work has its own threads; the scheduler threads only route.
   set("scheduler.max-threads", 2);

@@ -4,6 +4,7 @@
 #include "satoru/actors/scheduler_actor.hpp"
 #include "satoru/actors/store_actor.hpp"
 #include "satoru/actors/supervisor_actor.hpp"
+#include "satoru/actors/sync_actor.hpp"
 
 #include <caf/scoped_actor.hpp>
 
@@ -15,7 +16,8 @@ runtime_host::runtime_host(runtime_context ctx, std::unique_ptr<satoru::store> d
   store_ = system_.spawn<caf::detached>(store_behavior, shared, ctx.owner,
                                         ctx.cfg->metrics_listen, ctx.max_attempts, ctx.lease_ms);
   restic_ = system_.spawn(restic_behavior, ctx, store_);
-  supervisor_ = system_.spawn(supervisor_behavior, ctx, store_, restic_,
+  sync_ = system_.spawn(sync_behavior, ctx, store_, restic_);
+  supervisor_ = system_.spawn(supervisor_behavior, ctx, store_, restic_, sync_,
                               default_site_factory(ctx, store_, restic_), opts.only_job);
   if (opts.daemon) scheduler_ = system_.spawn(scheduler_behavior, ctx, store_, supervisor_);
 }
@@ -38,6 +40,7 @@ void runtime_host::stop(std::chrono::milliseconds timeout) {
   self->receive([](const caf::down_msg&) {}, caf::after(timeout) >> [] {});
   // Whatever is left (timers, idle singletons) goes now.
   if (scheduler_) self->send_exit(scheduler_, caf::exit_reason::user_shutdown);
+  self->send_exit(sync_, caf::exit_reason::user_shutdown);
   self->send_exit(restic_, caf::exit_reason::user_shutdown);
   self->send_exit(supervisor_, caf::exit_reason::kill);
   self->send_exit(store_, caf::exit_reason::user_shutdown);

@@ -135,6 +135,33 @@ store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_st
       auto job = db->last_job_of_type(*t, site_id);
       return check(job, "reading the last job") && *job ? (*job)->created_at : 0;
     },
+    [=](sync_state_atom, const std::string& repository) {
+      sync_record out;
+      out.repository = repository;
+      auto row = db->get_sync_state(repository);
+      if (check(row, "reading sync_state")) {
+        out.last_attempt_at = row->last_attempt_at;
+        out.last_success_at = row->last_success_at;
+        out.last_success_started_at = row->last_success_started_at;
+        out.status = row->status;
+        out.error = row->error;
+        out.copied = row->snapshots_copied;
+        out.lag = row->offsite_lag;
+      }
+      return out;
+    },
+    [=](sync_state_atom, const sync_record& r) {
+      sync_state_row row;
+      row.repository = r.repository;
+      row.last_attempt_at = r.last_attempt_at;
+      row.last_success_at = r.last_success_at;
+      row.last_success_started_at = r.last_success_started_at;
+      row.status = r.status;
+      row.error = r.error;
+      row.snapshots_copied = r.copied;
+      row.offsite_lag = r.lag;
+      check(db->put_sync_state(row), "writing sync_state");
+    },
     [=](counts_atom) {
       queue_counts out;
       auto counts = db->count_jobs_by_status();

@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/statvfs.h>
+
 namespace satoru::actors {
 
 namespace {
@@ -39,6 +41,8 @@ void job_done(self_ptr self, std::int64_t job_id, const job_outcome& outcome) {
   if (st.ctx.metrics) st.ctx.metrics->set_running_jobs(static_cast<std::int64_t>(st.running.size()));
   spdlog::info("job {} {}{}", job_id, outcome.status,
                outcome.error.empty() ? "" : ": " + outcome.error);
+  // Snapshot counts, repository size and offsite lag may have changed.
+  if (st.sync && !st.stopping) self->send(st.sync, refresh_atom::value);
   if (st.stopping) {
     if (st.running.empty()) finalize(self);
     return;
@@ -84,9 +88,10 @@ void dispatch(self_ptr self, const job_ticket& job) {
   } else if (job.type == "retention") {
     self->request(st.restic, caf::infinite, retention_atom::value, job, token)
       .then(on_reply, on_error);
+  } else if (st.sync) {
+    self->request(st.sync, caf::infinite, run_atom::value, job, token).then(on_reply, on_error);
   } else {
-    self->request(st.restic, caf::infinite, copy_atom::value, job, token)
-      .then(on_reply, on_error);
+    fail_job(self, job, "off-site copies are not available in this process");
   }
 }
 
@@ -167,11 +172,12 @@ site_factory default_site_factory(runtime_context ctx, store_actor store, restic
 supervisor_actor::behavior_type
 supervisor_behavior(supervisor_actor::stateful_pointer<supervisor_state> self,
                     runtime_context ctx, store_actor store, restic_actor restic,
-                    site_factory make_site, std::int64_t only_job) {
+                    sync_actor sync, site_factory make_site, std::int64_t only_job) {
   auto& st = self->state;
   st.ctx = ctx;
   st.store = store;
   st.restic = restic;
+  st.sync = sync;
   st.only_job = only_job;
   for (const auto& site : ctx.cfg->sites) st.sites.emplace(site.name, make_site(self, site));
   self->set_exit_handler([=](const caf::exit_msg& msg) {
@@ -198,6 +204,12 @@ supervisor_behavior(supervisor_actor::stateful_pointer<supervisor_state> self,
       if (s.stopping) return;
       bool daemon = s.only_job == 0;
       self->request(s.store, caf::infinite, heartbeat_atom::value, daemon).then([](std::int32_t) {});
+      if (s.ctx.metrics) {
+        struct statvfs fs {};
+        if (::statvfs(s.ctx.cfg->staging_root.c_str(), &fs) == 0)
+          s.ctx.metrics->set_staging_free(static_cast<std::int64_t>(fs.f_bavail) *
+                                          static_cast<std::int64_t>(fs.f_frsize));
+      }
       if (daemon && s.heartbeats++ % 3 == 0) {
         self->request(s.store, caf::infinite, recover_atom::value)
           .then([=](std::vector<std::int64_t>& ids) {

@@ -342,6 +342,11 @@ struct remove_on_exit {
 
 } // namespace
 
+std::int64_t snapshot_info::unix_ms() const {
+  auto ns = restic_json::parse_time(time);
+  return ns ? *ns / 1'000'000 : 0;
+}
+
 std::string snapshot_info::tag_value(const std::string& key) const {
   const std::string prefix = key + "=";
   for (const auto& tag : tags)

@@ -91,6 +91,11 @@ CREATE TABLE nodes (
   metrics_listen TEXT    NOT NULL DEFAULT ''
 );
 )sql",
+    // 2: when the last successful off-site copy started; local snapshots
+    // taken after it are the ones not yet off-site (the offsite lag).
+    R"sql(
+ALTER TABLE sync_state ADD COLUMN last_success_started_at INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return migrations;
 }

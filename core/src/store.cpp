@@ -147,7 +147,7 @@ expected<void> store::migrate() {
 expected<sync_state_row> store::get_sync_state(const std::string& repository) {
   SATORU_PREPARE(q, impl_->db.get(),
                  "SELECT last_attempt_at, last_success_at, status, error, snapshots_copied, "
-                 "offsite_lag FROM sync_state WHERE repository = ?");
+                 "offsite_lag, last_success_started_at FROM sync_state WHERE repository = ?");
   q.bind(1, repository);
   sync_state_row row;
   row.repository = repository;
@@ -159,6 +159,7 @@ expected<sync_state_row> store::get_sync_state(const std::string& repository) {
     row.error = q.text(3);
     row.snapshots_copied = q.int64(4);
     row.offsite_lag = q.int64(5);
+    row.last_success_started_at = q.int64(6);
   } else if (rc != SQLITE_DONE) {
     return impl_->db.last_error("reading sync_state");
   }
@@ -168,14 +169,16 @@ expected<sync_state_row> store::get_sync_state(const std::string& repository) {
 expected<void> store::put_sync_state(const sync_state_row& row) {
   SATORU_PREPARE(q, impl_->db.get(),
                  "INSERT INTO sync_state (repository, last_attempt_at, last_success_at, "
-                 "status, error, snapshots_copied, offsite_lag) VALUES (?,?,?,?,?,?,?) "
+                 "status, error, snapshots_copied, offsite_lag, last_success_started_at) "
+                 "VALUES (?,?,?,?,?,?,?,?) "
                  "ON CONFLICT (repository) DO UPDATE SET last_attempt_at = excluded."
                  "last_attempt_at, last_success_at = excluded.last_success_at, status = "
                  "excluded.status, error = excluded.error, snapshots_copied = excluded."
-                 "snapshots_copied, offsite_lag = excluded.offsite_lag");
+                 "snapshots_copied, offsite_lag = excluded.offsite_lag, "
+                 "last_success_started_at = excluded.last_success_started_at");
   q.bind(1, row.repository).bind(2, row.last_attempt_at).bind(3, row.last_success_at);
   q.bind(4, row.status).bind(5, row.error).bind(6, row.snapshots_copied);
-  q.bind(7, row.offsite_lag);
+  q.bind(7, row.offsite_lag).bind(8, row.last_success_started_at);
   return q.run();
 }
 

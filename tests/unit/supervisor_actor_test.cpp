@@ -104,8 +104,8 @@ struct SupervisorActor : ::testing::Test {
     site_factory factory = [l](caf::local_actor* parent, const site_config& site) {
       return caf::actor_cast<site_actor>(parent->spawn<caf::linked>(fake_site, l, site.name));
     };
-    supervisor = sys.spawn(supervisor_behavior, ctx, store_handle, restic_actor{}, factory,
-                           std::int64_t{0});
+    supervisor = sys.spawn(supervisor_behavior, ctx, store_handle, restic_actor{}, sync_actor{},
+                           factory, std::int64_t{0});
     sched.run();
   }
 

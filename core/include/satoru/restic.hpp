@@ -49,6 +49,8 @@ struct snapshot_info {
   std::string original;               ///< id in the source repository for copied snapshots
   /// The value of a "key=value" tag, or "".
   std::string tag_value(const std::string& key) const;
+  /// `time` in Unix milliseconds (0 when unparsable).
+  std::int64_t unix_ms() const;
 };
 
 /// Per-group result of `forget --json`.

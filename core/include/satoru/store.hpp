@@ -81,6 +81,7 @@ struct event_row {
 struct sync_state_row {
   std::string repository;
   std::int64_t last_attempt_at = 0, last_success_at = 0;
+  std::int64_t last_success_started_at = 0; ///< start of the last successful copy
   std::string status;                 ///< "", running, success, failed
   std::string error;
   std::int64_t snapshots_copied = 0;  ///< by the last successful run

@@ -48,7 +48,11 @@ using store_actor = caf::typed_actor<
   /// Creation time (Unix ms) of the newest job of a type for a site; 0 = never.
   caf::replies_to<last_atom, std::string, std::int64_t>::with<std::int64_t>,
   /// Jobs per status, for the queue depth metric.
-  caf::replies_to<counts_atom>::with<queue_counts>>;
+  caf::replies_to<counts_atom>::with<queue_counts>,
+  /// The sync_state row of a repository (empty fields when it never ran).
+  caf::replies_to<sync_state_atom, std::string>::with<sync_record>,
+  /// Writes the sync_state row of a repository.
+  caf::reacts_to<sync_state_atom, sync_record>>;
 
 /// Runs the jobs of one site, one at a time.
 using site_actor = caf::typed_actor<
@@ -64,9 +68,21 @@ using restic_actor = caf::typed_actor<
   /// Runs a retention job (forget per target, then prune) once nothing else
   /// uses the repository.
   caf::replies_to<retention_atom, job_ticket, cancel_token>::with<job_outcome>,
-  /// Runs an off-site copy job; shares the repository with snapshots, never
-  /// overlaps retention.
-  caf::replies_to<copy_atom, job_ticket, cancel_token>::with<job_outcome>>;
+  /// Copies the repository off-site for a restic_sync job; shares the
+  /// repository with snapshots, never overlaps retention.
+  caf::replies_to<copy_atom, job_ticket, cancel_token>::with<sync_outcome>,
+  /// Counts snapshots per site and those taken after a time (Unix ms), and
+  /// reads the repository size; shares the repository.
+  caf::replies_to<stats_atom, std::int64_t>::with<repository_counts>>;
+
+/// Owns the off-site repository: runs restic_sync jobs (the copy itself goes
+/// through the restic actor), keeps sync_state and the repository metrics.
+using sync_actor = caf::typed_actor<
+  /// Runs a claimed restic_sync job.
+  caf::replies_to<run_atom, job_ticket, cancel_token>::with<job_outcome>,
+  /// Refreshes snapshot counts, repository size and offsite lag metrics
+  /// (sent after every job and at start-up).
+  caf::reacts_to<refresh_atom>>;
 
 /// Claims jobs and hands them out: per-site serial, at most
 /// job_worker_concurrency site jobs at once.

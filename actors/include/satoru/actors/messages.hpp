@@ -36,6 +36,8 @@ using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
 using retention_atom = caf::atom_constant<caf::atom("retention")>;
 using copy_atom = caf::atom_constant<caf::atom("copy")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
 
 // -- messages -----------------------------------------------------------------
 
@@ -140,6 +142,50 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, snapshot_outcome& x) {
   return f(caf::meta::type_name("snapshot_outcome"), x.status, x.error, x.snapshot_id,
            x.files_new, x.files_changed, x.data_added, x.bytes_processed, x.duration_ms);
+}
+
+/// What an off-site copy did.
+struct sync_outcome {
+  bool ok = false;
+  std::string error;
+  std::int64_t copied = 0;     ///< snapshots copied by this run
+  std::int64_t lag = 0;        ///< local snapshots not in the remote afterwards
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, sync_outcome& x) {
+  return f(caf::meta::type_name("sync_outcome"), x.ok, x.error, x.copied, x.lag);
+}
+
+/// The sync_state row of the off-site repository.
+struct sync_record {
+  std::string repository;      ///< redacted repository string
+  std::int64_t last_attempt_at = 0, last_success_at = 0, last_success_started_at = 0;
+  std::string status, error;
+  std::int64_t copied = 0, lag = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, sync_record& x) {
+  return f(caf::meta::type_name("sync_record"), x.repository, x.last_attempt_at,
+           x.last_success_at, x.last_success_started_at, x.status, x.error, x.copied, x.lag);
+}
+
+/// Snapshot counts per site (by uuid), repository size, and how many
+/// snapshots were taken after a given time.
+struct repository_counts {
+  bool ok = false;
+  std::string error;
+  std::int64_t size = 0;
+  std::vector<std::string> site_uuids;
+  std::vector<std::int64_t> snapshots;
+  std::int64_t newer_than = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, repository_counts& x) {
+  return f(caf::meta::type_name("repository_counts"), x.ok, x.error, x.size, x.site_uuids,
+           x.snapshots, x.newer_than);
 }
 
 /// Job counts per status (queue depth metric).

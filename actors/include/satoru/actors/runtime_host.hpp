@@ -12,8 +12,8 @@
 namespace satoru::actors {
 
 /// Starts and stops the actor runtime of one process: the store actor, the
-/// restic singleton, the supervisor with one actor per site and, for a
-/// daemon, the scheduler.
+/// restic and sync singletons, the supervisor with one actor per site and,
+/// for a daemon, the scheduler.
 class runtime_host {
 public:
   struct options {
@@ -42,6 +42,7 @@ private:
   caf::actor_system system_;
   store_actor store_;
   restic_actor restic_;
+  sync_actor sync_;
   supervisor_actor supervisor_;
   scheduler_actor scheduler_;
   bool stopped_ = false;

@@ -17,6 +17,7 @@ struct supervisor_state {
   runtime_context ctx;
   store_actor store;
   restic_actor restic;
+  sync_actor sync;
   std::map<std::string, site_actor> sites;      ///< by site name
   struct running_job {
     std::int64_t site_id = 0;
@@ -41,7 +42,7 @@ struct supervisor_state {
 supervisor_actor::behavior_type
 supervisor_behavior(supervisor_actor::stateful_pointer<supervisor_state> self,
                     runtime_context ctx, store_actor store, restic_actor restic,
-                    site_factory make_site, std::int64_t only_job);
+                    sync_actor sync, site_factory make_site, std::int64_t only_job);
 
 /// The production site factory: a site_behavior actor linked to its parent.
 site_factory default_site_factory(runtime_context ctx, store_actor store, restic_actor restic);

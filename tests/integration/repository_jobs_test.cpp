@@ -1,0 +1,252 @@
+// Retention and the off-site copy with real restic, and rclone's REST server
+// standing in for B2.
+#include "rclone_server.hpp"
+#include "satoru_env.hpp"
+
+#include "satoru/process.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <thread>
+
+using namespace satoru::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+/// restic run directly against a repository with the env's password.
+satoru::process_result restic(const satoru_env& env, const std::string& repo,
+                              std::vector<std::string> args) {
+  satoru::process_spec spec;
+  spec.argv = {"restic", "-r", repo};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.env = {{"RESTIC_PASSWORD_FILE", env.password_file()},
+              {"RESTIC_CACHE_DIR", env.path("test-cache")}};
+  spec.timeout = 300s;
+  auto r = satoru::run_process(spec);
+  EXPECT_TRUE(r) << (r ? "" : r.err().message);
+  return r ? *r : satoru::process_result{};
+}
+
+/// Snapshots as restic lists them: id -> tags.
+std::map<std::string, std::set<std::string>> snapshots(const satoru_env& env,
+                                                       const std::string& repo) {
+  auto r = restic(env, repo, {"snapshots", "--json"});
+  std::map<std::string, std::set<std::string>> out;
+  if (!r.ok()) return out;
+  auto list = boost::json::parse(r.out);
+  for (auto& s : list.as_array()) {
+    std::set<std::string> tags;
+    if (auto* t = s.as_object().if_contains("tags"))
+      for (auto& tag : t->as_array()) tags.insert(std::string(tag.as_string()));
+    out[std::string(s.at("id").as_string())] = tags;
+  }
+  return out;
+}
+
+/// Snapshot ids of one target (by its hash), oldest first.
+std::vector<std::string> snapshots_of_target(const satoru_env& env, const std::string& repo,
+                                             const std::string& hash) {
+  auto r = restic(env, repo, {"snapshots", "--json", "--tag", "target=" + hash});
+  std::vector<std::string> ids;
+  if (!r.ok()) return ids;
+  auto list = boost::json::parse(r.out);
+  for (auto& s : list.as_array()) ids.emplace_back(s.at("id").as_string());
+  return ids;
+}
+
+std::string target_hash_of(const satoru_env& env, const std::string& site, std::size_t i) {
+  auto r = env.run({"sites", "--json"});
+  auto sites = boost::json::parse(r.out);
+  for (auto& s : sites.as_array())
+    if (s.at("name").as_string() == site)
+      return std::string(s.at("targets").as_array().at(i).at("hash").as_string());
+  ADD_FAILURE() << "no site " << site << ": " << r.out;
+  return {};
+}
+
+std::string sync_state(const satoru_env& env, const std::string& column) {
+  std::string out;
+  run_shell("sqlite3 '" + env.path("state/satoru.db") + "' 'SELECT " + column +
+              " FROM sync_state'",
+            &out);
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+} // namespace
+
+TEST(Retention, KeepLastTwoKeepsEachTargetsTwoNewestAndLeavesOthersAlone) {
+  satoru_env env;
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  auto a = host.remote_root() + "/a", b = host.remote_root() + "/b", c = host.remote_root() + "/c";
+  host.write_file(a + "/f", "a");
+  host.write_file(b + "/f", "b");
+  host.write_file(c + "/f", "c");
+  env.add_site("one", host, {{"directory", a}, {"directory", b}});
+  env.add_site("two", host, {{"directory", c}});
+  env.config["restic_retention_policy"] = {{"keep_last", 2}};
+  env.write_config();
+  for (int i = 0; i < 4; ++i) {
+    host.write_file(a + "/f", "a" + std::to_string(i)); // each backup sees new data
+    auto r = env.run({"run", "one", "--wait"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+  ASSERT_EQ(env.run({"run", "two", "--wait"}).exit_code, 0);
+  auto repo = env.path("repo");
+  auto ha = target_hash_of(env, "one", 0), hb = target_hash_of(env, "one", 1),
+       hc = target_hash_of(env, "two", 0);
+  auto before_a = snapshots_of_target(env, repo, ha);
+  auto before_b = snapshots_of_target(env, repo, hb);
+  auto before_c = snapshots_of_target(env, repo, hc);
+  ASSERT_EQ(before_a.size(), 4u);
+  ASSERT_EQ(before_b.size(), 4u);
+  ASSERT_EQ(before_c.size(), 1u);
+
+  auto r = env.run({"prune", "--wait"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "kept 2, removed 2")) << r.out;
+  EXPECT_TRUE(contains(r.out, "freed")) << r.out;
+
+  auto after_a = snapshots_of_target(env, repo, ha);
+  auto after_b = snapshots_of_target(env, repo, hb);
+  EXPECT_EQ(after_a, (std::vector<std::string>{before_a[2], before_a[3]}));
+  EXPECT_EQ(after_b, (std::vector<std::string>{before_b[2], before_b[3]}));
+  EXPECT_EQ(snapshots_of_target(env, repo, hc), before_c);
+  auto check = restic(env, repo, {"check"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+}
+
+TEST(Retention, WaitsForRunningBackupsInsteadOfFailingThem) {
+  satoru_env env;
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  auto dir = host.remote_root() + "/big";
+  ASSERT_EQ(host.sh("mkdir -p '" + dir + "' && head -c 3000000 /dev/urandom > '" + dir + "/blob'"),
+            0);
+  auto i = env.add_site("edge", host, {{"directory", dir}});
+  env.config["sites"].as_array()[i].as_object()["targets"].as_array()[0].as_object()["options"] =
+    {{"bwlimit_kbps", 512}, {"compress", false}};
+  env.config["restic_retention_policy"] = {{"keep_last", 1}};
+  env.write_config();
+  ASSERT_EQ(env.run({"run", "edge", "--wait"}).exit_code, 0); // a first snapshot
+  host.write_file(dir + "/more", "x");
+  daemon_process daemon{env};
+  daemon.start();
+  auto backup = std::stoll(env.run({"run", "edge"}).out);
+  auto prune = std::stoll(env.run({"prune"}).out);
+  auto status = [&](std::int64_t id) {
+    auto r = env.run({"job", std::to_string(id), "--json"});
+    return std::string(boost::json::parse(r.out).at("status").as_string());
+  };
+  ASSERT_TRUE(wait_until([&] { return status(backup) != "queued" && status(prune) != "queued"; },
+                         30s));
+  ASSERT_TRUE(wait_until(
+    [&] {
+      auto s1 = status(backup), s2 = status(prune);
+      return (s1 == "success" || s1 == "failed") && (s2 == "success" || s2 == "failed");
+    },
+    120s))
+    << daemon.log();
+  EXPECT_EQ(status(backup), "success");
+  EXPECT_EQ(status(prune), "success");
+  auto check = restic(env, env.path("repo"), {"check"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+}
+
+TEST(Sync, CopiesToTheRemoteThenOnlyNewSnapshotsAndSurvivesARemoteOutage) {
+  satoru_env env;
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  rclone_server remote;
+  ASSERT_TRUE(remote.start(env.path("b2"))) << remote.last_error();
+  auto dir = host.remote_root() + "/data";
+  ASSERT_EQ(host.sh("mkdir -p '" + dir + "' && head -c 20000000 /dev/urandom > '" + dir +
+                    "/blob'"),
+            0);
+  env.add_site("edge", host, {{"directory", dir}});
+  auto repo = remote.repository("fleet");
+  env.config["restic_b2_repository"] = repo;
+  env.config["sync_timeout_seconds"] = 20;
+  env.write_config();
+  ASSERT_EQ(env.run({"run", "edge", "--wait"}).exit_code, 0);
+  ASSERT_EQ(env.run({"run", "edge", "--wait"}).exit_code, 0);
+
+  // 1. First sync: initialises the remote and copies both snapshots.
+  auto first = env.run({"sync", "--wait"});
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  EXPECT_TRUE(contains(first.out, "initialised")) << first.out;
+  EXPECT_TRUE(contains(first.out, "copied 2 new snapshot(s)")) << first.out;
+  EXPECT_EQ(snapshots(env, repo).size(), 2u);
+  auto check = restic(env, repo, {"check"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_EQ(sync_state(env, "status"), "success");
+  EXPECT_EQ(sync_state(env, "offsite_lag"), "0");
+
+  // 2. One more backup; the next sync copies only that one.
+  host.write_file(dir + "/new", "new");
+  ASSERT_EQ(env.run({"run", "edge", "--wait"}).exit_code, 0);
+  auto second = env.run({"sync", "--wait"});
+  ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
+  EXPECT_TRUE(contains(second.out, "copied 1 new snapshot(s)")) << second.out;
+  EXPECT_EQ(snapshots(env, repo).size(), 3u);
+
+  // 3. The remote dies in the middle of a sync.
+  ASSERT_EQ(host.sh("head -c 30000000 /dev/urandom > '" + dir + "/blob2'"), 0);
+  ASSERT_EQ(env.run({"run", "edge", "--wait"}).exit_code, 0);
+  daemon_process daemon{env};
+  daemon.start();
+  auto id = std::stoll(env.run({"sync"}).out);
+  ASSERT_TRUE(wait_until([&] { return sync_state(env, "status") == "running"; }, 20s));
+  std::this_thread::sleep_for(1s);
+  remote.kill();
+  auto status = [&] {
+    auto r = env.run({"job", std::to_string(id), "--json"});
+    return std::string(boost::json::parse(r.out).at("status").as_string());
+  };
+  ASSERT_TRUE(wait_until([&] { return status() == "failed"; }, 120s)) << daemon.log();
+  auto error = sync_state(env, "error");
+  EXPECT_TRUE(contains(error, "off-site copy to")) << error;
+  EXPECT_EQ(std::count(error.begin(), error.end(), '\n'), 0) << "one line: " << error;
+  EXPECT_EQ(sync_state(env, "status"), "failed");
+  auto metrics = http_get(env.metrics_port(), "/metrics");
+  EXPECT_TRUE(contains(metrics, "satoru_sync_status{status=\"failed\"} 1")) << metrics;
+  EXPECT_TRUE(contains(metrics, "satoru_offsite_lag_snapshots 1")) << metrics;
+
+  // 4. The remote comes back; the next sync succeeds and nothing is lost.
+  ASSERT_TRUE(remote.start(env.path("b2"), remote.port())) << remote.last_error();
+  auto again = std::stoll(env.run({"sync"}).out);
+  auto again_status = [&] {
+    auto r = env.run({"job", std::to_string(again), "--json"});
+    return std::string(boost::json::parse(r.out).at("status").as_string());
+  };
+  ASSERT_TRUE(wait_until([&] { return again_status() == "success"; }, 120s)) << daemon.log();
+  EXPECT_EQ(snapshots(env, repo).size(), 4u);
+  auto final_check = restic(env, repo, {"check"});
+  EXPECT_EQ(final_check.exit_code, 0) << final_check.out << final_check.err;
+  ASSERT_TRUE(wait_until(
+    [&] {
+      return contains(http_get(env.metrics_port(), "/metrics"),
+                      "satoru_sync_status{status=\"success\"} 1");
+    },
+    10s));
+  auto m = http_get(env.metrics_port(), "/metrics");
+  EXPECT_TRUE(contains(m, "satoru_offsite_lag_snapshots 0")) << m;
+  EXPECT_FALSE(contains(m, "satoru_sync_last_success_timestamp_seconds 0\n")) << m;
+  EXPECT_EQ(daemon.stop(), 0);
+}
+
+TEST(Sync, RefusedWhenNoRemoteIsConfigured) {
+  satoru_env env;
+  env.write_config();
+  auto r = env.run({"sync"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.err, "/restic_b2_repository")) << r.err;
+}
