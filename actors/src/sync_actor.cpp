@@ -29,6 +29,7 @@ void save(self_ptr self) {
 
 void refresh(self_ptr self) {
   auto& st = self->state;
+  if (!st.ctx.metrics) return; // nothing to publish to (in-process `run --wait`)
   if (st.refreshing) {
     st.refresh_again = true;
     return;

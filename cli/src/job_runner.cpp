@@ -1,7 +1,6 @@
 #include "cli_context.hpp"
 
 #include "satoru/actors/runtime_host.hpp"
-#include "satoru/metrics.hpp"
 
 #include <fmt/format.h>
 
@@ -23,7 +22,7 @@ job_row run_in_process(const config& cfg, store& db, std::int64_t job_id, bool j
   actors::runtime_context ctx;
   ctx.cfg = std::make_shared<config>(cfg);
   ctx.plugins = plugins_or_exit(cfg);
-  ctx.metrics = std::make_shared<metrics>();
+  // No metrics: nothing serves them from a short-lived command.
   ctx.owner = make_owner_id();
   actors::runtime_host host{ctx, std::make_unique<store>(std::move(*host_db)),
                             {false, job_id}};
