@@ -1,6 +1,7 @@
 #include "satoru/actors/target_handler_actor.hpp"
 
 #include "satoru/actors/store_event_sink.hpp"
+#include "satoru/files.hpp"
 #include "satoru/health.hpp"
 #include "satoru/preflight.hpp"
 #include "satoru/time.hpp"
@@ -20,10 +21,7 @@ namespace {
 expected<void> fresh_private_dir(const std::string& path) {
   std::error_code ec;
   fs::remove_all(path, ec);
-  fs::create_directories(path, ec);
-  if (ec) return error{errc::io, fmt::format("cannot create {}: {}", path, ec.message())};
-  ::chmod(path.c_str(), 0700);
-  return {};
+  return make_dirs(path, 0700);
 }
 
 } // namespace
@@ -48,9 +46,8 @@ target_outcome pull_target(const runtime_context& ctx, const site_config& site,
   };
   auto* handler = ctx.plugins->find(target.mode);
   if (!handler) return finish("failed", fmt::format("no plugin serves mode \"{}\"", target.mode));
-  std::error_code ec;
-  fs::create_directories(fs::path(spec.staging_dir).parent_path(), ec);
-  ::chmod(fs::path(spec.staging_dir).parent_path().c_str(), 0700);
+  if (auto r = make_dirs(fs::path(spec.staging_dir).parent_path().string()); !r)
+    return finish("failed", r.err().message);
   if (auto r = fresh_private_dir(spec.work_dir); !r) return finish("failed", r.err().message);
 
   host_services services{endpoint_of(site), sink, cancel, deadline, target.hash};
@@ -81,8 +78,10 @@ target_outcome pull_target(const runtime_context& ctx, const site_config& site,
                         format_bytes(result.bytes),
                         result.message.empty() ? "" : ": " + result.message),
             data);
-  return finish(result.outcome == pull_result::status::warning ? "warning" : "success",
-                result.message);
+  // target_outcome.error is failure or warning text only: a success's note
+  // ("copied with VACUUM INTO ...") is in the pull event, not site_targets.last_error.
+  if (result.outcome == pull_result::status::warning) return finish("warning", result.message);
+  return finish("success", "");
 }
 
 preflight_summary preflight_site(const runtime_context& ctx, const site_config& site,

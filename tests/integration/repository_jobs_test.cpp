@@ -216,9 +216,16 @@ TEST(Sync, CopiesToTheRemoteThenOnlyNewSnapshotsAndSurvivesARemoteOutage) {
   EXPECT_TRUE(contains(error, "off-site copy to")) << error;
   EXPECT_EQ(std::count(error.begin(), error.end(), '\n'), 0) << "one line: " << error;
   EXPECT_EQ(sync_state(env, "status"), "failed");
-  auto metrics = http_get(env.metrics_port(), "/metrics");
-  EXPECT_TRUE(contains(metrics, "satoru_sync_status{status=\"failed\"} 1")) << metrics;
-  EXPECT_TRUE(contains(metrics, "satoru_offsite_lag_snapshots 1")) << metrics;
+  std::string metrics;
+  EXPECT_TRUE(wait_until(
+    [&] {
+      metrics = http_get(env.metrics_port(), "/metrics");
+      return contains(metrics, "satoru_sync_status{status=\"failed\"} 1") &&
+             contains(metrics, "satoru_offsite_lag_snapshots 1");
+    },
+    15s))
+    << "the failed sync and the one snapshot not yet off-site show in the metrics\n"
+    << metrics;
 
   // 4. The remote comes back; the next sync succeeds and nothing is lost.
   ASSERT_TRUE(remote.start(env.path("b2"), remote.port())) << remote.last_error();

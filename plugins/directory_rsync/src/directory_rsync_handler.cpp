@@ -1,5 +1,6 @@
 #include "directory_rsync_handler.hpp"
 
+#include "satoru/files.hpp"
 #include "satoru/rsync.hpp"
 
 #include <fmt/format.h>
@@ -22,24 +23,6 @@ using std::chrono::seconds;
 /// long will not manage a backup either.
 constexpr milliseconds check_timeout{30'000};
 
-/// Creates `dir` and its missing parents with `mode` (mkdir -p). Folders
-/// that exist keep their mode.
-expected<void> make_dirs(const std::string& dir, mode_t mode) {
-  if (dir.empty()) return {};
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return {};
-    return error{errc::io, dir + " exists and is not a folder"};
-  }
-  auto slash = dir.find_last_of('/');
-  if (slash != std::string::npos && slash > 0) {
-    auto parent = make_dirs(dir.substr(0, slash), mode);
-    if (!parent) return parent;
-  }
-  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST)
-    return error{errc::io, "cannot create folder " + dir + ": " + std::strerror(errno)};
-  return {};
-}
 
 std::string known_keys_hint() {
   return "known options: bwlimit_kbps, compress, exclude, no_progress_timeout_seconds";
