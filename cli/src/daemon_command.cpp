@@ -2,6 +2,7 @@
 
 #include "satoru/actors/runtime_host.hpp"
 #include "satoru/actors/store_actor.hpp"
+#include "satoru/files.hpp"
 #include "satoru/metrics.hpp"
 #include "satoru/restic.hpp"
 
@@ -54,12 +55,20 @@ void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run
         sites.emplace_back(s.name, hashes);
       }
       ctx.metrics->set_sites(sites);
+      // The gauges start where the database says, not at "never".
       if (auto rows = db.list_sites())
         for (const auto& s : *rows) {
           ctx.metrics->set_site_health(s.name, s.health);
           ctx.metrics->set_site_last_preflight(s.name, s.last_preflight_at);
           ctx.metrics->set_site_last_success(s.name, s.last_success_at);
+          if (auto targets = db.list_targets(s.id))
+            for (const auto& t : *targets)
+              if (t.enabled)
+                ctx.metrics->set_target_last_success(s.name, t.target_hash, t.last_success_at);
         }
+      // Staging exists from the start, so its free space is measurable (and
+      // alertable) before the first backup.
+      if (auto r = make_dirs(cfg.staging_root); !r) fail(exit_failed, r.err().message);
 
       std::unique_ptr<prometheus::Exposer> exposer;
       try {

@@ -73,6 +73,11 @@ metrics::metrics()
   , staging_free_(family(prometheus::BuildGauge(), *registry_, "satoru_staging_free_bytes",
                          "Free bytes on the staging filesystem.")) {
   for (const auto& s : all_job_statuses) queue_depth_.Add({{"status", s}}).Set(0);
+  // Counters exist (at 0) from the start, or increase() misses their first event.
+  for (const auto& t : all_job_types)
+    for (const char* s : {"success", "warning", "failed"})
+      jobs_finished_.Add({{"type", t}, {"status", s}});
+  snapshots_removed_.Add({});
   running_jobs_.Add({}).Set(0);
   for (const auto& t : all_job_types)
     job_duration_.Add({{"type", t}},

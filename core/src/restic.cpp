@@ -39,7 +39,17 @@ constexpr const char* inherited_restic_vars[] = {
 /// Variables whose values are secrets: scrubbed from every message we build.
 bool is_secret_var(const std::string& key) {
   return key == "RESTIC_PASSWORD" || key == "RESTIC_FROM_PASSWORD" ||
-         key == "B2_ACCOUNT_ID" || key == "B2_ACCOUNT_KEY";
+         key == "B2_ACCOUNT_ID" || key == "B2_ACCOUNT_KEY" || key == "AWS_ACCESS_KEY_ID" ||
+         key == "AWS_SECRET_ACCESS_KEY";
+}
+
+/// The variables restic reads the account credentials from. B2's key id and
+/// application key work for both of its APIs: native `b2:` repositories read
+/// B2_ACCOUNT_ID/B2_ACCOUNT_KEY, the S3-compatible endpoint (`s3:`) reads
+/// them as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.
+std::pair<const char*, const char*> credential_vars(const std::string& location) {
+  if (location.rfind("s3:", 0) == 0) return {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"};
+  return {"B2_ACCOUNT_ID", "B2_ACCOUNT_KEY"};
 }
 
 void set_env(env_list& env, const std::string& key, std::string value) {
@@ -370,10 +380,9 @@ restic_client::environment() const {
                              "RESTIC_PASSWORD", repo_.location);
       !ok)
     return ok.err();
-  if (auto ok = add_secret(env, repo_.b2_account_id, "B2_ACCOUNT_ID"); !ok)
-    return ok.err();
-  if (auto ok = add_secret(env, repo_.b2_account_key, "B2_ACCOUNT_KEY"); !ok)
-    return ok.err();
+  auto [id_var, key_var] = credential_vars(repo_.location);
+  if (auto ok = add_secret(env, repo_.b2_account_id, id_var); !ok) return ok.err();
+  if (auto ok = add_secret(env, repo_.b2_account_key, key_var); !ok) return ok.err();
   if (!repo_.cache_dir.empty())
     set_env(env, "RESTIC_CACHE_DIR", absolute_path(repo_.cache_dir));
   return env;
@@ -402,10 +411,9 @@ expected<process_spec> restic_client::command(std::vector<std::string> args,
                    "restic 0.14 cannot use different B2 credentials for the source and "
                    "the destination repository"};
     if (!ours && theirs) {
-      if (auto ok = add_secret(*env, from->b2_account_id, "B2_ACCOUNT_ID"); !ok)
-        return ok.err();
-      if (auto ok = add_secret(*env, from->b2_account_key, "B2_ACCOUNT_KEY"); !ok)
-        return ok.err();
+      auto [id_var, key_var] = credential_vars(from->location);
+      if (auto ok = add_secret(*env, from->b2_account_id, id_var); !ok) return ok.err();
+      if (auto ok = add_secret(*env, from->b2_account_key, key_var); !ok) return ok.err();
     }
   }
   process_spec spec;

@@ -1,0 +1,440 @@
+// Monitoring: the alert rules and their promtool unit tests, the Grafana
+// dashboard's structure, and every dashboard and alert query run against a
+// real Prometheus scraping a real daemon that backed up a real edge host and
+// copied its repository to rclone's REST server (the B2 stand-in).
+#include "rclone_server.hpp"
+#include "satoru_env.hpp"
+
+#include "satoru/process.hpp"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+using namespace satoru::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string source_dir = SATORU_SOURCE_DIR;
+const std::string dashboard_file = source_dir + "/dashboards/satoru.json";
+const std::string alerts_file = source_dir + "/dashboards/alerts.yml";
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+satoru::process_result run_tool(std::vector<std::string> argv) {
+  satoru::process_spec spec;
+  spec.argv = std::move(argv);
+  spec.timeout = 60s;
+  auto r = satoru::run_process(spec);
+  EXPECT_TRUE(r) << (r ? "" : r.err().message);
+  return r ? *r : satoru::process_result{};
+}
+
+boost::json::object load_dashboard() {
+  auto text = read_file(dashboard_file);
+  EXPECT_FALSE(text.empty()) << dashboard_file;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  EXPECT_FALSE(ec) << dashboard_file << ": " << ec.message();
+  return ec || !v.is_object() ? boost::json::object{} : v.as_object();
+}
+
+std::string str(const boost::json::value* v) {
+  return v && v->is_string() ? std::string(v->as_string()) : std::string{};
+}
+
+/// Panels, including those nested in collapsed rows.
+std::vector<boost::json::object> all_panels(const boost::json::object& dashboard) {
+  std::vector<boost::json::object> out;
+  if (auto* list = dashboard.if_contains("panels"))
+    for (auto& p : list->as_array()) {
+      out.push_back(p.as_object());
+      if (auto* nested = p.as_object().if_contains("panels"))
+        for (auto& q : nested->as_array()) out.push_back(q.as_object());
+    }
+  return out;
+}
+
+/// Every (panel title, PromQL expression) of the dashboard.
+std::vector<std::pair<std::string, std::string>> dashboard_queries(
+  const boost::json::object& dashboard) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& p : all_panels(dashboard))
+    if (auto* targets = p.if_contains("targets"))
+      for (auto& t : targets->as_array())
+        out.emplace_back(str(p.if_contains("title")), str(t.as_object().if_contains("expr")));
+  return out;
+}
+
+/// What Grafana would send for the dashboard's variables (all sites, the
+/// interval variables at values that suit a 1 s scrape interval).
+std::string substitute(std::string expr) {
+  const std::vector<std::pair<std::string, std::string>> vars = {
+    {"${__rate_interval}", "1m"}, {"$__rate_interval", "1m"}, {"${__interval}", "15s"},
+    {"$__interval", "15s"},       {"${__range}", "10m"},      {"$__range", "10m"},
+    {"${site}", ".*"},            {"$site", ".*"}};
+  for (const auto& [from, to] : vars)
+    for (auto at = expr.find(from); at != std::string::npos; at = expr.find(from, at))
+      expr.replace(at, from.size(), to);
+  return expr;
+}
+
+/// The series selectors of an expression: satoru_* metrics with their label
+/// matchers, and up{...}.
+std::set<std::string> selectors(const std::string& expr) {
+  static const std::regex re{R"((satoru_[a-z_]+)(\{[^}]*\})?|\bup\{[^}]*\})"};
+  std::set<std::string> out;
+  for (std::sregex_iterator it{expr.begin(), expr.end(), re}, end; it != end; ++it)
+    out.insert(it->str());
+  return out;
+}
+
+std::string url_encode(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+/// Debian's prometheus as a child of the test, on a free loopback port,
+/// scraping the daemon every second with the repository's alert rules.
+/// Stopped by its pid (never by name), also when the test fails.
+class prometheus_server {
+public:
+  prometheus_server(std::string dir, int metrics_port) : dir_(std::move(dir)) {
+    port_ = free_port();
+    run_shell("mkdir -p '" + dir_ + "/data'");
+    std::ofstream cfg(dir_ + "/prometheus.yml");
+    cfg << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        << "rule_files:\n  - " << alerts_file << "\n"
+        << "scrape_configs:\n  - job_name: satoru\n    static_configs:\n"
+        << "      - targets: ['127.0.0.1:" << metrics_port << "']\n";
+  }
+  ~prometheus_server() { stop(); }
+
+  bool start() {
+    pid_t pid = fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL); // dies with the test even if it crashes
+      int fd = ::open((dir_ + "/prometheus.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      int null = ::open("/dev/null", O_RDONLY);
+      dup2(null, 0);
+      auto config = "--config.file=" + dir_ + "/prometheus.yml";
+      auto storage = "--storage.tsdb.path=" + dir_ + "/data";
+      auto listen = "--web.listen-address=127.0.0.1:" + std::to_string(port_);
+      execl("/usr/bin/prometheus", "prometheus", config.c_str(), storage.c_str(),
+            listen.c_str(), "--log.level=warn", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    pid_ = pid;
+    return wait_until(
+      [&] {
+        int status = 0;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+          pid_ = 0;
+          return true;
+        }
+        return contains(http_get(port_, "/-/ready"), "Ready");
+      },
+      30s, 200ms) && pid_ > 0;
+  }
+
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    if (!wait_until([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, 10s, 50ms)) {
+      ::kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+    }
+    pid_ = 0;
+  }
+
+  /// GET /api/v1/<path> as JSON (null when it failed).
+  boost::json::value api(const std::string& path) const {
+    auto body = http_get(port_, "/api/v1/" + path);
+    boost::system::error_code ec;
+    auto v = boost::json::parse(body, ec);
+    return ec ? boost::json::value{} : v;
+  }
+
+  /// An instant query's result vector; *error gets Prometheus' complaint.
+  boost::json::array query(const std::string& promql, std::string* error = nullptr) const {
+    auto v = api("query?query=" + url_encode(promql));
+    if (!v.is_object() || str(v.as_object().if_contains("status")) != "success") {
+      if (error)
+        *error = v.is_object() ? str(v.as_object().if_contains("error")) : "no answer";
+      return {};
+    }
+    auto& data = v.at("data").as_object();
+    if (str(data.if_contains("resultType")) != "vector") {
+      if (error) *error = "result type " + str(data.if_contains("resultType"));
+      return {};
+    }
+    return data.at("result").as_array();
+  }
+
+  std::string log() const { return read_file(dir_ + "/prometheus.log"); }
+  int port() const { return port_; }
+
+private:
+  std::string dir_;
+  int port_ = 0;
+  int pid_ = 0;
+};
+
+} // namespace
+
+TEST(Monitoring, AlertRulesPassPromtoolChecksAndTheirUnitTests) {
+  auto check = run_tool({"promtool", "check", "rules", alerts_file});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_TRUE(contains(check.out, "SUCCESS: 8 rules found")) << check.out;
+
+  // Every alert has firing and non-firing cases there (see the file).
+  auto test = run_tool({"promtool", "test", "rules", source_dir + "/dashboards/alerts_test.yml"});
+  EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
+  EXPECT_TRUE(contains(test.out, "SUCCESS")) << test.out;
+  auto tests = read_file(source_dir + "/dashboards/alerts_test.yml");
+  for (auto name : {"SatoruBackupStale", "SatoruSiteFailed", "SatoruSiteWarning",
+                    "SatoruSyncStale", "SatoruSyncFailing", "SatoruOffsiteLagGrowing",
+                    "SatoruStagingDiskLow", "SatoruDaemonDown"}) {
+    EXPECT_TRUE(contains(read_file(alerts_file), std::string("alert: ") + name)) << name;
+    EXPECT_TRUE(contains(tests, std::string("alertname: ") + name)) << name << " is not tested";
+    // The runbook the annotation links to exists.
+    std::string anchor = name;
+    for (auto& c : anchor) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    EXPECT_TRUE(contains(read_file(alerts_file), "docs/operations.md#" + anchor)) << name;
+    EXPECT_TRUE(contains(read_file(source_dir + "/docs/operations.md"),
+                         std::string("### ") + name))
+      << name << " has no section in docs/operations.md";
+  }
+
+  auto config = run_tool({"promtool", "check", "config", source_dir + "/dashboards/prometheus.yml"});
+  EXPECT_EQ(config.exit_code, 0) << config.out << config.err;
+}
+
+TEST(Monitoring, DashboardIsBuiltOnTheDatasourceVariable) {
+  auto text = read_file(dashboard_file);
+  auto dashboard = load_dashboard();
+  ASSERT_FALSE(dashboard.empty());
+  // Import-only placeholders break file provisioning.
+  EXPECT_FALSE(dashboard.contains("__inputs"));
+  EXPECT_FALSE(contains(text, "${DS_")) << "a ${DS_...} placeholder";
+  EXPECT_FALSE(contains(text, "DS_PROMETHEUS"));
+  ASSERT_TRUE(dashboard.contains("schemaVersion"));
+  EXPECT_GE(dashboard.at("schemaVersion").to_number<int>(), 36);
+  EXPECT_LE(dashboard.at("schemaVersion").to_number<int>(), 39);
+  EXPECT_FALSE(str(dashboard.if_contains("uid")).empty());
+
+  const boost::json::value ds = {{"type", "prometheus"}, {"uid", "${datasource}"}};
+  std::map<std::string, boost::json::object> vars;
+  for (auto& v : dashboard.at("templating").at("list").as_array())
+    vars[str(v.as_object().if_contains("name"))] = v.as_object();
+  ASSERT_TRUE(vars.count("datasource"));
+  EXPECT_EQ(str(vars["datasource"].if_contains("type")), "datasource");
+  EXPECT_EQ(str(vars["datasource"].if_contains("query")), "prometheus");
+  ASSERT_TRUE(vars.count("site"));
+  auto& site = vars["site"];
+  EXPECT_EQ(str(site.if_contains("type")), "query");
+  EXPECT_EQ(site.at("datasource"), ds);
+  EXPECT_TRUE(contains(str(site.if_contains("query")), "label_values(satoru_site_health, site)"));
+  EXPECT_TRUE(site.at("multi").as_bool());
+  EXPECT_TRUE(site.at("includeAll").as_bool());
+  EXPECT_EQ(str(site.if_contains("allValue")), ".*");
+
+  std::set<std::int64_t> ids;
+  std::size_t with_targets = 0, site_panels = 0;
+  for (auto& p : all_panels(dashboard)) {
+    auto title = str(p.if_contains("title"));
+    EXPECT_TRUE(ids.insert(p.at("id").to_number<std::int64_t>()).second) << "duplicate id: " << title;
+    EXPECT_TRUE(p.contains("gridPos")) << title;
+    if (str(p.if_contains("type")) == "row") continue;
+    ASSERT_TRUE(p.contains("datasource")) << title;
+    EXPECT_EQ(p.at("datasource"), ds) << title;
+    ASSERT_TRUE(p.contains("targets")) << title;
+    auto& targets = p.at("targets").as_array();
+    EXPECT_FALSE(targets.empty()) << title;
+    ++with_targets;
+    bool uses_site = false;
+    for (auto& t : targets) {
+      ASSERT_TRUE(t.as_object().contains("datasource")) << title;
+      EXPECT_EQ(t.at("datasource"), ds) << title;
+      auto expr = str(t.as_object().if_contains("expr"));
+      EXPECT_FALSE(expr.empty()) << title;
+      // A site filter is a regex match (multi-value, All = .*).
+      if (contains(expr, "$site")) {
+        uses_site = true;
+        EXPECT_TRUE(contains(expr, "site=~\"$site\"")) << title << ": " << expr;
+      }
+    }
+    site_panels += uses_site ? 1 : 0;
+  }
+  EXPECT_GE(with_targets, 20u);
+  EXPECT_GE(site_panels, 8u);
+}
+
+TEST(Monitoring, EveryDashboardAndAlertQueryReturnsDataFromARealDaemon) {
+  satoru_env env;
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  auto dir = host.remote_root() + "/data";
+  host.write_file(dir + "/a.txt", "alpha");
+  host.write_file(dir + "/sub/b.txt", std::string(100000, 'b'));
+  host.make_sqlite_db(host.remote_root() + "/app.db",
+                      "CREATE TABLE t(x); INSERT INTO t VALUES (1), (2);");
+  env.add_site("edge-1", host, {{"directory", dir}, {"sqlite_dump", host.remote_root() + "/app.db"}});
+  rclone_server remote;
+  ASSERT_TRUE(remote.start(env.path("b2"))) << remote.last_error();
+  env.config["restic_b2_repository"] = remote.repository("fleet");
+  env.config["restic_retention_policy"] = {{"keep_last", 1}};
+  env.write_config();
+
+  daemon_process daemon{env};
+  daemon.start();
+  prometheus_server prometheus{env.path("prometheus"), env.metrics_port()};
+  ASSERT_TRUE(prometheus.start()) << prometheus.log();
+  ASSERT_TRUE(wait_until([&] { return !prometheus.query("up{job=\"satoru\"} == 1").empty(); },
+                         20s, 200ms))
+    << prometheus.log();
+
+  // A real backup (twice, so that retention has something to remove), an
+  // off-site copy and a prune, all run by the daemon while Prometheus watches.
+  for (int i = 0; i < 2; ++i) {
+    host.write_file(dir + "/a.txt", "alpha " + std::to_string(i));
+    auto backup = env.run({"run", "edge-1", "--wait"});
+    ASSERT_EQ(backup.exit_code, 0) << backup.out << backup.err << daemon.log();
+  }
+  auto sync = env.run({"sync", "--wait"});
+  ASSERT_EQ(sync.exit_code, 0) << sync.out << sync.err << daemon.log();
+  auto prune = env.run({"prune", "--wait"});
+  ASSERT_EQ(prune.exit_code, 0) << prune.out << prune.err << daemon.log();
+  ASSERT_TRUE(wait_until(
+    [&] {
+      return !prometheus
+                .query("satoru_jobs_finished_total{type=\"retention\",status=\"success\"} == 1")
+                .empty() &&
+             !prometheus.query("satoru_sync_status{status=\"success\"} == 1").empty() &&
+             !prometheus.query("satoru_retention_snapshots_removed_total > 0").empty();
+    },
+    30s, 250ms))
+    << http_get(env.metrics_port(), "/metrics");
+  std::this_thread::sleep_for(3s); // a few more scrapes for the rate() windows
+
+  auto metrics_text = http_get(env.metrics_port(), "/metrics");
+  auto dashboard_text = read_file(dashboard_file);
+  auto dashboard = load_dashboard();
+
+  // 1. Every satoru_ metric family the daemon exports is on the dashboard
+  // (the exposer_* families are prometheus-cpp's own).
+  std::size_t families = 0;
+  std::istringstream lines{metrics_text};
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("# TYPE satoru_", 0) == 0) {
+      auto name = line.substr(7, line.find(' ', 7) - 7);
+      ++families;
+      EXPECT_TRUE(contains(dashboard_text, name)) << name << " is not on the dashboard";
+    }
+  EXPECT_GE(families, 19u);
+
+  // 2. Every dashboard query, and every series selector in it, returns data.
+  auto check = [&](const std::string& where, const std::string& promql) {
+    std::string error;
+    auto result = prometheus.query(promql, &error);
+    EXPECT_TRUE(error.empty()) << where << ": " << promql << ": " << error;
+    EXPECT_FALSE(result.empty()) << where << ": no data for " << promql;
+  };
+  auto queries = dashboard_queries(dashboard);
+  ASSERT_GE(queries.size(), 20u);
+  std::size_t checked = 0;
+  for (const auto& [title, raw] : queries) {
+    auto expr = substitute(raw);
+    EXPECT_FALSE(contains(expr, "$")) << title << ": unknown variable in " << expr;
+    check(title, expr);
+    for (const auto& sel : selectors(expr)) check(title + " (selector)", sel);
+    ++checked;
+  }
+  EXPECT_EQ(checked, queries.size());
+  // The site variable: label_values(satoru_site_health, site).
+  auto sites = prometheus.api("label/site/values?match[]=" + url_encode("satoru_site_health"));
+  EXPECT_TRUE(contains(boost::json::serialize(sites), "\"edge-1\"")) << sites;
+
+  // 3. Every alert rule is loaded and evaluates cleanly, and every series it
+  // selects exists (no misspelt metric or label value).
+  const std::set<std::string> alert_names = {
+    "SatoruBackupStale",   "SatoruSiteFailed",        "SatoruSiteWarning",
+    "SatoruSyncStale",     "SatoruSyncFailing",       "SatoruOffsiteLagGrowing",
+    "SatoruStagingDiskLow", "SatoruDaemonDown"};
+  boost::json::array rules;
+  ASSERT_TRUE(wait_until(
+    [&] {
+      rules.clear();
+      auto v = prometheus.api("rules?type=alert");
+      if (!v.is_object() || str(v.as_object().if_contains("status")) != "success") return false;
+      for (auto& g : v.at("data").at("groups").as_array())
+        if (str(g.as_object().if_contains("name")) == "satoru")
+          for (auto& r : g.at("rules").as_array()) rules.push_back(r);
+      for (auto& r : rules)
+        if (str(r.as_object().if_contains("health")) != "ok") return false;
+      return !rules.empty();
+    },
+    15s, 250ms))
+    << boost::json::serialize(rules) << prometheus.log();
+  std::set<std::string> seen;
+  for (auto& r : rules) {
+    auto name = str(r.as_object().if_contains("name"));
+    auto query = str(r.as_object().if_contains("query"));
+    seen.insert(name);
+    EXPECT_EQ(str(r.as_object().if_contains("lastError")), "") << name;
+    auto sels = selectors(query);
+    EXPECT_FALSE(sels.empty()) << name << ": " << query;
+    for (const auto& sel : sels) check(name, sel);
+  }
+  EXPECT_EQ(seen, alert_names);
+
+  // 4. A healthy deployment raises none of them (the staging disk of the
+  // machine running the test may really be low, so that one is left out).
+  auto alerts = prometheus.api("alerts");
+  for (auto& a : alerts.at("data").at("alerts").as_array()) {
+    auto name = str(a.at("labels").as_object().if_contains("alertname"));
+    EXPECT_TRUE(name == "SatoruStagingDiskLow" || !alert_names.count(name))
+      << name << " is " << str(a.as_object().if_contains("state")) << " on a healthy daemon: "
+      << boost::json::serialize(a);
+  }
+
+  // 5. The daemon stops: SatoruDaemonDown matches the real up{job="satoru"}.
+  EXPECT_EQ(daemon.stop(), 0);
+  EXPECT_TRUE(wait_until(
+    [&] {
+      auto v = prometheus.api("alerts");
+      return contains(boost::json::serialize(v), "\"alertname\":\"SatoruDaemonDown\"");
+    },
+    20s, 250ms))
+    << boost::json::serialize(prometheus.api("alerts"));
+  prometheus.stop();
+}
