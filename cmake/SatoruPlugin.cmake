@@ -15,7 +15,11 @@ function(satoru_add_plugin)
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON)
   target_link_libraries(${target} PRIVATE satoru::core)
-  install(TARGETS ${target} LIBRARY DESTINATION "${SATORU_PLUGIN_INSTALL_DIR}")
+  # Relative, so that `cmake --install --prefix P` puts plugins under P like
+  # everything else (SATORU_PLUGIN_INSTALL_DIR is absolute: the configured
+  # prefix, compiled into the binary as its default plugin folder).
+  install(TARGETS ${target} LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}/satoru/plugins"
+    COMPONENT plugins)
   if(arg_TESTS AND SATORU_BUILD_TESTS)
     add_executable(${target}_tests ${arg_TESTS})
     target_link_libraries(${target}_tests PRIVATE satoru::core satoru_test_support

@@ -65,6 +65,12 @@ job_row follow_job(store& db, std::int64_t job_id, bool json,
 boost::json::object event_json(const event_row& e);
 void print_event(const event_row& e, bool json);
 
+/// Queues a job (or finds the identical queued one), prints its id and,
+/// with `wait`, follows it to the end (in this process when no daemon is
+/// alive); returns the exit code.
+int queue_job(const config& cfg, store& db, job_type type, std::int64_t site_id,
+              const std::string& what, bool wait, bool json);
+
 /// Exit code of a finished job status (0 success, 3 warning, 1 otherwise).
 int exit_code_of(job_status status);
 
@@ -78,5 +84,10 @@ void add_jobs_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_job_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_trust_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_prune_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_sync_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_snapshots_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_restore_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_plugins_command(CLI::App& app, global_options& opts, command_runner& run);
 
 } // namespace satoru::cli

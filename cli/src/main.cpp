@@ -29,6 +29,11 @@ int main(int argc, char** argv) {
   add_job_command(app, opts, run);
   add_daemon_command(app, opts, run);
   add_trust_command(app, opts, run);
+  add_prune_command(app, opts, run);
+  add_sync_command(app, opts, run);
+  add_snapshots_command(app, opts, run);
+  add_restore_command(app, opts, run);
+  add_plugins_command(app, opts, run);
 
   try {
     app.parse(argc, argv);

@@ -159,12 +159,16 @@ std::vector<std::string> plugin_registry::modes() const {
 
 std::string default_plugin_dir() {
   if (const char* env = std::getenv("SATORU_PLUGIN_DIR"); env && *env) return env;
-  // A binary run from an install prefix uses the installed plugins; one run
-  // from the build tree uses the plugins built beside it.
+  // A binary run from an install prefix uses the installed plugins: those
+  // beside it (<exe>/../lib/satoru/plugins, so `cmake --install --prefix P`
+  // works for any P), else the configured prefix's; one run from the build
+  // tree uses the plugins built beside it.
   std::error_code ec;
-  if (fs::is_directory(SATORU_PLUGIN_INSTALL_DIR, ec)) {
-    auto exe = fs::read_symlink("/proc/self/exe", ec).string();
-    if (!ec && exe.rfind(SATORU_BUILD_DIR, 0) != 0) return SATORU_PLUGIN_INSTALL_DIR;
+  auto exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec && exe.string().rfind(SATORU_BUILD_DIR, 0) != 0) {
+    auto beside = exe.parent_path().parent_path() / SATORU_PLUGIN_INSTALL_SUBDIR;
+    if (fs::is_directory(beside, ec)) return beside.lexically_normal().string();
+    if (fs::is_directory(SATORU_PLUGIN_INSTALL_DIR, ec)) return SATORU_PLUGIN_INSTALL_DIR;
   }
   return SATORU_PLUGIN_BUILD_DIR;
 }

@@ -1,0 +1,170 @@
+#include "cli_context.hpp"
+#include "snapshot_support.hpp"
+
+#include "satoru/restic.hpp"
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <iostream>
+#include <set>
+
+namespace satoru::cli {
+
+namespace {
+
+struct snapshots_args {
+  std::string site;
+  std::string target;
+};
+
+bool is_target_hash(const std::string& text) {
+  return text.size() == 16 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+/// What a snapshot's tags mean in terms of the config.
+struct snapshot_owner {
+  const site_config* site = nullptr;
+  const target_config* target = nullptr;
+};
+
+snapshot_owner owner_of(const config& cfg, const snapshot_info& s) {
+  snapshot_owner o;
+  const auto uuid = s.tag_value("site");
+  const auto hash = s.tag_value("target");
+  for (const auto& site : cfg.sites)
+    if (site.uuid == uuid) o.site = &site;
+  if (o.site)
+    for (const auto& t : o.site->targets)
+      if (t.hash == hash) o.target = &t;
+  // The hash depends on mode and path only, so another site's target with
+  // the same hash names the same path (a site renamed without a fixed uuid).
+  if (!o.target)
+    for (const auto& site : cfg.sites)
+      for (const auto& t : site.targets)
+        if (t.hash == hash && !o.target) o.target = &t;
+  return o;
+}
+
+boost::json::value string_or_null(const std::string* text) {
+  if (!text) return nullptr;
+  return boost::json::string(*text);
+}
+
+boost::json::array to_array(const std::vector<std::string>& items) {
+  boost::json::array out;
+  for (const auto& i : items)
+    out.emplace_back(i);
+  return out;
+}
+
+} // namespace
+
+void add_snapshots_command(CLI::App& app, global_options& opts, command_runner& run) {
+  auto args = std::make_shared<snapshots_args>();
+  auto cmd = app.add_subcommand("snapshots", "list restic snapshots of a site or target");
+  cmd->add_option("--site", args->site, "only this site");
+  cmd->add_option(
+      "--target", args->target,
+      "only this target: its path or target hash (with --site: of that site)");
+  cmd->add_flag("--json", opts.json, "print JSON");
+  cmd->callback([&, args] {
+    run = [&, args]() -> int {
+      auto cfg = load_config_or_exit(opts);
+      const site_config* site =
+          args->site.empty() ? nullptr : &site_or_exit(cfg, args->site);
+
+      // (site uuid, target hash) pairs the listing is limited to; an empty
+      // uuid matches any site.
+      std::vector<std::pair<std::string, std::string>> wanted;
+      if (!args->target.empty()) {
+        if (site) {
+          wanted.emplace_back(site->uuid, target_or_exit(*site, args->target).hash);
+        } else {
+          for (const auto& s : cfg.sites)
+            if (auto* t = find_target(s, args->target))
+              wanted.emplace_back(s.uuid, t->hash);
+          // Snapshots outlive their config entry: a bare hash is taken as is.
+          if (wanted.empty() && is_target_hash(args->target))
+            wanted.emplace_back("", args->target);
+          if (wanted.empty())
+            fail(exit_usage,
+                 fmt::format("no configured site has a target \"{}\" (give a "
+                             "path or target hash; --site S lists S's targets)",
+                             args->target));
+        }
+      }
+
+      // restic filters by tags (all of them) when the selection is one
+      // target; anything wider is filtered here.
+      std::vector<std::string> tags{"satoru"};
+      if (site) tags.push_back("site=" + site->uuid);
+      if (wanted.size() == 1) {
+        if (!site && !wanted[0].first.empty()) tags.push_back("site=" + wanted[0].first);
+        tags.push_back("target=" + wanted[0].second);
+      }
+      auto client = local_restic(cfg);
+      auto listed = client.snapshots(tags);
+      std::vector<snapshot_info> list;
+      if (listed) {
+        list = std::move(*listed);
+      } else if (listed.err().code == errc::not_found) {
+        // No backup ran yet: the repository is created by the first snapshot.
+        std::cerr << "satoru: no restic repository at " << cfg.restic_repo_path
+                  << " yet (it is created by the first backup)\n";
+      } else {
+        fail(exit_failed, listed.err().message);
+      }
+      if (wanted.size() > 1) {
+        list.erase(std::remove_if(list.begin(), list.end(),
+                                  [&](const snapshot_info& s) {
+                                    for (const auto& [uuid, hash] : wanted)
+                                      if ((uuid.empty() || s.tag_value("site") == uuid) &&
+                                          s.tag_value("target") == hash)
+                                        return false;
+                                    return true;
+                                  }),
+                   list.end());
+      }
+      sort_by_time(list);
+
+      if (opts.json) {
+        boost::json::array out;
+        for (const auto& s : list) {
+          auto owner = owner_of(cfg, s);
+          out.push_back(
+              {{"id", s.id},
+               {"short_id", s.short_id},
+               {"time", display_snapshot_time(s.time)},
+               {"site", string_or_null(owner.site ? &owner.site->name : nullptr)},
+               {"site_uuid", s.tag_value("site")},
+               {"target", string_or_null(owner.target ? &owner.target->path : nullptr)},
+               {"mode", string_or_null(owner.target ? &owner.target->mode : nullptr)},
+               {"target_hash", s.tag_value("target")},
+               {"hostname", s.hostname},
+               {"paths", to_array(s.paths)},
+               {"tags", to_array(s.tags)}});
+        }
+        print_json(out);
+        return exit_ok;
+      }
+      std::cout << fmt::format("{:<10} {:<20} {:<20} {}\n", "ID", "TIME", "SITE",
+                               "TARGET");
+      for (const auto& s : list) {
+        auto owner = owner_of(cfg, s);
+        auto site_text = owner.site ? owner.site->name : "site=" + s.tag_value("site");
+        auto target_text =
+            owner.target ? owner.target->path : "target=" + s.tag_value("target");
+        std::cout << fmt::format("{:<10} {:<20} {:<20} {}\n", s.short_id,
+                                 display_snapshot_time(s.time), site_text, target_text);
+      }
+      if (list.empty()) std::cerr << "satoru: no snapshots\n";
+      return exit_ok;
+    };
+  });
+}
+
+} // namespace satoru::cli

@@ -1,0 +1,338 @@
+// A plugin author's path: install satoru's core component, build a plugin
+// outside the tree against the installed headers and library, drop it into a
+// plugin folder, and see satoru load it, serve its mode and back it up —
+// while broken libraries beside it are refused with a clear reason.
+#include "satoru_env.hpp"
+
+#include "satoru/plugin_loader.hpp"
+#include "satoru/process.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+using namespace satoru::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+void write(const std::string& path, const std::string& text) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+/// The plugin: mode "hello" copies one remote file over the site's session.
+/// NAME and MODE are compile definitions, so the same source also builds an
+/// impostor that claims the shipped "directory" mode.
+const char* hello_cpp = R"cpp(
+#include <satoru/plugin.hpp>
+#include <satoru/ssh.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+namespace {
+
+class hello_handler final : public satoru::target_handler {
+public:
+  std::string name() const override { return HELLO_NAME; }
+  std::string version() const override { return "0.0.1"; }
+  std::vector<std::string> modes() const override { return {HELLO_MODE}; }
+  std::vector<std::string> local_tools(const std::string&) const override { return {}; }
+  std::vector<std::string> validate_options(const std::string&,
+                                            const boost::json::object& options) const override {
+    std::vector<std::string> problems;
+    for (const auto& kv : options)
+      problems.push_back(std::string(kv.key()) + ": unknown option (hello has none)");
+    return problems;
+  }
+  std::vector<satoru::check_result> preflight(const satoru::target_spec& target,
+                                              satoru::plugin_services& services) override {
+    satoru::check_result c{"remote.path", satoru::check_result::level::fail, ""};
+    auto shell = services.remote();
+    if (!shell) {
+      c.message = shell.err().message;
+      return {c};
+    }
+    auto r = (*shell)->exec("test -r " + satoru::shell_quote(target.path),
+                            std::chrono::seconds{30});
+    if (r && r->exit_status == 0) {
+      c.status = satoru::check_result::level::ok;
+      c.message = target.path + " is readable";
+    } else {
+      c.message = target.path + " is not readable";
+    }
+    return {c};
+  }
+  satoru::pull_result pull(const satoru::target_spec& target,
+                           satoru::plugin_services& services) override {
+    satoru::pull_result result;
+    auto shell = services.remote();
+    if (!shell) {
+      result.message = shell.err().message;
+      return result;
+    }
+    auto r = (*shell)->exec("cat -- " + satoru::shell_quote(target.path),
+                            std::chrono::seconds{60});
+    if (!r || r->exit_status != 0) {
+      result.message = "cat failed";
+      return result;
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(target.staging_dir, ec);
+    // Written in work_dir, renamed into staging: never a half file there.
+    const std::string tmp = target.work_dir + "/hello.txt";
+    std::ofstream(tmp, std::ios::binary) << r->out;
+    std::filesystem::rename(tmp, target.staging_dir + "/hello.txt", ec);
+    if (ec) {
+      result.message = ec.message();
+      return result;
+    }
+    services.event("ok", "pull.hello", "copied " + target.path, {{"bytes", r->out.size()}});
+    result.outcome = satoru::pull_result::status::success;
+    result.files = 1;
+    result.bytes = r->out.size();
+    return result;
+  }
+};
+
+} // namespace
+
+SATORU_PLUGIN(hello_handler)
+)cpp";
+
+/// Exports the entry points by hand with an ABI version no satoru has.
+const char* wrong_abi_cpp = R"cpp(
+#include <cstdint>
+extern "C" __attribute__((visibility("default"))) std::uint32_t
+satoru_plugin_abi_version() noexcept { return 999; }
+extern "C" __attribute__((visibility("default"))) void* satoru_plugin_create() noexcept {
+  return nullptr;
+}
+extern "C" __attribute__((visibility("default"))) void satoru_plugin_destroy(void*) noexcept {}
+)cpp";
+
+/// Plain CMake, no satoru CMake package: -I <prefix>/include and the
+/// installed libsatoru-core.so, as docs/plugins.md tells authors.
+const char* cmake_lists = R"cmake(
+cmake_minimum_required(VERSION 3.25)
+project(hello_plugin LANGUAGES CXX)
+set(CMAKE_CXX_STANDARD 17)
+set(CMAKE_CXX_STANDARD_REQUIRED ON)
+find_package(Boost 1.81 REQUIRED COMPONENTS json)
+find_library(SATORU_CORE NAMES satoru-core
+  PATHS ${SATORU_PREFIX}/lib ${SATORU_PREFIX}/lib64 ${SATORU_PREFIX}/lib/x86_64-linux-gnu
+  NO_DEFAULT_PATH REQUIRED)
+function(plugin target file name mode)
+  add_library(${target} MODULE ${file})
+  set_target_properties(${target} PROPERTIES PREFIX "lib" OUTPUT_NAME "satoru-plugin-${target}"
+    CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Werror)
+  target_compile_definitions(${target} PRIVATE HELLO_NAME="${name}" HELLO_MODE="${mode}")
+  target_include_directories(${target} PRIVATE ${SATORU_PREFIX}/include)
+  target_link_libraries(${target} PRIVATE ${SATORU_CORE} Boost::json)
+endfunction()
+plugin(hello hello.cpp hello hello)
+plugin(zz-duplicate hello.cpp impostor directory)
+plugin(wrong-abi wrong_abi.cpp wrong_abi none)
+)cmake";
+
+int sh(const std::string& command, std::string* out = nullptr) {
+  return run_shell(command + " 2>&1", out);
+}
+
+std::string quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s)
+    out += c == '\'' ? std::string{"'\\''"} : std::string(1, c);
+  return out + "'";
+}
+
+/// Installs the core component and builds the plugins once for all tests.
+struct OutOfTreePlugin : ::testing::Test {
+  static inline temp_dir* work = nullptr;
+  static inline std::string plugin_dir;
+  static inline std::string setup_error;
+
+  static void SetUpTestSuite() {
+    work = new temp_dir("satoru-oot");
+    const std::string prefix = *work / "prefix";
+    std::string out;
+    if (sh("cmake --install " + quote(SATORU_BINARY_DIR) + " --prefix " + quote(prefix) +
+               " --component core",
+           &out) != 0) {
+      setup_error = "cmake --install failed:\n" + out;
+      return;
+    }
+    const std::string src = *work / "src", build = *work / "build";
+    write(src + "/CMakeLists.txt", cmake_lists);
+    write(src + "/hello.cpp", hello_cpp);
+    write(src + "/wrong_abi.cpp", wrong_abi_cpp);
+    if (sh("cmake -S " + quote(src) + " -B " + quote(build) + " -DSATORU_PREFIX=" +
+               quote(prefix) + " -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build " +
+               quote(build) + " -j2",
+           &out) != 0) {
+      setup_error = "building the plugins failed:\n" + out;
+      return;
+    }
+    // A plugin folder as an operator would assemble it: the shipped
+    // plugins, the new one, and three that must be refused.
+    plugin_dir = *work / "plugins";
+    fs::create_directories(plugin_dir);
+    for (const auto& f : fs::directory_iterator(SATORU_PLUGIN_DIR))
+      if (f.path().extension() == ".so")
+        fs::copy_file(f.path(), plugin_dir + "/" + f.path().filename().string());
+    for (const char* name : {"hello", "zz-duplicate", "wrong-abi"})
+      fs::copy_file(build + "/libsatoru-plugin-" + std::string(name) + ".so",
+                    plugin_dir + "/libsatoru-plugin-" + std::string(name) + ".so");
+    write(plugin_dir + "/libsatoru-plugin-not-a-library.so", "this is not an ELF file\n");
+  }
+
+  static void TearDownTestSuite() {
+    delete work;
+    work = nullptr;
+  }
+
+  void SetUp() override { ASSERT_EQ(setup_error, "") << setup_error; }
+
+  static std::string file(const std::string& name) {
+    return plugin_dir + "/libsatoru-plugin-" + name + ".so";
+  }
+};
+
+} // namespace
+
+TEST_F(OutOfTreePlugin, InstalledCoreHasTheHeadersAndLibraryAPluginNeeds) {
+  const std::string prefix = *work / "prefix";
+  EXPECT_TRUE(fs::exists(prefix + "/include/satoru/plugin.hpp"));
+  std::string libs;
+  sh("find " + quote(prefix) + " -name 'libsatoru-core.so*'", &libs);
+  EXPECT_TRUE(contains(libs, "libsatoru-core.so\n")) << libs;
+  // Nothing but satoru's own headers: the rest come from system packages.
+  std::string others;
+  sh("cd " + quote(prefix) + "/include && find . -type f ! -path './satoru/*'", &others);
+  EXPECT_EQ(others, "");
+  // Every satoru header the public ones include was installed.
+  std::string missing;
+  sh("cd " + quote(prefix) +
+         "/include && grep -ho '#include \"satoru/[a-z_]*\\.hpp\"' -r satoru"
+         " | sed 's/#include \"//; s/\"//' | sort -u | while read -r h; do [ -f \"$h\" ] "
+         "|| echo "
+         "\"$h\"; done",
+     &missing);
+  EXPECT_EQ(missing, "");
+}
+
+TEST_F(OutOfTreePlugin, LoadsBesideTheShippedOnesAndBrokenLibrariesAreRefused) {
+  auto registry = satoru::plugin_registry::load(plugin_dir);
+  ASSERT_NE(registry->find("hello"), nullptr);
+  EXPECT_EQ(registry->find("hello")->name(), "hello");
+  EXPECT_NE(registry->find("directory"), nullptr);
+  EXPECT_NE(registry->find("sqlite_dump"), nullptr);
+  // The impostor did not take the shipped mode over.
+  EXPECT_EQ(registry->find("directory")->name(), "directory_rsync");
+  EXPECT_EQ(registry->modes(),
+            (std::vector<std::string>{"directory", "hello", "sqlite_dump"}));
+  for (const auto& p : registry->plugins())
+    EXPECT_EQ(p.abi_version, satoru::plugin_abi_version) << p.name;
+
+  std::map<std::string, std::string> refused;
+  for (const auto& p : registry->problems())
+    refused[p.file] = p.message;
+  EXPECT_EQ(refused.size(), 3u);
+  EXPECT_TRUE(contains(refused[file("wrong-abi")], "ABI version 999"))
+      << refused[file("wrong-abi")];
+  EXPECT_TRUE(contains(refused[file("wrong-abi")], "needs 1"))
+      << refused[file("wrong-abi")];
+  EXPECT_TRUE(contains(refused[file("not-a-library")], "cannot load"))
+      << refused[file("not-a-library")];
+  EXPECT_TRUE(contains(refused[file("zz-duplicate")],
+                       "\"directory\" is already served by "
+                       "plugin directory_rsync"))
+      << refused[file("zz-duplicate")];
+}
+
+TEST_F(OutOfTreePlugin, CliListsItChecksConfigsWithItAndBacksItUp) {
+  satoru_env env{"satoru-oot-env"};
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  const std::string note = host.remote_root() + "/note's $(x).txt";
+  host.write_file(note, "greetings from the edge\n");
+  env.config["plugin_dir"] = plugin_dir;
+  env.add_site("edge", host, {{"hello", note}});
+  env.write_config();
+
+  auto r = env.run({"plugins", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto listing = boost::json::parse(r.out).as_object();
+  EXPECT_EQ(listing.at("abi_version").as_int64(), 1);
+  std::vector<std::string> names;
+  for (auto& p : listing.at("plugins").as_array()) {
+    names.push_back(std::string(p.at("name").as_string()));
+    if (p.at("name").as_string() == "hello") {
+      EXPECT_EQ(p.at("version").as_string(), "0.0.1");
+      EXPECT_EQ(p.at("file").as_string(), file("hello"));
+      EXPECT_EQ(boost::json::serialize(p.at("modes")), R"(["hello"])");
+      EXPECT_EQ(p.at("abi_version").as_int64(), 1);
+    }
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"directory_rsync", "hello", "sqlite_dump"}));
+  std::map<std::string, std::string> refused;
+  for (auto& p : listing.at("refused").as_array())
+    refused[std::string(p.at("file").as_string())] =
+        std::string(p.at("reason").as_string());
+  EXPECT_EQ(refused.size(), 3u) << r.out;
+  EXPECT_TRUE(contains(refused[file("wrong-abi")], "999")) << r.out;
+
+  // The table says the same to a human.
+  r = env.run({"plugins"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "hello")) << r.out;
+  EXPECT_TRUE(contains(r.out, "refused")) << r.out;
+  EXPECT_TRUE(contains(r.out, "ABI version 999")) << r.out;
+
+  r = env.run({"check-config"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+
+  // A backup through the real binary: preflight, pull, snapshot, restore.
+  r = env.run({"run", "edge", "--wait"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "pull.hello")) << r.out;
+  r = env.run({"restore", "edge", note, "--to", env.path("restored")});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(read_file(env.path("restored") + "/hello.txt"), "greetings from the edge\n");
+
+  // A mode nobody serves fails the check and names the ones available.
+  env.config["sites"]
+      .as_array()[0]
+      .as_object()["targets"]
+      .as_array()[0]
+      .as_object()["mode"] = "helo";
+  env.write_config();
+  r = env.run({"check-config"});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_TRUE(contains(r.err, "available: directory, hello, sqlite_dump")) << r.err;
+}
+
+TEST_F(OutOfTreePlugin, PluginsCommandWorksWithoutAConfig) {
+  satoru::process_spec spec;
+  spec.argv = {SATORU_BIN, "plugins", "--plugin-dir", plugin_dir, "--json"};
+  spec.timeout = std::chrono::seconds{30};
+  auto p = satoru::run_process(spec);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->exit_code, 0) << p->out << p->err;
+  auto listing = boost::json::parse(p->out).as_object();
+  EXPECT_EQ(listing.at("plugins").as_array().size(), 3u);
+  EXPECT_EQ(listing.at("refused").as_array().size(), 3u);
+}
