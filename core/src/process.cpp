@@ -11,11 +11,11 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -152,10 +152,24 @@ struct child_failure {
   int error;
 };
 
+/// The guardian's answer to its parent's death (PR_SET_PDEATHSIG): take the
+/// whole process group down, itself included.
+void kill_own_group(int) {
+  ::kill(0, SIGKILL);
+}
+
 /// Runs in the forked child: async-signal-safe calls only, never returns.
-[[noreturn]] void child_main(int stdin_fd, int stdout_fd, int stderr_fd, int report_fd,
-                             const char* cwd, const char* path, char* const* argv,
-                             char* const* sh_argv, char* const* envp) {
+///
+/// The child is a small guardian, not the program: it leads the process
+/// group, forks the program into it and waits. PR_SET_PDEATHSIG reaches only
+/// the direct child of the thread that died, so without the guardian a
+/// killed daemon would leave rsync's receiver and ssh (grandchildren) writing
+/// into staging while the next daemon pulls the same target again. The
+/// guardian turns its parent's death into SIGKILL for the whole group, and
+/// otherwise passes the program's exit status (or signal) on unchanged.
+[[noreturn]] void child_main(pid_t parent, int stdin_fd, int stdout_fd, int stderr_fd,
+                             int report_fd, const char* cwd, const char* path,
+                             char* const* argv, char* const* sh_argv, char* const* envp) {
   auto fail = [&report_fd](int stage, int err) {
     child_failure f{stage, err};
     ssize_t ignored = ::write(report_fd, &f, sizeof f);
@@ -163,9 +177,6 @@ struct child_failure {
     ::_exit(127);
   };
   ::setpgid(0, 0);
-  // Die with the thread that runs us: a child outliving a killed daemon
-  // would keep writing into staging while the next daemon pulls again.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   // A daemon may block or ignore signals (SIGTERM for a signal thread,
   // SIGPIPE); both survive exec, so undo them or our SIGTERM would be lost.
   sigset_t none;
@@ -194,15 +205,55 @@ struct child_failure {
     for (long fd = 4; fd < max_fd; ++fd)
       ::close(static_cast<int>(fd));
   }
-  if (cwd && ::chdir(cwd) != 0) fail(1, errno);
-  ::execve(path, argv, envp);
-  int err = errno;
-  if (err == ENOEXEC) {
-    // execvp semantics: a file without a #! line is run by the shell.
-    ::execve("/bin/sh", sh_argv, envp);
+
+  // The guardian: die with the thread that started us, taking the group along.
+  struct sigaction on_orphan {};
+  on_orphan.sa_handler = kill_own_group;
+  sigemptyset(&on_orphan.sa_mask);
+  ::sigaction(SIGHUP, &on_orphan, nullptr);
+  ::prctl(PR_SET_PDEATHSIG, SIGHUP);
+  if (::getppid() != parent) kill_own_group(0); // it died before prctl
+
+  pid_t program = ::fork();
+  if (program < 0) fail(3, errno);
+  if (program == 0) {
+    ::sigaction(SIGHUP, &dfl, nullptr);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL); // the guardian was SIGKILLed: follow it
+    if (cwd && ::chdir(cwd) != 0) fail(1, errno);
+    ::execve(path, argv, envp);
+    int err = errno;
+    if (err == ENOEXEC) {
+      // execvp semantics: a file without a #! line is run by the shell.
+      ::execve("/bin/sh", sh_argv, envp);
+    }
+    fail(2, err);
   }
-  fail(2, err);
-  ::_exit(127);
+
+  // Only the program talks to the caller: its EOFs must not wait for us.
+  int null_fd = ::open("/dev/null", O_RDWR);
+  if (null_fd >= 0) {
+    ::dup2(null_fd, 0);
+    ::dup2(null_fd, 1);
+    ::dup2(null_fd, 2);
+    if (null_fd > 2) ::close(null_fd);
+  }
+  ::close(3);
+  // The caller's SIGTERM to the group is for the program; we wait for it
+  // (SIGKILL, the escalation, still ends us).
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  ::sigaction(SIGTERM, &ignore, nullptr);
+  ::sigaction(SIGINT, &ignore, nullptr);
+  int status = 0;
+  while (::waitpid(program, &status, 0) < 0) {
+    if (errno != EINTR) ::_exit(127);
+  }
+  if (WIFEXITED(status)) ::_exit(WEXITSTATUS(status));
+  int sig = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
+  ::sigaction(sig, &dfl, nullptr);
+  ::kill(::getpid(), sig);
+  ::_exit(128 + sig);
 }
 
 /// write() that cannot kill us with SIGPIPE when the child closed its stdin:
@@ -459,12 +510,14 @@ expected<process_result> run_process(const process_spec& spec,
 
   const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
   auto started = clock_type::now();
+  pid_t self_pid = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0)
     return error{errc::io, "cannot start " + name + ": fork: " + std::strerror(errno)};
   if (pid == 0)
-    child_main(in_read.get(), out_write.get(), err_write.get(), report_write.get(), cwd,
-               program.c_str(), argv.data(), sh_argv.data(), envp.data());
+    child_main(self_pid, in_read.get(), out_write.get(), err_write.get(),
+               report_write.get(), cwd, program.c_str(), argv.data(), sh_argv.data(),
+               envp.data());
 
   child_guard child(pid);
   // Also from the parent: killpg must work even if we get there before the

@@ -41,8 +41,9 @@ std::string status_of(const satoru_env& env, std::int64_t id) {
 
 /// A directory big enough that a bandwidth-limited pull takes ~`seconds`.
 void make_slow_target(const edge_host& host, const std::string& dir, int seconds) {
-  ASSERT_EQ(host.sh("mkdir -p '" + dir + "' && head -c " + std::to_string(seconds * 256 * 1024) +
-                    " /dev/urandom > '" + dir + "/blob'"),
+  ASSERT_EQ(host.sh("mkdir -p '" + dir + "' && head -c " +
+                    std::to_string(seconds * 256 * 1024) + " /dev/urandom > '" + dir +
+                    "/blob'"),
             0);
 }
 
@@ -66,8 +67,9 @@ TEST(Daemon, RunQueuesInTheBackgroundAndTheDaemonStartsItWithinASecond) {
   EXPECT_LT(returned, 5s) << "run returns at once";
   auto id = parse_id(r);
   ASSERT_TRUE(wait_until([&] { return status_of(env, id) != "queued"; }, 3s))
-    << "the job did not start";
-  ASSERT_TRUE(wait_until([&] { return status_of(env, id) == "success"; }, 60s)) << daemon.log();
+      << "the job did not start";
+  ASSERT_TRUE(wait_until([&] { return status_of(env, id) == "success"; }, 60s))
+      << daemon.log();
   auto job = job_json(env, id);
   EXPECT_EQ(job.at("attempts").as_int64(), 1);
   EXPECT_FALSE(job.at("events").as_array().empty());
@@ -76,7 +78,8 @@ TEST(Daemon, RunQueuesInTheBackgroundAndTheDaemonStartsItWithinASecond) {
   auto waited = env.run({"run", "edge", "--job", "preflight", "--wait"});
   EXPECT_EQ(waited.exit_code, 0) << waited.out << waited.err;
   EXPECT_TRUE(contains(waited.out, "preflight.ssh")) << waited.out;
-  EXPECT_TRUE(contains(daemon.log(), "job " + std::to_string(parse_id(waited)))) << daemon.log();
+  EXPECT_TRUE(contains(daemon.log(), "job " + std::to_string(parse_id(waited))))
+      << daemon.log();
 
   std::chrono::milliseconds took{};
   EXPECT_EQ(daemon.stop(&took), 0);
@@ -91,8 +94,11 @@ TEST(Daemon, SigtermInterruptsRunningJobsAndTheNextStartFinishesThem) {
   make_slow_target(host, dir, 12);
   auto i = env.add_site("edge", host, {{"directory", dir}});
   env.config["site_scan_interval_hours"] = 0;
-  env.config["sites"].as_array()[i].as_object()["targets"].as_array()[0].as_object()["options"] =
-    {{"bwlimit_kbps", 256}, {"compress", false}};
+  env.config["sites"]
+      .as_array()[i]
+      .as_object()["targets"]
+      .as_array()[0]
+      .as_object()["options"] = {{"bwlimit_kbps", 256}, {"compress", false}};
   env.write_config();
   daemon_process daemon{env};
   daemon.start();
@@ -104,10 +110,11 @@ TEST(Daemon, SigtermInterruptsRunningJobsAndTheNextStartFinishesThem) {
   EXPECT_LT(took, 10s);
   EXPECT_EQ(status_of(env, id), "interrupted");
   // No rsync left behind.
-  EXPECT_NE(run_shell("pgrep -f 'rsync.*" + dir + "' >/dev/null"), 0);
+  EXPECT_NE(run_shell("pgrep -f '[r]sync.*" + dir + "' >/dev/null"), 0);
 
   daemon.start();
-  ASSERT_TRUE(wait_until([&] { return status_of(env, id) == "success"; }, 90s)) << daemon.log();
+  ASSERT_TRUE(wait_until([&] { return status_of(env, id) == "success"; }, 90s))
+      << daemon.log();
   auto job = job_json(env, id);
   EXPECT_EQ(job.at("attempts").as_int64(), 2);
   bool requeued = false;
@@ -124,8 +131,11 @@ TEST(Daemon, AJobOfAKilledDaemonIsQueuedAgainAndFinishes) {
   make_slow_target(host, dir, 10);
   auto i = env.add_site("edge", host, {{"directory", dir}});
   env.config["site_scan_interval_hours"] = 0;
-  env.config["sites"].as_array()[i].as_object()["targets"].as_array()[0].as_object()["options"] =
-    {{"bwlimit_kbps", 256}, {"compress", false}};
+  env.config["sites"]
+      .as_array()[i]
+      .as_object()["targets"]
+      .as_array()[0]
+      .as_object()["options"] = {{"bwlimit_kbps", 256}, {"compress", false}};
   env.write_config();
   daemon_process daemon{env};
   daemon.start();
@@ -135,21 +145,25 @@ TEST(Daemon, AJobOfAKilledDaemonIsQueuedAgainAndFinishes) {
   daemon.kill9();
   EXPECT_EQ(status_of(env, id), "running") << "a killed daemon cannot clean up";
   // Its rsync child died with it (PR_SET_PDEATHSIG); nothing else writes to staging.
-  EXPECT_TRUE(wait_until([&] { return run_shell("pgrep -f 'rsync.*" + dir + "' >/dev/null") != 0; }, 5s))
-    << [] {
-         std::string out;
-         run_shell("pgrep -af rsync", &out);
-         return out;
-       }();
+  EXPECT_TRUE(wait_until(
+      [&] { return run_shell("pgrep -f '[r]sync.*" + dir + "' >/dev/null") != 0; }, 5s))
+      << [] {
+           std::string out;
+           run_shell("pgrep -af rsync", &out);
+           return out;
+         }();
 
   daemon.start();
-  ASSERT_TRUE(wait_until([&] { return status_of(env, id) == "success"; }, 90s)) << daemon.log();
+  ASSERT_TRUE(wait_until([&] { return status_of(env, id) == "success"; }, 90s))
+      << daemon.log();
   auto job = job_json(env, id);
   EXPECT_EQ(job.at("attempts").as_int64(), 2);
   std::string messages;
-  for (auto& e : job.at("events").as_array()) messages += std::string(e.at("message").as_string()) + "\n";
-  EXPECT_TRUE(contains(messages, "no longer alive") || contains(messages, "heartbeat stopped"))
-    << messages;
+  for (auto& e : job.at("events").as_array())
+    messages += std::string(e.at("message").as_string()) + "\n";
+  EXPECT_TRUE(contains(messages, "no longer alive") ||
+              contains(messages, "heartbeat stopped"))
+      << messages;
 }
 
 TEST(Daemon, TwentySitesWithConcurrencyThreeNeverRunMoreThanThree) {
@@ -158,26 +172,28 @@ TEST(Daemon, TwentySitesWithConcurrencyThreeNeverRunMoreThanThree) {
   ASSERT_TRUE(host.running());
   host.write_file(host.remote_root() + "/data/a", "a");
   for (int i = 0; i < 20; ++i)
-    env.add_site("site-" + std::to_string(i), host, {{"directory", host.remote_root() + "/data"}});
+    env.add_site("site-" + std::to_string(i), host,
+                 {{"directory", host.remote_root() + "/data"}});
   env.config["job_worker_concurrency"] = 3;
   env.config["site_scan_interval_hours"] = 0;
   env.write_config();
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 20; ++i)
-    ids.push_back(parse_id(env.run({"run", "site-" + std::to_string(i), "--job", "preflight"})));
+    ids.push_back(
+        parse_id(env.run({"run", "site-" + std::to_string(i), "--job", "preflight"})));
   daemon_process daemon{env};
   daemon.start();
   ASSERT_TRUE(wait_until(
-    [&] {
-      auto r = env.run({"jobs", "--json", "--limit", "100"});
-      auto jobs = boost::json::parse(r.out).as_array();
-      return std::all_of(jobs.begin(), jobs.end(), [](auto& j) {
-        auto s = j.at("status").as_string();
-        return s == "success" || s == "failed" || s == "warning";
-      });
-    },
-    180s))
-    << daemon.log();
+      [&] {
+        auto r = env.run({"jobs", "--json", "--limit", "100"});
+        auto jobs = boost::json::parse(r.out).as_array();
+        return std::all_of(jobs.begin(), jobs.end(), [](auto& j) {
+          auto s = j.at("status").as_string();
+          return s == "success" || s == "failed" || s == "warning";
+        });
+      },
+      180s))
+      << daemon.log();
   daemon.stop();
   // From the table: at no instant were more than 3 jobs between start and finish.
   satoru::process_spec q;
@@ -202,7 +218,8 @@ TEST(Daemon, TwentySitesWithConcurrencyThreeNeverRunMoreThanThree) {
   EXPECT_EQ(finished, 20);
   std::sort(edges.begin(), edges.end()); // an end sorts before a start at the same ms
   int running = 0, peak = 0;
-  for (auto& [t, d] : edges) peak = std::max(peak, running += d);
+  for (auto& [t, d] : edges)
+    peak = std::max(peak, running += d);
   EXPECT_LE(peak, 3);
   EXPECT_GE(peak, 2) << "sites should run side by side";
 }
@@ -221,15 +238,17 @@ TEST(Daemon, MetricsEndpointPassesPromtool) {
   ASSERT_TRUE(wait_until([&] { return status_of(env, id) == "success"; }, 60s));
   std::string body;
   ASSERT_TRUE(wait_until(
-    [&] {
-      body = http_get(env.metrics_port(), "/metrics");
-      return contains(body, "satoru_jobs_finished_total{status=\"success\",type=\"preflight\"} 1");
-    },
-    10s))
-    << body;
-  for (auto name : {"satoru_build_info", "satoru_job_duration_seconds_bucket", "satoru_queue_jobs",
-                    "satoru_running_jobs", "satoru_site_health{site=\"edge\",state=\"ok\"} 1",
-                    "satoru_site_last_preflight_timestamp_seconds{site=\"edge\"}"})
+      [&] {
+        body = http_get(env.metrics_port(), "/metrics");
+        return contains(
+            body, "satoru_jobs_finished_total{status=\"success\",type=\"preflight\"} 1");
+      },
+      10s))
+      << body;
+  for (auto name :
+       {"satoru_build_info", "satoru_job_duration_seconds_bucket", "satoru_queue_jobs",
+        "satoru_running_jobs", "satoru_site_health{site=\"edge\",state=\"ok\"} 1",
+        "satoru_site_last_preflight_timestamp_seconds{site=\"edge\"}"})
     EXPECT_TRUE(contains(body, name)) << name << "\n" << body;
   satoru::process_spec check;
   check.argv = {"promtool", "check", "metrics"};

@@ -367,3 +367,45 @@ TEST(Process, ToolVersionAndFindInPath) {
   EXPECT_EQ(missing.err().message,
             "satoru-no-such-tool: not installed (not found in PATH)");
 }
+
+// A runner killed with -9 (a crashed daemon) takes its child's whole process
+// group along: a grandchild (like rsync's receiver or its ssh) must not go on
+// writing into staging behind the next daemon's back.
+TEST(Process, ChildrenAndGrandchildrenDieWithAKilledRunner) {
+  char dir_template[] = "/tmp/satoru-orphan-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  std::string pid_file = std::string{dir_template} + "/grandchild.pid";
+  pid_t runner = ::fork();
+  ASSERT_GE(runner, 0);
+  if (runner == 0) {
+    process_spec spec;
+    spec.argv = {"sh", "-c", "sleep 300 & echo $! > '" + pid_file + "'; wait"};
+    auto r = run_process(spec);
+    ::_exit(r ? 0 : 1);
+  }
+  std::string text;
+  for (int i = 0; i < 100 && text.empty(); ++i) {
+    std::this_thread::sleep_for(50ms);
+    std::ifstream in(pid_file);
+    std::getline(in, text);
+  }
+  ASSERT_FALSE(text.empty()) << "the grandchild never started";
+  pid_t grandchild = static_cast<pid_t>(std::stol(text));
+  ASSERT_EQ(::kill(grandchild, 0), 0);
+  ::kill(runner, SIGKILL);
+  ::waitpid(runner, nullptr, 0);
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    std::this_thread::sleep_for(50ms);
+    // A zombie waiting for init to reap it counts as gone.
+    std::ifstream stat("/proc/" + std::to_string(grandchild) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    auto close_paren = line.rfind(')');
+    gone = line.empty() ||
+           (close_paren != std::string::npos && line[close_paren + 2] == 'Z');
+  }
+  EXPECT_TRUE(gone) << "grandchild " << grandchild << " outlived its killed runner";
+  if (!gone) ::kill(grandchild, SIGKILL);
+  std::system(("rm -rf '" + std::string{dir_template} + "'").c_str());
+}
