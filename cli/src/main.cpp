@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
   CLI::App app{"satoru — pull backups of edge hosts over SSH into restic"};
   app.set_version_flag("--version", std::string{"satoru "} + SATORU_VERSION);
   app.require_subcommand(1);
+  // Global options work before or after the subcommand:
+  // `satoru check-config --config x.json` as well as `satoru --config x.json check-config`.
+  app.fallthrough();
   global_options opts;
   app.add_option("--config", opts.config_path,
                  "config file (default: $SATORU_CONFIG, else /etc/satoru/satoru.json)");
