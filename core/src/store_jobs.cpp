@@ -9,8 +9,9 @@ namespace satoru {
 namespace {
 
 constexpr const char* job_columns =
-  "j.id, COALESCE(j.site_id, 0), COALESCE(s.name, ''), j.type, j.status, j.created_at, "
-  "j.started_at, j.finished_at, j.heartbeat_at, j.attempts, j.error, j.owner, j.lease_until";
+    "j.id, COALESCE(j.site_id, 0), COALESCE(s.name, ''), j.type, j.status, j.created_at, "
+    "j.started_at, j.finished_at, j.heartbeat_at, j.attempts, j.error, j.owner, "
+    "j.lease_until";
 
 job_row read_job(const detail::statement& q) {
   job_row r;
@@ -42,10 +43,11 @@ expected<std::vector<job_row>> collect_jobs(sqlite3* db, detail::statement& q) {
 }
 
 expected<std::optional<job_row>> job_by_id(sqlite3* db, std::int64_t id) {
-  SATORU_PREPARE(q, db,
-                 fmt::format("SELECT {} FROM jobs j LEFT JOIN sites s ON s.id = j.site_id "
-                             "WHERE j.id = ?",
-                             job_columns));
+  SATORU_PREPARE(
+      q, db,
+      fmt::format("SELECT {} FROM jobs j LEFT JOIN sites s ON s.id = j.site_id "
+                  "WHERE j.id = ?",
+                  job_columns));
   q.bind(1, id);
   auto rows = collect_jobs(db, q);
   if (!rows) return rows.err();
@@ -58,10 +60,11 @@ expected<std::optional<job_row>> job_by_id(sqlite3* db, std::int64_t id) {
 expected<bool> take_job(sqlite3* db, std::int64_t id, const std::string& owner,
                         std::int64_t lease_ms) {
   auto now = now_ms();
-  SATORU_PREPARE(q, db,
-                 "UPDATE jobs SET status = 'running', owner = ?, started_at = ?, "
-                 "heartbeat_at = ?, lease_until = ?, attempts = attempts + 1, error = '', "
-                 "finished_at = 0 WHERE id = ? AND status = 'queued'");
+  SATORU_PREPARE(
+      q, db,
+      "UPDATE jobs SET status = 'running', owner = ?, started_at = ?, "
+      "heartbeat_at = ?, lease_until = ?, attempts = attempts + 1, error = '', "
+      "finished_at = 0 WHERE id = ? AND status = 'queued'");
   q.bind(1, owner).bind(2, now).bind(3, now).bind(4, now + lease_ms).bind(5, id);
   if (auto r = q.run(); !r) return r.err();
   return sqlite3_changes(db) == 1;
@@ -70,19 +73,33 @@ expected<bool> take_job(sqlite3* db, std::int64_t id, const std::string& owner,
 expected<void> insert_event(sqlite3* db, std::int64_t job_id, const std::string& level,
                             const std::string& step, const std::string& target,
                             const std::string& message, const std::string& data = "") {
-  SATORU_PREPARE(q, db,
-                 "INSERT INTO job_events (job_id, ts, level, step, target, message, data) "
-                 "VALUES (?,?,?,?,?,?,?)");
+  SATORU_PREPARE(
+      q, db,
+      "INSERT INTO job_events (job_id, ts, level, step, target, message, data) "
+      "VALUES (?,?,?,?,?,?,?)");
   q.bind(1, job_id).bind(2, now_ms()).bind(3, level).bind(4, step).bind(5, target);
   q.bind(6, message).bind(7, data);
   return q.run();
 }
 
+/// take_job plus its "started" event, and the row as it is now; nothing
+/// when another process was quicker.
+expected<std::optional<job_row>>
+start_job(sqlite3* db, std::int64_t id, const std::string& owner, std::int64_t lease_ms) {
+  auto taken = take_job(db, id, owner, lease_ms);
+  if (!taken) return taken.err();
+  if (!*taken) return std::optional<job_row>{};
+  if (auto r = insert_event(db, id, "info", "started", "", "job started by " + owner); !r)
+    return r.err();
+  return job_by_id(db, id);
+}
+
 /// A cheap read before a claim's write transaction: an idle queue (the
 /// common case, polled twice a second) then costs no write lock at all.
 bool any_queued(sqlite3* db, const char* types_sql) {
-  detail::statement q{db, std::string{"SELECT 1 FROM jobs WHERE status = 'queued' AND type IN ("} +
-                            types_sql + ") LIMIT 1"};
+  detail::statement q{
+      db, std::string{"SELECT 1 FROM jobs WHERE status = 'queued' AND type IN ("} +
+              types_sql + ") LIMIT 1"};
   return !q.ok() || q.step() == SQLITE_ROW; // on doubt, take the slow path
 }
 
@@ -107,14 +124,15 @@ expected<enqueue_result> store::enqueue(job_type type, std::int64_t site_id) {
     q.bind(2, to_string(type)).bind(3, now_ms());
     if (auto r = q.run(); !r) return r.err();
     auto id = sqlite3_last_insert_rowid(db);
-    if (auto r = insert_event(db, id, "info", "queued", "", "job queued"); !r) return r.err();
+    if (auto r = insert_event(db, id, "info", "queued", "", "job queued"); !r)
+      return r.err();
     return enqueue_result{id, false};
   });
 }
 
-expected<std::optional<job_row>> store::claim_next(const std::string& owner,
-                                                   std::int64_t lease_ms, int max_running,
-                                                   const std::set<std::int64_t>& busy_sites) {
+expected<std::optional<job_row>>
+store::claim_next(const std::string& owner, std::int64_t lease_ms, int max_running,
+                  const std::set<std::int64_t>& busy_sites) {
   auto db = impl_->db.get();
   using result = std::optional<job_row>;
   if (!any_queued(db, "'preflight', 'backup'")) return result{};
@@ -126,29 +144,26 @@ expected<std::optional<job_row>> store::claim_next(const std::string& owner,
     if (count.step() != SQLITE_ROW) return impl_->db.last_error("counting running jobs");
     if (count.int64(0) >= max_running) return result{};
     std::string skip;
-    for (auto id : busy_sites) skip += fmt::format(" AND j.site_id <> {}", id);
+    for (auto id : busy_sites)
+      skip += fmt::format(" AND j.site_id <> {}", id);
     // FIFO over jobs whose site is enabled and not running anything, in any process.
-    SATORU_PREPARE(pick, db,
-                   "SELECT j.id FROM jobs j JOIN sites s ON s.id = j.site_id "
-                   "WHERE j.status = 'queued' AND s.enabled = 1 AND j.type IN ('preflight', "
-                   "'backup') AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.site_id = "
-                   "j.site_id AND r.status = 'running')"
-                     + skip + " ORDER BY j.id LIMIT 1");
+    SATORU_PREPARE(
+        pick, db,
+        "SELECT j.id FROM jobs j JOIN sites s ON s.id = j.site_id "
+        "WHERE j.status = 'queued' AND s.enabled = 1 AND j.type IN ('preflight', "
+        "'backup') AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.site_id = "
+        "j.site_id AND r.status = 'running')" +
+            skip + " ORDER BY j.id LIMIT 1");
     int rc = pick.step();
     if (rc == SQLITE_DONE) return result{};
     if (rc != SQLITE_ROW) return impl_->db.last_error("picking a job");
     auto id = pick.int64(0);
-    auto taken = take_job(db, id, owner, lease_ms);
-    if (!taken) return taken.err();
-    if (!*taken) return result{};
-    if (auto r = insert_event(db, id, "info", "started", "", "job started by " + owner); !r)
-      return r.err();
-    return job_by_id(db, id);
+    return start_job(db, id, owner, lease_ms);
   });
 }
 
-expected<std::optional<job_row>> store::claim_job(std::int64_t job_id, const std::string& owner,
-                                                  std::int64_t lease_ms) {
+expected<std::optional<job_row>>
+store::claim_job(std::int64_t job_id, const std::string& owner, std::int64_t lease_ms) {
   auto db = impl_->db.get();
   using result = std::optional<job_row>;
   return detail::with_write_transaction(impl_->db, [&]() -> expected<result> {
@@ -158,12 +173,7 @@ expected<std::optional<job_row>> store::claim_job(std::int64_t job_id, const std
                    "WHERE j.id = ? AND r.status = 'running' AND r.id <> j.id");
     busy.bind(1, job_id);
     if (busy.step() == SQLITE_ROW) return result{};
-    auto taken = take_job(db, job_id, owner, lease_ms);
-    if (!taken) return taken.err();
-    if (!*taken) return result{};
-    if (auto r = insert_event(db, job_id, "info", "started", "", "job started by " + owner); !r)
-      return r.err();
-    return job_by_id(db, job_id);
+    return start_job(db, job_id, owner, lease_ms);
   });
 }
 
@@ -184,12 +194,7 @@ expected<std::optional<job_row>> store::claim_repository_job(job_type type,
     pick.bind(1, to_string(type));
     if (pick.step() != SQLITE_ROW) return result{};
     auto id = pick.int64(0);
-    auto taken = take_job(db, id, owner, lease_ms);
-    if (!taken) return taken.err();
-    if (!*taken) return result{};
-    if (auto r = insert_event(db, id, "info", "started", "", "job started by " + owner); !r)
-      return r.err();
-    return job_by_id(db, id);
+    return start_job(db, id, owner, lease_ms);
   });
 }
 
@@ -207,17 +212,18 @@ expected<bool> store::finish_job(std::int64_t job_id, const std::string& owner,
                                  job_status status, const std::string& error_text) {
   auto db = impl_->db.get();
   return detail::with_write_transaction(impl_->db, [&]() -> expected<bool> {
-    SATORU_PREPARE(q, db,
-                   "UPDATE jobs SET status = ?, error = ?, finished_at = ?, heartbeat_at = ? "
-                   "WHERE id = ? AND owner = ? AND status = 'running'");
+    SATORU_PREPARE(
+        q, db,
+        "UPDATE jobs SET status = ?, error = ?, finished_at = ?, heartbeat_at = ? "
+        "WHERE id = ? AND owner = ? AND status = 'running'");
     auto now = now_ms();
     q.bind(1, to_string(status)).bind(2, error_text).bind(3, now).bind(4, now);
     q.bind(5, job_id).bind(6, owner);
     if (auto r = q.run(); !r) return r.err();
     if (sqlite3_changes(db) != 1) return false;
-    auto msg = error_text.empty() ? fmt::format("job finished: {}", to_string(status))
-                                  : fmt::format("job finished: {}: {}", to_string(status),
-                                                error_text);
+    auto msg = error_text.empty()
+                   ? fmt::format("job finished: {}", to_string(status))
+                   : fmt::format("job finished: {}: {}", to_string(status), error_text);
     const char* level = status == job_status::success   ? "ok"
                         : status == job_status::warning ? "warn"
                                                         : "fail";
@@ -226,8 +232,9 @@ expected<bool> store::finish_job(std::int64_t job_id, const std::string& owner,
   });
 }
 
-expected<std::vector<std::int64_t>> store::recover_jobs(
-  int max_attempts, const std::function<bool(const std::string&)>& owner_alive) {
+expected<std::vector<std::int64_t>>
+store::recover_jobs(int max_attempts,
+                    const std::function<bool(const std::string&)>& owner_alive) {
   auto db = impl_->db.get();
   using ids = std::vector<std::int64_t>;
   return detail::with_write_transaction(impl_->db, [&]() -> expected<ids> {
@@ -243,8 +250,8 @@ expected<std::vector<std::int64_t>> store::recover_jobs(
     };
     std::vector<found> candidates;
     while (q.step() == SQLITE_ROW)
-      candidates.push_back({q.int64(0), q.text(1), q.text(2), static_cast<int>(q.int64(3)),
-                            q.int64(4)});
+      candidates.push_back(
+          {q.int64(0), q.text(1), q.text(2), static_cast<int>(q.int64(3)), q.int64(4)});
     ids touched;
     for (const auto& c : candidates) {
       std::string why;
@@ -259,19 +266,24 @@ expected<std::vector<std::int64_t>> store::recover_jobs(
         continue;
       }
       bool give_up = c.attempts >= max_attempts;
-      SATORU_PREPARE(u, db,
-                     give_up ? "UPDATE jobs SET status = 'failed', finished_at = ?, error = ? "
-                               "WHERE id = ?"
-                             : "UPDATE jobs SET status = 'queued', owner = '', lease_until = "
-                               "0, finished_at = ?, error = ? WHERE id = ?");
+      SATORU_PREPARE(
+          u, db,
+          give_up ? "UPDATE jobs SET status = 'failed', finished_at = ?, error = ? "
+                    "WHERE id = ?"
+                  : "UPDATE jobs SET status = 'queued', owner = '', lease_until = "
+                    "0, finished_at = ?, error = ? WHERE id = ?");
       auto message =
-        give_up ? fmt::format("attempt {} {}; giving up after {} attempts", c.attempts, why,
-                              max_attempts)
-                : fmt::format("attempt {} {}; interrupted and queued again for attempt {}",
-                              c.attempts, why, c.attempts + 1);
-      u.bind(1, give_up ? now : 0).bind(2, give_up ? message : std::string{}).bind(3, c.id);
+          give_up
+              ? fmt::format("attempt {} {}; giving up after {} attempts", c.attempts, why,
+                            max_attempts)
+              : fmt::format("attempt {} {}; interrupted and queued again for attempt {}",
+                            c.attempts, why, c.attempts + 1);
+      u.bind(1, give_up ? now : 0)
+          .bind(2, give_up ? message : std::string{})
+          .bind(3, c.id);
       if (auto r = u.run(); !r) return r.err();
-      if (auto r = insert_event(db, c.id, give_up ? "fail" : "warn", "recovery", "", message);
+      if (auto r =
+              insert_event(db, c.id, give_up ? "fail" : "warn", "recovery", "", message);
           !r)
         return r.err();
       touched.push_back(c.id);
@@ -280,20 +292,23 @@ expected<std::vector<std::int64_t>> store::recover_jobs(
   });
 }
 
-expected<int> store::interrupt_owned(const std::string& owner, const std::string& reason) {
+expected<int> store::interrupt_owned(const std::string& owner,
+                                     const std::string& reason) {
   auto db = impl_->db.get();
   return detail::with_write_transaction(impl_->db, [&]() -> expected<int> {
     SATORU_PREPARE(q, db, "SELECT id FROM jobs WHERE owner = ? AND status = 'running'");
     q.bind(1, owner);
     std::vector<std::int64_t> ids;
-    while (q.step() == SQLITE_ROW) ids.push_back(q.int64(0));
+    while (q.step() == SQLITE_ROW)
+      ids.push_back(q.int64(0));
     for (auto id : ids) {
       SATORU_PREPARE(u, db,
                      "UPDATE jobs SET status = 'interrupted', error = ?, finished_at = ? "
                      "WHERE id = ?");
       u.bind(1, reason).bind(2, now_ms()).bind(3, id);
       if (auto r = u.run(); !r) return r.err();
-      if (auto r = insert_event(db, id, "warn", "interrupted", "", reason); !r) return r.err();
+      if (auto r = insert_event(db, id, "warn", "interrupted", "", reason); !r)
+        return r.err();
     }
     return static_cast<int>(ids.size());
   });
@@ -307,29 +322,34 @@ expected<std::vector<job_row>> store::list_jobs(const job_filter& filter) {
   std::string where = "WHERE 1 = 1";
   if (filter.site_id) where += " AND j.site_id = ?1";
   if (filter.status) where += " AND j.status = ?2";
-  SATORU_PREPARE(q, impl_->db.get(),
-                 fmt::format("SELECT {} FROM jobs j LEFT JOIN sites s ON s.id = j.site_id "
-                             "{} ORDER BY j.id DESC LIMIT ?3",
-                             job_columns, where));
+  SATORU_PREPARE(
+      q, impl_->db.get(),
+      fmt::format("SELECT {} FROM jobs j LEFT JOIN sites s ON s.id = j.site_id "
+                  "{} ORDER BY j.id DESC LIMIT ?3",
+                  job_columns, where));
   if (filter.site_id) q.bind(1, *filter.site_id);
   if (filter.status) q.bind(2, to_string(*filter.status));
   q.bind(3, filter.limit);
   return collect_jobs(impl_->db.get(), q);
 }
 
-expected<std::vector<std::pair<std::string, std::int64_t>>> store::count_jobs_by_status() {
+expected<std::vector<std::pair<std::string, std::int64_t>>>
+store::count_jobs_by_status() {
   SATORU_PREPARE(q, impl_->db.get(), "SELECT status, COUNT(*) FROM jobs GROUP BY status");
   std::vector<std::pair<std::string, std::int64_t>> out;
-  while (q.step() == SQLITE_ROW) out.emplace_back(q.text(0), q.int64(1));
+  while (q.step() == SQLITE_ROW)
+    out.emplace_back(q.text(0), q.int64(1));
   return out;
 }
 
-expected<std::optional<job_row>> store::last_job_of_type(job_type type, std::int64_t site_id) {
-  SATORU_PREPARE(q, impl_->db.get(),
-                 fmt::format("SELECT {} FROM jobs j LEFT JOIN sites s ON s.id = j.site_id "
-                             "WHERE j.type = ? AND COALESCE(j.site_id, 0) = ? "
-                             "ORDER BY j.id DESC LIMIT 1",
-                             job_columns));
+expected<std::optional<job_row>> store::last_job_of_type(job_type type,
+                                                         std::int64_t site_id) {
+  SATORU_PREPARE(
+      q, impl_->db.get(),
+      fmt::format("SELECT {} FROM jobs j LEFT JOIN sites s ON s.id = j.site_id "
+                  "WHERE j.type = ? AND COALESCE(j.site_id, 0) = ? "
+                  "ORDER BY j.id DESC LIMIT 1",
+                  job_columns));
   q.bind(1, to_string(type)).bind(2, site_id);
   auto rows = collect_jobs(impl_->db.get(), q);
   if (!rows) return rows.err();
@@ -338,17 +358,22 @@ expected<std::optional<job_row>> store::last_job_of_type(job_type type, std::int
 }
 
 expected<std::int64_t> store::add_event(std::int64_t job_id, const std::string& level,
-                                        const std::string& step, const std::string& target,
-                                        const std::string& message, const std::string& data) {
-  if (auto r = insert_event(impl_->db.get(), job_id, level, step, target, message, data); !r)
+                                        const std::string& step,
+                                        const std::string& target,
+                                        const std::string& message,
+                                        const std::string& data) {
+  if (auto r = insert_event(impl_->db.get(), job_id, level, step, target, message, data);
+      !r)
     return r.err();
   return static_cast<std::int64_t>(sqlite3_last_insert_rowid(impl_->db.get()));
 }
 
-expected<std::vector<event_row>> store::list_events(std::int64_t job_id, std::int64_t after_id) {
-  SATORU_PREPARE(q, impl_->db.get(),
-                 "SELECT id, job_id, ts, level, step, target, message, data FROM job_events "
-                 "WHERE job_id = ? AND id > ? ORDER BY id");
+expected<std::vector<event_row>> store::list_events(std::int64_t job_id,
+                                                    std::int64_t after_id) {
+  SATORU_PREPARE(
+      q, impl_->db.get(),
+      "SELECT id, job_id, ts, level, step, target, message, data FROM job_events "
+      "WHERE job_id = ? AND id > ? ORDER BY id");
   q.bind(1, job_id).bind(2, after_id);
   std::vector<event_row> out;
   for (;;) {

@@ -569,11 +569,7 @@ TEST_F(Backup, RunKilledMidPullLeavesOnlyCompleteFilesInStaging) {
 
   // A new, bigger blob pulled at 256 KiB/s: ~32 s, killed after it started.
   host.write_file(data + "/blob", random_bytes(8 * 1024 * 1024, 5));
-  env.config["sites"]
-      .as_array()[i]
-      .as_object()["targets"]
-      .as_array()[0]
-      .as_object()["options"] = {{"bwlimit_kbps", 256}};
+  env.set_target_options(i, 0, {{"bwlimit_kbps", 256}});
   env.write_config();
   const auto work = env.path("staging") + "/" + str(site_json(env, "edge").at("uuid")) +
                     "/.work-" + satoru::target_hash("directory", data) + "/rsync-tmp";

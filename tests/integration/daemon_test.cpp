@@ -39,12 +39,18 @@ std::string status_of(const satoru_env& env, std::int64_t id) {
   return std::string(job_json(env, id).at("status").as_string());
 }
 
-/// A directory big enough that a bandwidth-limited pull takes ~`seconds`.
-void make_slow_target(const edge_host& host, const std::string& dir, int seconds) {
-  ASSERT_EQ(host.sh("mkdir -p '" + dir + "' && head -c " +
+/// A site "edge" whose one directory target takes about `seconds` to pull
+/// (256 KiB/s bandwidth limit); writes the config and returns the folder.
+std::string add_slow_site(satoru_env& env, const edge_host& host, int seconds) {
+  auto dir = host.remote_root() + "/slow";
+  EXPECT_EQ(host.sh("mkdir -p '" + dir + "' && head -c " +
                     std::to_string(seconds * 256 * 1024) + " /dev/urandom > '" + dir +
                     "/blob'"),
             0);
+  auto i = env.add_site("edge", host, {{"directory", dir}});
+  env.set_target_options(i, 0, {{"bwlimit_kbps", 256}, {"compress", false}});
+  env.write_config();
+  return dir;
 }
 
 } // namespace
@@ -90,16 +96,7 @@ TEST(Daemon, SigtermInterruptsRunningJobsAndTheNextStartFinishesThem) {
   satoru_env env;
   edge_host host{env.path("edge")};
   ASSERT_TRUE(host.running());
-  auto dir = host.remote_root() + "/slow";
-  make_slow_target(host, dir, 12);
-  auto i = env.add_site("edge", host, {{"directory", dir}});
-  env.config["site_scan_interval_hours"] = 0;
-  env.config["sites"]
-      .as_array()[i]
-      .as_object()["targets"]
-      .as_array()[0]
-      .as_object()["options"] = {{"bwlimit_kbps", 256}, {"compress", false}};
-  env.write_config();
+  auto dir = add_slow_site(env, host, 12);
   daemon_process daemon{env};
   daemon.start();
   auto id = parse_id(env.run({"run", "edge"}));
@@ -127,16 +124,7 @@ TEST(Daemon, AJobOfAKilledDaemonIsQueuedAgainAndFinishes) {
   satoru_env env;
   edge_host host{env.path("edge")};
   ASSERT_TRUE(host.running());
-  auto dir = host.remote_root() + "/slow";
-  make_slow_target(host, dir, 10);
-  auto i = env.add_site("edge", host, {{"directory", dir}});
-  env.config["site_scan_interval_hours"] = 0;
-  env.config["sites"]
-      .as_array()[i]
-      .as_object()["targets"]
-      .as_array()[0]
-      .as_object()["options"] = {{"bwlimit_kbps", 256}, {"compress", false}};
-  env.write_config();
+  auto dir = add_slow_site(env, host, 10);
   daemon_process daemon{env};
   daemon.start();
   auto id = parse_id(env.run({"run", "edge"}));

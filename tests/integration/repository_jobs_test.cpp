@@ -132,8 +132,7 @@ TEST(Retention, WaitsForRunningBackupsInsteadOfFailingThem) {
   ASSERT_EQ(host.sh("mkdir -p '" + dir + "' && head -c 3000000 /dev/urandom > '" + dir + "/blob'"),
             0);
   auto i = env.add_site("edge", host, {{"directory", dir}});
-  env.config["sites"].as_array()[i].as_object()["targets"].as_array()[0].as_object()["options"] =
-    {{"bwlimit_kbps", 512}, {"compress", false}};
+  env.set_target_options(i, 0, {{"bwlimit_kbps", 512}, {"compress", false}});
   env.config["restic_retention_policy"] = {{"keep_last", 1}};
   env.write_config();
   ASSERT_EQ(env.run({"run", "edge", "--wait"}).exit_code, 0); // a first snapshot

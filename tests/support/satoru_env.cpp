@@ -15,7 +15,8 @@
 
 namespace satoru::testing {
 
-satoru_env::satoru_env(const std::string& name) : tmp_(name) {
+satoru_env::satoru_env(const std::string& name)
+    : tmp_(name) {
   metrics_port_ = free_port();
   {
     std::ofstream pass(password_file());
@@ -23,36 +24,38 @@ satoru_env::satoru_env(const std::string& name) : tmp_(name) {
   }
   ::chmod(password_file().c_str(), 0600);
   config = {
-    {"staging_root", "staging"},
-    {"restic_repo_path", "repo"},
-    {"database_path", "state/satoru.db"},
-    {"restic_password_file", "restic.pass"},
-    {"metrics_listen", "127.0.0.1:" + std::to_string(metrics_port_)},
-    {"plugin_dir", SATORU_PLUGIN_DIR},
-    {"job_worker_concurrency", 4},
-    // Tests ask for the jobs they want; a test of the scheduler turns it on.
-    {"site_scan_interval_hours", 0},
-    {"restic_retention_interval_hours", 0},
-    {"restic_sync_interval_hours", 0},
-    {"preflight_timeout_seconds", 30},
-    {"target_timeout_seconds", 300},
-    {"restic_timeout_seconds", 300},
-    {"sites", boost::json::array{}},
+      {"staging_root", "staging"},
+      {"restic_repo_path", "repo"},
+      {"database_path", "state/satoru.db"},
+      {"restic_password_file", "restic.pass"},
+      {"metrics_listen", "127.0.0.1:" + std::to_string(metrics_port_)},
+      {"plugin_dir", SATORU_PLUGIN_DIR},
+      {"job_worker_concurrency", 4},
+      // Tests ask for the jobs they want; a test of the scheduler turns it on.
+      {"site_scan_interval_hours", 0},
+      {"restic_retention_interval_hours", 0},
+      {"restic_sync_interval_hours", 0},
+      {"preflight_timeout_seconds", 30},
+      {"target_timeout_seconds", 300},
+      {"restic_timeout_seconds", 300},
+      {"sites", boost::json::array{}},
   };
 }
 
 satoru_env::~satoru_env() = default;
 
-std::size_t satoru_env::add_site(const std::string& name, const edge_host& host,
-                                 const std::vector<std::pair<std::string, std::string>>& targets) {
+std::size_t
+satoru_env::add_site(const std::string& name, const edge_host& host,
+                     const std::vector<std::pair<std::string, std::string>>& targets) {
   return add_site_at(name, host, host.port(), targets);
 }
 
-std::size_t satoru_env::add_site_at(
-  const std::string& name, const edge_host& host, int port,
-  const std::vector<std::pair<std::string, std::string>>& targets) {
+std::size_t
+satoru_env::add_site_at(const std::string& name, const edge_host& host, int port,
+                        const std::vector<std::pair<std::string, std::string>>& targets) {
   boost::json::array list;
-  for (const auto& [mode, path] : targets) list.push_back({{"mode", mode}, {"path", path}});
+  for (const auto& [mode, path] : targets)
+    list.push_back({{"mode", mode}, {"path", path}});
   auto& sites = config["sites"].as_array();
   sites.push_back({{"name", name},
                    {"host", "127.0.0.1"},
@@ -64,6 +67,17 @@ std::size_t satoru_env::add_site_at(
                      {"connect_timeout_seconds", 3}}},
                    {"targets", list}});
   return sites.size() - 1;
+}
+
+void satoru_env::set_target_options(std::size_t site, std::size_t target,
+                                    boost::json::object options) {
+  config["sites"]
+      .as_array()
+      .at(site)
+      .as_object()["targets"]
+      .as_array()
+      .at(target)
+      .as_object()["options"] = std::move(options);
 }
 
 void satoru_env::write_config() const {
@@ -89,13 +103,16 @@ cli_result satoru_env::run(const std::vector<std::string>& args,
   return r;
 }
 
-daemon_process::daemon_process(const satoru_env& env) : env_(env) {}
+daemon_process::daemon_process(const satoru_env& env)
+    : env_(env) {}
 
 daemon_process::~daemon_process() {
   if (pid_ > 0) stop();
 }
 
-std::string daemon_process::log() const { return read_file(env_.path("daemon.log")); }
+std::string daemon_process::log() const {
+  return read_file(env_.path("daemon.log"));
+}
 
 void daemon_process::start() {
   ++starts_;
@@ -116,15 +133,15 @@ void daemon_process::start() {
   }
   pid_ = pid;
   bool up = wait_until(
-    [&] {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = 0;
-        return true;
-      }
-      return !http_get(env_.metrics_port(), "/metrics").empty();
-    },
-    std::chrono::seconds{20});
+      [&] {
+        int status = 0;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+          pid_ = 0;
+          return true;
+        }
+        return !http_get(env_.metrics_port(), "/metrics").empty();
+      },
+      std::chrono::seconds{20});
   ASSERT_TRUE(up && pid_ > 0) << "daemon did not start:\n" << log();
 }
 
@@ -141,7 +158,7 @@ int daemon_process::stop(std::chrono::milliseconds* took) {
   }
   if (took)
     *took = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - started);
+        std::chrono::steady_clock::now() - started);
   pid_ = 0;
   return exited && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

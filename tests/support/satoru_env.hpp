@@ -37,8 +37,12 @@ public:
   std::size_t add_site(const std::string& name, const edge_host& host,
                        const std::vector<std::pair<std::string, std::string>>& targets);
   /// Adds a site on a given port with the client key and known_hosts of `host`.
-  std::size_t add_site_at(const std::string& name, const edge_host& host, int port,
-                          const std::vector<std::pair<std::string, std::string>>& targets);
+  std::size_t
+  add_site_at(const std::string& name, const edge_host& host, int port,
+              const std::vector<std::pair<std::string, std::string>>& targets);
+  /// Sets the "options" object of a site's target (indexes as added).
+  void set_target_options(std::size_t site, std::size_t target,
+                          boost::json::object options);
   void write_config() const;
 
   /// Runs `satoru --config <config> args...`.
