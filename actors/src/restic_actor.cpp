@@ -20,53 +20,27 @@ using self_ptr = restic_actor::stateful_pointer<restic_state>;
 
 constexpr std::chrono::seconds grace{30};
 
-/// Starts queued work as far as the sharing rules allow.
-void pump(self_ptr self) {
-  auto& st = self->state;
-  while (!st.queue.empty() && !st.exclusive_running) {
-    auto& next = st.queue.front();
-    if (next.exclusive) {
-      if (st.shared_running > 0) return;
-      st.exclusive_running = true;
-    } else {
-      ++st.shared_running;
-    }
-    auto start = std::move(next.start);
-    st.queue.pop_front();
-    start();
-  }
-}
-
-void op_done(self_ptr self, bool exclusive) {
-  auto& st = self->state;
-  if (exclusive)
-    st.exclusive_running = false;
-  else
-    --st.shared_running;
-  pump(self);
-}
-
 /// Queues work on the repository. `run` is a blocking function executed on
 /// its own thread; `reply` gets its result (or the error) back here.
 template <class T>
 void schedule(self_ptr self, bool exclusive, std::function<T()> run,
               std::chrono::milliseconds timeout, cancel_token token,
               std::function<void(expected<T>)> reply) {
-  self->state.queue.push_back({exclusive, [=] {
+  self->state.access.submit(exclusive, [=] {
     auto worker = spawn_task<T>(self, run);
     self->request(worker, timeout + grace, run_atom::value)
-      .then(
-        [=](T& result) {
-          op_done(self, exclusive);
-          reply(std::move(result));
-        },
-        [=](caf::error& err) {
-          token.cancel();
-          op_done(self, exclusive);
-          reply(error{errc::timeout, "restic did not finish: " + self->system().render(err)});
-        });
-  }});
-  pump(self);
+        .then(
+            [=](T& result) {
+              self->state.access.done(exclusive);
+              reply(std::move(result));
+            },
+            [=](caf::error& err) {
+              token.cancel();
+              self->state.access.done(exclusive);
+              reply(error{errc::timeout,
+                          "restic did not finish: " + self->system().render(err)});
+            });
+  });
 }
 
 snapshot_outcome take_snapshot(const runtime_context& ctx, const store_actor& store,
@@ -77,9 +51,8 @@ snapshot_outcome take_snapshot(const runtime_context& ctx, const store_actor& st
   restic_client client{local_repository(*ctx.cfg),
                        std::chrono::seconds{ctx.cfg->restic_timeout_seconds}};
   auto started = now_ms();
-  auto summary =
-    client.backup(req.staging_dir, snapshot_tags(req.site_uuid, req.target_hash), "satoru",
-                  cancel);
+  auto summary = client.backup(
+      req.staging_dir, snapshot_tags(req.site_uuid, req.target_hash), "satoru", cancel);
   out.duration_ms = now_ms() - started;
   if (!summary) {
     out.error = summary.err().message;
@@ -100,13 +73,14 @@ snapshot_outcome take_snapshot(const runtime_context& ctx, const store_actor& st
                            {"total_bytes_processed", summary->total_bytes_processed},
                            {"total_duration", summary->total_duration}};
   sink.emit(summary->warning ? "warn" : "ok", "snapshot", req.target_hash,
-            fmt::format("snapshot {}: {} new, {} changed files, {} added of {} processed{}",
-                        summary->snapshot_id, summary->files_new, summary->files_changed,
-                        format_bytes(static_cast<std::uint64_t>(summary->data_added)),
-                        format_bytes(static_cast<std::uint64_t>(summary->total_bytes_processed)),
-                        summary->warning ? " (some files could not be read: " +
-                                             summary->warning_message + ")"
-                                         : ""),
+            fmt::format(
+                "snapshot {}: {} new, {} changed files, {} added of {} processed{}",
+                summary->snapshot_id, summary->files_new, summary->files_changed,
+                format_bytes(static_cast<std::uint64_t>(summary->data_added)),
+                format_bytes(static_cast<std::uint64_t>(summary->total_bytes_processed)),
+                summary->warning
+                    ? " (some files could not be read: " + summary->warning_message + ")"
+                    : ""),
             data);
   return out;
 }
@@ -120,131 +94,139 @@ void ensure_repository(self_ptr self) {
   auto ctx = st.ctx;
   cancel_token token;
   schedule<std::string>(
-    self, true,
-    [ctx, token] {
-      restic_client client{local_repository(*ctx.cfg),
-                           std::chrono::seconds{ctx.cfg->restic_timeout_seconds}};
-      auto r = client.ensure(nullptr, token);
-      return r ? std::string{} : r.err().message;
-    },
-    std::chrono::seconds{ctx.cfg->restic_timeout_seconds}, token,
-    [self](expected<std::string> r) {
-      auto problem = r ? *r : r.err().message;
-      if (problem.empty()) return;
-      spdlog::error("local restic repository {}: {}", self->state.ctx.cfg->restic_repo_path,
-                    problem);
-      self->state.initialized = false; // try again with the next snapshot
-    });
+      self, true,
+      [ctx, token] {
+        restic_client client{local_repository(*ctx.cfg),
+                             std::chrono::seconds{ctx.cfg->restic_timeout_seconds}};
+        auto r = client.ensure(nullptr, token);
+        return r ? std::string{} : r.err().message;
+      },
+      std::chrono::seconds{ctx.cfg->restic_timeout_seconds}, token,
+      [self](expected<std::string> r) {
+        auto problem = r ? *r : r.err().message;
+        if (problem.empty()) return;
+        spdlog::error("local restic repository {}: {}",
+                      self->state.ctx.cfg->restic_repo_path, problem);
+        self->state.initialized = false; // try again with the next snapshot
+      });
 }
 
 } // namespace
 
-restic_actor::behavior_type restic_behavior(restic_actor::stateful_pointer<restic_state> self,
-                                            runtime_context ctx, store_actor store) {
+restic_actor::behavior_type
+restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_context ctx,
+                store_actor store) {
   self->state.ctx = ctx;
   self->state.store = store;
   auto timeout = std::chrono::seconds{ctx.cfg->restic_timeout_seconds};
   return {
-    [=](snapshot_atom, const snapshot_request& req,
-        cancel_token cancel) -> caf::result<snapshot_outcome> {
-      auto promise = self->make_response_promise<snapshot_outcome>();
-      ensure_repository(self);
-      schedule<snapshot_outcome>(
-        self, false, [=] { return take_snapshot(ctx, store, req, cancel); }, timeout, cancel,
-        [=](expected<snapshot_outcome> r) mutable {
-          if (r) {
-            promise.deliver(std::move(*r));
-          } else {
-            snapshot_outcome failed;
-            failed.status = "failed";
-            failed.error = r.err().message;
-            promise.deliver(std::move(failed));
-          }
-        });
-      return promise;
-    },
-    [=](retention_atom, const job_ticket& job,
-        cancel_token cancel) -> caf::result<job_outcome> {
-      auto promise = self->make_response_promise<job_outcome>();
-      auto started = now_ms();
-      schedule<retention_result>(
-        self, true,
-        [=] {
-          store_event_sink sink{store, job.job_id};
-          return run_retention(*ctx.cfg, sink, cancel);
-        },
-        timeout, cancel,
-        [=](expected<retention_result> r) mutable {
-          if (cancel.cancelled()) {
-            promise.deliver(job_outcome{job.job_id, "interrupted", "cancelled by shutdown"});
-            return;
-          }
-          auto ok = r && r->ok;
-          auto error_text = !r ? r.err().message : r->error;
-          if (r && ok && ctx.metrics) {
-            ctx.metrics->add_snapshots_removed(r->removed);
-            ctx.metrics->set_repository_size(r->size_after);
-          }
-          auto status = std::string{ok ? "success" : "failed"};
-          self->request(store, caf::infinite, finish_atom::value, job.job_id, status, error_text)
-            .then(
-              [=](bool recorded) mutable {
-                if (recorded && ctx.metrics)
-                  ctx.metrics->job_finished("retention", status,
-                                            static_cast<double>(now_ms() - started) / 1000.0);
-                promise.deliver(job_outcome{job.job_id, recorded ? status : "lost", error_text});
-              },
-              [=](caf::error& err) mutable { promise.deliver(std::move(err)); });
-        });
-      return promise;
-    },
-    [=](copy_atom, const job_ticket& job, cancel_token cancel) -> caf::result<sync_outcome> {
-      auto promise = self->make_response_promise<sync_outcome>();
-      ensure_repository(self);
-      auto sync_timeout = std::chrono::seconds{ctx.cfg->sync_timeout_seconds};
-      schedule<sync_outcome>(
-        self, false,
-        [=] {
-          store_event_sink sink{store, job.job_id};
-          auto r = run_offsite_copy(*ctx.cfg, sink, cancel);
-          return sync_outcome{r.ok, r.error, r.copied, r.lag};
-        },
-        sync_timeout, cancel,
-        [=](expected<sync_outcome> r) mutable {
-          promise.deliver(r ? std::move(*r) : sync_outcome{false, r.err().message, 0, 0});
-        });
-      return promise;
-    },
-    [=](stats_atom, std::int64_t since_ms) -> caf::result<repository_counts> {
-      auto promise = self->make_response_promise<repository_counts>();
-      cancel_token token;
-      schedule<repository_counts>(
-        self, false,
-        [=] {
-          auto o = inspect_repository(*ctx.cfg, since_ms, token);
-          repository_counts out;
-          out.ok = o.ok;
-          out.error = o.error;
-          out.size = o.size;
-          out.newer_than = o.newer_than;
-          for (const auto& [uuid, n] : o.per_site) {
-            out.site_uuids.push_back(uuid);
-            out.snapshots.push_back(n);
-          }
-          return out;
-        },
-        timeout, token,
-        [=](expected<repository_counts> r) mutable {
-          if (r) {
-            promise.deliver(std::move(*r));
-          } else {
-            repository_counts failed;
-            failed.error = r.err().message;
-            promise.deliver(std::move(failed));
-          }
-        });
-      return promise;
-    },
+      [=](snapshot_atom, const snapshot_request& req,
+          cancel_token cancel) -> caf::result<snapshot_outcome> {
+        auto promise = self->make_response_promise<snapshot_outcome>();
+        ensure_repository(self);
+        schedule<snapshot_outcome>(
+            self, false, [=] { return take_snapshot(ctx, store, req, cancel); }, timeout,
+            cancel,
+            [=](expected<snapshot_outcome> r) mutable {
+              if (r) {
+                promise.deliver(std::move(*r));
+              } else {
+                snapshot_outcome failed;
+                failed.status = "failed";
+                failed.error = r.err().message;
+                promise.deliver(std::move(failed));
+              }
+            });
+        return promise;
+      },
+      [=](retention_atom, const job_ticket& job,
+          cancel_token cancel) -> caf::result<job_outcome> {
+        auto promise = self->make_response_promise<job_outcome>();
+        auto started = now_ms();
+        schedule<retention_result>(
+            self, true,
+            [=] {
+              store_event_sink sink{store, job.job_id};
+              return run_retention(*ctx.cfg, sink, cancel);
+            },
+            timeout, cancel,
+            [=](expected<retention_result> r) mutable {
+              if (cancel.cancelled()) {
+                promise.deliver(
+                    job_outcome{job.job_id, "interrupted", "cancelled by shutdown"});
+                return;
+              }
+              auto ok = r && r->ok;
+              auto error_text = !r ? r.err().message : r->error;
+              if (r && ok && ctx.metrics) {
+                ctx.metrics->add_snapshots_removed(r->removed);
+                ctx.metrics->set_repository_size(r->size_after);
+              }
+              auto status = std::string{ok ? "success" : "failed"};
+              self->request(store, caf::infinite, finish_atom::value, job.job_id, status,
+                            error_text)
+                  .then(
+                      [=](bool recorded) mutable {
+                        if (recorded && ctx.metrics)
+                          ctx.metrics->job_finished(
+                              "retention", status,
+                              static_cast<double>(now_ms() - started) / 1000.0);
+                        promise.deliver(job_outcome{
+                            job.job_id, recorded ? status : "lost", error_text});
+                      },
+                      [=](caf::error& err) mutable { promise.deliver(std::move(err)); });
+            });
+        return promise;
+      },
+      [=](copy_atom, const job_ticket& job,
+          cancel_token cancel) -> caf::result<sync_outcome> {
+        auto promise = self->make_response_promise<sync_outcome>();
+        ensure_repository(self);
+        auto sync_timeout = std::chrono::seconds{ctx.cfg->sync_timeout_seconds};
+        schedule<sync_outcome>(
+            self, false,
+            [=] {
+              store_event_sink sink{store, job.job_id};
+              auto r = run_offsite_copy(*ctx.cfg, sink, cancel);
+              return sync_outcome{r.ok, r.error, r.copied, r.lag};
+            },
+            sync_timeout, cancel,
+            [=](expected<sync_outcome> r) mutable {
+              promise.deliver(r ? std::move(*r)
+                                : sync_outcome{false, r.err().message, 0, 0});
+            });
+        return promise;
+      },
+      [=](stats_atom, std::int64_t since_ms) -> caf::result<repository_counts> {
+        auto promise = self->make_response_promise<repository_counts>();
+        cancel_token token;
+        schedule<repository_counts>(
+            self, false,
+            [=] {
+              auto o = inspect_repository(*ctx.cfg, since_ms, token);
+              repository_counts out;
+              out.ok = o.ok;
+              out.error = o.error;
+              out.size = o.size;
+              out.newer_than = o.newer_than;
+              for (const auto& [uuid, n] : o.per_site) {
+                out.site_uuids.push_back(uuid);
+                out.snapshots.push_back(n);
+              }
+              return out;
+            },
+            timeout, token,
+            [=](expected<repository_counts> r) mutable {
+              if (r) {
+                promise.deliver(std::move(*r));
+              } else {
+                repository_counts failed;
+                failed.error = r.err().message;
+                promise.deliver(std::move(failed));
+              }
+            });
+        return promise;
+      },
   };
 }
 

@@ -124,7 +124,7 @@ TEST(Retention, KeepLastTwoKeepsEachTargetsTwoNewestAndLeavesOthersAlone) {
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
 }
 
-TEST(Retention, WaitsForRunningBackupsInsteadOfFailingThem) {
+TEST(Retention, RunsBesideABackupWithoutEitherFailing) {
   satoru_env env;
   edge_host host{env.path("edge")};
   ASSERT_TRUE(host.running());
@@ -156,6 +156,9 @@ TEST(Retention, WaitsForRunningBackupsInsteadOfFailingThem) {
     << daemon.log();
   EXPECT_EQ(status(backup), "success");
   EXPECT_EQ(status(prune), "success");
+  // restic check takes an exclusive lock: stop the daemon (and its
+  // repository metrics refreshes) first.
+  EXPECT_EQ(daemon.stop(), 0);
   auto check = restic(env, env.path("repo"), {"check"});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
 }
