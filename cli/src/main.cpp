@@ -44,7 +44,12 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? exit_ok : exit_usage;
   }
-  if (opts.verbose) spdlog::set_level(spdlog::level::debug);
+  // The daemon logs what it does; other commands print their own results
+  // and log only problems (their job events are printed already).
+  if (opts.verbose)
+    spdlog::set_level(spdlog::level::debug);
+  else if (!app.got_subcommand("daemon"))
+    spdlog::set_level(spdlog::level::warn);
   try {
     return run ? run() : exit_usage;
   } catch (const exit_request& r) {
