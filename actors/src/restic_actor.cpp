@@ -6,6 +6,7 @@
 #include "satoru/restic.hpp"
 #include "satoru/time.hpp"
 
+#include <filesystem>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -91,6 +92,11 @@ void ensure_repository(self_ptr self) {
   auto& st = self->state;
   if (st.initialized) return;
   st.initialized = true;
+  // A local repository that has its config file exists: no need for an
+  // exclusive `restic cat config` on the critical path of the first snapshot.
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(st.ctx.cfg->restic_repo_path + "/config", ec))
+    return;
   auto ctx = st.ctx;
   cancel_token token;
   schedule<std::string>(

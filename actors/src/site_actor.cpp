@@ -46,7 +46,8 @@ void finish_job(self_ptr self, const std::string& status, const std::string& err
     s.busy = false;
     s.pending.clear();
     s.results.clear();
-    s.active = 0;
+    s.pulling = 0;
+    s.snapshotting = 0;
   };
   if (st.cancel.cancelled()) {
     // A shutdown cancelled us: the supervisor marks the job interrupted so
@@ -55,18 +56,20 @@ void finish_job(self_ptr self, const std::string& status, const std::string& err
     promise.deliver(job_outcome{job.job_id, "interrupted", "cancelled by shutdown"});
     return;
   }
-  self->request(st.store, caf::infinite, finish_atom::value, job.job_id, status, error_text)
-    .then(
-      [=](bool recorded) mutable {
-        if (recorded && self->state.ctx.metrics)
-          self->state.ctx.metrics->job_finished(job.type, status, duration);
-        reset();
-        promise.deliver(job_outcome{job.job_id, recorded ? status : "lost", error_text});
-      },
-      [=](caf::error& err) mutable {
-        reset();
-        promise.deliver(std::move(err));
-      });
+  self->request(st.store, caf::infinite, finish_atom::value, job.job_id, status,
+                error_text)
+      .then(
+          [=](bool recorded) mutable {
+            if (recorded && self->state.ctx.metrics)
+              self->state.ctx.metrics->job_finished(job.type, status, duration);
+            reset();
+            promise.deliver(
+                job_outcome{job.job_id, recorded ? status : "lost", error_text});
+          },
+          [=](caf::error& err) mutable {
+            reset();
+            promise.deliver(std::move(err));
+          });
 }
 
 std::string summarize_failures(const std::vector<target_outcome>& results,
@@ -74,10 +77,11 @@ std::string summarize_failures(const std::vector<target_outcome>& results,
   std::vector<std::string> parts;
   for (const auto& r : results) {
     if (r.status == "success") continue;
-    auto it = std::find_if(site.targets.begin(), site.targets.end(),
-                           [&](const target_config& t) { return t.hash == r.target_hash; });
-    parts.push_back(fmt::format("{}: {}", it != site.targets.end() ? it->path : r.target_hash,
-                                r.error));
+    auto it =
+        std::find_if(site.targets.begin(), site.targets.end(),
+                     [&](const target_config& t) { return t.hash == r.target_hash; });
+    parts.push_back(fmt::format(
+        "{}: {}", it != site.targets.end() ? it->path : r.target_hash, r.error));
   }
   return fmt::format("{}", fmt::join(parts, "; "));
 }
@@ -98,7 +102,8 @@ void finish_backup(self_ptr self) {
   auto& st = self->state;
   auto status = backup_status(st.results);
   std::size_t failed = 0;
-  for (const auto& r : st.results) failed += r.status == "failed" ? 1 : 0;
+  for (const auto& r : st.results)
+    failed += r.status == "failed" ? 1 : 0;
   std::string error_text;
   if (failed > 0)
     error_text = fmt::format("{} of {} targets failed: {}", failed, st.results.size(),
@@ -107,8 +112,8 @@ void finish_backup(self_ptr self) {
     error_text = "finished with warnings: " + summarize_failures(st.results, st.site);
   if (!st.cancel.cancelled()) {
     auto reason = status == "success" ? std::string{"last backup succeeded"} : error_text;
-    self->send(st.store, health_atom::value, st.job.site_id, health_of_status(status), reason,
-               false);
+    self->send(st.store, health_atom::value, st.job.site_id, health_of_status(status),
+               reason, false);
     self->send(st.store, backedup_atom::value, st.job.site_id, status != "failed");
     if (auto& m = st.ctx.metrics) {
       m->set_site_health(st.site.name, health_of_status(status));
@@ -123,38 +128,43 @@ void target_done(self_ptr self, target_outcome outcome);
 /// Snapshots a pulled target through the restic actor.
 void snapshot_target(self_ptr self, target_outcome pulled) {
   auto& st = self->state;
-  snapshot_request req{st.job.job_id, st.site.uuid, pulled.target_hash,
-                       staging_path(st.ctx.cfg->staging_root, st.site.uuid, pulled.target_hash)};
+  snapshot_request req{
+      st.job.job_id, st.site.uuid, pulled.target_hash,
+      staging_path(st.ctx.cfg->staging_root, st.site.uuid, pulled.target_hash)};
   auto timeout = std::chrono::seconds{st.ctx.cfg->restic_timeout_seconds} + grace;
   self->request(st.restic, timeout, snapshot_atom::value, req, st.cancel.child())
-    .then(
-      [=](snapshot_outcome& snap) mutable {
-        pulled.snapshot_id = snap.snapshot_id;
-        pulled.data_added = snap.data_added;
-        if (snap.status == "failed") {
-          pulled.status = "failed";
-          pulled.error = "snapshot failed: " + snap.error;
-        } else if (snap.status == "warning") {
-          pulled.status = "warning";
-          pulled.error = snap.error;
-        }
-        target_done(self, std::move(pulled));
-      },
-      [=](caf::error& err) mutable {
-        pulled.status = "failed";
-        pulled.error = "snapshot failed: " + self->system().render(err);
-        target_done(self, std::move(pulled));
-      });
+      .then(
+          [=](snapshot_outcome& snap) mutable {
+            pulled.snapshot_id = snap.snapshot_id;
+            pulled.data_added = snap.data_added;
+            if (snap.status == "failed") {
+              pulled.status = "failed";
+              pulled.error = "snapshot failed: " + snap.error;
+            } else if (snap.status == "warning") {
+              pulled.status = "warning";
+              pulled.error = snap.error;
+            }
+            --self->state.snapshotting;
+            target_done(self, std::move(pulled));
+          },
+          [=](caf::error& err) mutable {
+            pulled.status = "failed";
+            pulled.error = "snapshot failed: " + self->system().render(err);
+            --self->state.snapshotting;
+            target_done(self, std::move(pulled));
+          });
 }
 
-/// Starts target handlers while slots are free.
+/// Starts target handlers while pull slots are free. A slot is freed when
+/// its pull ends: the snapshot runs on through the restic actor, and the
+/// next target's pull need not wait for it.
 void launch_targets(self_ptr self) {
   auto& st = self->state;
   auto limit = std::max(1, st.ctx.cfg->target_concurrency);
-  while (st.active < limit && !st.pending.empty()) {
+  while (st.pulling < limit && !st.pending.empty()) {
     auto target = st.pending.front();
     st.pending.pop_front();
-    ++st.active;
+    ++st.pulling;
     auto token = st.cancel.child();
     auto seconds = std::chrono::seconds{st.ctx.cfg->target_timeout_seconds};
     auto dl = deadline::after(seconds);
@@ -162,43 +172,48 @@ void launch_targets(self_ptr self) {
     auto site = st.site;
     auto store = st.store;
     auto job_id = st.job.job_id;
-    auto worker = spawn_task<target_outcome>(self, [=] {
-      return pull_target(ctx, site, target, store, job_id, token, dl);
-    });
+    auto worker = spawn_task<target_outcome>(
+        self, [=] { return pull_target(ctx, site, target, store, job_id, token, dl); });
     self->request(worker, seconds + grace, run_atom::value)
-      .then(
-        [=](target_outcome& pulled) {
-          if (pulled.status == "failed" || self->state.cancel.cancelled())
-            target_done(self, std::move(pulled));
-          else
-            snapshot_target(self, std::move(pulled));
-        },
-        [=](caf::error& err) {
-          token.cancel(); // stop the handler if it is still running
-          target_outcome failed;
-          failed.target_hash = target.hash;
-          failed.status = "failed";
-          failed.error = "target handler did not finish: " + self->system().render(err);
-          target_done(self, std::move(failed));
-        });
+        .then(
+            [=](target_outcome& pulled) {
+              --self->state.pulling;
+              if (pulled.status == "failed" || self->state.cancel.cancelled()) {
+                target_done(self, std::move(pulled));
+                return;
+              }
+              ++self->state.snapshotting;
+              snapshot_target(self, std::move(pulled));
+              launch_targets(self);
+            },
+            [=](caf::error& err) {
+              token.cancel(); // stop the handler if it is still running
+              --self->state.pulling;
+              target_outcome failed;
+              failed.target_hash = target.hash;
+              failed.status = "failed";
+              failed.error =
+                  "target handler did not finish: " + self->system().render(err);
+              target_done(self, std::move(failed));
+            });
   }
 }
 
+/// A target is through (pulled and snapshotted, or failed).
 void target_done(self_ptr self, target_outcome outcome) {
   auto& st = self->state;
-  --st.active;
   if (!st.cancel.cancelled()) record_target(self, outcome);
   st.results.push_back(std::move(outcome));
   if (st.cancel.cancelled()) st.pending.clear();
   launch_targets(self);
-  if (st.active == 0 && st.pending.empty()) finish_backup(self);
+  if (st.pulling == 0 && st.snapshotting == 0 && st.pending.empty()) finish_backup(self);
 }
 
 void on_preflight(self_ptr self, const preflight_summary& summary) {
   auto& st = self->state;
   if (!st.cancel.cancelled()) {
-    self->send(st.store, health_atom::value, st.job.site_id, summary.health, summary.reason,
-               true);
+    self->send(st.store, health_atom::value, st.job.site_id, summary.health,
+               summary.reason, true);
     if (auto& m = st.ctx.metrics) {
       m->set_site_health(st.site.name, summary.health);
       m->set_site_last_preflight(st.site.name, now_ms());
@@ -229,8 +244,10 @@ void on_preflight(self_ptr self, const preflight_summary& summary) {
     target_outcome failed;
     failed.target_hash = target.hash;
     failed.status = "failed";
-    failed.error = "preflight: " + summary.failed_errors[static_cast<std::size_t>(
-                                     it - summary.failed_targets.begin())];
+    failed.error =
+        "preflight: " +
+        summary
+            .failed_errors[static_cast<std::size_t>(it - summary.failed_targets.begin())];
     record_target(self, failed);
     st.results.push_back(std::move(failed));
   }
@@ -265,41 +282,43 @@ site_actor::behavior_type site_behavior(site_actor::stateful_pointer<site_state>
   self->state.store = std::move(store);
   self->state.restic = std::move(restic);
   return {
-    [=](run_atom, const job_ticket& job, cancel_token cancel) -> caf::result<job_outcome> {
-      auto& st = self->state;
-      if (st.busy)
-        return caf::make_error(caf::sec::runtime_error,
-                               fmt::format("site {} is already running job {}", st.site.name,
-                                           st.job.job_id));
-      st.busy = true;
-      st.job = job;
-      st.cancel = cancel;
-      st.started_ms = now_ms();
-      st.promise = self->make_response_promise<job_outcome>();
-      emit(self, "info", "job",
-           "", fmt::format("{} of site {} ({}:{}), attempt {}", job.type, st.site.name,
-                           st.site.host, st.site.port, job.attempt));
-      auto seconds = std::chrono::seconds{st.ctx.cfg->preflight_timeout_seconds};
-      auto token = cancel.child();
-      auto dl = deadline::after(seconds);
-      auto ctx = st.ctx;
-      auto site = st.site;
-      auto store = st.store;
-      auto worker = spawn_task<preflight_summary>(self, [=] {
-        return preflight_site(ctx, site, store, job.job_id, token, dl);
-      });
-      self->request(worker, seconds + grace, run_atom::value)
-        .then([=](preflight_summary& summary) { on_preflight(self, summary); },
-              [=](caf::error& err) {
-                token.cancel();
-                preflight_summary failed;
-                failed.health = health_failed;
-                failed.site_error = "preflight did not finish: " + self->system().render(err);
-                failed.reason = failed.site_error;
-                on_preflight(self, failed);
-              });
-      return st.promise;
-    },
+      [=](run_atom, const job_ticket& job,
+          cancel_token cancel) -> caf::result<job_outcome> {
+        auto& st = self->state;
+        if (st.busy)
+          return caf::make_error(caf::sec::runtime_error,
+                                 fmt::format("site {} is already running job {}",
+                                             st.site.name, st.job.job_id));
+        st.busy = true;
+        st.job = job;
+        st.cancel = cancel;
+        st.started_ms = now_ms();
+        st.promise = self->make_response_promise<job_outcome>();
+        emit(self, "info", "job", "",
+             fmt::format("{} of site {} ({}:{}), attempt {}", job.type, st.site.name,
+                         st.site.host, st.site.port, job.attempt));
+        auto seconds = std::chrono::seconds{st.ctx.cfg->preflight_timeout_seconds};
+        auto token = cancel.child();
+        auto dl = deadline::after(seconds);
+        auto ctx = st.ctx;
+        auto site = st.site;
+        auto store = st.store;
+        auto worker = spawn_task<preflight_summary>(self, [=] {
+          return preflight_site(ctx, site, store, job.job_id, token, dl);
+        });
+        self->request(worker, seconds + grace, run_atom::value)
+            .then([=](preflight_summary& summary) { on_preflight(self, summary); },
+                  [=](caf::error& err) {
+                    token.cancel();
+                    preflight_summary failed;
+                    failed.health = health_failed;
+                    failed.site_error =
+                        "preflight did not finish: " + self->system().render(err);
+                    failed.reason = failed.site_error;
+                    on_preflight(self, failed);
+                  });
+        return st.promise;
+      },
   };
 }
 

@@ -23,8 +23,9 @@ struct site_state {
   cancel_token cancel;
   caf::typed_response_promise<job_outcome> promise;
   std::int64_t started_ms = 0;
-  std::deque<target_config> pending;   ///< targets waiting for a free slot
-  int active = 0;                      ///< targets being pulled or snapshotted
+  std::deque<target_config> pending; ///< targets waiting for a free slot
+  int pulling = 0;                   ///< pulls running (at most target_concurrency)
+  int snapshotting = 0;              ///< pulled targets waiting for their snapshot
   std::vector<target_outcome> results;
 };
 
