@@ -7,8 +7,8 @@
 #include <arpa/inet.h>
 #include <chrono>
 #include <fstream>
-#include <sstream>
 #include <netinet/in.h>
+#include <sstream>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -63,7 +63,7 @@ TEST_F(Preflight, PassesWithPinnedKeyAndEveryCheckIsAnEvent) {
 TEST_F(Preflight, UnknownHostKeyFailsAndShowsTheFingerprint) {
   env.add_site("edge", host, {{"directory", data}});
   env.config["sites"].as_array()[0].as_object()["ssh"].as_object()["known_hosts_file"] =
-    env.path("empty_known_hosts");
+      env.path("empty_known_hosts");
   env.write_config();
   auto r = env.run({"run", "edge", "--job", "preflight", "--wait"});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
@@ -81,7 +81,9 @@ TEST_F(Preflight, ChangedHostKeyFails) {
   env.write_config();
   // The host gets a new key; the pinned line is the old one.
   host.stop();
-  ASSERT_EQ(host.sh("rm -f '" + host.dir() + "/host_key' '" + host.dir() + "/host_key.pub'"), 0);
+  ASSERT_EQ(
+      host.sh("rm -f '" + host.dir() + "/host_key' '" + host.dir() + "/host_key.pub'"),
+      0);
   auto pinned = read_file(host.known_hosts_file());
   host.restart();
   ASSERT_TRUE(host.running());
@@ -95,7 +97,8 @@ TEST_F(Preflight, ChangedHostKeyFails) {
 }
 
 TEST_F(Preflight, MissingRemotePathFailsThatTargetOnly) {
-  env.add_site("edge", host, {{"directory", data}, {"directory", host.remote_root() + "/nope"}});
+  env.add_site("edge", host,
+               {{"directory", data}, {"directory", host.remote_root() + "/nope"}});
   env.write_config();
   auto r = env.run({"run", "edge", "--job", "preflight", "--wait"});
   EXPECT_EQ(r.exit_code, 3) << "one of two targets failed: warning\n" << r.out << r.err;
@@ -106,10 +109,12 @@ TEST_F(Preflight, MissingRemotePathFailsThatTargetOnly) {
 TEST_F(Preflight, MissingRemoteToolFails) {
   // The edge host's PATH lacks rsync and sqlite3.
   auto bin = env.path("edge-bin");
-  ASSERT_EQ(host.sh("mkdir -p '" + bin + "' && for t in sh bash env ls cat test true mktemp rm "
-                    "printf echo gzip head stat dd; do p=$(command -v $t) && ln -sf \"$p\" '" +
-                    bin + "'/$t; done"),
-            0);
+  ASSERT_EQ(
+      host.sh("mkdir -p '" + bin +
+              "' && for t in sh bash env ls cat test true mktemp rm "
+              "printf echo gzip head stat dd; do p=$(command -v $t) && ln -sf \"$p\" '" +
+              bin + "'/$t; done"),
+      0);
   edge_host hidden{env.path("edge2"), {bin}};
   ASSERT_TRUE(hidden.running());
   env.add_site("edge", hidden, {{"directory", data}, {"sqlite_dump", db}});
@@ -144,7 +149,8 @@ TEST_F(Preflight, ServerThatHangsAfterConnectFailsAtTheDeadline) {
   env.add_site_at("edge", host, ntohs(addr.sin_port), {{"directory", data}});
   env.add_site("other", host, {{"directory", data}});
   env.write_config();
-  auto r = env.run({"run", "edge", "--job", "preflight", "--wait"}, std::chrono::seconds{60});
+  auto r =
+      env.run({"run", "edge", "--job", "preflight", "--wait"}, std::chrono::seconds{60});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   // The runtime is free for the next job: another site's preflight runs fine.
   auto ok = env.run({"run", "other", "--job", "preflight", "--wait"});
@@ -155,8 +161,8 @@ TEST_F(Preflight, ServerThatHangsAfterConnectFailsAtTheDeadline) {
 TEST_F(Preflight, HostilePathsAreCheckedLiterallyAndRunNothingElse) {
   auto marker = env.path("pwned");
   std::vector<std::string> names = {
-    "with space", "quote'single", "quote\"double", "$(touch " + marker + ")",
-    "semi;touch " + marker, "new\nline", "-leading-dash"};
+      "with space",           "quote'single", "quote\"double", "$(touch " + marker + ")",
+      "semi;touch " + marker, "new\nline",    "-leading-dash"};
   std::vector<std::pair<std::string, std::string>> targets;
   for (const auto& n : names) {
     auto dir = host.remote_root() + "/" + n;
@@ -180,8 +186,36 @@ TEST_F(Preflight, HostilePathsAreCheckedLiterallyAndRunNothingElse) {
     if (ev.at("level").as_string() == "fail") {
       ++failed;
       EXPECT_TRUE(contains(std::string(ev.at("message").as_string()), "missing; true"))
-        << line;
+          << line;
     }
   }
   EXPECT_EQ(failed, 1) << r.out;
+}
+
+TEST_F(Preflight, TrustShowsTheFingerprintAndPinsTheKeyOnlyWithYes) {
+  auto known_hosts = env.path("trust_known_hosts");
+  env.add_site("edge", host, {{"directory", data}});
+  env.config["sites"].as_array()[0].as_object()["ssh"].as_object()["known_hosts_file"] =
+      known_hosts;
+  env.write_config();
+  std::string expected;
+  ASSERT_EQ(run_shell("ssh-keygen -lf '" + host.host_key_pub() + "' | awk '{print $2}'",
+                      &expected),
+            0);
+  expected.erase(expected.find_last_not_of('\n') + 1);
+  ASSERT_EQ(expected.rfind("SHA256:", 0), 0u) << expected;
+
+  auto shown = env.run({"trust", "edge"});
+  EXPECT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_TRUE(contains(shown.out, expected)) << shown.out;
+  EXPECT_EQ(read_file(known_hosts), "") << "shown, not trusted";
+  EXPECT_EQ(env.run({"run", "edge", "--job", "preflight", "--wait"}).exit_code, 1);
+
+  auto pinned = env.run({"trust", "edge", "--yes"});
+  EXPECT_EQ(pinned.exit_code, 0) << pinned.err;
+  EXPECT_TRUE(contains(pinned.out, expected)) << pinned.out;
+  EXPECT_TRUE(
+      contains(read_file(known_hosts), "[127.0.0.1]:" + std::to_string(host.port())));
+  auto r = env.run({"run", "edge", "--job", "preflight", "--wait"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
