@@ -144,18 +144,6 @@ int run_argv(const std::vector<std::string>& argv, std::string* out) {
   return -1;
 }
 
-bool port_accepts(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
-
 /// Parent pid of a process from /proc/<pid>/stat, or -1.
 int parent_of(int pid) {
   std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
@@ -532,6 +520,18 @@ void edge_host::stop() {
   }
   // sshd removes its pid file on SIGTERM but not on SIGKILL.
   ::unlink((dir_ + "/sshd.pid").c_str());
+}
+
+bool port_accepts(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
 }
 
 } // namespace satoru::testing

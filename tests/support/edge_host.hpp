@@ -83,6 +83,9 @@ private:
   std::string path_;
 };
 
+/// True when something accepts TCP connections on 127.0.0.1:port.
+bool port_accepts(int port);
+
 /// A free TCP port on 127.0.0.1 (bound and released).
 int free_port();
 

@@ -1,6 +1,6 @@
 #include "rclone_server.hpp"
 
-#include "edge_host.hpp" // free_port, read_file
+#include "edge_host.hpp" // free_port, port_accepts, read_file
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -26,18 +26,6 @@ using steady = std::chrono::steady_clock;
 constexpr auto start_timeout = 15s;
 /// A free port can be taken by someone else before rclone binds it.
 constexpr int bind_attempts = 5;
-
-bool accepts_connections(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
 
 /// Non-blocking reap: true once the child has exited.
 bool reaped(int pid) {
@@ -129,7 +117,7 @@ bool rclone_server::start_once(int port) {
       last_error_ = "rclone exited at start: " + log();
       return false;
     }
-    if (accepts_connections(port_)) return true;
+    if (port_accepts(port_)) return true;
     std::this_thread::sleep_for(50ms);
   }
   last_error_ = "rclone did not listen on " + addr + " within 15 s: " + log();
