@@ -49,8 +49,7 @@ snapshot_outcome take_snapshot(const runtime_context& ctx, const store_actor& st
   snapshot_outcome out;
   out.status = "failed";
   store_event_sink sink{store, req.job_id};
-  restic_client client{local_repository(*ctx.cfg),
-                       std::chrono::seconds{ctx.cfg->restic_timeout_seconds}};
+  auto client = local_restic(*ctx.cfg);
   auto started = now_ms();
   auto summary = client.backup(
       req.staging_dir, snapshot_tags(req.site_uuid, req.target_hash), "satoru", cancel);
@@ -102,8 +101,7 @@ void ensure_repository(self_ptr self) {
   schedule<std::string>(
       self, true,
       [ctx, token] {
-        restic_client client{local_repository(*ctx.cfg),
-                             std::chrono::seconds{ctx.cfg->restic_timeout_seconds}};
+        auto client = local_restic(*ctx.cfg);
         auto r = client.ensure(nullptr, token);
         return r ? std::string{} : r.err().message;
       },

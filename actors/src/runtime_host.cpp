@@ -10,24 +10,26 @@
 
 namespace satoru::actors {
 
-runtime_host::runtime_host(runtime_context ctx, std::unique_ptr<satoru::store> db, options opts)
-  : system_(cfg_) {
+runtime_host::runtime_host(runtime_context ctx, std::unique_ptr<satoru::store> db,
+                           options opts)
+    : system_(cfg_) {
   std::shared_ptr<satoru::store> shared{std::move(db)};
   store_ = system_.spawn<caf::detached>(store_behavior, shared, ctx.owner,
-                                        ctx.cfg->metrics_listen, ctx.max_attempts, ctx.lease_ms);
+                                        ctx.cfg->metrics_listen, ctx.max_attempts,
+                                        ctx.lease_ms);
   restic_ = system_.spawn(restic_behavior, ctx, store_);
   sync_ = system_.spawn(sync_behavior, ctx, store_, restic_);
   supervisor_ = system_.spawn(supervisor_behavior, ctx, store_, restic_, sync_,
                               default_site_factory(ctx, store_, restic_), opts.only_job);
-  if (opts.daemon) scheduler_ = system_.spawn(scheduler_behavior, ctx, store_, supervisor_);
+  if (opts.daemon)
+    scheduler_ = system_.spawn(scheduler_behavior, ctx, store_, supervisor_);
 }
 
 bool runtime_host::wait(std::chrono::milliseconds timeout) {
   caf::scoped_actor self{system_};
   self->monitor(supervisor_);
   bool down = false;
-  self->receive([&](const caf::down_msg&) { down = true; },
-                caf::after(timeout) >> [] {});
+  self->receive([&](const caf::down_msg&) { down = true; }, caf::after(timeout) >> [] {});
   return down;
 }
 
@@ -46,6 +48,8 @@ void runtime_host::stop(std::chrono::milliseconds timeout) {
   self->send_exit(store_, caf::exit_reason::user_shutdown);
 }
 
-runtime_host::~runtime_host() { stop(std::chrono::seconds{10}); }
+runtime_host::~runtime_host() {
+  stop(std::chrono::seconds{10});
+}
 
 } // namespace satoru::actors

@@ -20,32 +20,35 @@ void schedule_repository_job(self_ptr self, const std::string& type, int interva
   if (interval_hours <= 0) return;
   auto& st = self->state;
   self->request(st.store, caf::infinite, last_atom::value, type, std::int64_t{0})
-    .then([=](std::int64_t last) {
-      if (last + interval_hours * hour_ms > now_ms()) return;
-      self->request(self->state.store, caf::infinite, enqueue_atom::value, type, std::int64_t{0})
-        .then([=](std::int64_t id) {
-          spdlog::info("scheduled {} job {}", type, id);
-          self->send(self->state.supervisor, poll_atom::value);
-        });
-    });
+      .then([=](std::int64_t last) {
+        if (last + interval_hours * hour_ms > now_ms()) return;
+        self->request(self->state.store, caf::infinite, enqueue_atom::value, type,
+                      std::int64_t{0})
+            .then([=](std::int64_t id) {
+              spdlog::info("scheduled {} job {}", type, id);
+              self->send(self->state.supervisor, poll_atom::value);
+            });
+      });
 }
 
 void tick(self_ptr self) {
   auto& st = self->state;
   const auto& cfg = *st.ctx.cfg;
   if (cfg.site_scan_interval_hours > 0) {
-    self->request(st.store, caf::infinite, due_atom::value, cfg.site_scan_interval_hours * hour_ms)
-      .then([=](std::vector<std::int64_t>& due) {
-        auto& s = self->state;
-        due.erase(std::remove_if(due.begin(), due.end(),
-                                 [&](std::int64_t id) { return s.waiting.count(id) > 0; }),
-                  due.end());
-        auto delays = jitter_delays(due.size(), std::chrono::seconds{60}, s.rng);
-        for (std::size_t i = 0; i < due.size(); ++i) {
-          s.waiting.insert(due[i]);
-          self->delayed_send(self, delays[i], enqueue_atom::value, due[i]);
-        }
-      });
+    self->request(st.store, caf::infinite, due_atom::value,
+                  cfg.site_scan_interval_hours * hour_ms)
+        .then([=](std::vector<std::int64_t>& due) {
+          auto& s = self->state;
+          due.erase(
+              std::remove_if(due.begin(), due.end(),
+                             [&](std::int64_t id) { return s.waiting.count(id) > 0; }),
+              due.end());
+          auto delays = jitter_delays(due.size(), std::chrono::seconds{60}, s.rng);
+          for (std::size_t i = 0; i < due.size(); ++i) {
+            s.waiting.insert(due[i]);
+            self->delayed_send(self, delays[i], enqueue_atom::value, due[i]);
+          }
+        });
   }
   schedule_repository_job(self, "retention", cfg.restic_retention_interval_hours);
   if (cfg.restic_b2_repository)
@@ -57,11 +60,14 @@ void tick(self_ptr self) {
 std::vector<std::chrono::milliseconds> jitter_delays(std::size_t count,
                                                      std::chrono::milliseconds max_window,
                                                      std::mt19937_64& rng) {
-  auto window = std::min<std::int64_t>(static_cast<std::int64_t>(count) * 250, max_window.count());
-  std::uniform_int_distribution<std::int64_t> pick{0, std::max<std::int64_t>(window, 1) - 1};
+  auto window =
+      std::min<std::int64_t>(static_cast<std::int64_t>(count) * 250, max_window.count());
+  std::uniform_int_distribution<std::int64_t> pick{0,
+                                                   std::max<std::int64_t>(window, 1) - 1};
   std::vector<std::chrono::milliseconds> out;
   out.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) out.emplace_back(pick(rng));
+  for (std::size_t i = 0; i < count; ++i)
+    out.emplace_back(pick(rng));
   return out;
 }
 
@@ -74,19 +80,19 @@ scheduler_behavior(scheduler_actor::stateful_pointer<scheduler_state> self,
   // The first look soon after start-up; then every scheduler_period.
   self->delayed_send(self, std::chrono::seconds{1}, tick_atom::value);
   return {
-    [=](tick_atom) {
-      tick(self);
-      self->delayed_send(self, self->state.ctx.scheduler_period, tick_atom::value);
-    },
-    [=](enqueue_atom, std::int64_t site_id) {
-      self->request(self->state.store, caf::infinite, enqueue_atom::value, std::string{"backup"},
-                    site_id)
-        .then([=](std::int64_t id) {
-          self->state.waiting.erase(site_id);
-          spdlog::info("scheduled backup job {} for site id {}", id, site_id);
-          self->send(self->state.supervisor, poll_atom::value);
-        });
-    },
+      [=](tick_atom) {
+        tick(self);
+        self->delayed_send(self, self->state.ctx.scheduler_period, tick_atom::value);
+      },
+      [=](enqueue_atom, std::int64_t site_id) {
+        self->request(self->state.store, caf::infinite, enqueue_atom::value,
+                      std::string{"backup"}, site_id)
+            .then([=](std::int64_t id) {
+              self->state.waiting.erase(site_id);
+              spdlog::info("scheduled backup job {} for site id {}", id, site_id);
+              self->send(self->state.supervisor, poll_atom::value);
+            });
+      },
   };
 }
 

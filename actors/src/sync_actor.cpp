@@ -38,30 +38,31 @@ void refresh(self_ptr self) {
   // Snapshots taken after the last successful copy started are not off-site.
   auto since = st.last.last_success_started_at;
   self->request(st.restic, caf::infinite, stats_atom::value, since)
-    .then(
-      [=](repository_counts& counts) {
-        auto& s = self->state;
-        s.refreshing = false;
-        if (!counts.ok) {
-          if (!counts.error.empty()) spdlog::warn("repository metrics: {}", counts.error);
-        } else if (auto& m = s.ctx.metrics) {
-          m->set_repository_size(counts.size);
-          std::map<std::string, std::int64_t> by_uuid;
-          for (std::size_t i = 0; i < counts.site_uuids.size(); ++i)
-            by_uuid[counts.site_uuids[i]] = counts.snapshots[i];
-          for (const auto& site : s.ctx.cfg->sites)
-            m->set_site_snapshots(site.name, by_uuid[site.uuid]);
-          if (!s.repository.empty() && s.last.status != "running") {
-            s.last.lag = counts.newer_than;
-            publish(self);
-          }
-        }
-        if (s.refresh_again) {
-          s.refresh_again = false;
-          refresh(self);
-        }
-      },
-      [=](caf::error&) { self->state.refreshing = false; });
+      .then(
+          [=](repository_counts& counts) {
+            auto& s = self->state;
+            s.refreshing = false;
+            if (!counts.ok) {
+              if (!counts.error.empty())
+                spdlog::warn("repository metrics: {}", counts.error);
+            } else if (auto& m = s.ctx.metrics) {
+              m->set_repository_size(counts.size);
+              std::map<std::string, std::int64_t> by_uuid;
+              for (std::size_t i = 0; i < counts.site_uuids.size(); ++i)
+                by_uuid[counts.site_uuids[i]] = counts.snapshots[i];
+              for (const auto& site : s.ctx.cfg->sites)
+                m->set_site_snapshots(site.name, by_uuid[site.uuid]);
+              if (!s.repository.empty() && s.last.status != "running") {
+                s.last.lag = counts.newer_than;
+                publish(self);
+              }
+            }
+            if (s.refresh_again) {
+              s.refresh_again = false;
+              refresh(self);
+            }
+          },
+          [=](caf::error&) { self->state.refreshing = false; });
 }
 
 void run_copy(self_ptr self, const job_ticket& job, cancel_token cancel,
@@ -73,39 +74,42 @@ void run_copy(self_ptr self, const job_ticket& job, cancel_token cancel,
   st.last.error.clear();
   save(self);
   self->request(st.restic, caf::infinite, copy_atom::value, job, cancel)
-    .then(
-      [=](sync_outcome& r) mutable {
-        auto& s = self->state;
-        if (cancel.cancelled()) {
-          s.last.status = "failed";
-          s.last.error = "interrupted by shutdown";
-          save(self);
-          promise.deliver(job_outcome{job.job_id, "interrupted", s.last.error});
-          return;
-        }
-        if (r.ok) {
-          s.last.status = "success";
-          s.last.last_success_at = now_ms();
-          s.last.last_success_started_at = started;
-          s.last.copied = r.copied;
-          s.last.lag = r.lag;
-        } else {
-          s.last.status = "failed";
-          s.last.error = r.error;
-        }
-        save(self);
-        auto status = std::string{r.ok ? "success" : "failed"};
-        self->request(s.store, caf::infinite, finish_atom::value, job.job_id, status, r.error)
-          .then(
-            [=](bool recorded) mutable {
-              if (recorded && self->state.ctx.metrics)
-                self->state.ctx.metrics->job_finished(
-                  "restic_sync", status, static_cast<double>(now_ms() - started) / 1000.0);
-              promise.deliver(job_outcome{job.job_id, recorded ? status : "lost", r.error});
-            },
-            [=](caf::error& err) mutable { promise.deliver(std::move(err)); });
-      },
-      [=](caf::error& err) mutable { promise.deliver(std::move(err)); });
+      .then(
+          [=](sync_outcome& r) mutable {
+            auto& s = self->state;
+            if (cancel.cancelled()) {
+              s.last.status = "failed";
+              s.last.error = "interrupted by shutdown";
+              save(self);
+              promise.deliver(job_outcome{job.job_id, "interrupted", s.last.error});
+              return;
+            }
+            if (r.ok) {
+              s.last.status = "success";
+              s.last.last_success_at = now_ms();
+              s.last.last_success_started_at = started;
+              s.last.copied = r.copied;
+              s.last.lag = r.lag;
+            } else {
+              s.last.status = "failed";
+              s.last.error = r.error;
+            }
+            save(self);
+            auto status = std::string{r.ok ? "success" : "failed"};
+            self->request(s.store, caf::infinite, finish_atom::value, job.job_id, status,
+                          r.error)
+                .then(
+                    [=](bool recorded) mutable {
+                      if (recorded && self->state.ctx.metrics)
+                        self->state.ctx.metrics->job_finished(
+                            "restic_sync", status,
+                            static_cast<double>(now_ms() - started) / 1000.0);
+                      promise.deliver(
+                          job_outcome{job.job_id, recorded ? status : "lost", r.error});
+                    },
+                    [=](caf::error& err) mutable { promise.deliver(std::move(err)); });
+          },
+          [=](caf::error& err) mutable { promise.deliver(std::move(err)); });
 }
 
 } // namespace
@@ -122,40 +126,41 @@ sync_actor::behavior_type sync_behavior(sync_actor::stateful_pointer<sync_state>
   if (!st.repository.empty()) {
     // Pick up where the last run left the state (and the metrics).
     self->request(store, caf::infinite, sync_state_atom::value, st.repository)
-      .then([=](sync_record& r) {
-        auto& s = self->state;
-        if (r.status == "running") r.status = "failed"; // that process is gone
-        if (s.last.status == "running") {
-          // A job started before this answer came: keep its fields.
-          s.last.last_success_at = r.last_success_at;
-          s.last.last_success_started_at = r.last_success_started_at;
-        } else {
-          s.last = r;
-        }
-        s.loaded = true;
-        publish(self);
-        refresh(self);
-      });
+        .then([=](sync_record& r) {
+          auto& s = self->state;
+          if (r.status == "running") r.status = "failed"; // that process is gone
+          if (s.last.status == "running") {
+            // A job started before this answer came: keep its fields.
+            s.last.last_success_at = r.last_success_at;
+            s.last.last_success_started_at = r.last_success_started_at;
+          } else {
+            s.last = r;
+          }
+          publish(self);
+          refresh(self);
+        });
   } else {
-    st.loaded = true;
     refresh(self);
   }
   return {
-    [=](run_atom, const job_ticket& job, cancel_token cancel) -> caf::result<job_outcome> {
-      auto& s = self->state;
-      auto promise = self->make_response_promise<job_outcome>();
-      if (s.repository.empty()) {
-        auto why = std::string{"no restic_b2_repository is configured"};
-        self->request(s.store, caf::infinite, finish_atom::value, job.job_id,
-                      std::string{"failed"}, why)
-          .then([=](bool) mutable { promise.deliver(job_outcome{job.job_id, "failed", why}); });
+      [=](run_atom, const job_ticket& job,
+          cancel_token cancel) -> caf::result<job_outcome> {
+        auto& s = self->state;
+        auto promise = self->make_response_promise<job_outcome>();
+        if (s.repository.empty()) {
+          auto why = std::string{"no restic_b2_repository is configured"};
+          self->request(s.store, caf::infinite, finish_atom::value, job.job_id,
+                        std::string{"failed"}, why)
+              .then([=](bool) mutable {
+                promise.deliver(job_outcome{job.job_id, "failed", why});
+              });
+          return promise;
+        }
+        s.last.repository = s.repository;
+        run_copy(self, job, cancel, promise);
         return promise;
-      }
-      s.last.repository = s.repository;
-      run_copy(self, job, cancel, promise);
-      return promise;
-    },
-    [=](refresh_atom) { refresh(self); },
+      },
+      [=](refresh_atom) { refresh(self); },
   };
 }
 

@@ -45,14 +45,18 @@ target_outcome pull_target(const runtime_context& ctx, const site_config& site,
     return out;
   };
   auto* handler = ctx.plugins->find(target.mode);
-  if (!handler) return finish("failed", fmt::format("no plugin serves mode \"{}\"", target.mode));
+  if (!handler)
+    return finish("failed", fmt::format("no plugin serves mode \"{}\"", target.mode));
   if (auto r = make_dirs(fs::path(spec.staging_dir).parent_path().string()); !r)
     return finish("failed", r.err().message);
-  if (auto r = fresh_private_dir(spec.work_dir); !r) return finish("failed", r.err().message);
+  if (auto r = fresh_private_dir(spec.work_dir); !r)
+    return finish("failed", r.err().message);
 
   host_services services{endpoint_of(site), sink, cancel, deadline, target.hash};
-  sink.emit("info", "pull", target.hash,
-            fmt::format("pulling {} {} with {}", target.mode, target.path, handler->name()), {});
+  sink.emit(
+      "info", "pull", target.hash,
+      fmt::format("pulling {} {} with {}", target.mode, target.path, handler->name()),
+      {});
   pull_result result;
   try {
     result = handler->pull(spec, services);
@@ -73,14 +77,16 @@ target_outcome pull_target(const runtime_context& ctx, const site_config& site,
   auto data = result.data;
   data["bytes"] = result.bytes;
   data["files"] = result.files;
-  sink.emit(result.outcome == pull_result::status::warning ? "warn" : "ok", "pull", target.hash,
-            fmt::format("pulled {} ({} files, {} over the wire){}", target.path, result.files,
-                        format_bytes(result.bytes),
+  sink.emit(result.outcome == pull_result::status::warning ? "warn" : "ok", "pull",
+            target.hash,
+            fmt::format("pulled {} ({} files, {} over the wire){}", target.path,
+                        result.files, format_bytes(result.bytes),
                         result.message.empty() ? "" : ": " + result.message),
             data);
   // target_outcome.error is failure or warning text only: a success's note
   // ("copied with VACUUM INTO ...") is in the pull event, not site_targets.last_error.
-  if (result.outcome == pull_result::status::warning) return finish("warning", result.message);
+  if (result.outcome == pull_result::status::warning)
+    return finish("warning", result.message);
   return finish("success", "");
 }
 

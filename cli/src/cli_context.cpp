@@ -43,7 +43,8 @@ config load_config_or_exit(const global_options& opts) {
   auto path = default_config_path(opts.config_path);
   auto result = load_config(path, lo);
   if (!result.diagnostics.empty()) {
-    for (const auto& d : result.diagnostics) std::cerr << d.to_string() << "\n";
+    for (const auto& d : result.diagnostics)
+      std::cerr << d.to_string() << "\n";
     throw exit_request{exit_usage};
   }
   return std::move(*result.value);
@@ -60,7 +61,8 @@ namespace {
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t j = 0; j <= b.size(); ++j)
+    row[j] = j;
   for (std::size_t i = 1; i <= a.size(); ++i) {
     std::size_t diag = row[0];
     row[0] = i;
@@ -78,14 +80,15 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
 const site_config& site_or_exit(const config& cfg, const std::string& name) {
   if (auto site = cfg.find_site(name)) return *site;
   std::vector<std::pair<std::size_t, std::string>> ranked;
-  for (const auto& s : cfg.sites) ranked.emplace_back(edit_distance(name, s.name), s.name);
+  for (const auto& s : cfg.sites)
+    ranked.emplace_back(edit_distance(name, s.name), s.name);
   std::sort(ranked.begin(), ranked.end());
   std::string hint;
   for (std::size_t i = 0; i < ranked.size() && i < 3; ++i)
     hint += (i ? ", " : "") + ranked[i].second;
   fail(exit_usage, "unknown site \"" + name + "\"" +
-                     (hint.empty() ? std::string{" (no sites are configured)"}
-                                   : " (closest: " + hint + ")"));
+                       (hint.empty() ? std::string{" (no sites are configured)"}
+                                     : " (closest: " + hint + ")"));
 }
 
 void print_json(const boost::json::value& value) {

@@ -1,7 +1,6 @@
 #include "cli_context.hpp"
 
 #include "satoru/actors/runtime_host.hpp"
-#include "satoru/actors/store_actor.hpp"
 #include "satoru/files.hpp"
 #include "satoru/metrics.hpp"
 #include "satoru/restic.hpp"
@@ -33,7 +32,8 @@ sigset_t block_stop_signals() {
 
 void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run) {
   auto cmd = app.add_subcommand(
-    "daemon", "run the service: scheduler, job workers, metrics; SIGTERM stops it cleanly");
+      "daemon",
+      "run the service: scheduler, job workers, metrics; SIGTERM stops it cleanly");
   cmd->callback([&] {
     run = [&]() -> int {
       auto signals = block_stop_signals();
@@ -51,7 +51,8 @@ void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run
       std::vector<std::pair<std::string, std::vector<std::string>>> sites;
       for (const auto& s : cfg.sites) {
         std::vector<std::string> hashes;
-        for (const auto& t : s.targets) hashes.push_back(t.hash);
+        for (const auto& t : s.targets)
+          hashes.push_back(t.hash);
         sites.emplace_back(s.name, hashes);
       }
       ctx.metrics->set_sites(sites);
@@ -64,7 +65,8 @@ void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run
           if (auto targets = db.list_targets(s.id))
             for (const auto& t : *targets)
               if (t.enabled)
-                ctx.metrics->set_target_last_success(s.name, t.target_hash, t.last_success_at);
+                ctx.metrics->set_target_last_success(s.name, t.target_hash,
+                                                     t.last_success_at);
         }
       // Staging exists from the start, so its free space is measurable (and
       // alertable) before the first backup.
@@ -74,15 +76,10 @@ void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run
       try {
         exposer = std::make_unique<prometheus::Exposer>(cfg.metrics_listen);
       } catch (const std::exception& e) {
-        fail(exit_failed, fmt::format("cannot serve metrics on {}: {}", cfg.metrics_listen,
-                                      e.what()));
+        fail(exit_failed,
+             fmt::format("cannot serve metrics on {}: {}", cfg.metrics_listen, e.what()));
       }
       exposer->RegisterCollectable(ctx.metrics->registry());
-
-      // Jobs of a process that died are queued again before we claim anything.
-      auto recovered = db.recover_jobs(ctx.max_attempts, actors::owner_alive);
-      if (recovered && !recovered->empty())
-        spdlog::warn("re-queued {} job(s) left by a stopped or dead process", recovered->size());
 
       spdlog::info("satoru {} daemon {} started: {} sites, metrics on http://{}/metrics",
                    SATORU_VERSION, ctx.owner, cfg.sites.size(), cfg.metrics_listen);

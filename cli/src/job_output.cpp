@@ -25,16 +25,20 @@ std::int64_t parse_job_id_or_exit(const std::string& text) {
 
 int exit_code_of(job_status status) {
   switch (status) {
-    case job_status::success: return exit_ok;
-    case job_status::warning: return exit_warning;
-    default: return exit_failed;
+  case job_status::success:
+    return exit_ok;
+  case job_status::warning:
+    return exit_warning;
+  default:
+    return exit_failed;
   }
 }
 
 boost::json::object event_json(const event_row& e) {
-  boost::json::object o{{"id", e.id},       {"job_id", e.job_id}, {"time", format_time(e.ts)},
-                        {"level", e.level}, {"step", e.step},     {"target", e.target},
-                        {"message", e.message}};
+  boost::json::object o{
+      {"id", e.id},          {"job_id", e.job_id}, {"time", format_time(e.ts)},
+      {"level", e.level},    {"step", e.step},     {"target", e.target},
+      {"message", e.message}};
   if (!e.data.empty()) {
     boost::json::error_code ec;
     auto data = boost::json::parse(e.data, ec);
@@ -69,7 +73,8 @@ job_row follow_job(store& db, std::int64_t job_id, bool json,
       // Events written after the status change (none today) would be lost
       // without this last read.
       if (auto tail = db.list_events(job_id, last_event))
-        for (const auto& e : *tail) print_event(e, json);
+        for (const auto& e : *tail)
+          print_event(e, json);
       return **job;
     }
     if (quit_early && quit_early()) return **job;

@@ -37,8 +37,8 @@ job_row run_in_process(const config& cfg, store& db, std::int64_t job_id, bool j
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
-  actors::runtime_host host{ctx, std::make_unique<store>(std::move(*host_db)),
-                            {false, job_id}};
+  actors::runtime_host host{
+      ctx, std::make_unique<store>(std::move(*host_db)), {false, job_id}};
   std::atomic<bool> done{false};
   std::atomic<int> stop_signal{0};
   std::thread waiter([&] {

@@ -46,7 +46,8 @@ void add_jobs_command(CLI::App& app, global_options& opts, command_runner& run) 
   auto args = std::make_shared<jobs_args>();
   auto cmd = app.add_subcommand("jobs", "list recent jobs, newest first");
   cmd->add_option("--site", args->site, "only this site");
-  cmd->add_option("--limit", args->limit, "at most this many")->check(CLI::Range(1, 100000));
+  cmd->add_option("--limit", args->limit, "at most this many")
+      ->check(CLI::Range(1, 100000));
   cmd->add_flag("--json", opts.json, "print JSON");
   cmd->callback([&, args] {
     run = [&, args]() -> int {
@@ -56,24 +57,26 @@ void add_jobs_command(CLI::App& app, global_options& opts, command_runner& run) 
       filter.limit = args->limit;
       if (!args->site.empty()) {
         auto site = db.find_site(args->site);
-        if (!site || !*site) site_or_exit(cfg, args->site); // exits with the closest names
+        if (!site || !*site)
+          site_or_exit(cfg, args->site); // exits with the closest names
         filter.site_id = (*site)->id;
       }
       auto jobs = db.list_jobs(filter);
       if (!jobs) fail(exit_failed, jobs.err().message);
       if (opts.json) {
         boost::json::array out;
-        for (const auto& j : *jobs) out.push_back(job_json(j));
+        for (const auto& j : *jobs)
+          out.push_back(job_json(j));
         print_json(out);
         return exit_ok;
       }
-      std::cout << fmt::format("{:>6} {:<20} {:<11} {:<11} {:<20} {:>9} {}\n", "ID", "SITE",
-                               "TYPE", "STATUS", "CREATED", "DURATION", "ERROR");
+      std::cout << fmt::format("{:>6} {:<20} {:<11} {:<11} {:<20} {:>9} {}\n", "ID",
+                               "SITE", "TYPE", "STATUS", "CREATED", "DURATION", "ERROR");
       for (const auto& j : *jobs)
         std::cout << fmt::format("{:>6} {:<20} {:<11} {:<11} {:<20} {:>9} {}\n", j.id,
-                                 j.site_name.empty() ? "-" : j.site_name, to_string(j.type),
-                                 to_string(j.status), format_time(j.created_at), duration_of(j),
-                                 j.error);
+                                 j.site_name.empty() ? "-" : j.site_name,
+                                 to_string(j.type), to_string(j.status),
+                                 format_time(j.created_at), duration_of(j), j.error);
       return exit_ok;
     };
   });
@@ -102,7 +105,8 @@ void add_job_command(CLI::App& app, global_options& opts, command_runner& run) {
       if (opts.json) {
         auto out = job_json(**job);
         boost::json::array list;
-        for (const auto& e : *events) list.push_back(event_json(e));
+        for (const auto& e : *events)
+          list.push_back(event_json(e));
         out["events"] = std::move(list);
         print_json(out);
         return exit_ok;
@@ -110,11 +114,13 @@ void add_job_command(CLI::App& app, global_options& opts, command_runner& run) {
       const auto& j = **job;
       std::cout << fmt::format("job {}: {} {} — {}{}\n", j.id, to_string(j.type),
                                j.site_name.empty() ? "(repository)" : "of " + j.site_name,
-                               to_string(j.status), j.error.empty() ? "" : ": " + j.error);
+                               to_string(j.status),
+                               j.error.empty() ? "" : ": " + j.error);
       std::cout << fmt::format("created {}  started {}  finished {}  attempts {}\n",
                                format_time(j.created_at), format_time(j.started_at),
                                format_time(j.finished_at), j.attempts);
-      for (const auto& e : *events) print_event(e, false);
+      for (const auto& e : *events)
+        print_event(e, false);
       return exit_ok;
     };
   });

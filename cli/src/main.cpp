@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string{"satoru "} + SATORU_VERSION);
   app.require_subcommand(1);
   // Global options work before or after the subcommand:
-  // `satoru check-config --config x.json` as well as `satoru --config x.json check-config`.
+  // `satoru check-config --config x.json` as well as `satoru --config x.json
+  // check-config`.
   app.fallthrough();
   global_options opts;
   app.add_option("--config", opts.config_path,

@@ -191,7 +191,7 @@ void add_restore_command(CLI::App& app, global_options& opts, command_runner& ru
                                  {"target_hash", target.hash},
                                  {"snapshot_id", snap.id},
                                  {"short_id", snap.short_id},
-                                 {"time", display_snapshot_time(snap.time)},
+                                 {"time", display_snapshot_time(snap)},
                                  {"to", to.string()},
                                  {"files", count.files},
                                  {"dirs", count.dirs},
@@ -200,8 +200,8 @@ void add_restore_command(CLI::App& app, global_options& opts, command_runner& ru
       std::string summary = fmt::format(
           "restored snapshot {} ({}) of {} {} into {}: {} files, {} folders, {} "
           "symlinks, {}",
-          snap.short_id, display_snapshot_time(snap.time), site.name, target.path,
-          to.string(), count.files, count.dirs, count.links, format_bytes(count.bytes));
+          snap.short_id, display_snapshot_time(snap), site.name, target.path, to.string(),
+          count.files, count.dirs, count.links, format_bytes(count.bytes));
 
       int code = exit_ok;
       std::string check_line;

@@ -55,8 +55,9 @@ void add_sites_command(CLI::App& app, global_options& opts, command_runner& run)
         print_json(out);
         return exit_ok;
       }
-      std::cout << fmt::format("{:<20} {:<36} {:<22} {:<8} {:<20} {:<20} {}\n", "NAME", "UUID",
-                               "HOST", "HEALTH", "LAST PREFLIGHT", "LAST BACKUP", "TARGETS");
+      std::cout << fmt::format("{:<20} {:<36} {:<22} {:<8} {:<20} {:<20} {}\n", "NAME",
+                               "UUID", "HOST", "HEALTH", "LAST PREFLIGHT", "LAST BACKUP",
+                               "TARGETS");
       for (const auto& s : *sites)
         std::cout << fmt::format("{:<20} {:<36} {:<22} {:<8} {:<20} {:<20} {}\n", s.name,
                                  s.uuid, fmt::format("{}:{}", s.host, s.port), s.health,

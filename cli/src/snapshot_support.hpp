@@ -6,8 +6,6 @@
 #include "satoru/config.hpp"
 #include "satoru/restic.hpp"
 
-#include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,18 +19,11 @@ const target_config* find_target(const site_config& site, const std::string& tex
 /// find_target or exit 2 with the site's targets listed.
 const target_config& target_or_exit(const site_config& site, const std::string& text);
 
-/// restic's RFC 3339 time ("2024-05-01T10:00:00.123456789+02:00") in ms
-/// since the epoch; nullopt when it does not parse.
-std::optional<std::int64_t> parse_snapshot_time(const std::string& text);
-
-/// The time as every other listing prints it (UTC, "2024-05-01T08:00:00Z"),
-/// or restic's own text when it does not parse.
-std::string display_snapshot_time(const std::string& text);
+/// The snapshot's time as every other listing prints it (UTC,
+/// "2024-05-01T08:00:00Z"), or restic's own text when it does not parse.
+std::string display_snapshot_time(const snapshot_info& snapshot);
 
 /// Sorts oldest first (restic's order, but copied snapshots can interleave).
 void sort_by_time(std::vector<snapshot_info>& list);
-
-/// The local repository of the config with the config's restic deadline.
-restic_client local_restic(const config& cfg);
 
 } // namespace satoru::cli

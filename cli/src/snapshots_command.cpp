@@ -138,7 +138,7 @@ void add_snapshots_command(CLI::App& app, global_options& opts, command_runner& 
           out.push_back(
               {{"id", s.id},
                {"short_id", s.short_id},
-               {"time", display_snapshot_time(s.time)},
+               {"time", display_snapshot_time(s)},
                {"site", string_or_null(owner.site ? &owner.site->name : nullptr)},
                {"site_uuid", s.tag_value("site")},
                {"target", string_or_null(owner.target ? &owner.target->path : nullptr)},
@@ -159,7 +159,7 @@ void add_snapshots_command(CLI::App& app, global_options& opts, command_runner& 
         auto target_text =
             owner.target ? owner.target->path : "target=" + s.tag_value("target");
         std::cout << fmt::format("{:<10} {:<20} {:<20} {}\n", s.short_id,
-                                 display_snapshot_time(s.time), site_text, target_text);
+                                 display_snapshot_time(s), site_text, target_text);
       }
       if (list.empty()) std::cerr << "satoru: no snapshots\n";
       return exit_ok;

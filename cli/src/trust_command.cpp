@@ -21,7 +21,7 @@ struct trust_args {
 void add_trust_command(CLI::App& app, global_options& opts, command_runner& run) {
   auto args = std::make_shared<trust_args>();
   auto cmd = app.add_subcommand(
-    "trust", "show a site's SSH host key fingerprint; --yes pins it in known_hosts");
+      "trust", "show a site's SSH host key fingerprint; --yes pins it in known_hosts");
   cmd->add_option("site", args->site, "site name")->required();
   cmd->add_flag("--yes", args->yes, "write the key to the site's known_hosts file");
   cmd->callback([&, args] {
@@ -32,13 +32,15 @@ void add_trust_command(CLI::App& app, global_options& opts, command_runner& run)
       if (!args->yes) {
         auto key = fetch_host_key(endpoint);
         if (!key) fail(exit_failed, key.err().message);
-        std::cout << fmt::format("{} presents a {} key {}\n", endpoint.display(), key->type,
-                                 key->sha256_fingerprint);
-        std::cout << fmt::format(
-          "Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_{}_key.pub` on the host; if they "
-          "match, run: satoru trust {} --yes\n",
-          key->type == "ssh-ed25519" ? "ed25519" : key->type == "ssh-rsa" ? "rsa" : "ecdsa",
-          site.name);
+        std::cout << fmt::format("{} presents a {} key {}\n", endpoint.display(),
+                                 key->type, key->sha256_fingerprint);
+        std::cout << fmt::format("Compare it with `ssh-keygen -lf "
+                                 "/etc/ssh/ssh_host_{}_key.pub` on the host; if they "
+                                 "match, run: satoru trust {} --yes\n",
+                                 key->type == "ssh-ed25519" ? "ed25519"
+                                 : key->type == "ssh-rsa"   ? "rsa"
+                                                            : "ecdsa",
+                                 site.name);
         return exit_ok;
       }
       auto key = trust_host_key(endpoint);

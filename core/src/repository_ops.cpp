@@ -11,10 +11,6 @@ namespace satoru {
 
 namespace {
 
-std::chrono::seconds restic_timeout(const config& cfg) {
-  return std::chrono::seconds{cfg.restic_timeout_seconds};
-}
-
 /// "target 1792a625 of site demo-site" for a forget group's tags.
 std::string describe_group(const config& cfg, const std::vector<std::string>& tags,
                            std::string* target_hash) {
@@ -37,7 +33,7 @@ std::string describe_group(const config& cfg, const std::vector<std::string>& ta
 retention_result run_retention(const config& cfg, event_sink& events,
                                const cancel_token& cancel) {
   retention_result out;
-  restic_client local{local_repository(cfg), restic_timeout(cfg)};
+  auto local = local_restic(cfg);
   auto fail = [&](const std::string& step, const std::string& message) {
     out.error = message;
     events.emit("fail", step, "", message, {});
@@ -63,7 +59,8 @@ retention_result run_retention(const config& cfg, event_sink& events,
     out.kept += g.kept;
     out.removed += g.removed;
     boost::json::array removed_ids;
-    for (const auto& id : g.removed_ids) removed_ids.push_back(boost::json::value(id));
+    for (const auto& id : g.removed_ids)
+      removed_ids.push_back(boost::json::value(id));
     events.emit("ok", "retention.forget", hash,
                 fmt::format("{}: kept {}, removed {}", what, g.kept, g.removed),
                 {{"kept", g.kept}, {"removed", g.removed}, {"removed_ids", removed_ids}});
@@ -76,15 +73,16 @@ retention_result run_retention(const config& cfg, event_sink& events,
   if (!after) return fail("retention.stats", after.err().message);
   out.size_after = after->total_size;
   out.freed_bytes = std::max<std::int64_t>(0, before->total_size - after->total_size);
-  events.emit("ok", "retention.prune", "",
-              fmt::format("kept {} and removed {} snapshots; prune freed {} (repository now {})",
-                          out.kept, out.removed,
-                          format_bytes(static_cast<std::uint64_t>(out.freed_bytes)),
-                          format_bytes(static_cast<std::uint64_t>(out.size_after))),
-              {{"kept", out.kept},
-               {"removed", out.removed},
-               {"freed_bytes", out.freed_bytes},
-               {"size_bytes", out.size_after}});
+  events.emit(
+      "ok", "retention.prune", "",
+      fmt::format("kept {} and removed {} snapshots; prune freed {} (repository now {})",
+                  out.kept, out.removed,
+                  format_bytes(static_cast<std::uint64_t>(out.freed_bytes)),
+                  format_bytes(static_cast<std::uint64_t>(out.size_after))),
+      {{"kept", out.kept},
+       {"removed", out.removed},
+       {"freed_bytes", out.freed_bytes},
+       {"size_bytes", out.size_after}});
   out.ok = true;
   return out;
 }
@@ -102,7 +100,7 @@ offsite_result run_offsite_copy(const config& cfg, event_sink& events,
   auto where = redact_repository(remote_repo->location);
   std::chrono::seconds timeout{cfg.sync_timeout_seconds};
   restic_client remote{*remote_repo, timeout};
-  restic_client local{local_repo, restic_timeout(cfg)};
+  auto local = local_restic(cfg);
   auto fail = [&](const std::string& step, const std::string& message) {
     out.error = fmt::format("off-site copy to {} failed: {}", where, message);
     events.emit("fail", step, "", out.error, {});
@@ -116,11 +114,12 @@ offsite_result run_offsite_copy(const config& cfg, event_sink& events,
   };
 
   auto local_exists = local.exists(cancel);
-  if (!local_exists) return fail("sync", "local repository: " + local_exists.err().message);
+  if (!local_exists)
+    return fail("sync", "local repository: " + local_exists.err().message);
   if (!*local_exists) {
     out.ok = true;
-    events.emit("ok", "sync", "", "the local repository has no snapshots yet; nothing to copy",
-                {});
+    events.emit("ok", "sync", "",
+                "the local repository has no snapshots yet; nothing to copy", {});
     return out;
   }
   auto remote_exists = remote.exists(cancel);
@@ -128,9 +127,11 @@ offsite_result run_offsite_copy(const config& cfg, event_sink& events,
   if (!*remote_exists) {
     // Same chunker parameters as the local repository, or every copy would
     // re-chunk and store the data twice.
-    if (auto r = remote.init(&local_repo, cancel); !r) return fail("sync.init", r.err().message);
-    events.emit("ok", "sync.init", "",
-                "initialised " + where + " with the local repository's chunker parameters", {});
+    if (auto r = remote.init(&local_repo, cancel); !r)
+      return fail("sync.init", r.err().message);
+    events.emit(
+        "ok", "sync.init", "",
+        "initialised " + where + " with the local repository's chunker parameters", {});
   } else if (auto r = remote.unlock(cancel); !r) {
     return fail("sync.unlock", r.err().message);
   }
@@ -149,12 +150,14 @@ offsite_result run_offsite_copy(const config& cfg, event_sink& events,
       known.insert(s.id);
       if (!s.original.empty()) known.insert(s.original);
     }
-    for (const auto& s : *mine) out.lag += known.count(s.id) ? 0 : 1;
+    for (const auto& s : *mine)
+      out.lag += known.count(s.id) ? 0 : 1;
   }
   out.ok = true;
   events.emit("ok", "sync.copy", "",
-              fmt::format("copied {} new snapshot(s) to {} in {}; {} not yet off-site", out.copied,
-                          where, format_duration(now_ms() - started), out.lag),
+              fmt::format("copied {} new snapshot(s) to {} in {}; {} not yet off-site",
+                          out.copied, where, format_duration(now_ms() - started),
+                          out.lag),
               {{"copied", out.copied}, {"offsite_lag", out.lag}});
   return out;
 }
@@ -162,7 +165,7 @@ offsite_result run_offsite_copy(const config& cfg, event_sink& events,
 repository_overview inspect_repository(const config& cfg, std::int64_t since_ms,
                                        const cancel_token& cancel) {
   repository_overview out;
-  restic_client local{local_repository(cfg), restic_timeout(cfg)};
+  auto local = local_restic(cfg);
   auto exists = local.exists(cancel);
   if (!exists || !*exists) {
     out.ok = exists.has_value();

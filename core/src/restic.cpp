@@ -39,8 +39,8 @@ constexpr const char* inherited_restic_vars[] = {
 /// Variables whose values are secrets: scrubbed from every message we build.
 bool is_secret_var(const std::string& key) {
   return key == "RESTIC_PASSWORD" || key == "RESTIC_FROM_PASSWORD" ||
-         key == "B2_ACCOUNT_ID" || key == "B2_ACCOUNT_KEY" || key == "AWS_ACCESS_KEY_ID" ||
-         key == "AWS_SECRET_ACCESS_KEY";
+         key == "B2_ACCOUNT_ID" || key == "B2_ACCOUNT_KEY" ||
+         key == "AWS_ACCESS_KEY_ID" || key == "AWS_SECRET_ACCESS_KEY";
 }
 
 /// The variables restic reads the account credentials from. B2's key id and
@@ -48,7 +48,8 @@ bool is_secret_var(const std::string& key) {
 /// B2_ACCOUNT_ID/B2_ACCOUNT_KEY, the S3-compatible endpoint (`s3:`) reads
 /// them as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.
 std::pair<const char*, const char*> credential_vars(const std::string& location) {
-  if (location.rfind("s3:", 0) == 0) return {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"};
+  if (location.rfind("s3:", 0) == 0)
+    return {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"};
   return {"B2_ACCOUNT_ID", "B2_ACCOUNT_KEY"};
 }
 
@@ -762,6 +763,11 @@ std::string restic_cache_dir(const config& cfg) {
     repo.pop_back();
   if (repo.empty()) return {};
   return repo + "-cache";
+}
+
+restic_client local_restic(const config& cfg) {
+  return restic_client{local_repository(cfg),
+                       std::chrono::seconds{cfg.restic_timeout_seconds}};
 }
 
 restic_repository local_repository(const config& cfg) {

@@ -34,7 +34,7 @@ inline constexpr std::uint32_t plugin_abi_version = 1;
 /// Result of one preflight check; each becomes a job event.
 struct check_result {
   enum class level { ok, warn, fail };
-  std::string name;    ///< e.g. "remote.path", "remote.rsync"
+  std::string name; ///< e.g. "remote.path", "remote.rsync"
   level status = level::ok;
   std::string message; ///< "rsync 3.2.7 present", "/srv/data does not exist"
 };
@@ -44,10 +44,10 @@ struct target_spec {
   std::string site_name;
   std::string site_uuid;
   std::string mode;
-  std::string path;               ///< absolute path on the edge host
-  std::string hash;               ///< target_hash(mode, path)
-  boost::json::object options;    ///< the target's "options" from the config
-  std::string staging_dir;        ///< <staging_root>/<site_uuid>/<target_hash>
+  std::string path;            ///< absolute path on the edge host
+  std::string hash;            ///< target_hash(mode, path)
+  boost::json::object options; ///< the target's "options" from the config
+  std::string staging_dir;     ///< <staging_root>/<site_uuid>/<target_hash>
   /// Private scratch folder on the same filesystem as staging_dir (so a
   /// finished file can be renamed into place); emptied by the host afterwards.
   std::string work_dir;
@@ -79,7 +79,8 @@ public:
   virtual expected<process_result> run(process_spec spec) = 0;
   /// Records a job event ("info", "ok", "warn", "fail") with optional data.
   virtual void event(const std::string& level, const std::string& step,
-                     const std::string& message, const boost::json::object& data = {}) = 0;
+                     const std::string& message,
+                     const boost::json::object& data = {}) = 0;
   /// Set when the job is cancelled or its deadline passed.
   virtual const cancel_token& cancel() const = 0;
   /// Time left for this target.
@@ -90,10 +91,10 @@ public:
 struct pull_result {
   enum class status { success, warning, failed };
   status outcome = status::failed;
-  std::string message;            ///< the error, or a note for warnings
-  std::uint64_t bytes = 0;        ///< bytes moved over the wire
-  std::uint64_t files = 0;        ///< files transferred
-  boost::json::object data;       ///< extra statistics for events
+  std::string message;      ///< the error, or a note for warnings
+  std::uint64_t bytes = 0;  ///< bytes moved over the wire
+  std::uint64_t files = 0;  ///< files transferred
+  boost::json::object data; ///< extra statistics for events
 };
 
 /// A target handler: one instance per plugin, shared by all jobs, so it
@@ -109,8 +110,8 @@ public:
   /// Local programs this mode needs (checked with --version by preflight).
   virtual std::vector<std::string> local_tools(const std::string& mode) const = 0;
   /// Checks the target's options; one message per problem ("key: problem").
-  virtual std::vector<std::string> validate_options(const std::string& mode,
-                                                    const boost::json::object& options) const = 0;
+  virtual std::vector<std::string>
+  validate_options(const std::string& mode, const boost::json::object& options) const = 0;
   /// Remote checks for one target over an already connected session.
   virtual std::vector<check_result> preflight(const target_spec& target,
                                               plugin_services& services) = 0;
@@ -118,6 +119,19 @@ public:
   /// in staging and no temp file on the edge host, whatever happens.
   virtual pull_result pull(const target_spec& target, plugin_services& services) = 0;
 };
+
+/// Runs `body` and turns an exception into `on_error(what)`, so that none
+/// crosses the plugin boundary. Plugins wrap their entry points in it.
+template <class Body, class OnError>
+auto guarded(Body&& body, OnError&& on_error) noexcept -> decltype(body()) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return on_error(std::string{e.what()});
+  } catch (...) {
+    return on_error(std::string{"unknown exception"});
+  }
+}
 
 } // namespace satoru
 
@@ -128,7 +142,7 @@ public:
   satoru_plugin_abi_version() noexcept {                                                 \
     return ::satoru::plugin_abi_version;                                                 \
   }                                                                                      \
-  extern "C" __attribute__((visibility("default")))::satoru::target_handler*             \
+  extern "C" __attribute__((visibility("default"))) ::satoru::target_handler*            \
   satoru_plugin_create() noexcept {                                                      \
     try {                                                                                \
       return new handler_type();                                                         \
@@ -137,6 +151,6 @@ public:
     }                                                                                    \
   }                                                                                      \
   extern "C" __attribute__((visibility("default"))) void satoru_plugin_destroy(          \
-    ::satoru::target_handler* handler) noexcept {                                        \
+      ::satoru::target_handler* handler) noexcept {                                      \
     delete handler;                                                                      \
   }

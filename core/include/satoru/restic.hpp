@@ -165,6 +165,9 @@ private:
 std::string restic_cache_dir(const config& cfg);
 /// The local repository of a config (cache: restic_cache_dir).
 restic_repository local_repository(const config& cfg);
+/// A client of the local repository with the config's restic deadline.
+restic_client local_restic(const config& cfg);
+
 /// The off-site repository of a config (restic_b2_repository), if any; same
 /// password as the local one, B2 credentials from their sources.
 std::optional<restic_repository> offsite_repository(const config& cfg);

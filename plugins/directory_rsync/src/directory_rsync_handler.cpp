@@ -23,7 +23,6 @@ using std::chrono::seconds;
 /// long will not manage a backup either.
 constexpr milliseconds check_timeout{30'000};
 
-
 std::string known_keys_hint() {
   return "known options: bwlimit_kbps, compress, exclude, no_progress_timeout_seconds";
 }
@@ -113,14 +112,14 @@ std::vector<std::string> directory_rsync_handler::local_tools(const std::string&
 std::vector<std::string>
 directory_rsync_handler::validate_options(const std::string&,
                                           const boost::json::object& options) const {
-  try {
-    directory_options parsed;
-    return parse_directory_options(options, parsed);
-  } catch (const std::exception& e) {
-    return {std::string("options: ") + e.what()};
-  } catch (...) {
-    return {"options: cannot be checked"};
-  }
+  return guarded(
+      [&] {
+        directory_options parsed;
+        return parse_directory_options(options, parsed);
+      },
+      [](const std::string& what) {
+        return std::vector<std::string>{"options: cannot be checked: " + what};
+      });
 }
 
 std::vector<check_result> directory_rsync_handler::preflight(const target_spec& target,
@@ -229,17 +228,12 @@ directory_rsync_handler::rsync_argv(const target_spec& target,
 
 pull_result directory_rsync_handler::pull(const target_spec& target,
                                           plugin_services& services) {
-  try {
-    return pull_unguarded(target, services);
-  } catch (const std::exception& e) {
-    pull_result r;
-    r.message = std::string("directory_rsync failed: ") + e.what();
-    return r;
-  } catch (...) {
-    pull_result r;
-    r.message = "directory_rsync failed with an unknown exception";
-    return r;
-  }
+  return guarded([&] { return pull_unguarded(target, services); },
+                 [](const std::string& what) {
+                   pull_result r;
+                   r.message = "directory_rsync failed: " + what;
+                   return r;
+                 });
 }
 
 pull_result directory_rsync_handler::pull_unguarded(const target_spec& target,

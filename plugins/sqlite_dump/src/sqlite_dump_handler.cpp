@@ -32,7 +32,6 @@ constexpr milliseconds cleanup_timeout{15'000};
 /// VACUUM INTO appeared in SQLite 3.27.0.
 constexpr int vacuum_into_major = 3, vacuum_into_minor = 27;
 
-
 bool exists(const std::string& path) {
   struct stat st {};
   return ::lstat(path.c_str(), &st) == 0;
@@ -206,14 +205,14 @@ std::vector<std::string> sqlite_dump_handler::local_tools(const std::string&) co
 std::vector<std::string>
 sqlite_dump_handler::validate_options(const std::string&,
                                       const boost::json::object& options) const {
-  try {
-    sqlite_options parsed;
-    return parse_sqlite_options(options, parsed);
-  } catch (const std::exception& e) {
-    return {std::string("options: ") + e.what()};
-  } catch (...) {
-    return {"options: cannot be checked"};
-  }
+  return guarded(
+      [&] {
+        sqlite_options parsed;
+        return parse_sqlite_options(options, parsed);
+      },
+      [](const std::string& what) {
+        return std::vector<std::string>{"options: cannot be checked: " + what};
+      });
 }
 
 std::vector<check_result> sqlite_dump_handler::preflight(const target_spec& target,
@@ -390,20 +389,20 @@ pull_result sqlite_dump_handler::pull(const target_spec& target,
   pull_result result;
   sqlite_options options;
   remote_state remote;
-  try {
-    auto problems = parse_sqlite_options(target.options, options);
-    if (!problems.empty()) {
-      result.message = "invalid options: " + problems.front();
-      return result;
-    }
-    result = pull_unguarded(target, services, options, remote);
-  } catch (const std::exception& e) {
-    result = pull_result{};
-    result.message = std::string("sqlite_dump failed: ") + e.what();
-  } catch (...) {
-    result = pull_result{};
-    result.message = "sqlite_dump failed with an unknown exception";
+  auto problems = guarded([&] { return parse_sqlite_options(target.options, options); },
+                          [](const std::string& what) {
+                            return std::vector<std::string>{"cannot be checked: " + what};
+                          });
+  if (!problems.empty()) {
+    result.message = "invalid options: " + problems.front();
+    return result;
   }
+  result = guarded([&] { return pull_unguarded(target, services, options, remote); },
+                   [](const std::string& what) {
+                     pull_result failed;
+                     failed.message = "sqlite_dump failed: " + what;
+                     return failed;
+                   });
   // Whatever happened above, the edge host keeps no copy of the database.
   try {
     cleanup_remote(target, services, options, remote, result);

@@ -47,7 +47,7 @@ struct job_ticket {
   std::int64_t job_id = 0;
   std::int64_t site_id = 0;
   std::string site_name;
-  std::string type;          ///< job_type as text
+  std::string type; ///< job_type as text
   std::int32_t attempt = 0;
 };
 
@@ -61,7 +61,7 @@ typename Inspector::result_type inspect(Inspector& f, job_ticket& x) {
 /// job is left for interrupt_owned and is not finished by the runner.
 struct job_outcome {
   std::int64_t job_id = 0;
-  std::string status;        ///< job_status as text
+  std::string status; ///< job_status as text
   std::string error;
 };
 
@@ -78,16 +78,16 @@ struct job_event {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_event& x) {
-  return f(caf::meta::type_name("job_event"), x.job_id, x.level, x.step, x.target, x.message,
-           x.data);
+  return f(caf::meta::type_name("job_event"), x.job_id, x.level, x.step, x.target,
+           x.message, x.data);
 }
 
 /// Result of pulling and snapshotting one target; also the site_targets row.
 struct target_outcome {
   std::string target_hash;
-  std::string status;        ///< success, warning, failed
-  std::string error;         ///< failure or warning text
-  std::int64_t bytes = 0;    ///< pulled over the wire
+  std::string status;     ///< success, warning, failed
+  std::string error;      ///< failure or warning text
+  std::int64_t bytes = 0; ///< pulled over the wire
   std::int64_t files = 0;
   std::int64_t duration_ms = 0;
   std::string snapshot_id;
@@ -96,8 +96,8 @@ struct target_outcome {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, target_outcome& x) {
-  return f(caf::meta::type_name("target_outcome"), x.target_hash, x.status, x.error, x.bytes,
-           x.files, x.duration_ms, x.snapshot_id, x.data_added);
+  return f(caf::meta::type_name("target_outcome"), x.target_hash, x.status, x.error,
+           x.bytes, x.files, x.duration_ms, x.snapshot_id, x.data_added);
 }
 
 /// Summary of a preflight run, for the site actor's decisions.
@@ -106,8 +106,8 @@ struct preflight_summary {
   std::string site_error;
   std::string health;
   std::string reason;
-  std::vector<std::string> failed_targets;  ///< hashes
-  std::vector<std::string> failed_errors;   ///< same order
+  std::vector<std::string> failed_targets; ///< hashes
+  std::vector<std::string> failed_errors;  ///< same order
 };
 
 template <class Inspector>
@@ -131,7 +131,7 @@ typename Inspector::result_type inspect(Inspector& f, snapshot_request& x) {
 }
 
 struct snapshot_outcome {
-  std::string status;        ///< success, warning (restic exit 3), failed
+  std::string status; ///< success, warning (restic exit 3), failed
   std::string error;
   std::string snapshot_id;
   std::int64_t files_new = 0, files_changed = 0, data_added = 0, bytes_processed = 0;
@@ -148,8 +148,8 @@ typename Inspector::result_type inspect(Inspector& f, snapshot_outcome& x) {
 struct sync_outcome {
   bool ok = false;
   std::string error;
-  std::int64_t copied = 0;     ///< snapshots copied by this run
-  std::int64_t lag = 0;        ///< local snapshots not in the remote afterwards
+  std::int64_t copied = 0; ///< snapshots copied by this run
+  std::int64_t lag = 0;    ///< local snapshots not in the remote afterwards
 };
 
 template <class Inspector>
@@ -159,7 +159,7 @@ typename Inspector::result_type inspect(Inspector& f, sync_outcome& x) {
 
 /// The sync_state row of the off-site repository.
 struct sync_record {
-  std::string repository;      ///< redacted repository string
+  std::string repository; ///< redacted repository string
   std::int64_t last_attempt_at = 0, last_success_at = 0, last_success_started_at = 0;
   std::string status, error;
   std::int64_t copied = 0, lag = 0;
@@ -168,7 +168,8 @@ struct sync_record {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sync_record& x) {
   return f(caf::meta::type_name("sync_record"), x.repository, x.last_attempt_at,
-           x.last_success_at, x.last_success_started_at, x.status, x.error, x.copied, x.lag);
+           x.last_success_at, x.last_success_started_at, x.status, x.error, x.copied,
+           x.lag);
 }
 
 /// Snapshot counts per site (by uuid), repository size, and how many

@@ -18,7 +18,7 @@ struct runtime_context {
   std::shared_ptr<const config> cfg;
   std::shared_ptr<plugin_registry> plugins;
   std::shared_ptr<satoru::metrics> metrics;
-  std::string owner;                         ///< lease holder id of this process
+  std::string owner; ///< lease holder id of this process
   /// Timer periods (tests shorten them).
   std::chrono::milliseconds poll_period{500};
   std::chrono::milliseconds heartbeat_period{2000};

@@ -17,8 +17,8 @@ namespace satoru::actors {
 class runtime_host {
 public:
   struct options {
-    bool daemon = true;         ///< scheduler + liveness row + recovery
-    std::int64_t only_job = 0;  ///< in-process mode: run this job, then stop
+    bool daemon = true;        ///< scheduler + liveness row + recovery
+    std::int64_t only_job = 0; ///< in-process mode: run this job, then stop
   };
 
   /// `db` must be opened by the caller; it moves to the store actor's thread.

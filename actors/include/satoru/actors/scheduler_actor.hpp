@@ -16,7 +16,7 @@ struct scheduler_state {
   runtime_context ctx;
   store_actor store;
   supervisor_actor supervisor;
-  std::set<std::int64_t> waiting;  ///< sites whose jittered enqueue is pending
+  std::set<std::int64_t> waiting; ///< sites whose jittered enqueue is pending
   std::mt19937_64 rng{std::random_device{}()};
 };
 

@@ -20,9 +20,9 @@ struct store_state {
 /// production (SQLite may wait for another process's lock); tests spawn it
 /// event-based under the deterministic scheduler.
 store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_state> self,
-                                          std::shared_ptr<satoru::store> db, std::string owner,
-                                          std::string metrics_listen, int max_attempts,
-                                          std::int64_t lease_ms);
+                                          std::shared_ptr<satoru::store> db,
+                                          std::string owner, std::string metrics_listen,
+                                          int max_attempts, std::int64_t lease_ms);
 
 /// Whether the process behind an owner id ("host:pid:nonce") still lives.
 /// Unknown hosts count as alive: their leases expire instead.

@@ -10,7 +10,8 @@ namespace satoru::actors {
 class store_event_sink final : public event_sink {
 public:
   store_event_sink(store_actor store, std::int64_t job_id)
-    : store_(std::move(store)), job_id_(job_id) {}
+      : store_(std::move(store))
+      , job_id_(job_id) {}
   void emit(const std::string& level, const std::string& step, const std::string& target,
             const std::string& message, const boost::json::object& data) override;
 

@@ -10,7 +10,8 @@
 namespace satoru::actors {
 
 /// Creates the actor that runs the jobs of one site (tests swap in fakes).
-using site_factory = std::function<site_actor(caf::local_actor* parent, const site_config&)>;
+using site_factory =
+    std::function<site_actor(caf::local_actor* parent, const site_config&)>;
 
 struct supervisor_state {
   static inline const char* name = "supervisor";
@@ -18,14 +19,14 @@ struct supervisor_state {
   store_actor store;
   restic_actor restic;
   sync_actor sync;
-  std::map<std::string, site_actor> sites;      ///< by site name
+  std::map<std::string, site_actor> sites; ///< by site name
   struct running_job {
     std::int64_t site_id = 0;
     std::string type;
     cancel_token cancel;
   };
-  std::map<std::int64_t, running_job> running;  ///< by job id
-  bool polling = false;          ///< a claim request is on its way
+  std::map<std::int64_t, running_job> running; ///< by job id
+  bool polling = false;                        ///< a claim request is on its way
   bool stopping = false;
   bool finalizing = false;
   int heartbeats = 0;
@@ -45,6 +46,7 @@ supervisor_behavior(supervisor_actor::stateful_pointer<supervisor_state> self,
                     sync_actor sync, site_factory make_site, std::int64_t only_job);
 
 /// The production site factory: a site_behavior actor linked to its parent.
-site_factory default_site_factory(runtime_context ctx, store_actor store, restic_actor restic);
+site_factory default_site_factory(runtime_context ctx, store_actor store,
+                                  restic_actor restic);
 
 } // namespace satoru::actors

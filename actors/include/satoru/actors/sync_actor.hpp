@@ -10,9 +10,8 @@ struct sync_state {
   runtime_context ctx;
   store_actor store;
   restic_actor restic;
-  std::string repository;       ///< redacted off-site repository ("" = sync off)
-  sync_record last;             ///< the sync_state row as we last wrote/read it
-  bool loaded = false;          ///< `last` was read from the store
+  std::string repository; ///< redacted off-site repository ("" = sync off)
+  sync_record last;       ///< the sync_state row as we last wrote/read it
   bool refreshing = false;
   bool refresh_again = false;
 };

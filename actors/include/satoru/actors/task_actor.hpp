@@ -21,11 +21,11 @@ template <class T>
 typename task_actor<T>::behavior_type task_behavior(typename task_actor<T>::pointer self,
                                                     std::function<T()> work) {
   return {
-    [=](run_atom) -> T {
-      T result = work();
-      self->quit();
-      return result;
-    },
+      [=](run_atom) -> T {
+        T result = work();
+        self->quit();
+        return result;
+      },
   };
 }
 
