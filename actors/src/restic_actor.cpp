@@ -19,36 +19,37 @@ namespace {
 
 using self_ptr = restic_actor::stateful_pointer<restic_state>;
 
-constexpr std::chrono::seconds grace{30};
-
 /// Queues work on the repository. `run` is a blocking function executed on
-/// its own thread; `reply` gets its result (or the error) back here.
+/// its own thread; `reply` gets its result (or the error) back here. Work
+/// whose token is cancelled while it waits (its job ended) never starts.
 template <class T>
 void schedule(self_ptr self, bool exclusive, std::function<T()> run,
-              std::chrono::milliseconds timeout, cancel_token token,
+              std::chrono::seconds limit, cancel_token token,
               std::function<void(expected<T>)> reply) {
-  self->state.access.submit(exclusive, [=] {
-    auto worker = spawn_task<T>(self, run);
-    self->request(worker, timeout + grace, run_atom::value)
-        .then(
-            [=](T& result) {
-              self->state.access.done(exclusive);
-              reply(std::move(result));
-            },
-            [=](caf::error& err) {
-              token.cancel();
-              self->state.access.done(exclusive);
-              reply(error{errc::timeout,
-                          "restic did not finish: " + self->system().render(err)});
-            });
-  });
+  auto& st = self->state;
+  st.access.submit(
+      exclusive,
+      [=] {
+        run_task<T>(self, run, token, limit, [=](expected<T> r) {
+          self->state.access.done(exclusive);
+          reply(std::move(r));
+        });
+      },
+      token,
+      [=] {
+        reply(error{errc::cancelled, "not started: its job ended while it waited for "
+                                     "the repository"});
+      });
+  if (st.access.waiting() > 0 && !st.sweeping) {
+    st.sweeping = true;
+    self->delayed_send(self, std::chrono::seconds{1}, sweep_atom::value);
+  }
 }
 
 snapshot_outcome take_snapshot(const runtime_context& ctx, const store_actor& store,
                                const snapshot_request& req, const cancel_token& cancel) {
   snapshot_outcome out;
-  out.status = "failed";
-  store_event_sink sink{store, req.job_id};
+  store_event_sink sink{store, req.job_id, req.epoch};
   auto client = local_restic(*ctx.cfg);
   auto started = now_ms();
   auto summary = client.backup(
@@ -56,10 +57,11 @@ snapshot_outcome take_snapshot(const runtime_context& ctx, const store_actor& st
   out.duration_ms = now_ms() - started;
   if (!summary) {
     out.error = summary.err().message;
+    out.failure = classify(summary.err().code);
     sink.emit("fail", "snapshot", req.target_hash, out.error, {});
     return out;
   }
-  out.status = summary->warning ? "warning" : "success";
+  out.status = summary->warning ? job_status::warning : job_status::success;
   out.error = summary->warning_message;
   out.snapshot_id = summary->snapshot_id;
   out.files_new = summary->files_new;
@@ -130,71 +132,53 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
         ensure_repository(self);
         schedule<snapshot_outcome>(
             self, false, [=] { return take_snapshot(ctx, store, req, cancel); }, timeout,
-            cancel,
-            [=](expected<snapshot_outcome> r) mutable {
+            cancel, [=](expected<snapshot_outcome> r) mutable {
               if (r) {
                 promise.deliver(std::move(*r));
-              } else {
-                snapshot_outcome failed;
-                failed.status = "failed";
-                failed.error = r.err().message;
-                promise.deliver(std::move(failed));
+                return;
               }
+              snapshot_outcome failed;
+              failed.error = r.err().message;
+              failed.failure = classify(r.err().code);
+              promise.deliver(std::move(failed));
             });
         return promise;
       },
-      [=](retention_atom, const job_ticket& job,
+      [=](retention_atom, const job_row& job,
           cancel_token cancel) -> caf::result<job_outcome> {
         auto promise = self->make_response_promise<job_outcome>();
-        auto started = now_ms();
         schedule<retention_result>(
             self, true,
             [=] {
-              store_event_sink sink{store, job.job_id};
+              store_event_sink sink{store, job.id, job.epoch};
               return run_retention(*ctx.cfg, sink, cancel);
             },
-            timeout, cancel,
-            [=](expected<retention_result> r) mutable {
-              if (cancel.cancelled()) {
-                promise.deliver(
-                    job_outcome{job.job_id, "interrupted", "cancelled by shutdown"});
-                return;
-              }
-              auto ok = r && r->ok;
-              auto error_text = !r ? r.err().message : r->error;
-              if (r && ok && ctx.metrics) {
+            timeout, cancel, [=](expected<retention_result> r) mutable {
+              if (r && r->ok && ctx.metrics) {
                 ctx.metrics->add_snapshots_removed(r->removed);
                 ctx.metrics->set_repository_size(r->size_after);
               }
-              auto status = std::string{ok ? "success" : "failed"};
-              self->request(store, caf::infinite, finish_atom::value, job.job_id, status,
-                            error_text)
-                  .then(
-                      [=](bool recorded) mutable {
-                        if (recorded && ctx.metrics)
-                          ctx.metrics->job_finished(
-                              "retention", status,
-                              static_cast<double>(now_ms() - started) / 1000.0);
-                        promise.deliver(job_outcome{
-                            job.job_id, recorded ? status : "lost", error_text});
-                      },
-                      [=](caf::error& err) mutable { promise.deliver(std::move(err)); });
+              job_outcome out;
+              out.status = r && r->ok ? job_status::success : job_status::failed;
+              out.error = !r ? r.err().message : r->error;
+              // A locked repository or a failing disk may pass next time.
+              if (out.status == job_status::failed)
+                out.failure = r ? failure_kind::transient : classify(r.err().code);
+              promise.deliver(std::move(out));
             });
         return promise;
       },
-      [=](copy_atom, const job_ticket& job,
-          cancel_token cancel) -> caf::result<sync_outcome> {
+      [=](copy_atom, const job_row& job, cancel_token cancel) -> caf::result<sync_outcome> {
         auto promise = self->make_response_promise<sync_outcome>();
         ensure_repository(self);
-        auto sync_timeout = std::chrono::seconds{ctx.cfg->sync_timeout_seconds};
         schedule<sync_outcome>(
             self, false,
             [=] {
-              store_event_sink sink{store, job.job_id};
+              store_event_sink sink{store, job.id, job.epoch};
               auto r = run_offsite_copy(*ctx.cfg, sink, cancel);
               return sync_outcome{r.ok, r.error, r.copied, r.lag};
             },
-            sync_timeout, cancel,
+            std::chrono::seconds{ctx.cfg->sync_timeout_seconds}, cancel,
             [=](expected<sync_outcome> r) mutable {
               promise.deliver(r ? std::move(*r)
                                 : sync_outcome{false, r.err().message, 0, 0});
@@ -219,17 +203,24 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
               }
               return out;
             },
-            timeout, token,
-            [=](expected<repository_counts> r) mutable {
+            timeout, token, [=](expected<repository_counts> r) mutable {
               if (r) {
                 promise.deliver(std::move(*r));
-              } else {
-                repository_counts failed;
-                failed.error = r.err().message;
-                promise.deliver(std::move(failed));
+                return;
               }
+              repository_counts failed;
+              failed.error = r.err().message;
+              promise.deliver(std::move(failed));
             });
         return promise;
+      },
+      [=](expire_atom, cancel_token token) { token.cancel(); },
+      [=](sweep_atom) {
+        auto& st = self->state;
+        st.access.sweep();
+        st.sweeping = st.access.waiting() > 0;
+        if (st.sweeping)
+          self->delayed_send(self, std::chrono::seconds{1}, sweep_atom::value);
       },
   };
 }

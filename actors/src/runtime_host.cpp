@@ -6,6 +6,7 @@
 #include "satoru/actors/supervisor_actor.hpp"
 #include "satoru/actors/sync_actor.hpp"
 
+#include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
 namespace satoru::actors {
@@ -15,7 +16,7 @@ runtime_host::runtime_host(runtime_context ctx, std::unique_ptr<satoru::store> d
     : system_(cfg_) {
   std::shared_ptr<satoru::store> shared{std::move(db)};
   store_ = system_.spawn<caf::detached>(store_behavior, shared, ctx.owner,
-                                        ctx.cfg->metrics_listen, ctx.max_attempts,
+                                        ctx.cfg->metrics_listen, ctx.max_recoveries,
                                         ctx.lease_ms);
   restic_ = system_.spawn(restic_behavior, ctx, store_);
   sync_ = system_.spawn(sync_behavior, ctx, store_, restic_);
@@ -23,6 +24,28 @@ runtime_host::runtime_host(runtime_context ctx, std::unique_ptr<satoru::store> d
                               default_site_factory(ctx, store_, restic_), opts.only_job);
   if (opts.daemon)
     scheduler_ = system_.spawn(scheduler_behavior, ctx, store_, supervisor_);
+  // Watches the two actors the runtime cannot live without.
+  auto failure = failure_;
+  auto supervisor = caf::actor_cast<caf::actor>(supervisor_);
+  auto store = caf::actor_cast<caf::actor>(store_);
+  watchdog_ = system_.spawn([failure, supervisor, store](caf::event_based_actor* self) {
+    self->monitor(supervisor);
+    self->monitor(store);
+    self->set_down_handler([=](const caf::down_msg& msg) {
+      std::lock_guard<std::mutex> guard{failure->mutex};
+      if (failure->stopping || failure->why || msg.reason == caf::exit_reason::normal ||
+          msg.reason == caf::exit_reason::user_shutdown)
+        return;
+      auto who = msg.source == supervisor.address() ? "the supervisor" : "the store actor";
+      failure->why = std::string{who} + " stopped: " + caf::to_string(msg.reason);
+    });
+    return caf::behavior{[](tick_atom) {}};
+  });
+}
+
+std::optional<std::string> runtime_host::failure() const {
+  std::lock_guard<std::mutex> guard{failure_->mutex};
+  return failure_->why;
 }
 
 bool runtime_host::wait(std::chrono::milliseconds timeout) {
@@ -36,6 +59,10 @@ bool runtime_host::wait(std::chrono::milliseconds timeout) {
 void runtime_host::stop(std::chrono::milliseconds timeout) {
   if (stopped_) return;
   stopped_ = true;
+  {
+    std::lock_guard<std::mutex> guard{failure_->mutex};
+    failure_->stopping = true;
+  }
   caf::scoped_actor self{system_};
   self->monitor(supervisor_);
   self->send(supervisor_, shutdown_atom::value);
@@ -46,6 +73,7 @@ void runtime_host::stop(std::chrono::milliseconds timeout) {
   self->send_exit(restic_, caf::exit_reason::user_shutdown);
   self->send_exit(supervisor_, caf::exit_reason::kill);
   self->send_exit(store_, caf::exit_reason::user_shutdown);
+  self->send_exit(watchdog_, caf::exit_reason::user_shutdown);
 }
 
 runtime_host::~runtime_host() {

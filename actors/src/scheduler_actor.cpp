@@ -15,8 +15,16 @@ using self_ptr = scheduler_actor::stateful_pointer<scheduler_state>;
 
 constexpr std::int64_t hour_ms = 3600 * 1000;
 
+/// The error handler of a request whose failure only needs a log line (the
+/// next tick tries again).
+auto logged(const char* what) {
+  return [what](caf::error& err) {
+    spdlog::warn("scheduler: {}: {}", what, caf::to_string(err));
+  };
+}
+
 /// Queues a repository job when its interval has passed since the last one.
-void schedule_repository_job(self_ptr self, const std::string& type, int interval_hours) {
+void schedule_repository_job(self_ptr self, job_type type, int interval_hours) {
   if (interval_hours <= 0) return;
   auto& st = self->state;
   self->request(st.store, caf::infinite, last_atom::value, type, std::int64_t{0})
@@ -24,11 +32,14 @@ void schedule_repository_job(self_ptr self, const std::string& type, int interva
         if (last + interval_hours * hour_ms > now_ms()) return;
         self->request(self->state.store, caf::infinite, enqueue_atom::value, type,
                       std::int64_t{0})
-            .then([=](std::int64_t id) {
-              spdlog::info("scheduled {} job {}", type, id);
-              self->send(self->state.supervisor, poll_atom::value);
-            });
-      });
+            .then(
+                [=](std::int64_t id) {
+                  spdlog::info("scheduled {} job {}", to_string(type), id);
+                  self->send(self->state.supervisor, poll_atom::value);
+                },
+                logged("queueing a repository job"));
+      },
+      logged("reading the last repository job"));
 }
 
 void tick(self_ptr self) {
@@ -48,11 +59,12 @@ void tick(self_ptr self) {
             s.waiting.insert(due[i]);
             self->delayed_send(self, delays[i], enqueue_atom::value, due[i]);
           }
-        });
+        },
+        logged("finding due sites"));
   }
-  schedule_repository_job(self, "retention", cfg.restic_retention_interval_hours);
+  schedule_repository_job(self, job_type::retention, cfg.restic_retention_interval_hours);
   if (cfg.restic_b2_repository)
-    schedule_repository_job(self, "restic_sync", cfg.restic_sync_interval_hours);
+    schedule_repository_job(self, job_type::restic_sync, cfg.restic_sync_interval_hours);
 }
 
 } // namespace
@@ -86,12 +98,17 @@ scheduler_behavior(scheduler_actor::stateful_pointer<scheduler_state> self,
       },
       [=](enqueue_atom, std::int64_t site_id) {
         self->request(self->state.store, caf::infinite, enqueue_atom::value,
-                      std::string{"backup"}, site_id)
-            .then([=](std::int64_t id) {
-              self->state.waiting.erase(site_id);
-              spdlog::info("scheduled backup job {} for site id {}", id, site_id);
-              self->send(self->state.supervisor, poll_atom::value);
-            });
+                      job_type::backup, site_id)
+            .then(
+                [=](std::int64_t id) {
+                  self->state.waiting.erase(site_id);
+                  spdlog::info("scheduled backup job {} for site id {}", id, site_id);
+                  self->send(self->state.supervisor, poll_atom::value);
+                },
+                [=](caf::error& err) {
+                  self->state.waiting.erase(site_id);
+                  logged("queueing a backup")(err);
+                });
       },
   };
 }

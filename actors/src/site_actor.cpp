@@ -2,9 +2,7 @@
 
 #include "satoru/actors/target_handler_actor.hpp"
 #include "satoru/actors/task_actor.hpp"
-#include "satoru/health.hpp"
 #include "satoru/identity.hpp"
-#include "satoru/store.hpp"
 #include "satoru/time.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -20,258 +18,305 @@ namespace {
 
 using self_ptr = site_actor::stateful_pointer<site_state>;
 
-/// Slack on top of a task's own deadline before we stop waiting for it.
-constexpr std::chrono::seconds grace{30};
-
 void emit(self_ptr self, const std::string& level, const std::string& step,
           const std::string& target, const std::string& message) {
+  auto& job = self->state.job;
   self->send(self->state.store, event_atom::value,
-             job_event{self->state.job.job_id, level, step, target, message, {}});
+             job_event{job.id, job.epoch, level, step, target, message, {}});
 }
 
-std::string health_of_status(const std::string& status) {
-  if (status == "success") return health_ok;
-  if (status == "warning") return health_warning;
-  return health_failed;
-}
-
-/// Ends the current job: records it, answers the supervisor, frees the site.
-void finish_job(self_ptr self, const std::string& status, const std::string& error_text) {
+/// Answers the supervisor and frees the site for its next job. Called only
+/// when every task of the attempt has stopped.
+void report(self_ptr self, job_outcome outcome) {
   auto& st = self->state;
-  auto job = st.job;
+  if (st.cancel.cancelled())
+    outcome = job_outcome{job_status::interrupted, "cancelled", failure_kind::none, {},
+                          std::nullopt};
   auto promise = st.promise;
-  auto duration = static_cast<double>(now_ms() - st.started_ms) / 1000.0;
-  auto reset = [self] {
-    auto& s = self->state;
-    s.busy = false;
-    s.pending.clear();
-    s.results.clear();
-    s.pulling = 0;
-    s.snapshotting = 0;
-  };
-  if (st.cancel.cancelled()) {
-    // A shutdown cancelled us: the supervisor marks the job interrupted so
-    // that it runs again; nothing of it is recorded as finished.
-    reset();
-    promise.deliver(job_outcome{job.job_id, "interrupted", "cancelled by shutdown"});
-    return;
-  }
-  self->request(st.store, caf::infinite, finish_atom::value, job.job_id, status,
-                error_text)
-      .then(
-          [=](bool recorded) mutable {
-            if (recorded && self->state.ctx.metrics)
-              self->state.ctx.metrics->job_finished(job.type, status, duration);
-            reset();
-            promise.deliver(
-                job_outcome{job.job_id, recorded ? status : "lost", error_text});
-          },
-          [=](caf::error& err) mutable {
-            reset();
-            promise.deliver(std::move(err));
-          });
+  st.busy = false;
+  st.preflighting = false;
+  st.pending.clear();
+  st.results.clear();
+  st.locks.clear();
+  st.pulling = 0;
+  st.snapshotting = 0;
+  promise.deliver(std::move(outcome));
 }
 
-std::string summarize_failures(const std::vector<target_outcome>& results,
-                               const site_config& site) {
+std::string path_of(const site_config& site, const std::string& hash) {
+  for (const auto& t : site.targets)
+    if (t.hash == hash) return t.path;
+  return hash;
+}
+
+std::string summarize(const std::vector<target_result>& results, const site_config& site) {
   std::vector<std::string> parts;
-  for (const auto& r : results) {
-    if (r.status == "success") continue;
-    auto it =
-        std::find_if(site.targets.begin(), site.targets.end(),
-                     [&](const target_config& t) { return t.hash == r.target_hash; });
-    parts.push_back(fmt::format(
-        "{}: {}", it != site.targets.end() ? it->path : r.target_hash, r.error));
-  }
+  for (const auto& r : results)
+    if (r.status != job_status::success)
+      parts.push_back(fmt::format("{}: {}", path_of(site, r.target_hash), r.error));
   return fmt::format("{}", fmt::join(parts, "; "));
 }
 
-void record_target(self_ptr self, const target_outcome& outcome) {
+/// Writes a target's row (under the job's lease) and its metrics.
+void record_target(self_ptr self, const target_result& result) {
   auto& st = self->state;
-  self->send(st.store, scan_atom::value, st.job.site_id, outcome);
+  if (st.cancel.cancelled()) return;
+  self->send(st.store, scan_atom::value, st.job, result);
   if (auto& m = st.ctx.metrics) {
-    m->add_pulled(st.site.name, outcome.bytes, outcome.files);
-    if (outcome.status != "failed") {
-      m->add_data_added(st.site.name, outcome.data_added);
-      m->set_target_last_success(st.site.name, outcome.target_hash, now_ms());
+    m->add_pulled(st.site.name, result.bytes, result.files);
+    if (result.status != job_status::failed) {
+      m->add_data_added(st.site.name, result.data_added);
+      m->set_target_last_success(st.site.name, result.target_hash, now_ms());
     }
   }
 }
 
 void finish_backup(self_ptr self) {
   auto& st = self->state;
-  auto status = backup_status(st.results);
+  auto outcome = backup_outcome(st.results, st.job.carried_status);
   std::size_t failed = 0;
   for (const auto& r : st.results)
-    failed += r.status == "failed" ? 1 : 0;
-  std::string error_text;
+    failed += r.status == job_status::failed ? 1 : 0;
   if (failed > 0)
-    error_text = fmt::format("{} of {} targets failed: {}", failed, st.results.size(),
-                             summarize_failures(st.results, st.site));
-  else if (status != "success")
-    error_text = "finished with warnings: " + summarize_failures(st.results, st.site);
-  if (!st.cancel.cancelled()) {
-    auto reason = status == "success" ? std::string{"last backup succeeded"} : error_text;
-    self->send(st.store, health_atom::value, st.job.site_id, health_of_status(status),
-               reason, false);
-    self->send(st.store, backedup_atom::value, st.job.site_id, status != "failed");
-    if (auto& m = st.ctx.metrics) {
-      m->set_site_health(st.site.name, health_of_status(status));
-      if (status != "failed") m->set_site_last_success(st.site.name, now_ms());
-    }
-  }
-  finish_job(self, status, error_text);
+    outcome.error = fmt::format("{} of {} targets failed: {}", failed, st.results.size(),
+                                summarize(st.results, st.site));
+  else if (outcome.status != job_status::success)
+    outcome.error = st.results.empty() || outcome.status == job_status::failed
+                        ? "no target was pulled"
+                        : "finished with warnings: " + summarize(st.results, st.site);
+  report(self, std::move(outcome));
 }
 
-void target_done(self_ptr self, target_outcome outcome);
+void launch_targets(self_ptr self);
 
-/// Snapshots a pulled target through the restic actor.
-void snapshot_target(self_ptr self, target_outcome pulled) {
+/// A target is through (pulled and snapshotted, or failed): its staging
+/// lock goes, its row is written, the next target may start.
+void target_done(self_ptr self, target_result result) {
+  auto& st = self->state;
+  st.locks.erase(result.target_hash);
+  record_target(self, result);
+  st.results.push_back(std::move(result));
+  if (st.cancel.cancelled()) st.pending.clear();
+  launch_targets(self); // finishes the attempt when nothing is left
+}
+
+target_result failed_target(const std::string& hash, std::string why, failure_kind kind) {
+  target_result r;
+  r.target_hash = hash;
+  r.status = job_status::failed;
+  r.error = std::move(why);
+  r.failure = kind;
+  return r;
+}
+
+/// Snapshots a pulled target through the restic actor. A snapshot whose
+/// job was cancelled while it waited for the repository never starts.
+void snapshot_target(self_ptr self, target_result pulled, cancel_token token) {
   auto& st = self->state;
   snapshot_request req{
-      st.job.job_id, st.site.uuid, pulled.target_hash,
+      st.job.id, st.job.epoch, st.site.uuid, pulled.target_hash,
       staging_path(st.ctx.cfg->staging_root, st.site.uuid, pulled.target_hash)};
-  auto timeout = std::chrono::seconds{st.ctx.cfg->restic_timeout_seconds} + grace;
-  self->request(st.restic, timeout, snapshot_atom::value, req, st.cancel.child())
-      .then(
-          [=](snapshot_outcome& snap) mutable {
-            pulled.snapshot_id = snap.snapshot_id;
-            pulled.data_added = snap.data_added;
-            if (snap.status == "failed") {
-              pulled.status = "failed";
-              pulled.error = "snapshot failed: " + snap.error;
-            } else if (snap.status == "warning") {
-              pulled.status = "warning";
-              pulled.error = snap.error;
-            }
-            --self->state.snapshotting;
-            target_done(self, std::move(pulled));
-          },
-          [=](caf::error& err) mutable {
-            pulled.status = "failed";
-            pulled.error = "snapshot failed: " + self->system().render(err);
-            --self->state.snapshotting;
-            target_done(self, std::move(pulled));
-          });
+  auto limit = std::chrono::seconds{st.ctx.cfg->restic_timeout_seconds};
+  self->delayed_send(self, limit + task_grace, expire_atom::value, token);
+  auto done = [=](snapshot_outcome snap) mutable {
+    pulled.snapshot_id = snap.snapshot_id;
+    pulled.data_added = snap.data_added;
+    if (snap.status == job_status::failed) {
+      pulled.status = job_status::failed;
+      pulled.error = "snapshot failed: " + snap.error;
+      pulled.failure = snap.failure;
+    } else if (snap.status == job_status::warning) {
+      pulled.status = job_status::warning;
+      pulled.error = snap.error;
+    }
+    --self->state.snapshotting;
+    target_done(self, std::move(pulled));
+  };
+  self->request(st.restic, caf::infinite, snapshot_atom::value, req, token)
+      .then(done, [=](caf::error& err) mutable {
+        snapshot_outcome failed;
+        failed.error = self->system().render(err);
+        failed.failure = failure_kind::transient;
+        done(failed);
+      });
 }
 
-/// Starts target handlers while pull slots are free. A slot is freed when
-/// its pull ends: the snapshot runs on through the restic actor, and the
-/// next target's pull need not wait for it.
+/// Pulls one target whose staging lock we hold, then snapshots it.
+void pull(self_ptr self, const target_config& target) {
+  auto& st = self->state;
+  auto token = st.cancel.child();
+  auto limit = std::chrono::seconds{st.ctx.cfg->target_timeout_seconds};
+  auto dl = deadline::after(limit);
+  auto ctx = st.ctx;
+  auto site = st.site;
+  auto store = st.store;
+  auto job = st.job;
+  run_task<target_result>(
+      self, [=] { return pull_target(ctx, site, target, store, job, token, dl); }, token,
+      limit, [=](expected<target_result> pulled) {
+        auto& s = self->state;
+        --s.pulling;
+        if (!pulled) {
+          target_done(self, failed_target(target.hash,
+                                           "the target handler failed: " +
+                                               pulled.err().message,
+                                           failure_kind::transient));
+          return;
+        }
+        if (pulled->status == job_status::failed || s.cancel.cancelled()) {
+          target_done(self, std::move(*pulled));
+          return;
+        }
+        ++s.snapshotting;
+        snapshot_target(self, std::move(*pulled), token);
+        launch_targets(self);
+      });
+}
+
+/// Starts pulls while slots are free. Each first takes its target's staging
+/// lock and checks that the job's lease still holds: a worker whose lease
+/// lapsed never touches staging. A slot is freed when its pull ends: the
+/// snapshot goes on through the restic actor.
 void launch_targets(self_ptr self) {
   auto& st = self->state;
   auto limit = std::max(1, st.ctx.cfg->target_concurrency);
-  while (st.pulling < limit && !st.pending.empty()) {
+  while (st.pulling < limit && !st.pending.empty() && !st.cancel.cancelled()) {
     auto target = st.pending.front();
     st.pending.pop_front();
+    auto lock = staging_lock::try_acquire(
+        staging_path(st.ctx.cfg->staging_root, st.site.uuid, target.hash));
+    if (!lock) {
+      emit(self, "fail", "pull", target.hash, lock.err().message);
+      st.results.push_back(
+          failed_target(target.hash, lock.err().message, classify(lock.err().code)));
+      record_target(self, st.results.back());
+      continue;
+    }
+    st.locks.emplace(target.hash, std::move(*lock));
     ++st.pulling;
-    auto token = st.cancel.child();
-    auto seconds = std::chrono::seconds{st.ctx.cfg->target_timeout_seconds};
-    auto dl = deadline::after(seconds);
-    auto ctx = st.ctx;
-    auto site = st.site;
-    auto store = st.store;
-    auto job_id = st.job.job_id;
-    auto worker = spawn_task<target_outcome>(
-        self, [=] { return pull_target(ctx, site, target, store, job_id, token, dl); });
-    self->request(worker, seconds + grace, run_atom::value)
+    auto refused = [=](const std::string& why) {
+      --self->state.pulling;
+      target_done(self, failed_target(target.hash, why, failure_kind::transient));
+    };
+    self->request(st.store, caf::infinite, lease_atom::value, st.job)
         .then(
-            [=](target_outcome& pulled) {
-              --self->state.pulling;
-              if (pulled.status == "failed" || self->state.cancel.cancelled()) {
-                target_done(self, std::move(pulled));
-                return;
-              }
-              ++self->state.snapshotting;
-              snapshot_target(self, std::move(pulled));
-              launch_targets(self);
+            [=](bool holds) {
+              if (holds && !self->state.cancel.cancelled())
+                pull(self, target);
+              else
+                refused("the job's lease is no longer ours: not pulling");
             },
             [=](caf::error& err) {
-              token.cancel(); // stop the handler if it is still running
-              --self->state.pulling;
-              target_outcome failed;
-              failed.target_hash = target.hash;
-              failed.status = "failed";
-              failed.error =
-                  "target handler did not finish: " + self->system().render(err);
-              target_done(self, std::move(failed));
+              refused("cannot check the job's lease: " + self->system().render(err));
             });
   }
+  if (st.cancel.cancelled()) st.pending.clear();
+  if (st.pulling == 0 && st.snapshotting == 0 && st.pending.empty() && st.busy &&
+      !st.preflighting)
+    finish_backup(self);
 }
 
-/// A target is through (pulled and snapshotted, or failed).
-void target_done(self_ptr self, target_outcome outcome) {
-  auto& st = self->state;
-  if (!st.cancel.cancelled()) record_target(self, outcome);
-  st.results.push_back(std::move(outcome));
-  if (st.cancel.cancelled()) st.pending.clear();
-  launch_targets(self);
-  if (st.pulling == 0 && st.snapshotting == 0 && st.pending.empty()) finish_backup(self);
+/// The targets this attempt pulls: all of them, or those a retry names.
+std::vector<target_config> targets_of_attempt(const site_config& site, const job_row& job) {
+  if (job.retry_targets.empty()) return site.targets;
+  std::vector<target_config> out;
+  for (const auto& t : site.targets)
+    if (std::find(job.retry_targets.begin(), job.retry_targets.end(), t.hash) !=
+        job.retry_targets.end())
+      out.push_back(t);
+  return out;
 }
 
 void on_preflight(self_ptr self, const preflight_summary& summary) {
   auto& st = self->state;
-  if (!st.cancel.cancelled()) {
-    self->send(st.store, health_atom::value, st.job.site_id, summary.health,
-               summary.reason, true);
-    if (auto& m = st.ctx.metrics) {
-      m->set_site_health(st.site.name, summary.health);
-      m->set_site_last_preflight(st.site.name, now_ms());
-    }
-  }
-  if (st.job.type == "preflight") {
-    auto status = summary.health == health_ok        ? "success"
-                  : summary.health == health_warning ? "warning"
-                                                     : "failed";
-    finish_job(self, status, summary.health == health_ok ? "" : summary.reason);
+  st.preflighting = false;
+  if (st.job.type == job_type::preflight) {
+    auto failure = summary.status == job_status::success ? failure_kind::none
+                   : summary.site_ok                     ? failure_kind::permanent
+                                                         : summary.site_failure;
+    report(self, job_outcome{summary.status,
+                             summary.status == job_status::success ? "" : summary.reason,
+                             failure, {}, std::nullopt});
     return;
   }
-  // A backup: a failed site-level check fails the job at once.
+  // A backup: a failed site-level check fails the attempt at once.
   if (!summary.site_ok || st.cancel.cancelled()) {
-    if (!st.cancel.cancelled())
-      self->send(st.store, backedup_atom::value, st.job.site_id, false);
-    finish_job(self, "failed", "preflight failed: " + summary.site_error);
+    report(self, job_outcome{job_status::failed, "preflight failed: " + summary.site_error,
+                             summary.site_failure, {}, std::nullopt});
     return;
   }
-  for (const auto& target : st.site.targets) {
+  auto targets = targets_of_attempt(st.site, st.job);
+  for (const auto& target : targets) {
     auto it = std::find(summary.failed_targets.begin(), summary.failed_targets.end(),
                         target.hash);
     if (it == summary.failed_targets.end()) {
       st.pending.push_back(target);
       continue;
     }
-    // A failed target-level check fails only that target (decision 6).
-    target_outcome failed;
-    failed.target_hash = target.hash;
-    failed.status = "failed";
-    failed.error =
-        "preflight: " +
-        summary
-            .failed_errors[static_cast<std::size_t>(it - summary.failed_targets.begin())];
-    record_target(self, failed);
-    st.results.push_back(std::move(failed));
+    // A failed target-level check (path missing, remote tool missing) fails
+    // only that target, and an operator must fix it: no retry.
+    auto index = static_cast<std::size_t>(it - summary.failed_targets.begin());
+    st.results.push_back(failed_target(
+        target.hash, "preflight: " + summary.failed_errors[index], failure_kind::permanent));
+    record_target(self, st.results.back());
   }
   emit(self, "info", "backup", "",
        fmt::format("pulling {} of {} targets, {} at a time", st.pending.size(),
                    st.site.targets.size(), st.ctx.cfg->target_concurrency));
-  if (st.pending.empty()) {
-    finish_backup(self);
-    return;
-  }
   launch_targets(self);
+}
+
+void start_preflight(self_ptr self) {
+  auto& st = self->state;
+  st.preflighting = true;
+  auto limit = std::chrono::seconds{st.ctx.cfg->preflight_timeout_seconds};
+  auto token = st.cancel.child();
+  auto dl = deadline::after(limit);
+  auto ctx = st.ctx;
+  auto site = st.site;
+  auto store = st.store;
+  auto job = st.job;
+  run_task<preflight_summary>(
+      self, [=] { return preflight_site(ctx, site, store, job, token, dl); }, token, limit,
+      [=](expected<preflight_summary> summary) {
+        if (summary) {
+          on_preflight(self, *summary);
+          return;
+        }
+        preflight_summary failed;
+        failed.site_error = "preflight did not finish: " + summary.err().message;
+        failed.site_failure = failure_kind::transient;
+        failed.reason = failed.site_error;
+        on_preflight(self, failed);
+      });
 }
 
 } // namespace
 
-std::string backup_status(const std::vector<target_outcome>& results) {
-  std::size_t failed = 0, warned = 0;
-  for (const auto& r : results) {
-    failed += r.status == "failed" ? 1 : 0;
-    warned += r.status == "warning" ? 1 : 0;
+job_outcome backup_outcome(const std::vector<target_result>& results,
+                           std::optional<job_status> carried) {
+  job_outcome out;
+  std::vector<job_status> parts, kept;
+  if (carried) {
+    parts.push_back(*carried);
+    kept.push_back(*carried);
   }
-  if (results.empty() || failed == results.size()) return "failed";
-  if (failed > 0 || warned > 0) return "warning";
-  return "success";
+  bool permanent = false;
+  for (const auto& r : results) {
+    parts.push_back(r.status);
+    if (r.status == job_status::failed && r.failure == failure_kind::transient) {
+      out.retry_targets.push_back(r.target_hash);
+      continue;
+    }
+    permanent = permanent || r.status == job_status::failed;
+    kept.push_back(r.status);
+  }
+  out.status = combine_parts(parts);
+  out.failure = !out.retry_targets.empty() ? failure_kind::transient
+                : permanent                ? failure_kind::permanent
+                                           : failure_kind::none;
+  if (!out.retry_targets.empty() && !kept.empty()) out.carried_status = combine_parts(kept);
+  return out;
 }
 
 site_actor::behavior_type site_behavior(site_actor::stateful_pointer<site_state> self,
@@ -282,43 +327,27 @@ site_actor::behavior_type site_behavior(site_actor::stateful_pointer<site_state>
   self->state.store = std::move(store);
   self->state.restic = std::move(restic);
   return {
-      [=](run_atom, const job_ticket& job,
-          cancel_token cancel) -> caf::result<job_outcome> {
+      [=](run_atom, const job_row& job, cancel_token cancel) -> caf::result<job_outcome> {
         auto& st = self->state;
         if (st.busy)
           return caf::make_error(caf::sec::runtime_error,
                                  fmt::format("site {} is already running job {}",
-                                             st.site.name, st.job.job_id));
+                                             st.site.name, st.job.id));
         st.busy = true;
         st.job = job;
         st.cancel = cancel;
-        st.started_ms = now_ms();
         st.promise = self->make_response_promise<job_outcome>();
         emit(self, "info", "job", "",
-             fmt::format("{} of site {} ({}:{}), attempt {}", job.type, st.site.name,
-                         st.site.host, st.site.port, job.attempt));
-        auto seconds = std::chrono::seconds{st.ctx.cfg->preflight_timeout_seconds};
-        auto token = cancel.child();
-        auto dl = deadline::after(seconds);
-        auto ctx = st.ctx;
-        auto site = st.site;
-        auto store = st.store;
-        auto worker = spawn_task<preflight_summary>(self, [=] {
-          return preflight_site(ctx, site, store, job.job_id, token, dl);
-        });
-        self->request(worker, seconds + grace, run_atom::value)
-            .then([=](preflight_summary& summary) { on_preflight(self, summary); },
-                  [=](caf::error& err) {
-                    token.cancel();
-                    preflight_summary failed;
-                    failed.health = health_failed;
-                    failed.site_error =
-                        "preflight did not finish: " + self->system().render(err);
-                    failed.reason = failed.site_error;
-                    on_preflight(self, failed);
-                  });
+             fmt::format("{} of site {} ({}:{}), attempt {}{}", to_string(job.type),
+                         st.site.name, st.site.host, st.site.port, job.attempts,
+                         job.retry_targets.empty()
+                             ? ""
+                             : fmt::format(", retrying {} target(s)",
+                                           job.retry_targets.size())));
+        start_preflight(self);
         return st.promise;
       },
+      [=](expire_atom, cancel_token token) { token.cancel(); },
   };
 }
 

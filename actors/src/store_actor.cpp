@@ -10,21 +10,21 @@ namespace satoru::actors {
 
 namespace {
 
-job_ticket to_ticket(const std::optional<job_row>& job) {
-  job_ticket t;
-  if (!job) return t;
-  t.job_id = job->id;
-  t.site_id = job->site_id;
-  t.site_name = job->site_name;
-  t.type = to_string(job->type);
-  t.attempt = job->attempts;
-  return t;
-}
-
 /// Logs a failed store call; the actor keeps serving (the next call may work).
 template <class T> bool check(const expected<T>& r, const char* what) {
   if (!r) spdlog::error("state store: {}: {}", what, r.err().message);
   return r.has_value();
+}
+
+job_row claimed(const expected<std::optional<job_row>>& job, const char* what) {
+  return check(job, what) && *job ? **job : job_row{};
+}
+
+/// A write whose failure the caller must see (and retry): an error, not false.
+caf::result<bool> reply(const expected<bool>& r, const char* what) {
+  if (r) return *r;
+  spdlog::error("state store: {}: {}", what, r.err().message);
+  return caf::make_error(caf::sec::runtime_error, r.err().message);
 }
 
 } // namespace
@@ -49,68 +49,60 @@ bool owner_alive(const std::string& owner) {
 store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_state> self,
                                           std::shared_ptr<satoru::store> db,
                                           std::string owner, std::string metrics_listen,
-                                          int max_attempts, std::int64_t lease_ms) {
+                                          int max_recoveries, std::int64_t lease_ms) {
   self->state.owner = owner;
   self->state.metrics_listen = metrics_listen;
-  self->state.max_attempts = max_attempts;
+  self->state.max_recoveries = max_recoveries;
   self->state.lease_ms = lease_ms;
   auto& st = self->state;
   return {
       [=, &st](claim_atom, std::int32_t cap, const std::vector<std::int64_t>& busy) {
-        auto job = db->claim_next(st.owner, st.lease_ms, cap, {busy.begin(), busy.end()});
-        return check(job, "claiming a job") ? to_ticket(*job) : job_ticket{};
+        return claimed(
+            db->claim_next(st.owner, st.lease_ms, cap, {busy.begin(), busy.end()}),
+            "claiming a job");
       },
       [=, &st](claim_atom, std::int64_t job_id) {
-        auto job = db->claim_job(job_id, st.owner, st.lease_ms);
-        return check(job, "claiming a job") ? to_ticket(*job) : job_ticket{};
+        return claimed(db->claim_job(job_id, st.owner, st.lease_ms), "claiming a job");
       },
-      [=, &st](claim_atom, const std::string& type) {
-        auto t = parse_job_type(type);
-        if (!t) return job_ticket{};
-        auto job = db->claim_repository_job(*t, st.owner, st.lease_ms);
-        return check(job, "claiming a repository job") ? to_ticket(*job) : job_ticket{};
+      [=, &st](claim_atom, job_type type) {
+        return claimed(db->claim_repository_job(type, st.owner, st.lease_ms),
+                       "claiming a repository job");
       },
-      [=, &st](finish_atom, std::int64_t job_id, const std::string& status,
-               const std::string& error_text) {
-        auto s = parse_job_status(status).value_or(job_status::failed);
-        auto r = db->finish_job(job_id, st.owner, s, error_text);
-        if (r && !*r)
-          spdlog::warn("job {}: lease lost before it finished; result {} not recorded",
-                       job_id, status);
-        return check(r, "finishing a job") && *r;
+      [=](finish_atom, const job_row& lease, const job_outcome& outcome) {
+        return reply(db->finish_job(lease, outcome), "finishing a job");
+      },
+      [=](retry_atom, const job_row& lease, const job_outcome& outcome,
+          std::int64_t next_attempt_at) {
+        return reply(db->retry_job(lease, outcome, next_attempt_at),
+                     "queueing a retry");
+      },
+      [=](lease_atom, const job_row& lease) {
+        return reply(db->holds_lease(lease), "checking a lease");
       },
       [=](event_atom, const job_event& e) {
-        check(db->add_event(e.job_id, e.level, e.step, e.target, e.message, e.data),
+        check(db->add_event(e.job_id, e.level, e.step, e.target, e.message, e.data,
+                            e.epoch),
               "recording an event");
       },
-      [=](health_atom, std::int64_t site_id, const std::string& health,
-          const std::string& reason, bool preflight) {
-        check(db->set_site_health(site_id, health, reason, preflight),
-              "setting site health");
+      [=](scan_atom, const job_row& lease, const target_result& result) {
+        auto r = db->record_target(lease, result);
+        if (check(r, "recording a target") && !*r)
+          spdlog::warn("job {}: lease lost; target {} not recorded", lease.id,
+                       result.target_hash);
       },
-      [=](scan_atom, std::int64_t site_id, const target_outcome& o) {
-        store::target_scan scan;
-        scan.status = o.status;
-        scan.error = o.error;
-        scan.snapshot_id = o.snapshot_id;
-        scan.bytes = o.bytes;
-        scan.files = o.files;
-        scan.duration_ms = o.duration_ms;
-        scan.data_added = o.data_added;
-        check(db->record_target_scan(site_id, o.target_hash, scan),
-              "recording a target scan");
-      },
-      [=](backedup_atom, std::int64_t site_id, bool succeeded) {
-        check(db->record_backup_finished(site_id, succeeded), "recording a backup");
-      },
-      [=, &st](heartbeat_atom, bool daemon) -> std::int32_t {
+      [=, &st](heartbeat_atom, bool daemon,
+               const std::vector<job_row>& leases) -> caf::result<std::vector<std::int64_t>> {
         if (daemon)
           check(db->node_heartbeat(st.owner, getpid(), st.metrics_listen), "heartbeat");
-        auto n = db->renew_leases(st.owner, st.lease_ms);
-        return check(n, "renewing leases") ? *n : 0;
+        auto lost = db->renew_leases(st.owner, leases, st.lease_ms);
+        // An error, not "none lost": the caller must not count on leases
+        // that were not renewed.
+        if (!check(lost, "renewing leases"))
+          return caf::make_error(caf::sec::runtime_error, lost.err().message);
+        return *lost;
       },
       [=, &st](recover_atom) {
-        auto ids = db->recover_jobs(st.max_attempts, owner_alive);
+        auto ids = db->recover_jobs(st.max_recoveries, owner_alive);
         return check(ids, "recovering jobs") ? *ids : std::vector<std::int64_t>{};
       },
       [=, &st](interrupt_atom, const std::string& reason) -> std::int32_t {
@@ -118,10 +110,8 @@ store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_st
         check(db->node_stopped(st.owner), "marking the node stopped");
         return check(n, "interrupting jobs") ? *n : 0;
       },
-      [=](enqueue_atom, const std::string& type, std::int64_t site_id) -> std::int64_t {
-        auto t = parse_job_type(type);
-        if (!t) return 0;
-        auto r = db->enqueue(*t, site_id);
+      [=](enqueue_atom, job_type type, std::int64_t site_id) -> std::int64_t {
+        auto r = db->enqueue(type, site_id);
         return check(r, "queueing a job") ? r->id : 0;
       },
       [=](due_atom, std::int64_t interval_ms) {
@@ -132,38 +122,23 @@ store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_st
             ids.push_back(s.id);
         return ids;
       },
-      [=](last_atom, const std::string& type, std::int64_t site_id) -> std::int64_t {
-        auto t = parse_job_type(type);
-        if (!t) return 0;
-        auto job = db->last_job_of_type(*t, site_id);
+      [=](last_atom, job_type type, std::int64_t site_id) -> std::int64_t {
+        auto job = db->last_job_of_type(type, site_id);
         return check(job, "reading the last job") && *job ? (*job)->created_at : 0;
       },
       [=](sync_state_atom, const std::string& repository) {
-        sync_record out;
-        out.repository = repository;
         auto row = db->get_sync_state(repository);
-        if (check(row, "reading sync_state")) {
-          out.last_attempt_at = row->last_attempt_at;
-          out.last_success_at = row->last_success_at;
-          out.last_success_started_at = row->last_success_started_at;
-          out.status = row->status;
-          out.error = row->error;
-          out.copied = row->snapshots_copied;
-          out.lag = row->offsite_lag;
-        }
-        return out;
+        if (check(row, "reading sync_state")) return *row;
+        sync_state_row empty;
+        empty.repository = repository;
+        return empty;
       },
-      [=](sync_state_atom, const sync_record& r) {
-        sync_state_row row;
-        row.repository = r.repository;
-        row.last_attempt_at = r.last_attempt_at;
-        row.last_success_at = r.last_success_at;
-        row.last_success_started_at = r.last_success_started_at;
-        row.status = r.status;
-        row.error = r.error;
-        row.snapshots_copied = r.copied;
-        row.offsite_lag = r.lag;
+      [=](sync_state_atom, const sync_state_row& row) {
         check(db->put_sync_state(row), "writing sync_state");
+      },
+      [=](history_atom, std::int64_t before_ms, std::int32_t batch) -> std::int32_t {
+        auto n = db->prune_history(before_ms, batch);
+        return check(n, "deleting old history") ? *n : 0;
       },
       [=](counts_atom) {
         queue_counts out;
@@ -172,6 +147,11 @@ store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_st
           for (const auto& [status, n] : *counts) {
             out.statuses.push_back(status);
             out.counts.push_back(n);
+          }
+        if (auto retries = db->pending_retries(); check(retries, "reading retries"))
+          for (const auto& [site, at] : *retries) {
+            out.retry_sites.push_back(site);
+            out.retry_at.push_back(at);
           }
         return out;
       },

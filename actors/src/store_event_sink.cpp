@@ -11,7 +11,7 @@ void store_event_sink::emit(const std::string& level, const std::string& step,
                             const boost::json::object& data) {
   spdlog::debug("job {} {} {} {} {}", job_id_, level, step, target, message);
   caf::anon_send(store_, event_atom::value,
-                 job_event{job_id_, level, step, target, message,
+                 job_event{job_id_, epoch_, level, step, target, message,
                            data.empty() ? std::string{} : boost::json::serialize(data)});
 }
 

@@ -19,7 +19,7 @@ void publish(self_ptr self) {
   if (!st.ctx.metrics || st.repository.empty()) return;
   st.ctx.metrics->set_sync_status(st.last.status.empty() ? "never" : st.last.status);
   st.ctx.metrics->set_sync_last_success(st.last.last_success_at);
-  st.ctx.metrics->set_offsite_lag(st.last.lag);
+  st.ctx.metrics->set_offsite_lag(st.last.offsite_lag);
 }
 
 void save(self_ptr self) {
@@ -53,7 +53,7 @@ void refresh(self_ptr self) {
               for (const auto& site : s.ctx.cfg->sites)
                 m->set_site_snapshots(site.name, by_uuid[site.uuid]);
               if (!s.repository.empty() && s.last.status != "running") {
-                s.last.lag = counts.newer_than;
+                s.last.offsite_lag = counts.newer_than;
                 publish(self);
               }
             }
@@ -65,7 +65,9 @@ void refresh(self_ptr self) {
           [=](caf::error&) { self->state.refreshing = false; });
 }
 
-void run_copy(self_ptr self, const job_ticket& job, cancel_token cancel,
+/// Copies the repository off-site through the restic actor and keeps
+/// sync_state; the supervisor writes the job's end.
+void run_copy(self_ptr self, const job_row& job, cancel_token cancel,
               caf::typed_response_promise<job_outcome> promise) {
   auto& st = self->state;
   auto started = now_ms();
@@ -73,43 +75,38 @@ void run_copy(self_ptr self, const job_ticket& job, cancel_token cancel,
   st.last.status = "running";
   st.last.error.clear();
   save(self);
+  auto ended = [=](bool ok, const std::string& error_text, std::int64_t copied,
+                   std::int64_t lag) mutable {
+    auto& s = self->state;
+    if (cancel.cancelled()) {
+      s.last.status = "failed";
+      s.last.error = "interrupted by shutdown";
+      save(self);
+      promise.deliver(job_outcome{job_status::interrupted, s.last.error,
+                                  failure_kind::none, {}, std::nullopt});
+      return;
+    }
+    if (ok) {
+      s.last.status = "success";
+      s.last.last_success_at = now_ms();
+      s.last.last_success_started_at = started;
+      s.last.snapshots_copied = copied;
+      s.last.offsite_lag = lag;
+    } else {
+      s.last.status = "failed";
+      s.last.error = error_text;
+    }
+    save(self);
+    // A dead link or a busy remote may pass next time.
+    promise.deliver(job_outcome{ok ? job_status::success : job_status::failed, error_text,
+                                ok ? failure_kind::none : failure_kind::transient,
+                                {}, std::nullopt});
+  };
   self->request(st.restic, caf::infinite, copy_atom::value, job, cancel)
-      .then(
-          [=](sync_outcome& r) mutable {
-            auto& s = self->state;
-            if (cancel.cancelled()) {
-              s.last.status = "failed";
-              s.last.error = "interrupted by shutdown";
-              save(self);
-              promise.deliver(job_outcome{job.job_id, "interrupted", s.last.error});
-              return;
-            }
-            if (r.ok) {
-              s.last.status = "success";
-              s.last.last_success_at = now_ms();
-              s.last.last_success_started_at = started;
-              s.last.copied = r.copied;
-              s.last.lag = r.lag;
-            } else {
-              s.last.status = "failed";
-              s.last.error = r.error;
-            }
-            save(self);
-            auto status = std::string{r.ok ? "success" : "failed"};
-            self->request(s.store, caf::infinite, finish_atom::value, job.job_id, status,
-                          r.error)
-                .then(
-                    [=](bool recorded) mutable {
-                      if (recorded && self->state.ctx.metrics)
-                        self->state.ctx.metrics->job_finished(
-                            "restic_sync", status,
-                            static_cast<double>(now_ms() - started) / 1000.0);
-                      promise.deliver(
-                          job_outcome{job.job_id, recorded ? status : "lost", r.error});
-                    },
-                    [=](caf::error& err) mutable { promise.deliver(std::move(err)); });
-          },
-          [=](caf::error& err) mutable { promise.deliver(std::move(err)); });
+      .then([=](sync_outcome& r) mutable { ended(r.ok, r.error, r.copied, r.lag); },
+            [=](caf::error& err) mutable {
+              ended(false, self->system().render(err), 0, 0);
+            });
 }
 
 } // namespace
@@ -126,7 +123,7 @@ sync_actor::behavior_type sync_behavior(sync_actor::stateful_pointer<sync_state>
   if (!st.repository.empty()) {
     // Pick up where the last run left the state (and the metrics).
     self->request(store, caf::infinite, sync_state_atom::value, st.repository)
-        .then([=](sync_record& r) {
+        .then([=](sync_state_row& r) {
           auto& s = self->state;
           if (r.status == "running") r.status = "failed"; // that process is gone
           if (s.last.status == "running") {
@@ -143,19 +140,12 @@ sync_actor::behavior_type sync_behavior(sync_actor::stateful_pointer<sync_state>
     refresh(self);
   }
   return {
-      [=](run_atom, const job_ticket& job,
-          cancel_token cancel) -> caf::result<job_outcome> {
+      [=](run_atom, const job_row& job, cancel_token cancel) -> caf::result<job_outcome> {
         auto& s = self->state;
+        if (s.repository.empty())
+          return job_outcome{job_status::failed, "no restic_b2_repository is configured",
+                             failure_kind::permanent, {}, std::nullopt};
         auto promise = self->make_response_promise<job_outcome>();
-        if (s.repository.empty()) {
-          auto why = std::string{"no restic_b2_repository is configured"};
-          self->request(s.store, caf::infinite, finish_atom::value, job.job_id,
-                        std::string{"failed"}, why)
-              .then([=](bool) mutable {
-                promise.deliver(job_outcome{job.job_id, "failed", why});
-              });
-          return promise;
-        }
         s.last.repository = s.repository;
         run_copy(self, job, cancel, promise);
         return promise;

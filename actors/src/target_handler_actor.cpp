@@ -26,19 +26,20 @@ expected<void> fresh_private_dir(const std::string& path) {
 
 } // namespace
 
-target_outcome pull_target(const runtime_context& ctx, const site_config& site,
-                           const target_config& target, const store_actor& store,
-                           std::int64_t job_id, const cancel_token& cancel,
-                           satoru::deadline deadline) {
-  target_outcome out;
+target_result pull_target(const runtime_context& ctx, const site_config& site,
+                          const target_config& target, const store_actor& store,
+                          const job_row& job, const cancel_token& cancel,
+                          satoru::deadline deadline) {
+  target_result out;
   out.target_hash = target.hash;
-  out.status = "failed";
   auto started = now_ms();
-  store_event_sink sink{store, job_id};
+  store_event_sink sink{store, job.id, job.epoch};
   auto spec = spec_of(*ctx.cfg, site, target);
-  auto finish = [&](std::string status, std::string message) {
-    out.status = std::move(status);
+  auto finish = [&](job_status status, std::string message,
+                    failure_kind failure = failure_kind::none) {
+    out.status = status;
     out.error = std::move(message);
+    out.failure = status == job_status::failed ? failure : failure_kind::none;
     out.duration_ms = now_ms() - started;
     std::error_code ec;
     fs::remove_all(spec.work_dir, ec);
@@ -46,11 +47,13 @@ target_outcome pull_target(const runtime_context& ctx, const site_config& site,
   };
   auto* handler = ctx.plugins->find(target.mode);
   if (!handler)
-    return finish("failed", fmt::format("no plugin serves mode \"{}\"", target.mode));
+    return finish(job_status::failed,
+                  fmt::format("no plugin serves mode \"{}\"", target.mode),
+                  failure_kind::permanent);
   if (auto r = make_dirs(fs::path(spec.staging_dir).parent_path().string()); !r)
-    return finish("failed", r.err().message);
+    return finish(job_status::failed, r.err().message, classify(r.err().code));
   if (auto r = fresh_private_dir(spec.work_dir); !r)
-    return finish("failed", r.err().message);
+    return finish(job_status::failed, r.err().message, classify(r.err().code));
 
   host_services services{endpoint_of(site), sink, cancel, deadline, target.hash};
   sink.emit(
@@ -62,9 +65,11 @@ target_outcome pull_target(const runtime_context& ctx, const site_config& site,
     result = handler->pull(spec, services);
   } catch (const std::exception& e) {
     result.outcome = pull_result::status::failed;
+    result.failure = failure_kind::permanent;
     result.message = fmt::format("plugin {} failed: {}", handler->name(), e.what());
   } catch (...) {
     result.outcome = pull_result::status::failed;
+    result.failure = failure_kind::permanent;
     result.message = fmt::format("plugin {} failed", handler->name());
   }
   out.bytes = static_cast<std::int64_t>(result.bytes);
@@ -72,7 +77,9 @@ target_outcome pull_target(const runtime_context& ctx, const site_config& site,
   if (result.outcome == pull_result::status::failed) {
     if (cancel.cancelled() && result.message.empty()) result.message = "cancelled";
     sink.emit("fail", "pull", target.hash, result.message, {{"path", target.path}});
-    return finish("failed", result.message);
+    return finish(job_status::failed, result.message,
+                  result.failure == failure_kind::none ? failure_kind::transient
+                                                       : result.failure);
   }
   auto data = result.data;
   data["bytes"] = result.bytes;
@@ -83,23 +90,24 @@ target_outcome pull_target(const runtime_context& ctx, const site_config& site,
                         result.files, format_bytes(result.bytes),
                         result.message.empty() ? "" : ": " + result.message),
             data);
-  // target_outcome.error is failure or warning text only: a success's note
+  // target_result.error is failure or warning text only: a success's note
   // ("copied with VACUUM INTO ...") is in the pull event, not site_targets.last_error.
   if (result.outcome == pull_result::status::warning)
-    return finish("warning", result.message);
-  return finish("success", "");
+    return finish(job_status::warning, result.message);
+  return finish(job_status::success, "");
 }
 
 preflight_summary preflight_site(const runtime_context& ctx, const site_config& site,
-                                 const store_actor& store, std::int64_t job_id,
+                                 const store_actor& store, const job_row& job,
                                  const cancel_token& cancel, satoru::deadline deadline) {
-  store_event_sink sink{store, job_id};
+  store_event_sink sink{store, job.id, job.epoch};
   preflight_summary out;
   try {
     auto report = run_preflight(*ctx.cfg, site, *ctx.plugins, sink, cancel, deadline);
     out.site_ok = report.site_ok;
     out.site_error = report.site_error;
-    out.health = report.health();
+    out.site_failure = report.site_ok ? failure_kind::none : classify(report.site_code);
+    out.status = report.status();
     out.reason = report.reason();
     for (const auto& t : report.targets)
       if (!t.ok) {
@@ -109,7 +117,8 @@ preflight_summary preflight_site(const runtime_context& ctx, const site_config& 
   } catch (const std::exception& e) {
     out.site_ok = false;
     out.site_error = std::string{"preflight failed: "} + e.what();
-    out.health = health_failed;
+    out.site_failure = failure_kind::permanent;
+    out.status = job_status::failed;
     out.reason = out.site_error;
   }
   return out;

@@ -57,6 +57,13 @@ store open_store_or_exit(const config& cfg) {
   return std::move(*db);
 }
 
+std::optional<store> open_read_only_or_exit(const config& cfg) {
+  auto db = store::open_read_only(cfg.database_path);
+  if (db) return std::move(*db);
+  if (db.err().code == errc::not_found) return std::nullopt;
+  fail(exit_failed, db.err().message);
+}
+
 namespace {
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {

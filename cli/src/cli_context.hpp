@@ -38,8 +38,13 @@ struct exit_request {
 /// it is invalid.
 config load_config_or_exit(const global_options& opts);
 
-/// Opens the state store and upserts the configured sites.
+/// Opens the state store and upserts the configured sites: only for the
+/// commands that queue or run jobs (and the daemon).
 store open_store_or_exit(const config& cfg);
+
+/// Opens the state store for reading only (the commands that only look):
+/// nothing in the database changes. Empty when no database exists yet.
+std::optional<store> open_read_only_or_exit(const config& cfg);
 
 /// The site named `name` or exit 2 with the closest configured names.
 const site_config& site_or_exit(const config& cfg, const std::string& name);
@@ -56,8 +61,10 @@ std::shared_ptr<plugin_registry> plugins_or_exit(const config& cfg);
 /// The job with this id (from a command-line argument) or exit 2.
 std::int64_t parse_job_id_or_exit(const std::string& text);
 
-/// Prints a job's events as they are written until it finishes; returns the
-/// final row. `quit_early` is polled and stops the follow when true.
+/// Prints a job's events as they are written until it ends (finished or
+/// interrupted; a job waiting for a retry is followed through it); returns
+/// the last row read. `quit_early` is polled and stops the follow when true;
+/// so do SIGINT and SIGTERM.
 job_row follow_job(store& db, std::int64_t job_id, bool json,
                    const std::function<bool()>& quit_early = {});
 
@@ -73,6 +80,10 @@ int queue_job(const config& cfg, store& db, job_type type, std::int64_t site_id,
 
 /// Exit code of a finished job status (0 success, 3 warning, 1 otherwise).
 int exit_code_of(job_status status);
+
+/// "retry 2 of 4 at 2026-11-28T03:04:05Z" for a queued job waiting for its
+/// next attempt, "" otherwise.
+std::string retry_note(const job_row& job, const config& cfg);
 
 /// Each subcommand registers itself with the app; `run` is set to the
 /// function to call when it was chosen.

@@ -6,10 +6,12 @@
 #include "satoru/restic.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <prometheus/exposer.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <ctime>
 #include <iostream>
 #include <pthread.h>
 
@@ -17,57 +19,99 @@ namespace satoru::cli {
 
 namespace {
 
-/// Blocks SIGTERM/SIGINT in every thread (the actor system's threads inherit
-/// the mask) so that only sigwait() below sees them.
-sigset_t block_stop_signals() {
+/// Blocks SIGTERM, SIGINT and SIGHUP in every thread (the actor system's
+/// threads inherit the mask) so that only the daemon's wait below sees them.
+sigset_t block_daemon_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
+}
+
+/// Declares the configured sites' series and starts the gauges where the
+/// database says, not at "never".
+void publish_sites(metrics& m, const config& cfg, store& db) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> sites;
+  for (const auto& s : cfg.sites) {
+    std::vector<std::string> hashes;
+    for (const auto& t : s.targets)
+      hashes.push_back(t.hash);
+    sites.emplace_back(s.name, hashes);
+  }
+  m.set_sites(sites);
+  if (auto rows = db.list_sites())
+    for (const auto& s : *rows) {
+      m.set_site_health(s.name, s.health);
+      m.set_site_last_preflight(s.name, s.last_preflight_at);
+      m.set_site_last_success(s.name, s.last_success_at);
+      if (auto targets = db.list_targets(s.id))
+        for (const auto& t : *targets)
+          if (t.enabled) m.set_target_last_success(s.name, t.target_hash, t.last_success_at);
+    }
+}
+
+/// One line saying what a reload changes in the sites.
+std::string describe_reload(const config& before, const config& after) {
+  auto same_site = [](const site_config& a, const site_config& b) {
+    if (a.host != b.host || a.port != b.port || a.user != b.user ||
+        a.targets.size() != b.targets.size())
+      return false;
+    for (std::size_t i = 0; i < a.targets.size(); ++i)
+      if (a.targets[i].hash != b.targets[i].hash) return false;
+    return true;
+  };
+  std::vector<std::string> added, removed, changed;
+  for (const auto& s : after.sites) {
+    auto* old = before.find_site(s.name);
+    if (!old)
+      added.push_back(s.name);
+    else if (!same_site(*old, s))
+      changed.push_back(s.name);
+  }
+  for (const auto& s : before.sites)
+    if (!after.find_site(s.name)) removed.push_back(s.name);
+  auto list = [](const std::vector<std::string>& v) {
+    return v.empty() ? std::string{"none"} : fmt::format("{}", fmt::join(v, ", "));
+  };
+  return fmt::format("{} sites; added: {}; removed: {}; changed: {}", after.sites.size(),
+                     list(added), list(removed), list(changed));
+}
+
+/// What ended the daemon's wait for its runtime.
+enum class daemon_event { stop, reload, runtime_failed };
+
+daemon_event wait_for_event(const sigset_t& signals, const actors::runtime_host& host) {
+  const timespec second{1, 0};
+  for (;;) {
+    int sig = sigtimedwait(&signals, nullptr, &second);
+    if (sig == SIGHUP) return daemon_event::reload;
+    if (sig == SIGTERM || sig == SIGINT) {
+      spdlog::info("received {}; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      return daemon_event::stop;
+    }
+    if (host.failure()) return daemon_event::runtime_failed;
+  }
 }
 
 } // namespace
 
 void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run) {
-  auto cmd = app.add_subcommand(
-      "daemon",
-      "run the service: scheduler, job workers, metrics; SIGTERM stops it cleanly");
+  auto cmd = app.add_subcommand("daemon",
+                                "run the service: scheduler, job workers, metrics; SIGTERM "
+                                "stops it cleanly, SIGHUP reloads the config");
   cmd->callback([&] {
     run = [&]() -> int {
-      auto signals = block_stop_signals();
+      auto signals = block_daemon_signals();
       auto cfg = load_config_or_exit(opts);
-      auto plugins = plugins_or_exit(cfg);
       auto db = open_store_or_exit(cfg);
 
-      actors::runtime_context ctx;
-      ctx.cfg = std::make_shared<config>(cfg);
-      ctx.plugins = plugins;
-      ctx.metrics = std::make_shared<metrics>();
-      ctx.owner = make_owner_id();
+      auto m = std::make_shared<metrics>();
       auto restic = restic_client::version();
-      ctx.metrics->set_build_info(SATORU_VERSION, restic ? *restic : "unknown");
-      std::vector<std::pair<std::string, std::vector<std::string>>> sites;
-      for (const auto& s : cfg.sites) {
-        std::vector<std::string> hashes;
-        for (const auto& t : s.targets)
-          hashes.push_back(t.hash);
-        sites.emplace_back(s.name, hashes);
-      }
-      ctx.metrics->set_sites(sites);
-      // The gauges start where the database says, not at "never".
-      if (auto rows = db.list_sites())
-        for (const auto& s : *rows) {
-          ctx.metrics->set_site_health(s.name, s.health);
-          ctx.metrics->set_site_last_preflight(s.name, s.last_preflight_at);
-          ctx.metrics->set_site_last_success(s.name, s.last_success_at);
-          if (auto targets = db.list_targets(s.id))
-            for (const auto& t : *targets)
-              if (t.enabled)
-                ctx.metrics->set_target_last_success(s.name, t.target_hash,
-                                                     t.last_success_at);
-        }
+      m->set_build_info(SATORU_VERSION, restic ? *restic : "unknown");
+      publish_sites(*m, cfg, db);
       // Staging exists from the start, so its free space is measurable (and
       // alertable) before the first backup.
       if (auto r = make_dirs(cfg.staging_root); !r) fail(exit_failed, r.err().message);
@@ -79,17 +123,51 @@ void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run
         fail(exit_failed,
              fmt::format("cannot serve metrics on {}: {}", cfg.metrics_listen, e.what()));
       }
-      exposer->RegisterCollectable(ctx.metrics->registry());
+      exposer->RegisterCollectable(m->registry());
 
+      auto owner = make_owner_id();
       spdlog::info("satoru {} daemon {} started: {} sites, metrics on http://{}/metrics",
-                   SATORU_VERSION, ctx.owner, cfg.sites.size(), cfg.metrics_listen);
-      actors::runtime_host host{ctx, std::make_unique<store>(std::move(db)), {true, 0}};
-      int sig = 0;
-      sigwait(&signals, &sig);
-      spdlog::info("received {}; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      host.stop(std::chrono::seconds{9});
-      spdlog::info("stopped");
-      return exit_ok;
+                   SATORU_VERSION, owner, cfg.sites.size(), cfg.metrics_listen);
+      for (;;) {
+        actors::runtime_context ctx;
+        ctx.cfg = std::make_shared<config>(cfg);
+        ctx.plugins = plugins_or_exit(cfg);
+        ctx.metrics = m;
+        ctx.owner = owner;
+        actors::runtime_host host{ctx, std::make_unique<store>(std::move(db)), {true, 0}};
+        std::optional<config> next;
+        while (!next) {
+          auto event = wait_for_event(signals, host);
+          if (event == daemon_event::runtime_failed) {
+            auto why = *host.failure();
+            spdlog::critical("the runtime failed ({}); exiting so that the service "
+                             "manager restarts satoru",
+                             why);
+            host.stop(std::chrono::seconds{9});
+            std::cerr << "satoru: the runtime failed: " << why << "\n";
+            return exit_failed;
+          }
+          if (event == daemon_event::stop) {
+            host.stop(std::chrono::seconds{9});
+            spdlog::info("stopped");
+            return exit_ok;
+          }
+          // SIGHUP: a config that does not load changes nothing.
+          spdlog::info("received SIGHUP; reloading {}", cfg.file);
+          try {
+            next = load_config_or_exit(opts);
+          } catch (const exit_request&) {
+            spdlog::error("the new config is invalid (see above); keeping the running one");
+          }
+        }
+        spdlog::info("config reloaded: {}; running jobs are interrupted and start again "
+                     "with the new config",
+                     describe_reload(cfg, *next));
+        host.stop(std::chrono::seconds{9});
+        cfg = std::move(*next);
+        db = open_store_or_exit(cfg);
+        publish_sites(*m, cfg, db);
+      }
     };
   });
 }

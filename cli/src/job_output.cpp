@@ -4,7 +4,10 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <csignal>
+#include <pthread.h>
 #include <iostream>
 #include <thread>
 
@@ -56,26 +59,77 @@ void print_event(const event_row& e, bool json) {
               << std::endl;
 }
 
+std::string retry_note(const job_row& job, const config& cfg) {
+  if (job.status != job_status::queued || job.next_attempt_at <= 0) return "";
+  return fmt::format("retry {} of {} at {}", job.failed_attempts,
+                     std::max(cfg.retry_max_attempts - 1, 0), format_time(job.next_attempt_at));
+}
+
+namespace {
+
+/// Set by SIGINT/SIGTERM while a job is followed.
+volatile std::sig_atomic_t follow_stopped = 0;
+
+extern "C" void on_follow_signal(int) {
+  follow_stopped = 1;
+}
+
+/// Installs the follow's signal handlers for its lifetime, unless the
+/// caller has blocked these signals to handle them itself.
+class follow_signals {
+public:
+  follow_signals() {
+    sigset_t blocked;
+    pthread_sigmask(SIG_BLOCK, nullptr, &blocked);
+    if (sigismember(&blocked, SIGINT) || sigismember(&blocked, SIGTERM)) return;
+    installed_ = true;
+    follow_stopped = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_follow_signal;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~follow_signals() {
+    if (!installed_) return;
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  follow_signals(const follow_signals&) = delete;
+  follow_signals& operator=(const follow_signals&) = delete;
+
+private:
+  bool installed_ = false;
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
+} // namespace
+
 job_row follow_job(store& db, std::int64_t job_id, bool json,
                    const std::function<bool()>& quit_early) {
+  follow_signals signals;
   std::int64_t last_event = 0;
-  for (;;) {
-    auto events = db.list_events(job_id, last_event);
-    if (events)
+  auto print_new = [&] {
+    if (auto events = db.list_events(job_id, last_event))
       for (const auto& e : *events) {
         print_event(e, json);
         last_event = e.id;
       }
+  };
+  for (;;) {
+    print_new();
     auto job = db.get_job(job_id);
     if (!job) fail(exit_failed, job.err().message);
     if (!*job) fail(exit_usage, fmt::format("no job {}", job_id));
-    if (is_finished((*job)->status)) {
-      // Events written after the status change (none today) would be lost
-      // without this last read.
-      if (auto tail = db.list_events(job_id, last_event))
-        for (const auto& e : *tail)
-          print_event(e, json);
+    if (is_terminal((*job)->status)) {
+      print_new(); // events written after the status change
       return **job;
+    }
+    if (follow_stopped) {
+      std::cerr << fmt::format("satoru: stopped following job {} (it is {}); `satoru job {} "
+                               "--follow` picks it up again\n",
+                               job_id, to_string((*job)->status), job_id);
+      throw exit_request{exit_failed};
     }
     if (quit_early && quit_early()) return **job;
     std::this_thread::sleep_for(std::chrono::milliseconds(150));

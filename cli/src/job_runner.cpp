@@ -87,7 +87,7 @@ int queue_job(const config& cfg, store& db, job_type type, std::int64_t site_id,
   // enqueue() returns, and this run finishes it.
   if (wait && !daemon_alive)
     if (auto ids =
-            db.recover_jobs(actors::runtime_context{}.max_attempts, actors::owner_alive);
+            db.recover_jobs(actors::runtime_context{}.max_recoveries, actors::owner_alive);
         ids && !ids->empty())
       std::cerr << fmt::format("satoru: re-queued {} job(s) left by a dead process\n",
                                ids->size());

@@ -11,6 +11,9 @@ namespace satoru::cli {
 namespace {
 
 boost::json::object job_json(const job_row& j) {
+  boost::json::array retry_targets;
+  for (const auto& h : j.retry_targets)
+    retry_targets.push_back(boost::json::value(h));
   return {{"id", j.id},
           {"site", j.site_name},
           {"type", to_string(j.type)},
@@ -20,8 +23,21 @@ boost::json::object job_json(const job_row& j) {
           {"finished_at", format_time(j.finished_at)},
           {"heartbeat_at", format_time(j.heartbeat_at)},
           {"attempts", j.attempts},
+          {"failed_attempts", j.failed_attempts},
+          {"recoveries", j.recoveries},
+          {"next_attempt_at", j.next_attempt_at > 0 && j.status == job_status::queued
+                                  ? format_time(j.next_attempt_at)
+                                  : std::string{}},
+          {"retry_targets", std::move(retry_targets)},
           {"error", j.error},
-          {"owner", j.owner}};
+          {"owner", j.owner},
+          {"epoch", j.epoch}};
+}
+
+/// The status column: a waiting retry says when it runs.
+std::string status_text(const job_row& j, const config& cfg) {
+  auto note = retry_note(j, cfg);
+  return note.empty() ? to_string(j.status) : fmt::format("queued ({})", note);
 }
 
 std::string duration_of(const job_row& j) {
@@ -52,31 +68,39 @@ void add_jobs_command(CLI::App& app, global_options& opts, command_runner& run) 
   cmd->callback([&, args] {
     run = [&, args]() -> int {
       auto cfg = load_config_or_exit(opts);
-      auto db = open_store_or_exit(cfg);
+      auto db = open_read_only_or_exit(cfg);
       job_filter filter;
       filter.limit = args->limit;
-      if (!args->site.empty()) {
-        auto site = db.find_site(args->site);
-        if (!site || !*site)
-          site_or_exit(cfg, args->site); // exits with the closest names
-        filter.site_id = (*site)->id;
+      std::vector<job_row> jobs;
+      if (!args->site.empty()) site_or_exit(cfg, args->site); // exits with the closest names
+      if (db) {
+        if (!args->site.empty()) {
+          auto site = db->find_site(args->site);
+          if (!site) fail(exit_failed, site.err().message);
+          filter.site_id = *site ? (*site)->id : -1; // never backed up: no jobs
+        }
+        auto rows = db->list_jobs(filter);
+        if (!rows) fail(exit_failed, rows.err().message);
+        jobs = std::move(*rows);
       }
-      auto jobs = db.list_jobs(filter);
-      if (!jobs) fail(exit_failed, jobs.err().message);
       if (opts.json) {
         boost::json::array out;
-        for (const auto& j : *jobs)
+        for (const auto& j : jobs)
           out.push_back(job_json(j));
         print_json(out);
         return exit_ok;
       }
-      std::cout << fmt::format("{:>6} {:<20} {:<11} {:<11} {:<20} {:>9} {}\n", "ID",
-                               "SITE", "TYPE", "STATUS", "CREATED", "DURATION", "ERROR");
-      for (const auto& j : *jobs)
-        std::cout << fmt::format("{:>6} {:<20} {:<11} {:<11} {:<20} {:>9} {}\n", j.id,
-                                 j.site_name.empty() ? "-" : j.site_name,
-                                 to_string(j.type), to_string(j.status),
-                                 format_time(j.created_at), duration_of(j), j.error);
+      std::cout << fmt::format("{:>6} {:<20} {:<11} {:<11} {:>7} {:<20} {:>9} {}\n", "ID",
+                               "SITE", "TYPE", "STATUS", "ATTEMPT", "CREATED", "DURATION",
+                               "ERROR");
+      for (const auto& j : jobs) {
+        auto note = retry_note(j, cfg);
+        std::cout << fmt::format(
+            "{:>6} {:<20} {:<11} {:<11} {:>7} {:<20} {:>9} {}\n", j.id,
+            j.site_name.empty() ? "-" : j.site_name, to_string(j.type),
+            to_string(j.status), j.attempts, format_time(j.created_at), duration_of(j),
+            note.empty() ? j.error : fmt::format("{}; {}", note, j.error));
+      }
       return exit_ok;
     };
   });
@@ -92,15 +116,16 @@ void add_job_command(CLI::App& app, global_options& opts, command_runner& run) {
     run = [&, args]() -> int {
       auto id = parse_job_id_or_exit(args->id);
       auto cfg = load_config_or_exit(opts);
-      auto db = open_store_or_exit(cfg);
-      auto job = db.get_job(id);
+      auto db = open_read_only_or_exit(cfg);
+      if (!db) fail(exit_usage, fmt::format("no job {} (no database yet)", id));
+      auto job = db->get_job(id);
       if (!job) fail(exit_failed, job.err().message);
       if (!*job) fail(exit_usage, fmt::format("no job {}", id));
       if (args->follow) {
-        auto row = follow_job(db, id, opts.json);
+        auto row = follow_job(*db, id, opts.json);
         return exit_code_of(row.status);
       }
-      auto events = db.list_events(id);
+      auto events = db->list_events(id);
       if (!events) fail(exit_failed, events.err().message);
       if (opts.json) {
         auto out = job_json(**job);
@@ -114,11 +139,11 @@ void add_job_command(CLI::App& app, global_options& opts, command_runner& run) {
       const auto& j = **job;
       std::cout << fmt::format("job {}: {} {} — {}{}\n", j.id, to_string(j.type),
                                j.site_name.empty() ? "(repository)" : "of " + j.site_name,
-                               to_string(j.status),
-                               j.error.empty() ? "" : ": " + j.error);
-      std::cout << fmt::format("created {}  started {}  finished {}  attempts {}\n",
-                               format_time(j.created_at), format_time(j.started_at),
-                               format_time(j.finished_at), j.attempts);
+                               status_text(j, cfg), j.error.empty() ? "" : ": " + j.error);
+      std::cout << fmt::format(
+          "created {}  started {}  finished {}  attempts {} (failed {}, recovered {})\n",
+          format_time(j.created_at), format_time(j.started_at), format_time(j.finished_at),
+          j.attempts, j.failed_attempts, j.recoveries);
       for (const auto& e : *events)
         print_event(e, false);
       return exit_ok;

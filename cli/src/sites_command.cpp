@@ -5,8 +5,38 @@
 #include <fmt/format.h>
 
 #include <iostream>
+#include <map>
 
 namespace satoru::cli {
+
+namespace {
+
+/// The sites of this config as the database knows them (matched by uuid);
+/// a site the database has never seen shows health unknown. Read only.
+std::vector<site_row> configured_sites(const config& cfg, std::optional<store>& db) {
+  std::map<std::string, site_row> known;
+  if (db) {
+    auto rows = db->list_sites(true);
+    if (!rows) fail(exit_failed, rows.err().message);
+    for (auto& r : *rows)
+      known[r.uuid] = std::move(r);
+  }
+  std::vector<site_row> out;
+  for (const auto& site : cfg.sites) {
+    auto it = known.find(site.uuid);
+    site_row row = it != known.end() ? it->second : site_row{};
+    row.name = site.name;
+    row.uuid = site.uuid;
+    row.host = site.host;
+    row.port = site.port;
+    row.user = site.user;
+    row.target_count = static_cast<int>(site.targets.size());
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+} // namespace
 
 void add_sites_command(CLI::App& app, global_options& opts, command_runner& run) {
   auto cmd = app.add_subcommand("sites", "list configured sites with their health");
@@ -14,18 +44,31 @@ void add_sites_command(CLI::App& app, global_options& opts, command_runner& run)
   cmd->callback([&] {
     run = [&]() -> int {
       auto cfg = load_config_or_exit(opts);
-      auto db = open_store_or_exit(cfg);
-      auto sites = db.list_sites();
-      if (!sites) fail(exit_failed, sites.err().message);
+      auto db = open_read_only_or_exit(cfg);
+      auto sites = configured_sites(cfg, db);
+      std::map<std::string, std::int64_t> retries;
+      if (db) {
+        auto pending = db->pending_retries();
+        if (!pending) fail(exit_failed, pending.err().message);
+        retries.insert(pending->begin(), pending->end());
+      }
+      auto next_retry = [&](const site_row& s) {
+        auto it = retries.find(s.name);
+        return it == retries.end() ? std::string{"-"} : format_time(it->second);
+      };
       if (opts.json) {
         boost::json::array out;
-        for (const auto& s : *sites) {
+        for (const auto& s : sites) {
           // Each target's last scan: what an operator checks after a backup
           // (and what a dashboard without Prometheus can read).
-          auto targets = db.list_targets(s.id);
-          if (!targets) fail(exit_failed, targets.err().message);
+          std::vector<target_row> targets;
+          if (db && s.id > 0) {
+            auto rows = db->list_targets(s.id);
+            if (!rows) fail(exit_failed, rows.err().message);
+            targets = std::move(*rows);
+          }
           boost::json::array target_list;
-          for (const auto& t : *targets)
+          for (const auto& t : targets)
             target_list.push_back({{"path", t.path},
                                    {"mode", t.mode},
                                    {"hash", t.target_hash},
@@ -50,19 +93,21 @@ void add_sites_command(CLI::App& app, global_options& opts, command_runner& run)
                          {"last_backup_at", format_time(s.last_backup_at)},
                          {"last_success_at", format_time(s.last_success_at)},
                          {"target_count", s.target_count},
+                         {"next_retry_at", retries.count(s.name) ? next_retry(s) : ""},
                          {"targets", std::move(target_list)}});
         }
         print_json(out);
         return exit_ok;
       }
-      std::cout << fmt::format("{:<20} {:<36} {:<22} {:<8} {:<20} {:<20} {}\n", "NAME",
-                               "UUID", "HOST", "HEALTH", "LAST PREFLIGHT", "LAST BACKUP",
-                               "TARGETS");
-      for (const auto& s : *sites)
-        std::cout << fmt::format("{:<20} {:<36} {:<22} {:<8} {:<20} {:<20} {}\n", s.name,
-                                 s.uuid, fmt::format("{}:{}", s.host, s.port), s.health,
-                                 format_time(s.last_preflight_at),
-                                 format_time(s.last_backup_at), s.target_count);
+      std::cout << fmt::format("{:<20} {:<36} {:<22} {:<8} {:<20} {:<20} {:<20} {}\n",
+                               "NAME", "UUID", "HOST", "HEALTH", "LAST PREFLIGHT",
+                               "LAST BACKUP", "NEXT RETRY", "TARGETS");
+      for (const auto& s : sites)
+        std::cout << fmt::format("{:<20} {:<36} {:<22} {:<8} {:<20} {:<20} {:<20} {}\n",
+                                 s.name, s.uuid, fmt::format("{}:{}", s.host, s.port),
+                                 s.health, format_time(s.last_preflight_at),
+                                 format_time(s.last_backup_at), next_retry(s),
+                                 s.target_count);
       return exit_ok;
     };
   });

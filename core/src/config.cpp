@@ -103,6 +103,10 @@ const key_list top_level_keys = {
     "target_timeout_seconds",
     "restic_timeout_seconds",
     "sync_timeout_seconds",
+    "retry_max_attempts",
+    "retry_initial_delay_seconds",
+    "retry_max_delay_seconds",
+    "job_history_days",
     "sites",
 };
 const key_list retention_keys = {"keep_last",   "keep_hourly",  "keep_daily",
@@ -571,6 +575,10 @@ private:
     number("target_timeout_seconds", cfg.target_timeout_seconds, 1, int_max);
     number("restic_timeout_seconds", cfg.restic_timeout_seconds, 1, int_max);
     number("sync_timeout_seconds", cfg.sync_timeout_seconds, 1, int_max);
+    number("retry_max_attempts", cfg.retry_max_attempts, 1, 100, " (1 = never retry)");
+    number("retry_initial_delay_seconds", cfg.retry_initial_delay_seconds, 0, int_max);
+    number("retry_max_delay_seconds", cfg.retry_max_delay_seconds, 0, int_max);
+    number("job_history_days", cfg.job_history_days, 0, int_max, " (0 = keep forever)");
 
     if (node n = child(root, "", "metrics_listen")) {
       if (auto s = string_of(n)) {

@@ -17,6 +17,8 @@ const char* to_string(errc code) {
     case errc::tool: return "tool";
     case errc::plugin: return "plugin";
     case errc::busy: return "busy";
+    case errc::auth: return "auth";
+    case errc::integrity: return "integrity";
   }
   return "unknown";
 }

@@ -31,6 +31,8 @@ metrics::metrics()
                        "Always 1; labels give the satoru and restic versions."))
   , jobs_finished_(family(prometheus::BuildCounter(), *registry_, "satoru_jobs_finished_total",
                           "Jobs that finished, by type and final status."))
+  , job_retries_(family(prometheus::BuildCounter(), *registry_, "satoru_job_retries_total",
+                        "Attempts that failed transiently and were queued again, by type."))
   , job_duration_(family(prometheus::BuildHistogram(), *registry_, "satoru_job_duration_seconds",
                          "Wall-clock duration of finished jobs, by type."))
   , queue_depth_(family(prometheus::BuildGauge(), *registry_, "satoru_queue_jobs",
@@ -45,6 +47,9 @@ metrics::metrics()
   , site_last_success_(family(prometheus::BuildGauge(), *registry_,
                               "satoru_site_last_success_timestamp_seconds",
                               "Unix time of the site's last successful backup (0 = never)."))
+  , site_next_retry_(family(prometheus::BuildGauge(), *registry_,
+                            "satoru_site_next_retry_timestamp_seconds",
+                            "Unix time of the site's pending retry (0 = none waits)."))
   , target_last_success_(family(prometheus::BuildGauge(), *registry_,
                                 "satoru_target_last_success_timestamp_seconds",
                                 "Unix time of the target's last snapshot (0 = never)."))
@@ -78,6 +83,8 @@ metrics::metrics()
     for (const char* s : {"success", "warning", "failed"})
       jobs_finished_.Add({{"type", t}, {"status", s}});
   snapshots_removed_.Add({});
+  for (const auto& t : all_job_types)
+    job_retries_.Add({{"type", t}});
   running_jobs_.Add({}).Set(0);
   for (const auto& t : all_job_types)
     job_duration_.Add({{"type", t}},
@@ -95,6 +102,7 @@ void metrics::set_sites(
         site_health_.Add({{"site", site}, {"state", h}}).Set(h == "unknown" ? 1 : 0);
     site_last_preflight_.Add({{"site", site}});
     site_last_success_.Add({{"site", site}});
+    site_next_retry_.Add({{"site", site}});
     pulled_bytes_.Add({{"site", site}});
     pulled_files_.Add({{"site", site}});
     data_added_.Add({{"site", site}});
@@ -107,12 +115,20 @@ void metrics::set_build_info(const std::string& version, const std::string& rest
   build_info_.Add({{"version", version}, {"restic_version", restic_version}}).Set(1);
 }
 
-void metrics::job_finished(const std::string& type, const std::string& status, double secs) {
-  jobs_finished_.Add({{"type", type}, {"status", status}}).Increment();
+void metrics::job_finished(job_type type, job_status status, double secs) {
+  jobs_finished_.Add({{"type", to_string(type)}, {"status", to_string(status)}}).Increment();
   job_duration_
-    .Add({{"type", type}}, prometheus::Histogram::BucketBoundaries{1, 5, 15, 60, 300, 900, 1800,
+    .Add({{"type", to_string(type)}}, prometheus::Histogram::BucketBoundaries{1, 5, 15, 60, 300, 900, 1800,
                                                                    3600, 7200, 21600})
     .Observe(secs);
+}
+
+void metrics::job_retried(job_type type) {
+  job_retries_.Add({{"type", to_string(type)}}).Increment();
+}
+
+void metrics::set_site_next_retry(const std::string& site, std::int64_t unix_ms) {
+  site_next_retry_.Add({{"site", site}}).Set(seconds(unix_ms));
 }
 
 void metrics::set_queue_depth(const std::string& status, std::int64_t jobs) {

@@ -36,13 +36,13 @@ std::vector<std::string> local_tools_for(const site_config& site, const plugin_r
 
 } // namespace
 
-std::string preflight_report::health() const {
-  if (!site_ok) return health_failed;
+job_status preflight_report::status() const {
+  if (!site_ok) return job_status::failed;
   std::size_t failed = 0;
   for (const auto& t : targets) failed += t.ok ? 0 : 1;
-  if (!targets.empty() && failed == targets.size()) return health_failed;
-  if (failed > 0 || warnings > 0) return health_warning;
-  return health_ok;
+  if (!targets.empty() && failed == targets.size()) return job_status::failed;
+  if (failed > 0 || warnings > 0) return job_status::warning;
+  return job_status::success;
 }
 
 std::string preflight_report::reason() const {
@@ -103,6 +103,7 @@ preflight_report run_preflight(const config& cfg, const site_config& site,
     } else {
       local_ok = false;
       report.site_error = fmt::format("local {} is missing: {}", tool, version.err().message);
+      report.site_code = errc::invalid_argument; // an operator must install it
       emit("fail", "preflight.local." + tool, "", report.site_error);
     }
   }
@@ -113,6 +114,7 @@ preflight_report run_preflight(const config& cfg, const site_config& site,
   auto session = ssh_session::connect(endpoint, cancel);
   if (!session) {
     report.site_error = session.err().message;
+    report.site_code = session.err().code;
     emit("fail", "preflight.ssh", "", report.site_error,
          {{"error", to_string(session.err().code)}});
     return report;

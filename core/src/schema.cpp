@@ -96,6 +96,22 @@ CREATE TABLE nodes (
     R"sql(
 ALTER TABLE sync_state ADD COLUMN last_success_started_at INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 3: the job lifecycle. `epoch` is the fencing token of a lease (it grows
+    // with every claim, across all jobs); retries wait for `next_attempt_at`
+    // and use their own budget (`failed_attempts`), apart from recoveries of
+    // jobs whose process died (`recoveries`); a retry of a backup pulls only
+    // `retry_targets` (comma-separated hashes) and remembers the worst status
+    // of the targets already done (`carried_status`).
+    R"sql(
+ALTER TABLE jobs ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN next_attempt_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN retry_targets TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN carried_status TEXT NOT NULL DEFAULT '';
+CREATE INDEX jobs_epoch ON jobs (epoch);
+CREATE INDEX jobs_finished ON jobs (finished_at) WHERE status IN ('success', 'warning', 'failed');
+)sql",
   };
   return migrations;
 }

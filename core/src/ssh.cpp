@@ -503,7 +503,7 @@ expected<ssh_session> ssh_session::connect(const ssh_endpoint& ep,
   int rc = ssh_pki_import_privkey_file(ep.identity_file.c_str(), nullptr, nullptr,
                                        nullptr, &raw_key);
   if (rc != SSH_OK || !raw_key)
-    return error{errc::ssh,
+    return error{errc::auth,
                  "cannot load ssh identity file " + ep.identity_file +
                      " (missing, unreadable, not a private key or passphrase-protected)"};
   key_ptr key(raw_key);
@@ -528,7 +528,7 @@ expected<ssh_session> ssh_session::connect(const ssh_endpoint& ep,
   if (rc == SSH_AUTH_ERROR)
     return error{errc::ssh, where + ": authentication failed: " + libssh_error(s)};
   if (rc != SSH_AUTH_SUCCESS)
-    return error{errc::ssh, where + ": authentication as " + user + " failed with key " +
+    return error{errc::auth, where + ": authentication as " + user + " failed with key " +
                                 ep.identity_file};
 
   auto p = std::make_unique<impl>();

@@ -16,48 +16,6 @@ namespace satoru {
 
 namespace fs = std::filesystem;
 
-// -- enums ---------------------------------------------------------------------
-
-const char* to_string(job_type t) {
-  switch (t) {
-    case job_type::preflight: return "preflight";
-    case job_type::backup: return "backup";
-    case job_type::retention: return "retention";
-    case job_type::restic_sync: return "restic_sync";
-  }
-  return "backup";
-}
-
-const char* to_string(job_status s) {
-  switch (s) {
-    case job_status::queued: return "queued";
-    case job_status::running: return "running";
-    case job_status::success: return "success";
-    case job_status::warning: return "warning";
-    case job_status::failed: return "failed";
-    case job_status::interrupted: return "interrupted";
-  }
-  return "queued";
-}
-
-std::optional<job_type> parse_job_type(const std::string& text) {
-  for (auto t : {job_type::preflight, job_type::backup, job_type::retention,
-                 job_type::restic_sync})
-    if (text == to_string(t)) return t;
-  return std::nullopt;
-}
-
-std::optional<job_status> parse_job_status(const std::string& text) {
-  for (auto s : {job_status::queued, job_status::running, job_status::success,
-                 job_status::warning, job_status::failed, job_status::interrupted})
-    if (text == to_string(s)) return s;
-  return std::nullopt;
-}
-
-bool is_finished(job_status s) {
-  return s == job_status::success || s == job_status::warning || s == job_status::failed;
-}
-
 std::string make_owner_id() {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
@@ -112,6 +70,32 @@ expected<store> store::open(const std::string& path, int busy_timeout_ms) {
   auto s = store{std::make_unique<impl>(impl{std::move(db)})};
   if (auto r = s.migrate(); !r)
     return error{errc::database, fmt::format("database {}: {}", path, r.err().message)};
+  return s;
+}
+
+expected<store> store::open_read_only(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec))
+    return error{errc::not_found,
+                 fmt::format("database {} does not exist yet (no job has run)", path)};
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  detail::connection db{raw};
+  if (rc != SQLITE_OK)
+    return error{errc::database, fmt::format("cannot open database {}: {}", path,
+                                             raw ? sqlite3_errmsg(raw) : "out of memory")};
+  sqlite3_busy_timeout(raw, 10000);
+  sqlite3_extended_result_codes(raw, 1);
+  auto s = store{std::make_unique<impl>(impl{std::move(db)})};
+  auto version = s.schema_version();
+  if (!version)
+    return error{errc::database, fmt::format("database {}: {}", path, version.err().message)};
+  if (*version != latest_schema_version())
+    return error{errc::invalid_argument,
+                 fmt::format("database {} has schema version {}, this satoru reads {}: "
+                             "start `satoru daemon` once to migrate it",
+                             path, *version, latest_schema_version())};
   return s;
 }
 

@@ -11,7 +11,27 @@ namespace {
 constexpr const char* job_columns =
     "j.id, COALESCE(j.site_id, 0), COALESCE(s.name, ''), j.type, j.status, j.created_at, "
     "j.started_at, j.finished_at, j.heartbeat_at, j.attempts, j.error, j.owner, "
-    "j.lease_until";
+    "j.lease_until, j.epoch, j.next_attempt_at, j.failed_attempts, j.recoveries, "
+    "j.retry_targets, j.carried_status";
+
+std::vector<std::string> split_hashes(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    if (comma > start) out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string join_hashes(const std::vector<std::string>& hashes) {
+  std::string out;
+  for (const auto& h : hashes)
+    out += (out.empty() ? "" : ",") + h;
+  return out;
+}
 
 job_row read_job(const detail::statement& q) {
   job_row r;
@@ -28,6 +48,12 @@ job_row read_job(const detail::statement& q) {
   r.error = q.text(10);
   r.owner = q.text(11);
   r.lease_until = q.int64(12);
+  r.epoch = q.int64(13);
+  r.next_attempt_at = q.int64(14);
+  r.failed_attempts = static_cast<int>(q.int64(15));
+  r.recoveries = static_cast<int>(q.int64(16));
+  r.retry_targets = split_hashes(q.text(17));
+  r.carried_status = parse_job_status(q.text(18));
   return r;
 }
 
@@ -64,7 +90,8 @@ expected<bool> take_job(sqlite3* db, std::int64_t id, const std::string& owner,
       q, db,
       "UPDATE jobs SET status = 'running', owner = ?, started_at = ?, "
       "heartbeat_at = ?, lease_until = ?, attempts = attempts + 1, error = '', "
-      "finished_at = 0 WHERE id = ? AND status = 'queued'");
+      "finished_at = 0, epoch = (SELECT COALESCE(MAX(epoch), 0) + 1 FROM jobs) "
+      "WHERE id = ? AND status = 'queued'");
   q.bind(1, owner).bind(2, now).bind(3, now).bind(4, now + lease_ms).bind(5, id);
   if (auto r = q.run(); !r) return r.err();
   return sqlite3_changes(db) == 1;
@@ -89,9 +116,14 @@ start_job(sqlite3* db, std::int64_t id, const std::string& owner, std::int64_t l
   auto taken = take_job(db, id, owner, lease_ms);
   if (!taken) return taken.err();
   if (!*taken) return std::optional<job_row>{};
-  if (auto r = insert_event(db, id, "info", "started", "", "job started by " + owner); !r)
+  auto row = job_by_id(db, id);
+  if (!row || !*row) return row;
+  if (auto r = insert_event(db, id, "info", "started", "",
+                            fmt::format("attempt {} started by {} (lease epoch {})",
+                                        (*row)->attempts, owner, (*row)->epoch));
+      !r)
     return r.err();
-  return job_by_id(db, id);
+  return row;
 }
 
 /// A cheap read before a claim's write transaction: an idle queue (the
@@ -113,7 +145,20 @@ expected<enqueue_result> store::enqueue(job_type type, std::int64_t site_id) {
                    "SELECT id FROM jobs WHERE type = ? AND status = 'queued' AND "
                    "COALESCE(site_id, 0) = ? ORDER BY id LIMIT 1");
     find.bind(1, to_string(type)).bind(2, site_id);
-    if (find.step() == SQLITE_ROW) return enqueue_result{find.int64(0), true};
+    if (find.step() == SQLITE_ROW) {
+      auto id = find.int64(0);
+      SATORU_PREPARE(due, db,
+                     "UPDATE jobs SET next_attempt_at = 0 WHERE id = ? AND "
+                     "next_attempt_at > ?");
+      due.bind(1, id).bind(2, now_ms());
+      if (auto r = due.run(); !r) return r.err();
+      if (sqlite3_changes(db) == 1)
+        if (auto r = insert_event(db, id, "info", "queued", "",
+                                  "asked to run again: the retry starts now");
+            !r)
+          return r.err();
+      return enqueue_result{id, true};
+    }
     SATORU_PREPARE(q, db,
                    "INSERT INTO jobs (site_id, type, status, created_at) "
                    "VALUES (?, ?, 'queued', ?)");
@@ -150,10 +195,11 @@ store::claim_next(const std::string& owner, std::int64_t lease_ms, int max_runni
     SATORU_PREPARE(
         pick, db,
         "SELECT j.id FROM jobs j JOIN sites s ON s.id = j.site_id "
-        "WHERE j.status = 'queued' AND s.enabled = 1 AND j.type IN ('preflight', "
-        "'backup') AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.site_id = "
+        "WHERE j.status = 'queued' AND j.next_attempt_at <= ?1 AND s.enabled = 1 AND "
+        "j.type IN ('preflight', 'backup') AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.site_id = "
         "j.site_id AND r.status = 'running')" +
             skip + " ORDER BY j.id LIMIT 1");
+    pick.bind(1, now_ms());
     int rc = pick.step();
     if (rc == SQLITE_DONE) return result{};
     if (rc != SQLITE_ROW) return impl_->db.last_error("picking a job");
@@ -189,63 +235,157 @@ expected<std::optional<job_row>> store::claim_repository_job(job_type type,
     busy.bind(1, to_string(type));
     if (busy.step() == SQLITE_ROW) return result{};
     SATORU_PREPARE(pick, db,
-                   "SELECT id FROM jobs WHERE type = ? AND status = 'queued' "
-                   "ORDER BY id LIMIT 1");
-    pick.bind(1, to_string(type));
+                   "SELECT id FROM jobs WHERE type = ? AND status = 'queued' AND "
+                   "next_attempt_at <= ? ORDER BY id LIMIT 1");
+    pick.bind(1, to_string(type)).bind(2, now_ms());
     if (pick.step() != SQLITE_ROW) return result{};
     auto id = pick.int64(0);
     return start_job(db, id, owner, lease_ms);
   });
 }
 
-expected<int> store::renew_leases(const std::string& owner, std::int64_t lease_ms) {
-  auto now = now_ms();
-  SATORU_PREPARE(q, impl_->db.get(),
-                 "UPDATE jobs SET heartbeat_at = ?, lease_until = ? "
-                 "WHERE owner = ? AND status = 'running'");
-  q.bind(1, now).bind(2, now + lease_ms).bind(3, owner);
-  if (auto r = q.run(); !r) return r.err();
-  return sqlite3_changes(impl_->db.get());
+expected<std::vector<std::int64_t>>
+store::renew_leases(const std::string& owner, const std::vector<job_row>& leases,
+                    std::int64_t lease_ms) {
+  auto db = impl_->db.get();
+  using ids = std::vector<std::int64_t>;
+  if (leases.empty()) return ids{};
+  return detail::with_write_transaction(impl_->db, [&]() -> expected<ids> {
+    auto now = now_ms();
+    ids lost;
+    for (const auto& lease : leases) {
+      SATORU_PREPARE(q, db,
+                     "UPDATE jobs SET heartbeat_at = ?, lease_until = ? WHERE id = ? AND "
+                     "owner = ? AND epoch = ? AND status = 'running'");
+      q.bind(1, now).bind(2, now + lease_ms).bind(3, lease.id).bind(4, owner);
+      q.bind(5, lease.epoch);
+      if (auto r = q.run(); !r) return r.err();
+      if (sqlite3_changes(db) != 1) lost.push_back(lease.id);
+    }
+    return lost;
+  });
 }
 
-expected<bool> store::finish_job(std::int64_t job_id, const std::string& owner,
-                                 job_status status, const std::string& error_text) {
+namespace {
+
+/// The fence every write of a job's results passes: the job still runs
+/// under this owner and epoch.
+constexpr const char* lease_holds =
+    "EXISTS (SELECT 1 FROM jobs WHERE id = ? AND owner = ? AND epoch = ? AND "
+    "status = 'running')";
+
+expected<bool> lease_holds_now(sqlite3* db, const job_row& lease) {
+  SATORU_PREPARE(q, db, std::string{"SELECT "} + lease_holds);
+  q.bind(1, lease.id).bind(2, lease.owner).bind(3, lease.epoch);
+  if (q.step() != SQLITE_ROW)
+    return error{errc::database, std::string{"database: "} + sqlite3_errmsg(db)};
+  return q.int64(0) != 0;
+}
+
+/// What a site job's end tells about its site: health and reason, the time
+/// of its last preflight and, for a finished backup, of its last backup.
+expected<void> record_site_effects(sqlite3* db, const job_row& job, job_status status,
+                                   const std::string& reason, bool finished) {
+  if (job.site_id <= 0 || !is_site_job(job.type)) return {};
+  auto now = now_ms();
+  bool backup_done = finished && job.type == job_type::backup;
+  SATORU_PREPARE(q, db,
+                 "UPDATE sites SET health = ?, health_reason = ?, updated_at = ?, "
+                 "last_preflight_at = ?, "
+                 "last_backup_at = CASE WHEN ? THEN ? ELSE last_backup_at END, "
+                 "last_success_at = CASE WHEN ? THEN ? ELSE last_success_at END "
+                 "WHERE id = ?");
+  q.bind(1, health_of(status)).bind(2, reason).bind(3, now).bind(4, now);
+  q.bind(5, backup_done ? 1 : 0).bind(6, now);
+  q.bind(7, backup_done && status != job_status::failed ? 1 : 0).bind(8, now);
+  q.bind(9, job.site_id);
+  return q.run();
+}
+
+std::string success_reason(job_type type) {
+  return type == job_type::preflight ? "preflight passed" : "last backup succeeded";
+}
+
+} // namespace
+
+expected<bool> store::holds_lease(const job_row& lease) {
+  return lease_holds_now(impl_->db.get(), lease);
+}
+
+expected<bool> store::finish_job(const job_row& lease, const job_outcome& outcome) {
   auto db = impl_->db.get();
   return detail::with_write_transaction(impl_->db, [&]() -> expected<bool> {
-    SATORU_PREPARE(
-        q, db,
-        "UPDATE jobs SET status = ?, error = ?, finished_at = ?, heartbeat_at = ? "
-        "WHERE id = ? AND owner = ? AND status = 'running'");
+    SATORU_PREPARE(q, db,
+                   "UPDATE jobs SET status = ?, error = ?, finished_at = ?, heartbeat_at = "
+                   "?, next_attempt_at = 0 WHERE id = ? AND owner = ? AND epoch = ? AND "
+                   "status = 'running'");
     auto now = now_ms();
-    q.bind(1, to_string(status)).bind(2, error_text).bind(3, now).bind(4, now);
-    q.bind(5, job_id).bind(6, owner);
+    q.bind(1, to_string(outcome.status)).bind(2, outcome.error).bind(3, now).bind(4, now);
+    q.bind(5, lease.id).bind(6, lease.owner).bind(7, lease.epoch);
     if (auto r = q.run(); !r) return r.err();
     if (sqlite3_changes(db) != 1) return false;
-    auto msg = error_text.empty()
-                   ? fmt::format("job finished: {}", to_string(status))
-                   : fmt::format("job finished: {}: {}", to_string(status), error_text);
-    const char* level = status == job_status::success   ? "ok"
-                        : status == job_status::warning ? "warn"
-                                                        : "fail";
-    if (auto r = insert_event(db, job_id, level, "finished", "", msg); !r) return r.err();
+    auto msg = outcome.error.empty()
+                   ? fmt::format("job finished: {}", to_string(outcome.status))
+                   : fmt::format("job finished: {}: {}", to_string(outcome.status),
+                                 outcome.error);
+    const char* level = outcome.status == job_status::success   ? "ok"
+                        : outcome.status == job_status::warning ? "warn"
+                                                                : "fail";
+    if (auto r = insert_event(db, lease.id, level, "finished", "", msg); !r) return r.err();
+    auto reason = outcome.status == job_status::success ? success_reason(lease.type)
+                                                        : outcome.error;
+    if (auto r = record_site_effects(db, lease, outcome.status, reason, true); !r)
+      return r.err();
+    return true;
+  });
+}
+
+expected<bool> store::retry_job(const job_row& lease, const job_outcome& outcome,
+                                std::int64_t next_attempt_at) {
+  auto db = impl_->db.get();
+  return detail::with_write_transaction(impl_->db, [&]() -> expected<bool> {
+    SATORU_PREPARE(q, db,
+                   "UPDATE jobs SET status = 'queued', owner = '', lease_until = 0, "
+                   "next_attempt_at = ?, failed_attempts = failed_attempts + 1, error = ?, "
+                   "retry_targets = ?, carried_status = ? WHERE id = ? AND owner = ? AND "
+                   "epoch = ? AND status = 'running'");
+    q.bind(1, next_attempt_at).bind(2, outcome.error);
+    q.bind(3, join_hashes(outcome.retry_targets));
+    q.bind(4, outcome.carried_status ? to_string(*outcome.carried_status) : "");
+    q.bind(5, lease.id).bind(6, lease.owner).bind(7, lease.epoch);
+    if (auto r = q.run(); !r) return r.err();
+    if (sqlite3_changes(db) != 1) return false;
+    auto wait = next_attempt_at - now_ms();
+    auto msg = fmt::format(
+        "attempt {} {} ({} failure): {}; next attempt at {} (in {}){}", lease.attempts,
+        to_string(outcome.status), to_string(outcome.failure), outcome.error,
+        format_time(next_attempt_at), format_duration(std::max<std::int64_t>(wait, 0)),
+        outcome.retry_targets.empty()
+            ? ""
+            : fmt::format(", pulling only {} target(s)", outcome.retry_targets.size()));
+    if (auto r = insert_event(db, lease.id, "warn", "retry", "", msg); !r) return r.err();
+    auto reason = fmt::format("retrying at {}: {}", format_time(next_attempt_at),
+                              outcome.error);
+    if (auto r = record_site_effects(db, lease, outcome.status, reason, false); !r)
+      return r.err();
     return true;
   });
 }
 
 expected<std::vector<std::int64_t>>
-store::recover_jobs(int max_attempts,
+store::recover_jobs(int max_recoveries,
                     const std::function<bool(const std::string&)>& owner_alive) {
   auto db = impl_->db.get();
   using ids = std::vector<std::int64_t>;
   return detail::with_write_transaction(impl_->db, [&]() -> expected<ids> {
     auto now = now_ms();
     SATORU_PREPARE(q, db,
-                   "SELECT id, status, owner, attempts, lease_until FROM jobs "
+                   "SELECT id, status, owner, recoveries, lease_until FROM jobs "
                    "WHERE status IN ('running', 'interrupted') ORDER BY id");
     struct found {
       std::int64_t id;
       std::string status, owner;
-      int attempts;
+      int recoveries;
       std::int64_t lease_until;
     };
     std::vector<found> candidates;
@@ -258,29 +398,30 @@ store::recover_jobs(int max_attempts,
       if (c.status == "interrupted") {
         why = "was interrupted by a shutdown";
       } else if (c.lease_until < now) {
-        why = fmt::format("was left running by {} whose heartbeat stopped at {}", c.owner,
+        why = fmt::format("was left running by {} whose lease ran out at {}", c.owner,
                           format_time(c.lease_until));
       } else if (owner_alive && !owner_alive(c.owner)) {
         why = fmt::format("was left running by {}, which is no longer alive", c.owner);
       } else {
         continue;
       }
-      bool give_up = c.attempts >= max_attempts;
+      int recoveries = c.recoveries + 1;
+      bool give_up = recoveries > max_recoveries;
       SATORU_PREPARE(
           u, db,
-          give_up ? "UPDATE jobs SET status = 'failed', finished_at = ?, error = ? "
-                    "WHERE id = ?"
+          give_up ? "UPDATE jobs SET status = 'failed', finished_at = ?, error = ?, "
+                    "recoveries = ? WHERE id = ?"
                   : "UPDATE jobs SET status = 'queued', owner = '', lease_until = "
-                    "0, finished_at = ?, error = ? WHERE id = ?");
+                    "0, finished_at = ?, error = ?, recoveries = ? WHERE id = ?");
       auto message =
-          give_up
-              ? fmt::format("attempt {} {}; giving up after {} attempts", c.attempts, why,
-                            max_attempts)
-              : fmt::format("attempt {} {}; interrupted and queued again for attempt {}",
-                            c.attempts, why, c.attempts + 1);
+          give_up ? fmt::format("the job {}; giving up after {} recoveries", why,
+                                max_recoveries)
+                  : fmt::format("the job {}; queued again (recovery {} of {})", why,
+                                recoveries, max_recoveries);
       u.bind(1, give_up ? now : 0)
           .bind(2, give_up ? message : std::string{})
-          .bind(3, c.id);
+          .bind(3, recoveries)
+          .bind(4, c.id);
       if (auto r = u.run(); !r) return r.err();
       if (auto r =
               insert_event(db, c.id, give_up ? "fail" : "warn", "recovery", "", message);
@@ -361,11 +502,60 @@ expected<std::int64_t> store::add_event(std::int64_t job_id, const std::string& 
                                         const std::string& step,
                                         const std::string& target,
                                         const std::string& message,
-                                        const std::string& data) {
-  if (auto r = insert_event(impl_->db.get(), job_id, level, step, target, message, data);
-      !r)
-    return r.err();
-  return static_cast<std::int64_t>(sqlite3_last_insert_rowid(impl_->db.get()));
+                                        const std::string& data, std::int64_t epoch) {
+  auto db = impl_->db.get();
+  if (epoch == 0) {
+    if (auto r = insert_event(db, job_id, level, step, target, message, data); !r)
+      return r.err();
+    return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db));
+  }
+  // A worker whose lease lapsed writes nothing more into its job's history.
+  SATORU_PREPARE(q, db,
+                 "INSERT INTO job_events (job_id, ts, level, step, target, message, data) "
+                 "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM jobs "
+                 "WHERE id = ?1 AND epoch = ?8 AND status = 'running')");
+  q.bind(1, job_id).bind(2, now_ms()).bind(3, level).bind(4, step).bind(5, target);
+  q.bind(6, message).bind(7, data).bind(8, epoch);
+  if (auto r = q.run(); !r) return r.err();
+  if (sqlite3_changes(db) != 1) return std::int64_t{0};
+  return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db));
+}
+
+expected<std::vector<std::pair<std::string, std::int64_t>>> store::pending_retries() {
+  SATORU_PREPARE(q, impl_->db.get(),
+                 "SELECT s.name, MIN(j.next_attempt_at) FROM jobs j JOIN sites s ON s.id = "
+                 "j.site_id WHERE j.status = 'queued' AND j.next_attempt_at > 0 GROUP BY "
+                 "s.name");
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  while (q.step() == SQLITE_ROW)
+    out.emplace_back(q.text(0), q.int64(1));
+  return out;
+}
+
+expected<int> store::prune_history(std::int64_t before_ms, int batch) {
+  auto db = impl_->db.get();
+  return detail::with_write_transaction(impl_->db, [&]() -> expected<int> {
+    SATORU_PREPARE(pick, db,
+                   "SELECT id FROM jobs WHERE status IN ('success', 'warning', 'failed') "
+                   "AND finished_at < ? ORDER BY finished_at LIMIT ?");
+    pick.bind(1, before_ms).bind(2, batch);
+    std::vector<std::int64_t> ids;
+    while (pick.step() == SQLITE_ROW)
+      ids.push_back(pick.int64(0));
+    for (auto id : ids) {
+      SATORU_PREPARE(events, db, "DELETE FROM job_events WHERE job_id = ?");
+      events.bind(1, id);
+      if (auto r = events.run(); !r) return r.err();
+      SATORU_PREPARE(job, db, "DELETE FROM jobs WHERE id = ?");
+      job.bind(1, id);
+      if (auto r = job.run(); !r) return r.err();
+    }
+    SATORU_PREPARE(nodes, db,
+                   "DELETE FROM nodes WHERE heartbeat_at < ?");
+    nodes.bind(1, before_ms);
+    if (auto r = nodes.run(); !r) return r.err();
+    return static_cast<int>(ids.size());
+  });
 }
 
 expected<std::vector<event_row>> store::list_events(std::int64_t job_id,

@@ -181,42 +181,27 @@ expected<std::vector<target_row>> store::list_targets(std::int64_t site_id) {
   }
 }
 
-expected<void> store::set_site_health(std::int64_t site_id, const std::string& health,
-                                      const std::string& reason, bool preflight_done) {
-  auto now = now_ms();
-  SATORU_PREPARE(q, impl_->db.get(),
-                 "UPDATE sites SET health = ?, health_reason = ?, updated_at = ?, "
-                 "last_preflight_at = CASE WHEN ? THEN ? ELSE last_preflight_at END "
-                 "WHERE id = ?");
-  q.bind(1, health).bind(2, reason).bind(3, now).bind(4, preflight_done ? 1 : 0);
-  q.bind(5, now).bind(6, site_id);
-  return q.run();
-}
-
-expected<void> store::record_backup_finished(std::int64_t site_id, bool succeeded) {
-  auto now = now_ms();
-  SATORU_PREPARE(q, impl_->db.get(),
-                 "UPDATE sites SET last_backup_at = ?, last_success_at = CASE WHEN ? THEN ? "
-                 "ELSE last_success_at END, updated_at = ? WHERE id = ?");
-  q.bind(1, now).bind(2, succeeded ? 1 : 0).bind(3, now).bind(4, now).bind(5, site_id);
-  return q.run();
-}
-
-expected<void> store::record_target_scan(std::int64_t site_id, const std::string& target_hash,
-                                         const target_scan& scan) {
-  auto now = now_ms();
-  bool good = scan.status == "success" || scan.status == "warning";
-  SATORU_PREPARE(q, impl_->db.get(),
-                 "UPDATE site_targets SET last_status = ?, last_error = ?, last_bytes = ?, "
-                 "last_files = ?, last_duration_ms = ?, last_scan_at = ?, "
-                 "last_success_at = CASE WHEN ? THEN ? ELSE last_success_at END, "
-                 "last_snapshot_id = CASE WHEN ? <> '' THEN ? ELSE last_snapshot_id END, "
-                 "last_data_added = ? WHERE site_id = ? AND target_hash = ?");
-  q.bind(1, scan.status).bind(2, scan.error).bind(3, scan.bytes).bind(4, scan.files);
-  q.bind(5, scan.duration_ms).bind(6, now).bind(7, good ? 1 : 0).bind(8, now);
-  q.bind(9, scan.snapshot_id).bind(10, scan.snapshot_id).bind(11, scan.data_added);
-  q.bind(12, site_id).bind(13, target_hash);
-  return q.run();
+expected<bool> store::record_target(const job_row& lease, const target_result& result) {
+  auto db = impl_->db.get();
+  return detail::with_write_transaction(impl_->db, [&]() -> expected<bool> {
+    auto holds = holds_lease(lease);
+    if (!holds || !*holds) return holds;
+    auto now = now_ms();
+    bool good = result.status != job_status::failed;
+    SATORU_PREPARE(q, db,
+                   "UPDATE site_targets SET last_status = ?, last_error = ?, last_bytes = ?, "
+                   "last_files = ?, last_duration_ms = ?, last_scan_at = ?, "
+                   "last_success_at = CASE WHEN ? THEN ? ELSE last_success_at END, "
+                   "last_snapshot_id = CASE WHEN ? <> '' THEN ? ELSE last_snapshot_id END, "
+                   "last_data_added = ? WHERE site_id = ? AND target_hash = ?");
+    q.bind(1, to_string(result.status)).bind(2, result.error).bind(3, result.bytes);
+    q.bind(4, result.files).bind(5, result.duration_ms).bind(6, now);
+    q.bind(7, good ? 1 : 0).bind(8, now);
+    q.bind(9, result.snapshot_id).bind(10, result.snapshot_id).bind(11, result.data_added);
+    q.bind(12, lease.site_id).bind(13, result.target_hash);
+    if (auto r = q.run(); !r) return r.err();
+    return true;
+  });
 }
 
 expected<std::vector<site_row>> store::sites_due_for_backup(std::int64_t interval_ms) {

@@ -1020,7 +1020,7 @@ TEST(ConfigSchema, MatchesTheLoaderKeys) {
   std::vector<std::string> keys;
   for (const auto& p : properties)
     keys.emplace_back(p.key());
-  EXPECT_EQ(keys.size(), 23u);
+  EXPECT_EQ(keys.size(), 27u);
 
   // A config holding every schema key (with junk values) yields type errors
   // but never "unknown key".

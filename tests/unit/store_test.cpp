@@ -143,6 +143,19 @@ TEST_F(StoreTest, EnqueueReturnsTheQueuedJobInsteadOfADuplicate) {
   EXPECT_NE(db.enqueue(job_type::retention, 0)->id, first.id);
 }
 
+namespace {
+
+job_outcome ended(job_status status, std::string error = "",
+                  failure_kind failure = failure_kind::none) {
+  job_outcome o;
+  o.status = status;
+  o.error = std::move(error);
+  o.failure = failure;
+  return o;
+}
+
+} // namespace
+
 TEST_F(StoreTest, ClaimsFifoOneJobPerSiteUpToTheCap) {
   ASSERT_TRUE(db.sync_config({make_site("a"), make_site("b"), make_site("c")}));
   auto a1 = db.enqueue(job_type::preflight, site_id("a"))->id;
@@ -160,11 +173,11 @@ TEST_F(StoreTest, ClaimsFifoOneJobPerSiteUpToTheCap) {
   EXPECT_EQ(j2->id, b1) << "a2 waits: site a is busy";
   EXPECT_FALSE(*db.claim_next("me", 10000, 2)) << "cap of 2 reached";
 
-  ASSERT_TRUE(*db.finish_job(a1, "me", job_status::success, ""));
+  ASSERT_TRUE(*db.finish_job(*j1, ended(job_status::success)));
   auto j3 = *db.claim_next("me", 10000, 2);
   ASSERT_TRUE(j3);
   EXPECT_EQ(j3->id, a2);
-  ASSERT_TRUE(*db.finish_job(b1, "me", job_status::success, ""));
+  ASSERT_TRUE(*db.finish_job(*j2, ended(job_status::success)));
   auto j4 = *db.claim_next("me", 10000, 2, {site_id("c")});
   EXPECT_FALSE(j4) << "busy_sites are skipped";
   EXPECT_EQ((*db.claim_next("me", 10000, 2))->id, c1);
@@ -173,9 +186,14 @@ TEST_F(StoreTest, ClaimsFifoOneJobPerSiteUpToTheCap) {
 TEST_F(StoreTest, FinishRequiresTheLeaseHolder) {
   ASSERT_TRUE(db.sync_config({make_site("a")}));
   auto id = db.enqueue(job_type::backup, site_id("a"))->id;
-  ASSERT_TRUE(*db.claim_next("me", 10000, 1));
-  EXPECT_FALSE(*db.finish_job(id, "someone-else", job_status::success, ""));
-  EXPECT_TRUE(*db.finish_job(id, "me", job_status::warning, "1 of 2 targets failed"));
+  auto lease = **db.claim_next("me", 10000, 1);
+  auto other = lease;
+  other.owner = "someone-else";
+  EXPECT_FALSE(*db.finish_job(other, ended(job_status::success)));
+  auto stale = lease;
+  stale.epoch -= 1; // an earlier claim of the same owner
+  EXPECT_FALSE(*db.finish_job(stale, ended(job_status::success)));
+  EXPECT_TRUE(*db.finish_job(lease, ended(job_status::warning, "1 of 2 targets failed")));
   auto job = **db.get_job(id);
   EXPECT_EQ(job.status, job_status::warning);
   EXPECT_EQ(job.error, "1 of 2 targets failed");
@@ -201,7 +219,9 @@ TEST_F(StoreTest, RecoversJobsOfADeadProcess) {
   EXPECT_EQ(job.attempts, 1);
   auto events = *db.list_events(a);
   EXPECT_EQ(events.back().step, "recovery");
-  EXPECT_NE(events.back().message.find("queued again for attempt 2"), std::string::npos);
+  EXPECT_NE(events.back().message.find("queued again (recovery 1 of 3)"), std::string::npos);
+  EXPECT_EQ(job.recoveries, 1);
+  EXPECT_EQ(job.failed_attempts, 0) << "a recovery does not use up the retry budget";
   EXPECT_EQ((**db.get_job(b)).status, job_status::running);
 
   // The callback can declare a holder dead before its lease runs out.
@@ -209,10 +229,10 @@ TEST_F(StoreTest, RecoversJobsOfADeadProcess) {
   EXPECT_EQ(touched, std::vector<std::int64_t>{b});
 }
 
-TEST_F(StoreTest, InterruptedJobsAreRequeuedUntilAttemptsRunOut) {
+TEST_F(StoreTest, InterruptedJobsAreRequeuedUntilRecoveriesRunOut) {
   ASSERT_TRUE(db.sync_config({make_site("a")}));
   auto id = db.enqueue(job_type::backup, site_id("a"))->id;
-  for (int attempt = 1; attempt <= 3; ++attempt) {
+  for (int attempt = 1; attempt <= 4; ++attempt) {
     ASSERT_TRUE(*db.claim_next("me", 60000, 1)) << attempt;
     ASSERT_EQ(*db.interrupt_owned("me", "daemon stopping"), 1);
     EXPECT_EQ((**db.get_job(id)).status, job_status::interrupted);
@@ -220,7 +240,7 @@ TEST_F(StoreTest, InterruptedJobsAreRequeuedUntilAttemptsRunOut) {
   }
   auto job = **db.get_job(id);
   EXPECT_EQ(job.status, job_status::failed);
-  EXPECT_NE(job.error.find("giving up after 3 attempts"), std::string::npos);
+  EXPECT_NE(job.error.find("giving up after 3 recoveries"), std::string::npos);
 }
 
 TEST_F(StoreTest, RepositoryJobsRunOneOfEachTypeAtATime) {
@@ -348,7 +368,8 @@ TEST_F(StoreTest, TwoProcessesNeverClaimTheSameJob) {
           continue;
         }
         usleep(1000); // a little work, so that the other process gets its turn
-        if (!*mine->finish_job((*job)->id, owner, job_status::success, "")) _exit(12);
+        if (!*mine->finish_job(**job, job_outcome{job_status::success, "", {}, {}, {}}))
+          _exit(12);
       }
       _exit(0);
     }

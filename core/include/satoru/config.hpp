@@ -68,6 +68,12 @@ struct config {
   int target_timeout_seconds = 6 * 3600;
   int restic_timeout_seconds = 6 * 3600;
   int sync_timeout_seconds = 12 * 3600;
+  /// Transient failures are retried with exponential backoff and full jitter.
+  int retry_max_attempts = 4; ///< attempts in all, the first included
+  int retry_initial_delay_seconds = 60;
+  int retry_max_delay_seconds = 3600;
+  /// Finished jobs and their events older than this are deleted (0 = never).
+  int job_history_days = 90;
   std::vector<site_config> sites;
 
   const site_config* find_site(const std::string& name) const;

@@ -15,7 +15,8 @@ enum class errc {
   not_found,        ///< a named thing does not exist
   io,               ///< local filesystem or process failure
   database,         ///< SQLite failed
-  ssh,              ///< connect, auth or channel failure
+  ssh,              ///< connect or channel failure
+  auth,             ///< the edge host refused our key or user
   host_key,         ///< unknown or changed host key
   timeout,          ///< a deadline passed
   cancelled,        ///< the caller gave up (shutdown, kill)
@@ -23,6 +24,7 @@ enum class errc {
   tool,             ///< a local tool (rsync, restic, ...) failed
   plugin,           ///< a plugin could not be loaded or misbehaved
   busy,             ///< someone else holds the resource
+  integrity,        ///< data failed its integrity check
 };
 
 const char* to_string(errc code);

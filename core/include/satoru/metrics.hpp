@@ -1,5 +1,7 @@
 #pragma once
 
+#include "satoru/job.hpp"
+
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -31,7 +33,9 @@ public:
   void set_build_info(const std::string& version, const std::string& restic_version);
 
   // -- jobs and queue ---------------------------------------------------------
-  void job_finished(const std::string& type, const std::string& status, double seconds);
+  void job_finished(job_type type, job_status status, double seconds);
+  /// An attempt failed transiently and its job was queued again.
+  void job_retried(job_type type);
   void set_queue_depth(const std::string& status, std::int64_t jobs);
   void set_running_jobs(std::int64_t jobs);
 
@@ -39,6 +43,8 @@ public:
   void set_site_health(const std::string& site, const std::string& health);
   void set_site_last_preflight(const std::string& site, std::int64_t unix_ms);
   void set_site_last_success(const std::string& site, std::int64_t unix_ms);
+  /// When the site's pending retry runs (0 = none waits).
+  void set_site_next_retry(const std::string& site, std::int64_t unix_ms);
   void set_target_last_success(const std::string& site, const std::string& target,
                                std::int64_t unix_ms);
   void add_pulled(const std::string& site, std::int64_t bytes, std::int64_t files);
@@ -58,12 +64,14 @@ private:
   std::mutex mutex_; ///< guards the multi-series updates (health, sync status)
   prometheus::Family<prometheus::Gauge>& build_info_;
   prometheus::Family<prometheus::Counter>& jobs_finished_;
+  prometheus::Family<prometheus::Counter>& job_retries_;
   prometheus::Family<prometheus::Histogram>& job_duration_;
   prometheus::Family<prometheus::Gauge>& queue_depth_;
   prometheus::Family<prometheus::Gauge>& running_jobs_;
   prometheus::Family<prometheus::Gauge>& site_health_;
   prometheus::Family<prometheus::Gauge>& site_last_preflight_;
   prometheus::Family<prometheus::Gauge>& site_last_success_;
+  prometheus::Family<prometheus::Gauge>& site_next_retry_;
   prometheus::Family<prometheus::Gauge>& target_last_success_;
   prometheus::Family<prometheus::Counter>& pulled_bytes_;
   prometheus::Family<prometheus::Counter>& pulled_files_;

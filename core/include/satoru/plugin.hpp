@@ -15,6 +15,7 @@
 
 #include "satoru/cancel.hpp"
 #include "satoru/error.hpp"
+#include "satoru/job.hpp"
 #include "satoru/process.hpp"
 #include "satoru/ssh.hpp"
 
@@ -29,7 +30,7 @@
 namespace satoru {
 
 /// Bumped whenever anything in this header changes layout or meaning.
-inline constexpr std::uint32_t plugin_abi_version = 1;
+inline constexpr std::uint32_t plugin_abi_version = 2;
 
 /// Result of one preflight check; each becomes a job event.
 struct check_result {
@@ -92,6 +93,11 @@ struct pull_result {
   enum class status { success, warning, failed };
   status outcome = status::failed;
   std::string message;      ///< the error, or a note for warnings
+  /// For a failure: whether trying again later may help (the default: a
+  /// dropped link, a timeout) or not (permanent: data that failed its
+  /// integrity check, a path that is not what the mode needs). Decides
+  /// whether satoru retries the target.
+  failure_kind failure = failure_kind::transient;
   std::uint64_t bytes = 0;  ///< bytes moved over the wire
   std::uint64_t files = 0;  ///< files transferred
   boost::json::object data; ///< extra statistics for events

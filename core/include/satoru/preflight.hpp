@@ -1,6 +1,7 @@
 #pragma once
 
 #include "satoru/config.hpp"
+#include "satoru/job.hpp"
 #include "satoru/plugin_host.hpp"
 #include "satoru/plugin_loader.hpp"
 
@@ -15,6 +16,7 @@ struct preflight_report {
   /// false nothing of the site can be backed up and the job fails at once.
   bool site_ok = false;
   std::string site_error;
+  errc site_code = errc::ok; ///< what kind of error site_error is (for retries)
   struct target_report {
     std::string hash;
     std::string path;
@@ -24,9 +26,9 @@ struct preflight_report {
   std::vector<target_report> targets;
   int warnings = 0;
 
-  /// ok: everything passed; warning: some targets failed or warned;
+  /// success: everything passed; warning: some targets failed or warned;
   /// failed: the site or every target failed.
-  std::string health() const;
+  job_status status() const;
   /// One line for sites.health_reason.
   std::string reason() const;
 };

@@ -3,6 +3,7 @@
 #include "satoru/config.hpp"
 #include "satoru/error.hpp"
 #include "satoru/health.hpp"
+#include "satoru/job.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -15,18 +16,6 @@
 struct sqlite3;
 
 namespace satoru {
-
-enum class job_type { preflight, backup, retention, restic_sync };
-/// `interrupted`: stopped by a shutdown or found orphaned by a dead process;
-/// re-queued at the next start-up while attempts remain.
-enum class job_status { queued, running, success, warning, failed, interrupted };
-
-const char* to_string(job_type t);
-const char* to_string(job_status s);
-std::optional<job_type> parse_job_type(const std::string& text);
-std::optional<job_status> parse_job_status(const std::string& text);
-bool is_finished(job_status s);
-
 
 struct site_row {
   std::int64_t id = 0;
@@ -54,19 +43,6 @@ struct target_row {
   std::int64_t last_success_at = 0;
   std::string last_snapshot_id;
   std::int64_t last_data_added = 0;   ///< bytes restic added for the last snapshot
-};
-
-struct job_row {
-  std::int64_t id = 0;
-  std::int64_t site_id = 0;           ///< 0 for repository jobs (retention, restic_sync)
-  std::string site_name;
-  job_type type = job_type::backup;
-  job_status status = job_status::queued;
-  std::int64_t created_at = 0, started_at = 0, finished_at = 0, heartbeat_at = 0;
-  int attempts = 0;
-  std::string error;
-  std::string owner;                  ///< who holds the lease while running
-  std::int64_t lease_until = 0;
 };
 
 struct event_row {
@@ -110,6 +86,10 @@ public:
 
   /// Opens (creating with 0700 folder / 0600 file) and migrates the database.
   static expected<store> open(const std::string& path, int busy_timeout_ms = 10000);
+  /// Opens an existing database for reading only: nothing is created,
+  /// migrated or written (the commands that only look use it). A missing
+  /// database is errc::not_found; an older schema is errc::invalid_argument.
+  static expected<store> open_read_only(const std::string& path);
 
   static int latest_schema_version();
   expected<int> schema_version();
@@ -123,44 +103,51 @@ public:
   expected<std::optional<site_row>> find_site(const std::string& name);
   expected<std::optional<site_row>> get_site(std::int64_t id);
   expected<std::vector<target_row>> list_targets(std::int64_t site_id);
-  expected<void> set_site_health(std::int64_t site_id, const std::string& health,
-                                 const std::string& reason, bool preflight_done);
-  expected<void> record_backup_finished(std::int64_t site_id, bool succeeded);
-  struct target_scan {
-    std::string status, error, snapshot_id;
-    std::int64_t bytes = 0, files = 0, duration_ms = 0, data_added = 0;
-  };
-  expected<void> record_target_scan(std::int64_t site_id, const std::string& target_hash,
-                                    const target_scan& scan);
+  /// Records a target's pull and snapshot while `lease` still holds its job;
+  /// false (nothing written) when the lease was lost.
+  expected<bool> record_target(const job_row& lease, const target_result& result);
 
   // -- jobs -------------------------------------------------------------------
-  /// Queues a job, or returns the id of the same type already queued for the site.
+  /// Queues a job, or returns the id of the same type already queued for the
+  /// site. A queued job waiting for a retry is made due now: asking for it
+  /// is asking to run it.
   expected<enqueue_result> enqueue(job_type type, std::int64_t site_id);
-  /// Claims the oldest queued job whose site has no running job, if fewer
-  /// than max_running jobs hold a live lease. `busy_sites` are skipped too.
+  /// Claims the oldest due queued job whose site has no running job, if
+  /// fewer than max_running of owner's jobs run. `busy_sites` are skipped too.
   expected<std::optional<job_row>> claim_next(const std::string& owner,
                                               std::int64_t lease_ms, int max_running,
                                               const std::set<std::int64_t>& busy_sites = {});
-  /// Claims one specific queued job (in-process `run --wait`).
+  /// Claims one specific queued job (in-process `run --wait`), due or not.
   expected<std::optional<job_row>> claim_job(std::int64_t job_id, const std::string& owner,
                                              std::int64_t lease_ms);
-  /// Claims the oldest queued repository job (retention, restic_sync) of a
-  /// type unless one of that type is already running anywhere.
+  /// Claims the oldest due queued repository job (retention, restic_sync) of
+  /// a type unless one of that type is already running anywhere.
   expected<std::optional<job_row>> claim_repository_job(job_type type,
                                                         const std::string& owner,
                                                         std::int64_t lease_ms);
-  /// Extends the lease of every job `owner` runs. Returns how many.
-  expected<int> renew_leases(const std::string& owner, std::int64_t lease_ms);
-  /// Finishes a running job if owner still holds it; false if the lease was lost.
-  expected<bool> finish_job(std::int64_t job_id, const std::string& owner,
-                            job_status status, const std::string& error);
+  /// Extends the leases of exactly these jobs (each with its epoch) while
+  /// owner still holds them; returns the ids whose lease is no longer ours.
+  expected<std::vector<std::int64_t>> renew_leases(const std::string& owner,
+                                                   const std::vector<job_row>& leases,
+                                                   std::int64_t lease_ms);
+  /// Whether `lease` (owner and epoch) still holds its running job.
+  expected<bool> holds_lease(const job_row& lease);
+  /// Ends an attempt for good: the job row, its `finished` event and, for
+  /// site jobs, the site's health (health_of) and last preflight/backup
+  /// times, in one transaction. False (nothing written) when the lease was lost.
+  expected<bool> finish_job(const job_row& lease, const job_outcome& outcome);
+  /// Queues the job again for `next_attempt_at` after a transient failure:
+  /// failed_attempts + 1, the targets to pull, an event saying when and why,
+  /// the site's health. False (nothing written) when the lease was lost.
+  expected<bool> retry_job(const job_row& lease, const job_outcome& outcome,
+                           std::int64_t next_attempt_at);
   /// Re-queues jobs whose lease expired (their process died) and jobs left
-  /// `interrupted`, with attempts + 1 and an event; gives up (failed) after
-  /// max_attempts. `owner_alive`, when given, lets the caller declare a
-  /// holder dead before its lease runs out (same host, pid gone). Returns the
-  /// ids touched.
+  /// `interrupted`, with recoveries + 1 and an event; gives up (failed)
+  /// after max_recoveries. Recoveries do not use up the retry budget.
+  /// `owner_alive`, when given, lets the caller declare a holder dead before
+  /// its lease runs out (same host, pid gone). Returns the ids touched.
   expected<std::vector<std::int64_t>> recover_jobs(
-    int max_attempts = 3, const std::function<bool(const std::string&)>& owner_alive = {});
+    int max_recoveries = 3, const std::function<bool(const std::string&)>& owner_alive = {});
   /// Marks the running jobs of owner interrupted (clean shutdown).
   expected<int> interrupt_owned(const std::string& owner, const std::string& reason);
   expected<std::optional<job_row>> get_job(std::int64_t id);
@@ -172,11 +159,19 @@ public:
   expected<std::vector<site_row>> sites_due_for_backup(std::int64_t interval_ms);
   /// The newest finished-or-not job of a type (repository jobs: site_id 0).
   expected<std::optional<job_row>> last_job_of_type(job_type type, std::int64_t site_id);
+  /// The queued retry of each site that waits for one: site name -> next_attempt_at.
+  expected<std::vector<std::pair<std::string, std::int64_t>>> pending_retries();
+  /// Deletes up to `batch` finished jobs that ended before `before_ms` (with
+  /// their events) and nodes stopped before it; returns the jobs deleted.
+  expected<int> prune_history(std::int64_t before_ms, int batch);
 
   // -- events -----------------------------------------------------------------
+  /// Appends an event. With a lease (epoch > 0) the event is written only
+  /// while that lease holds its running job: 0 is returned otherwise.
   expected<std::int64_t> add_event(std::int64_t job_id, const std::string& level,
                                    const std::string& step, const std::string& target,
-                                   const std::string& message, const std::string& data = "");
+                                   const std::string& message, const std::string& data = "",
+                                   std::int64_t epoch = 0);
   expected<std::vector<event_row>> list_events(std::int64_t job_id, std::int64_t after_id = 0);
 
   // -- sync state -------------------------------------------------------------

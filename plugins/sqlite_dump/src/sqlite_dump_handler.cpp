@@ -685,6 +685,7 @@ pull_result sqlite_dump_handler::pull_unguarded(const target_spec& target,
     if (why.empty()) why = checked->describe("sqlite3");
     result.message = "integrity check of the new copy failed (" + why +
                      "); the last good copy in staging was kept";
+    result.failure = failure_kind::permanent;
     services.event("fail", "pull.integrity", result.message);
     return result;
   }

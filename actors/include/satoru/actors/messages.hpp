@@ -1,12 +1,18 @@
 #pragma once
 
 #include "satoru/cancel.hpp"
+#include "satoru/job.hpp"
+#include "satoru/store.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
+#include <caf/detail/scope_guard.hpp>
 #include <caf/meta/type_name.hpp>
+#include <caf/optional.hpp>
 
 #include <cstdint>
+#include <optional>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -16,9 +22,7 @@ namespace satoru::actors {
 using claim_atom = caf::atom_constant<caf::atom("claim")>;
 using finish_atom = caf::atom_constant<caf::atom("finish")>;
 using event_atom = caf::atom_constant<caf::atom("event")>;
-using health_atom = caf::atom_constant<caf::atom("health")>;
 using scan_atom = caf::atom_constant<caf::atom("scan")>;
-using backedup_atom = caf::atom_constant<caf::atom("backedup")>;
 using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 using recover_atom = caf::atom_constant<caf::atom("recover")>;
 using interrupt_atom = caf::atom_constant<caf::atom("interrupt")>;
@@ -38,73 +42,105 @@ using copy_atom = caf::atom_constant<caf::atom("copy")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using lease_atom = caf::atom_constant<caf::atom("lease")>;
+using expire_atom = caf::atom_constant<caf::atom("expire")>;
+using history_atom = caf::atom_constant<caf::atom("history")>;
+using retries_atom = caf::atom_constant<caf::atom("retries")>;
+using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 
-// -- messages -----------------------------------------------------------------
+// -- core types that travel as messages ------------------------------------------
+} // namespace satoru::actors
 
-/// A claimed job handed from the supervisor to whoever runs it. job_id 0
-/// means "nothing claimed".
-struct job_ticket {
-  std::int64_t job_id = 0;
-  std::int64_t site_id = 0;
-  std::string site_name;
-  std::string type; ///< job_type as text
-  std::int32_t attempt = 0;
+namespace satoru {
+
+/// A std::optional member seen by a CAF 0.17 inspector (which knows only
+/// caf::optional): a flag, then the value when there is one.
+template <class T>
+struct optional_field {
+  std::optional<T>& value;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, job_ticket& x) {
-  return f(caf::meta::type_name("job_ticket"), x.job_id, x.site_id, x.site_name, x.type,
-           x.attempt);
+template <class Inspector, class T>
+typename std::enable_if<Inspector::reads_state, typename Inspector::result_type>::type
+inspect(Inspector& f, optional_field<T>& x) {
+  if (!x.value) return f(false);
+  T copy = *x.value;
+  return f(true, copy);
 }
 
-/// How a job ended. status "interrupted" means cancelled by a shutdown: the
-/// job is left for interrupt_owned and is not finished by the runner.
-struct job_outcome {
-  std::int64_t job_id = 0;
-  std::string status; ///< job_status as text
-  std::string error;
-};
+template <class Inspector, class T>
+typename std::enable_if<Inspector::writes_state, typename Inspector::result_type>::type
+inspect(Inspector& f, optional_field<T>& x) {
+  bool flag = false;
+  T tmp{};
+  caf::optional_inspect_helper<T> helper{flag, tmp};
+  auto guard = caf::detail::make_scope_guard([&] {
+    if (flag)
+      x.value = tmp;
+    else
+      x.value.reset();
+  });
+  return f(flag, helper);
+}
+
+/// CAF 0.17 inspectors for the core structs the actors pass around (found by
+/// ADL, so they live in the structs' namespace).
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_row& x) {
+  optional_field<job_status> carried{x.carried_status};
+  return f(caf::meta::type_name("job_row"), x.id, x.site_id, x.site_name, x.type, x.status,
+           x.created_at, x.started_at, x.finished_at, x.heartbeat_at, x.attempts,
+           x.failed_attempts, x.recoveries, x.error, x.owner, x.lease_until, x.epoch,
+           x.next_attempt_at, x.retry_targets, carried);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, target_result& x) {
+  return f(caf::meta::type_name("target_result"), x.target_hash, x.status, x.error,
+           x.failure, x.bytes, x.files, x.duration_ms, x.snapshot_id, x.data_added);
+}
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_outcome& x) {
-  return f(caf::meta::type_name("job_outcome"), x.job_id, x.status, x.error);
+  optional_field<job_status> carried{x.carried_status};
+  return f(caf::meta::type_name("job_outcome"), x.status, x.error, x.failure,
+           x.retry_targets, carried);
 }
 
-/// One row for job_events.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, sync_state_row& x) {
+  return f(caf::meta::type_name("sync_state_row"), x.repository, x.last_attempt_at,
+           x.last_success_at, x.last_success_started_at, x.status, x.error,
+           x.snapshots_copied, x.offsite_lag);
+}
+
+} // namespace satoru
+
+namespace satoru::actors {
+
+// -- messages -----------------------------------------------------------------
+
+/// One row for job_events. With an epoch, it is written only while that
+/// lease holds the job (a worker whose lease lapsed writes nothing).
 struct job_event {
   std::int64_t job_id = 0;
+  std::int64_t epoch = 0;
   std::string level, step, target, message, data;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_event& x) {
-  return f(caf::meta::type_name("job_event"), x.job_id, x.level, x.step, x.target,
-           x.message, x.data);
-}
-
-/// Result of pulling and snapshotting one target; also the site_targets row.
-struct target_outcome {
-  std::string target_hash;
-  std::string status;     ///< success, warning, failed
-  std::string error;      ///< failure or warning text
-  std::int64_t bytes = 0; ///< pulled over the wire
-  std::int64_t files = 0;
-  std::int64_t duration_ms = 0;
-  std::string snapshot_id;
-  std::int64_t data_added = 0;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, target_outcome& x) {
-  return f(caf::meta::type_name("target_outcome"), x.target_hash, x.status, x.error,
-           x.bytes, x.files, x.duration_ms, x.snapshot_id, x.data_added);
+  return f(caf::meta::type_name("job_event"), x.job_id, x.epoch, x.level, x.step,
+           x.target, x.message, x.data);
 }
 
 /// Summary of a preflight run, for the site actor's decisions.
 struct preflight_summary {
   bool site_ok = false;
   std::string site_error;
-  std::string health;
+  failure_kind site_failure = failure_kind::none;
+  job_status status = job_status::failed; ///< success, warning or failed
   std::string reason;
   std::vector<std::string> failed_targets; ///< hashes
   std::vector<std::string> failed_errors;  ///< same order
@@ -112,13 +148,14 @@ struct preflight_summary {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, preflight_summary& x) {
-  return f(caf::meta::type_name("preflight_summary"), x.site_ok, x.site_error, x.health,
-           x.reason, x.failed_targets, x.failed_errors);
+  return f(caf::meta::type_name("preflight_summary"), x.site_ok, x.site_error,
+           x.site_failure, x.status, x.reason, x.failed_targets, x.failed_errors);
 }
 
 /// A restic snapshot of one staged target.
 struct snapshot_request {
   std::int64_t job_id = 0;
+  std::int64_t epoch = 0; ///< the job's lease (fences the snapshot's events)
   std::string site_uuid;
   std::string target_hash;
   std::string staging_dir;
@@ -126,13 +163,14 @@ struct snapshot_request {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, snapshot_request& x) {
-  return f(caf::meta::type_name("snapshot_request"), x.job_id, x.site_uuid, x.target_hash,
-           x.staging_dir);
+  return f(caf::meta::type_name("snapshot_request"), x.job_id, x.epoch, x.site_uuid,
+           x.target_hash, x.staging_dir);
 }
 
 struct snapshot_outcome {
-  std::string status; ///< success, warning (restic exit 3), failed
+  job_status status = job_status::failed; ///< success, warning (restic exit 3), failed
   std::string error;
+  failure_kind failure = failure_kind::none;
   std::string snapshot_id;
   std::int64_t files_new = 0, files_changed = 0, data_added = 0, bytes_processed = 0;
   std::int64_t duration_ms = 0;
@@ -140,7 +178,8 @@ struct snapshot_outcome {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, snapshot_outcome& x) {
-  return f(caf::meta::type_name("snapshot_outcome"), x.status, x.error, x.snapshot_id,
+  return f(caf::meta::type_name("snapshot_outcome"), x.status, x.error, x.failure,
+           x.snapshot_id,
            x.files_new, x.files_changed, x.data_added, x.bytes_processed, x.duration_ms);
 }
 
@@ -155,21 +194,6 @@ struct sync_outcome {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sync_outcome& x) {
   return f(caf::meta::type_name("sync_outcome"), x.ok, x.error, x.copied, x.lag);
-}
-
-/// The sync_state row of the off-site repository.
-struct sync_record {
-  std::string repository; ///< redacted repository string
-  std::int64_t last_attempt_at = 0, last_success_at = 0, last_success_started_at = 0;
-  std::string status, error;
-  std::int64_t copied = 0, lag = 0;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, sync_record& x) {
-  return f(caf::meta::type_name("sync_record"), x.repository, x.last_attempt_at,
-           x.last_success_at, x.last_success_started_at, x.status, x.error, x.copied,
-           x.lag);
 }
 
 /// Snapshot counts per site (by uuid), repository size, and how many
@@ -189,15 +213,19 @@ typename Inspector::result_type inspect(Inspector& f, repository_counts& x) {
            x.snapshots, x.newer_than);
 }
 
-/// Job counts per status (queue depth metric).
+/// Job counts per status (queue depth metric) and the pending retries
+/// (site name and next attempt time, Unix ms).
 struct queue_counts {
   std::vector<std::string> statuses;
   std::vector<std::int64_t> counts;
+  std::vector<std::string> retry_sites;
+  std::vector<std::int64_t> retry_at;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, queue_counts& x) {
-  return f(caf::meta::type_name("queue_counts"), x.statuses, x.counts);
+  return f(caf::meta::type_name("queue_counts"), x.statuses, x.counts, x.retry_sites,
+           x.retry_at);
 }
 
 } // namespace satoru::actors

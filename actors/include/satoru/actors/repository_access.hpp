@@ -1,5 +1,7 @@
 #pragma once
 
+#include "satoru/cancel.hpp"
+
 #include <deque>
 #include <functional>
 
@@ -12,9 +14,15 @@ namespace satoru::actors {
 /// without this our own locks would fail our own jobs.
 class repository_access {
 public:
-  /// Queues work; `start` is called (now or later, from submit() or done())
-  /// when the rules allow. The caller reports its end with done().
-  void submit(bool exclusive, std::function<void()> start);
+  /// Queues work; `start` is called (now or later, from submit(), done() or
+  /// sweep()) when the rules allow. The caller reports its end with done().
+  /// Work whose `token` is cancelled before it starts never starts:
+  /// `dropped` is called instead (by the pass that finds it).
+  void submit(bool exclusive, std::function<void()> start, cancel_token token = {},
+              std::function<void()> dropped = {});
+  /// Drops waiting work whose token was cancelled (its job ended while it
+  /// waited), then starts what the rules allow.
+  void sweep();
   /// Work started by this object has ended.
   void done(bool exclusive);
 
@@ -28,6 +36,8 @@ private:
   struct pending {
     bool exclusive = false;
     std::function<void()> start;
+    cancel_token token;
+    std::function<void()> dropped;
   };
   std::deque<pending> queue_;
   int shared_running_ = 0;

@@ -12,6 +12,7 @@ struct restic_state {
   store_actor store;
   repository_access access; ///< shared snapshots, exclusive retention
   bool initialized = false; ///< the repository was created (or exists)
+  bool sweeping = false;    ///< a sweep of cancelled waiting work is scheduled
 };
 
 /// The singleton that owns the local restic repository.

@@ -24,7 +24,7 @@ struct runtime_context {
   std::chrono::milliseconds heartbeat_period{2000};
   std::chrono::milliseconds scheduler_period{30000};
   std::int64_t lease_ms = 30000;
-  int max_attempts = 3;
+  int max_recoveries = 3; ///< recoveries of a job whose process died before it fails
 };
 
 /// The actor system config with our message types registered.

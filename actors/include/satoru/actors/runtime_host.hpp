@@ -8,6 +8,9 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
 
 namespace satoru::actors {
 
@@ -37,6 +40,11 @@ public:
   supervisor_actor supervisor() const { return supervisor_; }
   caf::actor_system& system() { return system_; }
 
+  /// Why the supervisor or the store actor died on its own (not by stop()):
+  /// the runtime cannot go on, and a daemon exits non-zero so that its
+  /// service manager restarts it. Empty while both live.
+  std::optional<std::string> failure() const;
+
 private:
   runtime_config cfg_;
   caf::actor_system system_;
@@ -45,6 +53,13 @@ private:
   sync_actor sync_;
   supervisor_actor supervisor_;
   scheduler_actor scheduler_;
+  caf::actor watchdog_;
+  struct failure_state {
+    std::mutex mutex;
+    bool stopping = false;
+    std::optional<std::string> why;
+  };
+  std::shared_ptr<failure_state> failure_ = std::make_shared<failure_state>();
   bool stopped_ = false;
 };
 

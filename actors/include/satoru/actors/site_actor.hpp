@@ -2,10 +2,12 @@
 
 #include "satoru/actors/interfaces.hpp"
 #include "satoru/actors/runtime.hpp"
+#include "satoru/staging_lock.hpp"
 
 #include <caf/typed_response_promise.hpp>
 
 #include <deque>
+#include <map>
 #include <vector>
 
 namespace satoru::actors {
@@ -17,28 +19,35 @@ struct site_state {
   store_actor store;
   restic_actor restic;
 
-  // The job in progress (a site runs one job at a time).
+  // The attempt in progress (a site runs one job at a time).
   bool busy = false;
-  job_ticket job;
+  job_row job; ///< with its lease (owner, epoch)
   cancel_token cancel;
   caf::typed_response_promise<job_outcome> promise;
-  std::int64_t started_ms = 0;
+  bool preflighting = false;
   std::deque<target_config> pending; ///< targets waiting for a free slot
   int pulling = 0;                   ///< pulls running (at most target_concurrency)
   int snapshotting = 0;              ///< pulled targets waiting for their snapshot
-  std::vector<target_outcome> results;
+  std::vector<target_result> results;
+  /// Staging locks held from a target's pull until its snapshot ends.
+  std::map<std::string, staging_lock> locks;
 };
 
-/// One actor per configured site. It runs a job as: preflight (a detached
-/// task) → for a backup, one target handler per target (detached, at most
-/// target_concurrency at once) → a snapshot per pulled target through the
-/// restic actor → job status, site health and target rows.
+/// One actor per configured site. It runs an attempt of a job as: preflight
+/// (a detached task) → for a backup, one target handler per target (or per
+/// target a retry names; detached, at most target_concurrency at once) → a
+/// snapshot per pulled target through the restic actor → the target rows.
+/// It reports how the attempt ended (job_outcome) only when every task it
+/// started has stopped; the supervisor writes the job's end.
 site_actor::behavior_type site_behavior(site_actor::stateful_pointer<site_state> self,
                                         runtime_context ctx, site_config site,
                                         store_actor store, restic_actor restic);
 
-/// The job status of a backup from its targets: all ok → success, some
-/// failed or warned → warning, all failed → failed.
-std::string backup_status(const std::vector<target_outcome>& results);
+/// How a backup attempt ended, from its targets' results and the status the
+/// targets of earlier attempts ended with: its status (all ok → success,
+/// some failed or warned → warning, all failed → failed), the transiently
+/// failed targets a retry pulls, and what the other targets carry forward.
+job_outcome backup_outcome(const std::vector<target_result>& results,
+                           std::optional<job_status> carried);
 
 } // namespace satoru::actors

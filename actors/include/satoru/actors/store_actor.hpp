@@ -13,7 +13,7 @@ struct store_state {
   std::string owner;
   std::int64_t lease_ms = 30000;
   std::string metrics_listen;
-  int max_attempts = 3;
+  int max_recoveries = 3;
 };
 
 /// The store actor over an already opened store. Spawn it detached in
@@ -22,7 +22,7 @@ struct store_state {
 store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_state> self,
                                           std::shared_ptr<satoru::store> db,
                                           std::string owner, std::string metrics_listen,
-                                          int max_attempts, std::int64_t lease_ms);
+                                          int max_recoveries, std::int64_t lease_ms);
 
 /// Whether the process behind an owner id ("host:pid:nonce") still lives.
 /// Unknown hosts count as alive: their leases expire instead.

@@ -11,7 +11,7 @@ struct sync_state {
   store_actor store;
   restic_actor restic;
   std::string repository; ///< redacted off-site repository ("" = sync off)
-  sync_record last;       ///< the sync_state row as we last wrote/read it
+  sync_state_row last;    ///< the sync_state row as we last wrote/read it
   bool refreshing = false;
   bool refresh_again = false;
 };

@@ -9,14 +9,14 @@ namespace satoru::actors {
 /// Pulls one target into its staging folder with the plugin that serves its
 /// mode, on its own thread. Never throws; a plugin exception is a failed
 /// target. The deadline and token bound the plugin's work.
-target_outcome pull_target(const runtime_context& ctx, const site_config& site,
-                           const target_config& target, const store_actor& store,
-                           std::int64_t job_id, const cancel_token& cancel,
-                           satoru::deadline deadline);
+target_result pull_target(const runtime_context& ctx, const site_config& site,
+                          const target_config& target, const store_actor& store,
+                          const job_row& job, const cancel_token& cancel,
+                          satoru::deadline deadline);
 
 /// Runs the site-level and per-target preflight checks on its own thread.
 preflight_summary preflight_site(const runtime_context& ctx, const site_config& site,
-                                 const store_actor& store, std::int64_t job_id,
+                                 const store_actor& store, const job_row& job,
                                  const cancel_token& cancel, satoru::deadline deadline);
 
 } // namespace satoru::actors

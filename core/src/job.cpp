@@ -1,0 +1,141 @@
+#include "satoru/job.hpp"
+
+#include "satoru/health.hpp"
+
+#include <algorithm>
+
+namespace satoru {
+
+const char* to_string(job_type t) {
+  switch (t) {
+  case job_type::preflight:
+    return "preflight";
+  case job_type::backup:
+    return "backup";
+  case job_type::retention:
+    return "retention";
+  case job_type::restic_sync:
+    return "restic_sync";
+  }
+  return "backup";
+}
+
+const char* to_string(job_status s) {
+  switch (s) {
+  case job_status::queued:
+    return "queued";
+  case job_status::running:
+    return "running";
+  case job_status::success:
+    return "success";
+  case job_status::warning:
+    return "warning";
+  case job_status::failed:
+    return "failed";
+  case job_status::interrupted:
+    return "interrupted";
+  }
+  return "queued";
+}
+
+std::optional<job_type> parse_job_type(const std::string& text) {
+  for (auto t :
+       {job_type::preflight, job_type::backup, job_type::retention, job_type::restic_sync})
+    if (text == to_string(t)) return t;
+  return std::nullopt;
+}
+
+std::optional<job_status> parse_job_status(const std::string& text) {
+  for (auto s : {job_status::queued, job_status::running, job_status::success,
+                 job_status::warning, job_status::failed, job_status::interrupted})
+    if (text == to_string(s)) return s;
+  return std::nullopt;
+}
+
+bool is_finished(job_status s) {
+  return s == job_status::success || s == job_status::warning || s == job_status::failed;
+}
+
+bool is_terminal(job_status s) {
+  return is_finished(s) || s == job_status::interrupted;
+}
+
+bool is_site_job(job_type t) {
+  return t == job_type::preflight || t == job_type::backup;
+}
+
+job_status combine_parts(const std::vector<job_status>& parts) {
+  if (parts.empty()) return job_status::failed;
+  bool all_success = true, all_failed = true;
+  for (auto p : parts) {
+    all_success = all_success && p == job_status::success;
+    all_failed = all_failed && p == job_status::failed;
+  }
+  if (all_success) return job_status::success;
+  if (all_failed) return job_status::failed;
+  return job_status::warning;
+}
+
+const char* health_of(job_status s) {
+  switch (s) {
+  case job_status::success:
+    return health_ok;
+  case job_status::warning:
+    return health_warning;
+  case job_status::failed:
+    return health_failed;
+  default:
+    return health_unknown;
+  }
+}
+
+const char* to_string(failure_kind k) {
+  switch (k) {
+  case failure_kind::none:
+    return "none";
+  case failure_kind::transient:
+    return "transient";
+  case failure_kind::permanent:
+    return "permanent";
+  }
+  return "none";
+}
+
+failure_kind classify(errc code) {
+  switch (code) {
+  case errc::ok:
+    return failure_kind::none;
+  // An operator must act: trust the key, fix the key or account, the path,
+  // the config; a damaged database copy does not heal by itself.
+  case errc::host_key:
+  case errc::auth:
+  case errc::invalid_argument:
+  case errc::not_found:
+  case errc::plugin:
+  case errc::integrity:
+    return failure_kind::permanent;
+  // The link, a deadline, a lock, a busy database, a tool that failed
+  // mid-transfer: the next attempt may pass.
+  default:
+    return failure_kind::transient;
+  }
+}
+
+failure_kind combine(failure_kind a, failure_kind b) {
+  return static_cast<int>(a) >= static_cast<int>(b) ? a : b;
+}
+
+std::chrono::milliseconds retry_policy::bound(int retry) const {
+  auto limit = std::max<std::int64_t>(max_delay.count(), 0);
+  std::int64_t value = std::max<std::int64_t>(initial_delay.count(), 0);
+  for (int i = 1; i < retry && value < limit; ++i)
+    value *= 2;
+  return std::chrono::milliseconds{std::min(value, limit)};
+}
+
+std::chrono::milliseconds retry_policy::delay(int retry, std::mt19937_64& rng) const {
+  std::uniform_int_distribution<std::int64_t> pick{0, bound(retry).count()};
+  return std::chrono::milliseconds{pick(rng)};
+}
+
+} // namespace satoru
