@@ -132,7 +132,8 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
         ensure_repository(self);
         schedule<snapshot_outcome>(
             self, false, [=] { return take_snapshot(ctx, store, req, cancel); }, timeout,
-            cancel, [=](expected<snapshot_outcome> r) mutable {
+            cancel,
+            [=](expected<snapshot_outcome> r) mutable {
               if (r) {
                 promise.deliver(std::move(*r));
                 return;
@@ -153,7 +154,8 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
               store_event_sink sink{store, job.id, job.epoch};
               return run_retention(*ctx.cfg, sink, cancel);
             },
-            timeout, cancel, [=](expected<retention_result> r) mutable {
+            timeout, cancel,
+            [=](expected<retention_result> r) mutable {
               if (r && r->ok && ctx.metrics) {
                 ctx.metrics->add_snapshots_removed(r->removed);
                 ctx.metrics->set_repository_size(r->size_after);
@@ -168,7 +170,8 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
             });
         return promise;
       },
-      [=](copy_atom, const job_row& job, cancel_token cancel) -> caf::result<sync_outcome> {
+      [=](copy_atom, const job_row& job,
+          cancel_token cancel) -> caf::result<sync_outcome> {
         auto promise = self->make_response_promise<sync_outcome>();
         ensure_repository(self);
         schedule<sync_outcome>(
@@ -203,7 +206,8 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
               }
               return out;
             },
-            timeout, token, [=](expected<repository_counts> r) mutable {
+            timeout, token,
+            [=](expected<repository_counts> r) mutable {
               if (r) {
                 promise.deliver(std::move(*r));
                 return;

@@ -28,18 +28,19 @@ void schedule_repository_job(self_ptr self, job_type type, int interval_hours) {
   if (interval_hours <= 0) return;
   auto& st = self->state;
   self->request(st.store, caf::infinite, last_atom::value, type, std::int64_t{0})
-      .then([=](std::int64_t last) {
-        if (last + interval_hours * hour_ms > now_ms()) return;
-        self->request(self->state.store, caf::infinite, enqueue_atom::value, type,
-                      std::int64_t{0})
-            .then(
-                [=](std::int64_t id) {
-                  spdlog::info("scheduled {} job {}", to_string(type), id);
-                  self->send(self->state.supervisor, poll_atom::value);
-                },
-                logged("queueing a repository job"));
-      },
-      logged("reading the last repository job"));
+      .then(
+          [=](std::int64_t last) {
+            if (last + interval_hours * hour_ms > now_ms()) return;
+            self->request(self->state.store, caf::infinite, enqueue_atom::value, type,
+                          std::int64_t{0})
+                .then(
+                    [=](std::int64_t id) {
+                      spdlog::info("scheduled {} job {}", to_string(type), id);
+                      self->send(self->state.supervisor, poll_atom::value);
+                    },
+                    logged("queueing a repository job"));
+          },
+          logged("reading the last repository job"));
 }
 
 void tick(self_ptr self) {
@@ -48,19 +49,20 @@ void tick(self_ptr self) {
   if (cfg.site_scan_interval_hours > 0) {
     self->request(st.store, caf::infinite, due_atom::value,
                   cfg.site_scan_interval_hours * hour_ms)
-        .then([=](std::vector<std::int64_t>& due) {
-          auto& s = self->state;
-          due.erase(
-              std::remove_if(due.begin(), due.end(),
-                             [&](std::int64_t id) { return s.waiting.count(id) > 0; }),
-              due.end());
-          auto delays = jitter_delays(due.size(), std::chrono::seconds{60}, s.rng);
-          for (std::size_t i = 0; i < due.size(); ++i) {
-            s.waiting.insert(due[i]);
-            self->delayed_send(self, delays[i], enqueue_atom::value, due[i]);
-          }
-        },
-        logged("finding due sites"));
+        .then(
+            [=](std::vector<std::int64_t>& due) {
+              auto& s = self->state;
+              due.erase(std::remove_if(
+                            due.begin(), due.end(),
+                            [&](std::int64_t id) { return s.waiting.count(id) > 0; }),
+                        due.end());
+              auto delays = jitter_delays(due.size(), std::chrono::seconds{60}, s.rng);
+              for (std::size_t i = 0; i < due.size(); ++i) {
+                s.waiting.insert(due[i]);
+                self->delayed_send(self, delays[i], enqueue_atom::value, due[i]);
+              }
+            },
+            logged("finding due sites"));
   }
   schedule_repository_job(self, job_type::retention, cfg.restic_retention_interval_hours);
   if (cfg.restic_b2_repository)

@@ -30,8 +30,8 @@ void emit(self_ptr self, const std::string& level, const std::string& step,
 void report(self_ptr self, job_outcome outcome) {
   auto& st = self->state;
   if (st.cancel.cancelled())
-    outcome = job_outcome{job_status::interrupted, "cancelled", failure_kind::none, {},
-                          std::nullopt};
+    outcome = job_outcome{
+        job_status::interrupted, "cancelled", failure_kind::none, {}, std::nullopt};
   auto promise = st.promise;
   st.busy = false;
   st.preflighting = false;
@@ -49,7 +49,8 @@ std::string path_of(const site_config& site, const std::string& hash) {
   return hash;
 }
 
-std::string summarize(const std::vector<target_result>& results, const site_config& site) {
+std::string summarize(const std::vector<target_result>& results,
+                      const site_config& site) {
   std::vector<std::string> parts;
   for (const auto& r : results)
     if (r.status != job_status::success)
@@ -153,14 +154,15 @@ void pull(self_ptr self, const target_config& target) {
   auto job = st.job;
   run_task<target_result>(
       self, [=] { return pull_target(ctx, site, target, store, job, token, dl); }, token,
-      limit, [=](expected<target_result> pulled) {
+      limit,
+      [=](expected<target_result> pulled) {
         auto& s = self->state;
         --s.pulling;
         if (!pulled) {
-          target_done(self, failed_target(target.hash,
-                                           "the target handler failed: " +
-                                               pulled.err().message,
-                                           failure_kind::transient));
+          target_done(self,
+                      failed_target(target.hash,
+                                    "the target handler failed: " + pulled.err().message,
+                                    failure_kind::transient));
           return;
         }
         if (pulled->status == job_status::failed || s.cancel.cancelled()) {
@@ -217,7 +219,8 @@ void launch_targets(self_ptr self) {
 }
 
 /// The targets this attempt pulls: all of them, or those a retry names.
-std::vector<target_config> targets_of_attempt(const site_config& site, const job_row& job) {
+std::vector<target_config> targets_of_attempt(const site_config& site,
+                                              const job_row& job) {
   if (job.retry_targets.empty()) return site.targets;
   std::vector<target_config> out;
   for (const auto& t : site.targets)
@@ -236,13 +239,18 @@ void on_preflight(self_ptr self, const preflight_summary& summary) {
                                                          : summary.site_failure;
     report(self, job_outcome{summary.status,
                              summary.status == job_status::success ? "" : summary.reason,
-                             failure, {}, std::nullopt});
+                             failure,
+                             {},
+                             std::nullopt});
     return;
   }
   // A backup: a failed site-level check fails the attempt at once.
   if (!summary.site_ok || st.cancel.cancelled()) {
-    report(self, job_outcome{job_status::failed, "preflight failed: " + summary.site_error,
-                             summary.site_failure, {}, std::nullopt});
+    report(self, job_outcome{job_status::failed,
+                             "preflight failed: " + summary.site_error,
+                             summary.site_failure,
+                             {},
+                             std::nullopt});
     return;
   }
   auto targets = targets_of_attempt(st.site, st.job);
@@ -256,8 +264,9 @@ void on_preflight(self_ptr self, const preflight_summary& summary) {
     // A failed target-level check (path missing, remote tool missing) fails
     // only that target, and an operator must fix it: no retry.
     auto index = static_cast<std::size_t>(it - summary.failed_targets.begin());
-    st.results.push_back(failed_target(
-        target.hash, "preflight: " + summary.failed_errors[index], failure_kind::permanent));
+    st.results.push_back(failed_target(target.hash,
+                                       "preflight: " + summary.failed_errors[index],
+                                       failure_kind::permanent));
     record_target(self, st.results.back());
   }
   emit(self, "info", "backup", "",
@@ -277,7 +286,8 @@ void start_preflight(self_ptr self) {
   auto store = st.store;
   auto job = st.job;
   run_task<preflight_summary>(
-      self, [=] { return preflight_site(ctx, site, store, job, token, dl); }, token, limit,
+      self, [=] { return preflight_site(ctx, site, store, job, token, dl); }, token,
+      limit,
       [=](expected<preflight_summary> summary) {
         if (summary) {
           on_preflight(self, *summary);
@@ -315,7 +325,8 @@ job_outcome backup_outcome(const std::vector<target_result>& results,
   out.failure = !out.retry_targets.empty() ? failure_kind::transient
                 : permanent                ? failure_kind::permanent
                                            : failure_kind::none;
-  if (!out.retry_targets.empty() && !kept.empty()) out.carried_status = combine_parts(kept);
+  if (!out.retry_targets.empty() && !kept.empty())
+    out.carried_status = combine_parts(kept);
   return out;
 }
 
@@ -330,20 +341,20 @@ site_actor::behavior_type site_behavior(site_actor::stateful_pointer<site_state>
       [=](run_atom, const job_row& job, cancel_token cancel) -> caf::result<job_outcome> {
         auto& st = self->state;
         if (st.busy)
-          return caf::make_error(caf::sec::runtime_error,
-                                 fmt::format("site {} is already running job {}",
-                                             st.site.name, st.job.id));
+          return caf::make_error(
+              caf::sec::runtime_error,
+              fmt::format("site {} is already running job {}", st.site.name, st.job.id));
         st.busy = true;
         st.job = job;
         st.cancel = cancel;
         st.promise = self->make_response_promise<job_outcome>();
         emit(self, "info", "job", "",
-             fmt::format("{} of site {} ({}:{}), attempt {}{}", to_string(job.type),
-                         st.site.name, st.site.host, st.site.port, job.attempts,
-                         job.retry_targets.empty()
-                             ? ""
-                             : fmt::format(", retrying {} target(s)",
-                                           job.retry_targets.size())));
+             fmt::format(
+                 "{} of site {} ({}:{}), attempt {}{}", to_string(job.type), st.site.name,
+                 st.site.host, st.site.port, job.attempts,
+                 job.retry_targets.empty()
+                     ? ""
+                     : fmt::format(", retrying {} target(s)", job.retry_targets.size())));
         start_preflight(self);
         return st.promise;
       },

@@ -72,8 +72,8 @@ store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_st
         return reply(db->finish_job(lease, outcome), "finishing a job");
       },
       [=](retry_atom, const job_row& lease, const job_outcome& outcome,
-          std::int64_t next_attempt_at) {
-        return reply(db->retry_job(lease, outcome, next_attempt_at),
+          std::int64_t next_attempt_at, std::int64_t bound_ms) {
+        return reply(db->retry_job(lease, outcome, next_attempt_at, bound_ms),
                      "queueing a retry");
       },
       [=](lease_atom, const job_row& lease) {
@@ -90,8 +90,8 @@ store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_st
           spdlog::warn("job {}: lease lost; target {} not recorded", lease.id,
                        result.target_hash);
       },
-      [=, &st](heartbeat_atom, bool daemon,
-               const std::vector<job_row>& leases) -> caf::result<std::vector<std::int64_t>> {
+      [=, &st](heartbeat_atom, bool daemon, const std::vector<job_row>& leases)
+          -> caf::result<std::vector<std::int64_t>> {
         if (daemon)
           check(db->node_heartbeat(st.owner, getpid(), st.metrics_listen), "heartbeat");
         auto lost = db->renew_leases(st.owner, leases, st.lease_ms);

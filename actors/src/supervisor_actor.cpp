@@ -108,9 +108,10 @@ void end_not_written(self_ptr self, std::int64_t job_id, const std::string& why)
   auto wait = std::min<std::chrono::milliseconds>(
       std::chrono::milliseconds{250} * (1 << std::min(tries, 6)), lease_period(self) / 4);
   if (steady::now() + wait >= job.lease_deadline) {
-    spdlog::error("job {}: could not write how it ended ({}); giving it up: its lease runs "
-                  "out and it is recovered",
-                  job_id, why);
+    spdlog::error(
+        "job {}: could not write how it ended ({}); giving it up: its lease runs "
+        "out and it is recovered",
+        job_id, why);
     release(self, job_id, true);
     return;
   }
@@ -133,8 +134,9 @@ void write_end(self_ptr self, std::int64_t job_id) {
     if (found == self->state.running.end()) return;
     auto& j = found->second;
     if (!recorded) {
-      spdlog::warn("job {}: its lease was lost before its end was written; {} not recorded",
-                   job_id, to_string(j.outcome->status));
+      spdlog::warn(
+          "job {}: its lease was lost before its end was written; {} not recorded",
+          job_id, to_string(j.outcome->status));
     } else {
       record_metrics(self, j);
       spdlog::info("job {} {}{}", job_id,
@@ -150,7 +152,7 @@ void write_end(self_ptr self, std::int64_t job_id) {
   auto& store = self->state.store;
   if (job.retry_at)
     self->request(store, caf::infinite, retry_atom::value, job.lease, *job.outcome,
-                  *job.retry_at)
+                  *job.retry_at, job.retry_bound_ms)
         .then(on_written, on_error);
   else
     self->request(store, caf::infinite, finish_atom::value, job.lease, *job.outcome)
@@ -173,14 +175,15 @@ void conclude(self_ptr self, std::int64_t job_id, job_outcome outcome) {
     release(self, job_id, true);
     return;
   }
-  bool failed_part = outcome.status == job_status::failed ||
-                     (outcome.status == job_status::warning &&
-                      outcome.failure != failure_kind::none);
+  bool failed_part =
+      outcome.status == job_status::failed ||
+      (outcome.status == job_status::warning && outcome.failure != failure_kind::none);
   auto failed_attempts = job.lease.failed_attempts + 1;
   if (failed_part && outcome.failure == failure_kind::transient) {
-    if (st.retry.allows(failed_attempts))
+    if (st.retry.allows(failed_attempts)) {
       job.retry_at = now_ms() + st.retry.delay(failed_attempts, st.rng).count();
-    else
+      job.retry_bound_ms = st.retry.bound(failed_attempts).count();
+    } else
       outcome.error += fmt::format(" (gave up after {} attempts)", failed_attempts);
   } else if (failed_part && outcome.failure == failure_kind::permanent) {
     outcome.error += " (permanent failure: not retried)";
@@ -209,7 +212,8 @@ void dispatch(self_ptr self, const job_row& job) {
   st.running[job.id] = std::move(entry);
   publish_running(self);
   spdlog::info("job {}: {} {} started (attempt {})", job.id, to_string(job.type),
-               job.site_name.empty() ? "repository" : "of " + job.site_name, job.attempts);
+               job.site_name.empty() ? "repository" : "of " + job.site_name,
+               job.attempts);
   auto id = job.id;
   auto on_reply = [=](job_outcome& outcome) { conclude(self, id, std::move(outcome)); };
   auto failed = [=](failure_kind kind, const std::string& why) {
@@ -238,7 +242,8 @@ void dispatch(self_ptr self, const job_row& job) {
     return;
   case job_type::restic_sync:
     if (!st.sync) {
-      failed(failure_kind::permanent, "off-site copies are not available in this process");
+      failed(failure_kind::permanent,
+             "off-site copies are not available in this process");
       return;
     }
     self->request(st.sync, caf::infinite, run_atom::value, job, token)
@@ -291,8 +296,8 @@ void poll(self_ptr self) {
   auto cap = std::max(1, st.ctx.cfg->job_worker_concurrency);
   if (site_jobs >= cap) return;
   st.polling = true;
-  self->request(st.store, caf::infinite, claim_atom::value, static_cast<std::int32_t>(cap),
-                busy)
+  self->request(st.store, caf::infinite, claim_atom::value,
+                static_cast<std::int32_t>(cap), busy)
       .then(
           [=](job_row& job) {
             self->state.polling = false;
@@ -346,9 +351,9 @@ void refresh_queue_metrics(self_ptr self) {
           [=](queue_counts& c) {
             auto& m = self->state.ctx.metrics;
             if (!m) return;
-            for (auto status : {job_status::queued, job_status::running, job_status::success,
-                                job_status::warning, job_status::failed,
-                                job_status::interrupted}) {
+            for (auto status :
+                 {job_status::queued, job_status::running, job_status::success,
+                  job_status::warning, job_status::failed, job_status::interrupted}) {
               std::int64_t n = 0;
               for (std::size_t i = 0; i < c.statuses.size(); ++i)
                 if (c.statuses[i] == to_string(status)) n = c.counts[i];
@@ -380,7 +385,8 @@ void heartbeat(self_ptr self) {
         .then(
             [=](std::vector<std::int64_t>& ids) {
               if (ids.empty()) return;
-              spdlog::warn("re-queued {} job(s) of stopped or dead processes", ids.size());
+              spdlog::warn("re-queued {} job(s) of stopped or dead processes",
+                           ids.size());
               poll(self);
             },
             [](caf::error&) {});
@@ -424,7 +430,8 @@ void shutdown(self_ptr self) {
 
 /// A site actor died: a new one takes its place (its job, if any, failed
 /// with it and is retried).
-bool respawn_site(self_ptr self, const caf::actor_addr& source, const caf::error& reason) {
+bool respawn_site(self_ptr self, const caf::actor_addr& source,
+                  const caf::error& reason) {
   auto& st = self->state;
   for (auto& [name, actor] : st.sites) {
     if (actor.address() != source) continue;
@@ -440,7 +447,8 @@ bool respawn_site(self_ptr self, const caf::actor_addr& source, const caf::error
       if (job.lease.site_name == name && !job.outcome) orphaned.push_back(id);
     for (auto id : orphaned)
       conclude(self, id,
-               job_outcome{job_status::failed, why, failure_kind::transient, {}, std::nullopt});
+               job_outcome{
+                   job_status::failed, why, failure_kind::transient, {}, std::nullopt});
     return true;
   }
   return false;

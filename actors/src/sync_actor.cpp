@@ -82,8 +82,8 @@ void run_copy(self_ptr self, const job_row& job, cancel_token cancel,
       s.last.status = "failed";
       s.last.error = "interrupted by shutdown";
       save(self);
-      promise.deliver(job_outcome{job_status::interrupted, s.last.error,
-                                  failure_kind::none, {}, std::nullopt});
+      promise.deliver(job_outcome{
+          job_status::interrupted, s.last.error, failure_kind::none, {}, std::nullopt});
       return;
     }
     if (ok) {
@@ -98,9 +98,11 @@ void run_copy(self_ptr self, const job_row& job, cancel_token cancel,
     }
     save(self);
     // A dead link or a busy remote may pass next time.
-    promise.deliver(job_outcome{ok ? job_status::success : job_status::failed, error_text,
+    promise.deliver(job_outcome{ok ? job_status::success : job_status::failed,
+                                error_text,
                                 ok ? failure_kind::none : failure_kind::transient,
-                                {}, std::nullopt});
+                                {},
+                                std::nullopt});
   };
   self->request(st.restic, caf::infinite, copy_atom::value, job, cancel)
       .then([=](sync_outcome& r) mutable { ended(r.ok, r.error, r.copied, r.lag); },
@@ -123,19 +125,24 @@ sync_actor::behavior_type sync_behavior(sync_actor::stateful_pointer<sync_state>
   if (!st.repository.empty()) {
     // Pick up where the last run left the state (and the metrics).
     self->request(store, caf::infinite, sync_state_atom::value, st.repository)
-        .then([=](sync_state_row& r) {
-          auto& s = self->state;
-          if (r.status == "running") r.status = "failed"; // that process is gone
-          if (s.last.status == "running") {
-            // A job started before this answer came: keep its fields.
-            s.last.last_success_at = r.last_success_at;
-            s.last.last_success_started_at = r.last_success_started_at;
-          } else {
-            s.last = r;
-          }
-          publish(self);
-          refresh(self);
-        });
+        .then(
+            [=](sync_state_row& r) {
+              auto& s = self->state;
+              if (r.status == "running") r.status = "failed"; // that process is gone
+              if (s.last.status == "running") {
+                // A job started before this answer came: keep its fields.
+                s.last.last_success_at = r.last_success_at;
+                s.last.last_success_started_at = r.last_success_started_at;
+              } else {
+                s.last = r;
+              }
+              publish(self);
+              refresh(self);
+            },
+            [=](caf::error& err) {
+              spdlog::warn("reading sync_state: {}", self->system().render(err));
+              refresh(self);
+            });
   } else {
     refresh(self);
   }
@@ -143,8 +150,11 @@ sync_actor::behavior_type sync_behavior(sync_actor::stateful_pointer<sync_state>
       [=](run_atom, const job_row& job, cancel_token cancel) -> caf::result<job_outcome> {
         auto& s = self->state;
         if (s.repository.empty())
-          return job_outcome{job_status::failed, "no restic_b2_repository is configured",
-                             failure_kind::permanent, {}, std::nullopt};
+          return job_outcome{job_status::failed,
+                             "no restic_b2_repository is configured",
+                             failure_kind::permanent,
+                             {},
+                             std::nullopt};
         auto promise = self->make_response_promise<job_outcome>();
         s.last.repository = s.repository;
         run_copy(self, job, cancel, promise);

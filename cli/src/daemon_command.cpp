@@ -49,7 +49,8 @@ void publish_sites(metrics& m, const config& cfg, store& db) {
       m.set_site_last_success(s.name, s.last_success_at);
       if (auto targets = db.list_targets(s.id))
         for (const auto& t : *targets)
-          if (t.enabled) m.set_target_last_success(s.name, t.target_hash, t.last_success_at);
+          if (t.enabled)
+            m.set_target_last_success(s.name, t.target_hash, t.last_success_at);
     }
 }
 
@@ -99,9 +100,9 @@ daemon_event wait_for_event(const sigset_t& signals, const actors::runtime_host&
 } // namespace
 
 void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run) {
-  auto cmd = app.add_subcommand("daemon",
-                                "run the service: scheduler, job workers, metrics; SIGTERM "
-                                "stops it cleanly, SIGHUP reloads the config");
+  auto cmd = app.add_subcommand(
+      "daemon", "run the service: scheduler, job workers, metrics; SIGTERM "
+                "stops it cleanly, SIGHUP reloads the config");
   cmd->callback([&] {
     run = [&]() -> int {
       auto signals = block_daemon_signals();
@@ -157,7 +158,8 @@ void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run
           try {
             next = load_config_or_exit(opts);
           } catch (const exit_request&) {
-            spdlog::error("the new config is invalid (see above); keeping the running one");
+            spdlog::error(
+                "the new config is invalid (see above); keeping the running one");
           }
         }
         spdlog::info("config reloaded: {}; running jobs are interrupted and start again "

@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
-#include <pthread.h>
 #include <iostream>
+#include <pthread.h>
 #include <thread>
 
 namespace satoru::cli {
@@ -62,7 +62,8 @@ void print_event(const event_row& e, bool json) {
 std::string retry_note(const job_row& job, const config& cfg) {
   if (job.status != job_status::queued || job.next_attempt_at <= 0) return "";
   return fmt::format("retry {} of {} at {}", job.failed_attempts,
-                     std::max(cfg.retry_max_attempts - 1, 0), format_time(job.next_attempt_at));
+                     std::max(cfg.retry_max_attempts - 1, 0),
+                     format_time(job.next_attempt_at));
 }
 
 namespace {
@@ -100,7 +101,8 @@ public:
 
 private:
   bool installed_ = false;
-  struct sigaction old_int_ {}, old_term_ {};
+  struct sigaction old_int_ {
+  }, old_term_{};
 };
 
 } // namespace
@@ -126,9 +128,10 @@ job_row follow_job(store& db, std::int64_t job_id, bool json,
       return **job;
     }
     if (follow_stopped) {
-      std::cerr << fmt::format("satoru: stopped following job {} (it is {}); `satoru job {} "
-                               "--follow` picks it up again\n",
-                               job_id, to_string((*job)->status), job_id);
+      std::cerr << fmt::format(
+          "satoru: stopped following job {} (it is {}); `satoru job {} "
+          "--follow` picks it up again\n",
+          job_id, to_string((*job)->status), job_id);
       throw exit_request{exit_failed};
     }
     if (quit_early && quit_early()) return **job;

@@ -72,7 +72,8 @@ void add_jobs_command(CLI::App& app, global_options& opts, command_runner& run) 
       job_filter filter;
       filter.limit = args->limit;
       std::vector<job_row> jobs;
-      if (!args->site.empty()) site_or_exit(cfg, args->site); // exits with the closest names
+      if (!args->site.empty())
+        site_or_exit(cfg, args->site); // exits with the closest names
       if (db) {
         if (!args->site.empty()) {
           auto site = db->find_site(args->site);
@@ -139,11 +140,12 @@ void add_job_command(CLI::App& app, global_options& opts, command_runner& run) {
       const auto& j = **job;
       std::cout << fmt::format("job {}: {} {} — {}{}\n", j.id, to_string(j.type),
                                j.site_name.empty() ? "(repository)" : "of " + j.site_name,
-                               status_text(j, cfg), j.error.empty() ? "" : ": " + j.error);
+                               status_text(j, cfg),
+                               j.error.empty() ? "" : ": " + j.error);
       std::cout << fmt::format(
           "created {}  started {}  finished {}  attempts {} (failed {}, recovered {})\n",
-          format_time(j.created_at), format_time(j.started_at), format_time(j.finished_at),
-          j.attempts, j.failed_attempts, j.recoveries);
+          format_time(j.created_at), format_time(j.started_at),
+          format_time(j.finished_at), j.attempts, j.failed_attempts, j.recoveries);
       for (const auto& e : *events)
         print_event(e, false);
       return exit_ok;

@@ -39,8 +39,8 @@ const char* to_string(job_status s) {
 }
 
 std::optional<job_type> parse_job_type(const std::string& text) {
-  for (auto t :
-       {job_type::preflight, job_type::backup, job_type::retention, job_type::restic_sync})
+  for (auto t : {job_type::preflight, job_type::backup, job_type::retention,
+                 job_type::restic_sync})
     if (text == to_string(t)) return t;
   return std::nullopt;
 }

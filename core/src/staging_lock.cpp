@@ -29,13 +29,14 @@ expected<staging_lock> staging_lock::try_acquire(const std::string& staging_dir)
                    fmt::format("staging folder {} is in use by another job (its lock "
                                "{} is held); it goes on when that job's worker stops",
                                staging_dir, path)};
-    return error{errc::io,
-                 fmt::format("cannot lock the staging lock {}: {}", path, std::strerror(why))};
+    return error{errc::io, fmt::format("cannot lock the staging lock {}: {}", path,
+                                       std::strerror(why))};
   }
   return staging_lock{fd};
 }
 
-staging_lock::staging_lock(staging_lock&& other) noexcept : fd_(other.fd_) {
+staging_lock::staging_lock(staging_lock&& other) noexcept
+    : fd_(other.fd_) {
   other.fd_ = -1;
 }
 

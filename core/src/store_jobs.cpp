@@ -2,6 +2,7 @@
 #include "satoru/time.hpp"
 #include "store_impl.hpp"
 
+#include <boost/json.hpp>
 #include <fmt/format.h>
 
 namespace satoru {
@@ -341,7 +342,8 @@ expected<bool> store::finish_job(const job_row& lease, const job_outcome& outcom
 }
 
 expected<bool> store::retry_job(const job_row& lease, const job_outcome& outcome,
-                                std::int64_t next_attempt_at) {
+                                std::int64_t next_attempt_at,
+                                std::int64_t backoff_bound_ms) {
   auto db = impl_->db.get();
   return detail::with_write_transaction(impl_->db, [&]() -> expected<bool> {
     SATORU_PREPARE(q, db,
@@ -363,7 +365,15 @@ expected<bool> store::retry_job(const job_row& lease, const job_outcome& outcome
         outcome.retry_targets.empty()
             ? ""
             : fmt::format(", pulling only {} target(s)", outcome.retry_targets.size()));
-    if (auto r = insert_event(db, lease.id, "warn", "retry", "", msg); !r) return r.err();
+    boost::json::object data{{"failed_attempts", lease.failed_attempts + 1},
+                             {"next_attempt_at", next_attempt_at},
+                             {"delay_ms", std::max<std::int64_t>(wait, 0)},
+                             {"backoff_bound_ms", backoff_bound_ms},
+                             {"failure", to_string(outcome.failure)}};
+    if (auto r = insert_event(db, lease.id, "warn", "retry", "", msg,
+                              boost::json::serialize(data));
+        !r)
+      return r.err();
     auto reason = fmt::format("retrying at {}: {}", format_time(next_attempt_at),
                               outcome.error);
     if (auto r = record_site_effects(db, lease, outcome.status, reason, false); !r)

@@ -264,7 +264,7 @@ TEST_F(SshSession, WrongClientKeyFailsAuthentication) {
   ep.identity_file = stranger;
   auto s = ssh_session::connect(ep);
   ASSERT_FALSE(s);
-  EXPECT_EQ(s.err().code, errc::ssh);
+  EXPECT_EQ(s.err().code, errc::auth);
   EXPECT_NE(s.err().message.find("authentication as " + host.user() +
                                  " failed with key " + stranger),
             std::string::npos)
@@ -273,7 +273,7 @@ TEST_F(SshSession, WrongClientKeyFailsAuthentication) {
   ep.identity_file = tmp_ / "missing_key";
   auto missing = ssh_session::connect(ep);
   ASSERT_FALSE(missing);
-  EXPECT_EQ(missing.err().code, errc::ssh);
+  EXPECT_EQ(missing.err().code, errc::auth);
   EXPECT_NE(missing.err().message.find(ep.identity_file), std::string::npos);
 }
 

@@ -72,3 +72,23 @@ TEST(RepositoryAccess, ExclusiveWorkNeverOverlapsOtherExclusiveWork) {
   r.access.done(true);
   EXPECT_EQ(r.started, (std::vector<std::string>{"init", "retention"}));
 }
+
+TEST(RepositoryAccess, WorkWhoseJobEndedWhileItWaitedNeverStarts) {
+  repository_access access;
+  std::vector<std::string> started, dropped;
+  access.submit(true, [&] { started.push_back("retention"); });
+  satoru::cancel_token snapshot_job;
+  access.submit(
+      false, [&] { started.push_back("snapshot"); }, snapshot_job,
+      [&] { dropped.push_back("snapshot"); });
+  access.submit(false, [&] { started.push_back("copy"); });
+  ASSERT_EQ(started, std::vector<std::string>{"retention"});
+  // The snapshot's job timed out (its token is cancelled) while it waited.
+  snapshot_job.cancel();
+  access.sweep();
+  EXPECT_EQ(dropped, std::vector<std::string>{"snapshot"}) << "answered at once";
+  EXPECT_EQ(access.waiting(), 1u);
+  access.done(true);
+  EXPECT_EQ(started, (std::vector<std::string>{"retention", "copy"}))
+      << "the cancelled snapshot never ran";
+}

@@ -392,3 +392,173 @@ TEST_F(StoreTest, TwoProcessesNeverClaimTheSameJob) {
   }
   EXPECT_EQ(owners.size(), 2u) << "both processes took part";
 }
+
+TEST_F(StoreTest, EveryClaimGetsAGreaterEpoch) {
+  ASSERT_TRUE(db.sync_config({make_site("a"), make_site("b")}));
+  db.enqueue(job_type::backup, site_id("a"));
+  db.enqueue(job_type::backup, site_id("b"));
+  auto first = **db.claim_next("me", 60000, 5);
+  auto second = **db.claim_next("me", 60000, 5);
+  EXPECT_GT(first.epoch, 0);
+  EXPECT_GT(second.epoch, first.epoch);
+}
+
+TEST_F(StoreTest, AStaleLeaseWritesNoResult) {
+  ASSERT_TRUE(db.sync_config({make_site("a")}));
+  auto id = db.enqueue(job_type::backup, site_id("a"))->id;
+  auto stale = **db.claim_next("me", 1, 1); // its lease lapses at once
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(*db.recover_jobs(3), std::vector<std::int64_t>{id});
+  auto fresh = **db.claim_next("other", 60000, 1);
+  ASSERT_EQ(fresh.id, id);
+  EXPECT_GT(fresh.epoch, stale.epoch);
+
+  // The worker of the first claim still runs: nothing it writes lands.
+  EXPECT_FALSE(*db.holds_lease(stale));
+  EXPECT_EQ(*db.add_event(id, "ok", "pull", "", "late", "", stale.epoch), 0);
+  target_result late;
+  late.target_hash = "0123456789abcdef";
+  late.status = job_status::success;
+  EXPECT_FALSE(*db.record_target(stale, late));
+  EXPECT_FALSE(*db.finish_job(stale, ended(job_status::success)));
+  EXPECT_FALSE(*db.retry_job(stale, ended(job_status::failed), now_ms(), 1000));
+  for (const auto& e : *db.list_events(id))
+    EXPECT_NE(e.message, "late");
+  // The holder of the new lease writes.
+  EXPECT_TRUE(*db.holds_lease(fresh));
+  EXPECT_GT(*db.add_event(id, "ok", "pull", "", "current", "", fresh.epoch), 0);
+  EXPECT_TRUE(*db.finish_job(fresh, ended(job_status::success)));
+  EXPECT_EQ((**db.get_job(id)).status, job_status::success);
+  EXPECT_EQ((**db.find_site("a")).health, "ok");
+}
+
+TEST_F(StoreTest, RenewsOnlyTheGivenLeasesAndNamesTheLostOnes) {
+  ASSERT_TRUE(db.sync_config({make_site("a"), make_site("b")}));
+  db.enqueue(job_type::backup, site_id("a"));
+  db.enqueue(job_type::backup, site_id("b"));
+  auto kept = **db.claim_next("me", 1000, 5);
+  auto other = **db.claim_next("me", 1000, 5);
+  auto before = (**db.get_job(other.id)).lease_until;
+  auto gone = kept;
+  gone.epoch += 100; // a lease we no longer hold
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto lost = *db.renew_leases("me", {kept, gone}, 60000);
+  EXPECT_EQ(lost, std::vector<std::int64_t>{kept.id}) << "the stale copy is lost";
+  EXPECT_GT((**db.get_job(kept.id)).lease_until, before + 50000);
+  EXPECT_EQ((**db.get_job(other.id)).lease_until, before) << "not ours to renew";
+}
+
+TEST_F(StoreTest, ARetryWaitsForItsTimeAndKeepsItsTargets) {
+  ASSERT_TRUE(db.sync_config({make_site("a")}));
+  auto id = db.enqueue(job_type::backup, site_id("a"))->id;
+  auto lease = **db.claim_next("me", 60000, 1);
+  auto outcome = ended(job_status::warning, "b: link down", failure_kind::transient);
+  outcome.retry_targets = {"bbbbbbbbbbbbbbbb"};
+  outcome.carried_status = job_status::success;
+  auto at = now_ms() + 3600 * 1000;
+  ASSERT_TRUE(*db.retry_job(lease, outcome, at, 3600 * 1000));
+  auto job = **db.get_job(id);
+  EXPECT_EQ(job.status, job_status::queued);
+  EXPECT_EQ(job.failed_attempts, 1);
+  EXPECT_EQ(job.next_attempt_at, at);
+  EXPECT_EQ(job.retry_targets, std::vector<std::string>{"bbbbbbbbbbbbbbbb"});
+  ASSERT_TRUE(job.carried_status);
+  EXPECT_EQ(*job.carried_status, job_status::success);
+  EXPECT_EQ((**db.find_site("a")).health, "warning");
+  EXPECT_EQ(db.pending_retries()->size(), 1u);
+  EXPECT_FALSE(*db.claim_next("me", 60000, 1)) << "not due yet";
+  EXPECT_TRUE(db.sites_due_for_backup(0)->empty()) << "the scheduler does not pile on";
+  // Asking for the job again runs it now.
+  auto again = *db.enqueue(job_type::backup, site_id("a"));
+  EXPECT_TRUE(again.existing);
+  EXPECT_EQ(again.id, id);
+  auto retried = **db.claim_next("me", 60000, 1);
+  EXPECT_EQ(retried.id, id);
+  EXPECT_EQ(retried.attempts, 2);
+  EXPECT_EQ(retried.retry_targets, std::vector<std::string>{"bbbbbbbbbbbbbbbb"});
+}
+
+TEST_F(StoreTest, OldHistoryIsDeletedInBatchesAndRunningJobsStay) {
+  ASSERT_TRUE(db.sync_config({make_site("a"), make_site("b")}));
+  std::vector<std::int64_t> finished;
+  for (int i = 0; i < 5; ++i) {
+    db.enqueue(job_type::backup, site_id("a"));
+    auto lease = **db.claim_next("me", 60000, 1);
+    ASSERT_TRUE(*db.finish_job(lease, ended(job_status::success)));
+    finished.push_back(lease.id);
+  }
+  auto running = db.enqueue(job_type::backup, site_id("b"))->id;
+  ASSERT_TRUE(*db.claim_next("me", 60000, 1));
+  auto later = now_ms() + 1000;
+  EXPECT_EQ(*db.prune_history(later, 3), 3);
+  EXPECT_EQ(*db.prune_history(later, 3), 2);
+  EXPECT_EQ(*db.prune_history(later, 3), 0);
+  for (auto id : finished) {
+    EXPECT_FALSE(*db.get_job(id));
+    EXPECT_TRUE(db.list_events(id)->empty());
+  }
+  EXPECT_TRUE(*db.get_job(running)) << "a running job is never history";
+}
+
+TEST_F(StoreTest, TheDatabaseStaysFlatWhenHistoryIsBounded) {
+  // 20 sites backed up hourly for 60 simulated days, 10 days of history
+  // kept: the file stops growing once the first days are deleted.
+  std::vector<site_config> sites;
+  for (int i = 0; i < 20; ++i)
+    sites.push_back(make_site("s" + std::to_string(i)));
+  ASSERT_TRUE(db.sync_config(sites));
+  const std::int64_t day = 24 * 3600 * 1000;
+  auto page_count = [&] {
+    std::int64_t pages = 0;
+    sqlite3_exec(
+        db.handle(), "PRAGMA page_count",
+        [](void* out, int, char** values, char**) {
+          *static_cast<std::int64_t*>(out) = std::stoll(values[0]);
+          return 0;
+        },
+        &pages, nullptr);
+    return pages;
+  };
+  std::int64_t at_day_20 = 0;
+  for (int d = 0; d < 60; ++d) {
+    ASSERT_EQ(sqlite3_exec(db.handle(), "BEGIN", nullptr, nullptr, nullptr), SQLITE_OK);
+    for (int h = 0; h < 24; ++h)
+      for (int s = 1; s <= 20; ++s) {
+        auto t = d * day + h * 3600 * 1000;
+        auto sql = "INSERT INTO jobs (site_id, type, status, created_at, started_at, "
+                   "finished_at) VALUES (" +
+                   std::to_string(s) + ", 'backup', 'success', " + std::to_string(t) + ", " +
+                   std::to_string(t) + ", " + std::to_string(t + 60000) + ")";
+        ASSERT_EQ(sqlite3_exec(db.handle(), sql.c_str(), nullptr, nullptr, nullptr),
+                  SQLITE_OK);
+        auto job = sqlite3_last_insert_rowid(db.handle());
+        for (int e = 0; e < 8; ++e) {
+          auto ev = "INSERT INTO job_events (job_id, ts, level, step, message) VALUES (" +
+                    std::to_string(job) + ", " + std::to_string(t) +
+                    ", 'ok', 'pull', 'pulled /srv/data (120 files, 4.2 MiB over the "
+                    "wire)')";
+          ASSERT_EQ(sqlite3_exec(db.handle(), ev.c_str(), nullptr, nullptr, nullptr),
+                    SQLITE_OK);
+        }
+      }
+    ASSERT_EQ(sqlite3_exec(db.handle(), "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+    // The daemon's sweep of that day, in batches of 500.
+    while (*db.prune_history((d + 1) * day - 10 * day, 500) == 500) {
+    }
+    if (d == 20) at_day_20 = page_count();
+  }
+  auto at_day_60 = page_count();
+  EXPECT_LE(at_day_60, at_day_20 + at_day_20 / 20)
+      << "pages at day 20: " << at_day_20 << ", at day 60: " << at_day_60;
+}
+
+TEST_F(StoreTest, AReadOnlyStoreReadsAndNeverWrites) {
+  ASSERT_TRUE(db.sync_config({make_site("a")}));
+  db.enqueue(job_type::backup, site_id("a"));
+  auto ro = store::open_read_only(path);
+  ASSERT_TRUE(ro) << ro.err().message;
+  EXPECT_EQ(ro->list_sites()->size(), 1u);
+  EXPECT_EQ(ro->list_jobs({})->size(), 1u);
+  EXPECT_FALSE(ro->enqueue(job_type::backup, site_id("a")));
+  EXPECT_EQ(store::open_read_only(tmp / "missing.db").err().code, errc::not_found);
+}

@@ -9,8 +9,8 @@
 
 #include <caf/all.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
-#include <sqlite3.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <map>
@@ -98,12 +98,12 @@ struct SupervisorActor : ::testing::Test {
   }
 
   satoru::testing::temp_dir tmp{"satoru-supervisor"};
-  std::shared_ptr<store> db;       ///< the store actor's connection
-  std::unique_ptr<store> check;    ///< the test's own connection
+  std::shared_ptr<store> db;    ///< the store actor's connection
+  std::unique_ptr<store> check; ///< the test's own connection
   runtime_config cfg;
   caf::actor_system sys{testing(cfg)};
   caf::scheduler::test_coordinator& sched =
-    dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
+      dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
   std::shared_ptr<site_log> log = std::make_shared<site_log>();
   runtime_context ctx;
   store_actor store_handle;
@@ -116,23 +116,28 @@ struct SupervisorActor : ::testing::Test {
     c->retry_max_attempts = 3;
     c->retry_initial_delay_seconds = 0; // retries are due at once
     c->retry_max_delay_seconds = 0;
-    for (int i = 0; i < sites; ++i) c->sites.push_back(make_site("s" + std::to_string(i)));
+    for (int i = 0; i < sites; ++i)
+      c->sites.push_back(make_site("s" + std::to_string(i)));
     ctx.cfg = c;
     ctx.owner = "test-owner";
-    db = std::make_shared<store>(std::move(*store::open(tmp / "satoru.db", busy_timeout_ms)));
+    db = std::make_shared<store>(
+        std::move(*store::open(tmp / "satoru.db", busy_timeout_ms)));
     check = std::make_unique<store>(std::move(*store::open(tmp / "satoru.db")));
     ASSERT_TRUE(db->sync_config(c->sites));
-    for (auto& s : *check->list_sites()) site_ids[s.name] = s.id;
-    store_handle = sys.spawn(store_behavior, db, ctx.owner, std::string{}, 3, ctx.lease_ms);
+    for (auto& s : *check->list_sites())
+      site_ids[s.name] = s.id;
+    store_handle =
+        sys.spawn(store_behavior, db, ctx.owner, std::string{}, 3, ctx.lease_ms);
   }
 
   void spawn_supervisor() {
     auto l = log;
     site_factory factory = [l](caf::local_actor* parent, const site_config& site) {
-      return caf::actor_cast<site_actor>(parent->spawn<caf::linked>(fake_site, l, site.name));
+      return caf::actor_cast<site_actor>(
+          parent->spawn<caf::linked>(fake_site, l, site.name));
     };
-    supervisor = sys.spawn(supervisor_behavior, ctx, store_handle, restic_actor{}, sync_actor{},
-                           factory, std::int64_t{0});
+    supervisor = sys.spawn(supervisor_behavior, ctx, store_handle, restic_actor{},
+                           sync_actor{}, factory, std::int64_t{0});
     sched.run();
   }
 
@@ -184,7 +189,8 @@ TEST_F(SupervisorActor, ASiteNeverRunsTwoJobsAtOnce) {
 TEST_F(SupervisorActor, RunsAtMostTheConfiguredNumberOfJobs) {
   start(5, 2);
   std::vector<std::int64_t> ids;
-  for (int i = 0; i < 5; ++i) ids.push_back(enqueue(job_type::backup, "s" + std::to_string(i)));
+  for (int i = 0; i < 5; ++i)
+    ids.push_back(enqueue(job_type::backup, "s" + std::to_string(i)));
   spawn_supervisor();
   poll();
   EXPECT_EQ(log->open.size(), 2u);
@@ -198,15 +204,16 @@ TEST_F(SupervisorActor, RunsAtMostTheConfiguredNumberOfJobs) {
   EXPECT_EQ(log->open.size(), 1u);
   // Sites differ, so they ran side by side up to the cap.
   std::set<std::string> sites;
-  for (auto& [id, site] : log->site_of) sites.insert(site);
+  for (auto& [id, site] : log->site_of)
+    sites.insert(site);
   EXPECT_EQ(sites.size(), 5u);
 }
 
 TEST_F(SupervisorActor, ClaimsJobsInFifoOrder) {
   start(4, 1);
-  std::vector<std::int64_t> ids = {enqueue(job_type::backup, "s2"), enqueue(job_type::backup, "s0"),
-                                   enqueue(job_type::preflight, "s3"),
-                                   enqueue(job_type::backup, "s1")};
+  std::vector<std::int64_t> ids = {
+      enqueue(job_type::backup, "s2"), enqueue(job_type::backup, "s0"),
+      enqueue(job_type::preflight, "s3"), enqueue(job_type::backup, "s1")};
   spawn_supervisor();
   poll();
   for (auto id : ids) {
@@ -255,7 +262,8 @@ TEST_F(SupervisorActor, TheSupervisorWritesTheEndAndTheSiteHealth) {
   auto id = enqueue(job_type::backup, "s0");
   spawn_supervisor();
   poll();
-  complete(id, outcome(job_status::warning, failure_kind::permanent, "one target failed"));
+  complete(id,
+           outcome(job_status::warning, failure_kind::permanent, "one target failed"));
   auto job = row(id);
   EXPECT_EQ(job.status, job_status::warning);
   EXPECT_NE(job.error.find("permanent failure: not retried"), std::string::npos);
@@ -279,7 +287,8 @@ TEST_F(SupervisorActor, TransientFailuresAreRetriedUntilTheBudgetIsUsed) {
   for (int attempt = 1; attempt <= 3; ++attempt) {
     ASSERT_EQ(log->started.size(), static_cast<std::size_t>(attempt));
     EXPECT_EQ(log->lease_of[id].attempts, attempt);
-    complete(id, outcome(job_status::failed, failure_kind::transient, "connection refused"));
+    complete(id,
+             outcome(job_status::failed, failure_kind::transient, "connection refused"));
     if (attempt < 3) {
       auto job = row(id);
       EXPECT_EQ(job.status, job_status::queued) << "attempt " << attempt;
@@ -326,7 +335,8 @@ TEST_F(SupervisorActor, AnEndThatCannotBeWrittenIsWrittenLater) {
             SQLITE_OK);
   complete(a);
   EXPECT_EQ(row(a).status, job_status::running);
-  ASSERT_EQ(sqlite3_exec(check->handle(), "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(check->handle(), "COMMIT", nullptr, nullptr, nullptr),
+            SQLITE_OK);
   sched.trigger_timeouts(); // the supervisor's retry of the write
   sched.run();
   EXPECT_EQ(row(a).status, job_status::success);
@@ -347,7 +357,8 @@ TEST_F(SupervisorActor, AnEndNeverWrittenIsGivenUpAndRecovered) {
   std::this_thread::sleep_for(std::chrono::milliseconds(250));
   sched.trigger_timeouts();
   sched.run();
-  ASSERT_EQ(sqlite3_exec(check->handle(), "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(check->handle(), "COMMIT", nullptr, nullptr, nullptr),
+            SQLITE_OK);
   EXPECT_EQ(row(id).status, job_status::running) << "nothing was written";
   // Given up: no more renewals, so the lease lapses and recovery takes it.
   auto before = row(id).lease_until;
@@ -430,7 +441,8 @@ TEST(BackupOutcome, FollowsThePlan) {
             js::warning);
   EXPECT_EQ(backup_outcome({t("a", js::success), t("b", js::warning)}, {}).status,
             js::warning);
-  EXPECT_EQ(backup_outcome({t("a", js::failed), t("b", js::failed)}, {}).status, js::failed);
+  EXPECT_EQ(backup_outcome({t("a", js::failed), t("b", js::failed)}, {}).status,
+            js::failed);
   EXPECT_EQ(backup_outcome({}, {}).status, js::failed);
 }
 
@@ -462,13 +474,15 @@ TEST(SchedulerJitter, SpreadsManySitesOverSeconds) {
   std::map<std::int64_t, int> per_second;
   for (auto d : delays) {
     EXPECT_GE(d.count(), 0);
-    EXPECT_LT(d.count(), 25000);      // 100 sites × 250 ms
+    EXPECT_LT(d.count(), 25000); // 100 sites × 250 ms
     ++per_second[d.count() / 1000];
   }
   int busiest = 0;
-  for (auto& [sec, n] : per_second) busiest = std::max(busiest, n);
+  for (auto& [sec, n] : per_second)
+    busiest = std::max(busiest, n);
   EXPECT_LE(busiest, 15) << "100 sites must not start in the same second";
   EXPECT_GE(per_second.size(), 15u);
   auto few = jitter_delays(2, std::chrono::seconds{60}, rng);
-  for (auto d : few) EXPECT_LT(d.count(), 500) << "a few sites start soon";
+  for (auto d : few)
+    EXPECT_LT(d.count(), 500) << "a few sites start soon";
 }

@@ -41,7 +41,8 @@ const char* health_of(job_status s);
 enum class failure_kind {
   none,      ///< nothing failed
   transient, ///< the network, a timeout, a lock, a busy database: try again later
-  permanent, ///< host key, authentication, missing path, config, integrity: an operator must act
+  permanent, ///< host key, authentication, missing path, config, integrity: an operator
+             ///< must act
 };
 
 const char* to_string(failure_kind k);
@@ -64,9 +65,9 @@ struct job_row {
   int failed_attempts = 0; ///< attempts that failed transiently (the retry budget)
   int recoveries = 0;      ///< times found orphaned by a dead process (own budget)
   std::string error;
-  std::string owner;               ///< who holds the lease while running
-  std::int64_t lease_until = 0;    ///< wall clock, Unix ms
-  std::int64_t epoch = 0;          ///< fencing token: grows with every claim
+  std::string owner;                ///< who holds the lease while running
+  std::int64_t lease_until = 0;     ///< wall clock, Unix ms
+  std::int64_t epoch = 0;           ///< fencing token: grows with every claim
   std::int64_t next_attempt_at = 0; ///< a queued retry waits until then
   /// Targets a retry pulls (hashes); empty = all of the site's targets.
   std::vector<std::string> retry_targets;

@@ -23,7 +23,8 @@ public:
   ~staging_lock();
 
 private:
-  explicit staging_lock(int fd) : fd_(fd) {}
+  explicit staging_lock(int fd)
+      : fd_(fd) {}
   int fd_ = -1;
 };
 

@@ -137,10 +137,11 @@ public:
   /// times, in one transaction. False (nothing written) when the lease was lost.
   expected<bool> finish_job(const job_row& lease, const job_outcome& outcome);
   /// Queues the job again for `next_attempt_at` after a transient failure:
-  /// failed_attempts + 1, the targets to pull, an event saying when and why,
-  /// the site's health. False (nothing written) when the lease was lost.
+  /// failed_attempts + 1, the targets to pull, an event saying when and why
+  /// (with the backoff bound the wait was drawn under), the site's health.
+  /// False (nothing written) when the lease was lost.
   expected<bool> retry_job(const job_row& lease, const job_outcome& outcome,
-                           std::int64_t next_attempt_at);
+                           std::int64_t next_attempt_at, std::int64_t backoff_bound_ms);
   /// Re-queues jobs whose lease expired (their process died) and jobs left
   /// `interrupted`, with recoveries + 1 and an event; gives up (failed)
   /// after max_recoveries. Recoveries do not use up the retry budget.

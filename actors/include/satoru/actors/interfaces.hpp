@@ -26,9 +26,11 @@ using store_actor = caf::typed_actor<
     /// Ends a job for good under its lease; false when the lease was lost,
     /// an error when the database could not be written (the caller retries).
     caf::replies_to<finish_atom, job_row, job_outcome>::with<bool>,
-    /// Queues a job again for a retry at a time (Unix ms) under its lease;
-    /// false when the lease was lost, an error when nothing could be written.
-    caf::replies_to<retry_atom, job_row, job_outcome, std::int64_t>::with<bool>,
+    /// Queues a job again for a retry at a time (Unix ms, drawn below a
+    /// backoff bound in ms) under its lease; false when the lease was lost,
+    /// an error when nothing could be written.
+    caf::replies_to<retry_atom, job_row, job_outcome, std::int64_t,
+                    std::int64_t>::with<bool>,
     /// Whether a lease still holds its running job.
     caf::replies_to<lease_atom, job_row>::with<bool>,
     /// Appends a job event (fenced by its epoch).
@@ -37,7 +39,8 @@ using store_actor = caf::typed_actor<
     caf::reacts_to<scan_atom, job_row, target_result>,
     /// Renews the leases of exactly these jobs (and, for a daemon, its
     /// liveness row); replies with the ids whose lease is no longer ours.
-    caf::replies_to<heartbeat_atom, bool, std::vector<job_row>>::with<std::vector<std::int64_t>>,
+    caf::replies_to<heartbeat_atom, bool,
+                    std::vector<job_row>>::with<std::vector<std::int64_t>>,
     /// Re-queues jobs of dead processes and interrupted jobs; replies with their ids.
     caf::replies_to<recover_atom>::with<std::vector<std::int64_t>>,
     /// Marks our running jobs interrupted and our node stopped (shutdown).

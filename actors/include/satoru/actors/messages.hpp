@@ -12,8 +12,8 @@
 
 #include <cstdint>
 #include <optional>
-#include <type_traits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace satoru::actors {
@@ -56,10 +56,7 @@ namespace satoru {
 
 /// A std::optional member seen by a CAF 0.17 inspector (which knows only
 /// caf::optional): a flag, then the value when there is one.
-template <class T>
-struct optional_field {
-  std::optional<T>& value;
-};
+template <class T> struct optional_field { std::optional<T>& value; };
 
 template <class Inspector, class T>
 typename std::enable_if<Inspector::reads_state, typename Inspector::result_type>::type
@@ -89,10 +86,10 @@ inspect(Inspector& f, optional_field<T>& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_row& x) {
   optional_field<job_status> carried{x.carried_status};
-  return f(caf::meta::type_name("job_row"), x.id, x.site_id, x.site_name, x.type, x.status,
-           x.created_at, x.started_at, x.finished_at, x.heartbeat_at, x.attempts,
-           x.failed_attempts, x.recoveries, x.error, x.owner, x.lease_until, x.epoch,
-           x.next_attempt_at, x.retry_targets, carried);
+  return f(caf::meta::type_name("job_row"), x.id, x.site_id, x.site_name, x.type,
+           x.status, x.created_at, x.started_at, x.finished_at, x.heartbeat_at,
+           x.attempts, x.failed_attempts, x.recoveries, x.error, x.owner, x.lease_until,
+           x.epoch, x.next_attempt_at, x.retry_targets, carried);
 }
 
 template <class Inspector>
@@ -179,8 +176,8 @@ struct snapshot_outcome {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, snapshot_outcome& x) {
   return f(caf::meta::type_name("snapshot_outcome"), x.status, x.error, x.failure,
-           x.snapshot_id,
-           x.files_new, x.files_changed, x.data_added, x.bytes_processed, x.duration_ms);
+           x.snapshot_id, x.files_new, x.files_changed, x.data_added, x.bytes_processed,
+           x.duration_ms);
 }
 
 /// What an off-site copy did.

@@ -38,6 +38,7 @@ struct supervisor_state {
     /// Set once the work reported back: the end waits to be written.
     std::optional<job_outcome> outcome;
     std::optional<std::int64_t> retry_at; ///< the end is a retry at this time
+    std::int64_t retry_bound_ms = 0;      ///< the backoff bound it was drawn under
     int write_tries = 0;
   };
   std::map<std::int64_t, running_job> running; ///< by job id

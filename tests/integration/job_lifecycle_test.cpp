@@ -1,0 +1,268 @@
+// A job's life as an operator leaves it alone: retries with backoff of an
+// edge host that is down, no retry of a changed host key, crashes of the
+// daemon mid-pull, followers that end on every terminal status, and
+// commands that only look and never write.
+#include "satoru_env.hpp"
+
+#include "satoru/process.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+using namespace satoru::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::int64_t parse_id(const cli_result& r) {
+  try {
+    return std::stoll(r.out);
+  } catch (...) {
+    ADD_FAILURE() << "no job id in: " << r.out << r.err;
+    return 0;
+  }
+}
+
+boost::json::object job_json(const satoru_env& env, std::int64_t id) {
+  auto r = env.run({"job", std::to_string(id), "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  if (r.exit_code != 0) return {};
+  return boost::json::parse(r.out).as_object();
+}
+
+std::string status_of(const satoru_env& env, std::int64_t id) {
+  auto job = job_json(env, id);
+  return job.contains("status") ? std::string(job.at("status").as_string()) : "";
+}
+
+std::int64_t field(const boost::json::object& job, const char* name) {
+  return job.contains(name) ? job.at(name).as_int64() : -1;
+}
+
+/// The events of a job with a given step.
+std::vector<boost::json::object> events_of(const boost::json::object& job,
+                                           const std::string& step) {
+  std::vector<boost::json::object> out;
+  if (!job.contains("events")) return out;
+  for (const auto& e : job.at("events").as_array())
+    if (e.at("step").as_string() == step) out.push_back(e.as_object());
+  return out;
+}
+
+std::string file_digest(const std::string& path) {
+  std::string out;
+  EXPECT_EQ(run_shell("sha256sum '" + path + "'", &out), 0);
+  return out.substr(0, 64);
+}
+
+/// A site whose one directory target takes about `seconds` to pull.
+std::string add_slow_site(satoru_env& env, const edge_host& host, int seconds) {
+  auto dir = host.remote_root() + "/slow";
+  EXPECT_EQ(host.sh("mkdir -p '" + dir + "' && head -c " +
+                    std::to_string(seconds * 256 * 1024) + " /dev/urandom > '" + dir +
+                    "/blob'"),
+            0);
+  auto i = env.add_site("edge", host, {{"directory", dir}});
+  env.set_target_options(i, 0, {{"bwlimit_kbps", 256}, {"compress", false}});
+  env.write_config();
+  return dir;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+} // namespace
+
+TEST(JobLifecycle, AnEdgeHostThatRefusesConnectionsIsRetriedWithGrowingBackoff) {
+  satoru_env env;
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  host.write_file(host.remote_root() + "/data/a", "hello");
+  env.add_site("edge", host, {{"directory", host.remote_root() + "/data"}});
+  env.config["retry_max_attempts"] = 5;
+  env.config["retry_initial_delay_seconds"] = 1;
+  env.config["retry_max_delay_seconds"] = 8;
+  env.write_config();
+  host.stop(); // the uplink is down: connections are refused
+
+  daemon_process daemon{env};
+  daemon.start();
+  auto id = parse_id(env.run({"run", "edge"}));
+  ASSERT_TRUE(
+      wait_until([&] { return field(job_json(env, id), "failed_attempts") >= 2; }, 60s))
+      << daemon.log();
+  // While it waits, sites and jobs say when the next attempt runs.
+  auto sites = env.run({"sites", "--json"});
+  ASSERT_EQ(sites.exit_code, 0) << sites.err;
+  host.restart(); // the uplink is back
+  ASSERT_TRUE(wait_until([&] { return status_of(env, id) == "success"; }, 60s))
+      << daemon.log();
+
+  auto job = job_json(env, id);
+  EXPECT_EQ(field(job, "failed_attempts"), 2) << "two refused attempts, then success";
+  EXPECT_EQ(field(job, "attempts"), 3);
+  auto retries = events_of(job, "retry");
+  ASSERT_EQ(retries.size(), 2u);
+  std::vector<std::int64_t> bounds;
+  for (const auto& e : retries) {
+    EXPECT_TRUE(contains(std::string(e.at("message").as_string()), "transient"))
+        << e.at("message").as_string();
+    bounds.push_back(e.at("data").at("backoff_bound_ms").as_int64());
+  }
+  EXPECT_EQ(bounds, (std::vector<std::int64_t>{1000, 2000})) << "the backoff grows";
+  EXPECT_EQ(daemon.stop(), 0);
+}
+
+TEST(JobLifecycle, AChangedHostKeyIsNotRetried) {
+  satoru_env env;
+  edge_host host{env.path("edge")};
+  edge_host impostor{env.path("impostor")};
+  ASSERT_TRUE(host.running());
+  ASSERT_TRUE(impostor.running());
+  host.write_file(host.remote_root() + "/data/a", "hello");
+  env.add_site("edge", host, {{"directory", host.remote_root() + "/data"}});
+  env.config["retry_initial_delay_seconds"] = 0;
+  // The pinned key is the impostor's: the real host presents another one.
+  {
+    std::ofstream kh(env.path("pinned_known_hosts"));
+    auto line = impostor.known_hosts_line();
+    auto space = line.find(' ');
+    kh << "[127.0.0.1]:" << host.port() << line.substr(space) << "\n";
+  }
+  env.config["sites"].as_array()[0].as_object()["ssh"].as_object()["known_hosts_file"] =
+      env.path("pinned_known_hosts");
+  env.write_config();
+  auto r = env.run({"run", "edge", "--wait"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  auto job = job_json(env, parse_id(r));
+  EXPECT_EQ(job.at("status").as_string(), "failed");
+  EXPECT_EQ(field(job, "attempts"), 1) << "a permanent failure runs once";
+  EXPECT_TRUE(events_of(job, "retry").empty());
+  EXPECT_TRUE(contains(std::string(job.at("error").as_string()), "not retried"))
+      << job.at("error").as_string();
+}
+
+TEST(JobLifecycle, TwoKillsMidPullThenARestartFinishTheJobCleanly) {
+  satoru_env env;
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  auto dir = add_slow_site(env, host, 8);
+  daemon_process daemon{env};
+  daemon.start();
+  auto id = parse_id(env.run({"run", "edge"}));
+  for (int kill = 1; kill <= 2; ++kill) {
+    ASSERT_TRUE(wait_until(
+        [&] {
+          auto job = job_json(env, id);
+          return job.contains("status") && job.at("status").as_string() == "running" &&
+                 field(job, "attempts") == kill;
+        },
+        30s))
+        << daemon.log();
+    std::this_thread::sleep_for(2s); // mid-pull
+    daemon.kill9();
+    ASSERT_TRUE(wait_until(
+        [&] { return run_shell("pgrep -f '[r]sync.*" + dir + "' >/dev/null") != 0; }, 5s))
+        << "an rsync outlived the killed daemon";
+    daemon.start();
+  }
+  ASSERT_TRUE(wait_until([&] { return status_of(env, id) == "success"; }, 120s))
+      << daemon.log();
+  auto job = job_json(env, id);
+  EXPECT_EQ(field(job, "recoveries"), 2);
+  EXPECT_EQ(field(job, "failed_attempts"), 0) << "crashes use up no retries";
+  EXPECT_EQ(daemon.stop(), 0);
+  // No temp folder left in staging; the repository is sound.
+  std::string leftovers;
+  run_shell("find '" + env.path("staging") + "' -name '.work-*' -o -name 'rsync-tmp'",
+            &leftovers);
+  EXPECT_EQ(leftovers, "");
+  satoru::process_spec check;
+  check.argv = {"restic", "-r", env.path("repo"), "check"};
+  check.env = {{"RESTIC_PASSWORD_FILE", env.password_file()},
+               {"RESTIC_CACHE_DIR", env.path("test-cache")}};
+  check.timeout = 120s;
+  auto checked = satoru::run_process(check);
+  ASSERT_TRUE(checked);
+  EXPECT_EQ(checked->exit_code, 0) << checked->out << checked->err;
+}
+
+TEST(JobLifecycle, FollowersEndWhenTheJobIsInterrupted) {
+  satoru_env env;
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  add_slow_site(env, host, 20);
+  daemon_process daemon{env};
+  daemon.start();
+  auto id = parse_id(env.run({"run", "edge"}));
+  ASSERT_TRUE(wait_until([&] { return status_of(env, id) == "running"; }, 20s));
+  cli_result followed;
+  std::thread follower([&] {
+    followed = env.run({"job", std::to_string(id), "--follow"}, 60s);
+  });
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(daemon.stop(), 0);
+  follower.join();
+  EXPECT_EQ(status_of(env, id), "interrupted");
+  EXPECT_EQ(followed.exit_code, 1)
+      << "interrupted is not success: " << followed.out << followed.err;
+}
+
+TEST(JobLifecycle, ReadOnlyCommandsLeaveTheDatabaseByteIdentical) {
+  satoru_env env;
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  host.write_file(host.remote_root() + "/data/a", "hello");
+  env.add_site("edge", host, {{"directory", host.remote_root() + "/data"}});
+  env.write_config();
+  auto r = env.run({"run", "edge", "--job", "preflight", "--wait"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto id = std::to_string(parse_id(r));
+
+  // Another config naming the same database but other sites.
+  auto other = env.config;
+  other["database_path"] = env.path("state/satoru.db");
+  other["staging_root"] = env.path("staging");
+  other["restic_repo_path"] = env.path("repo");
+  other["restic_password_file"] = env.password_file();
+  other["sites"] = boost::json::array{};
+  auto other_path = env.path("other.json");
+  {
+    std::ofstream out(other_path);
+    out << boost::json::serialize(other);
+  }
+  auto db = env.path("state/satoru.db");
+  auto before = file_digest(db);
+  auto wal_before = std::filesystem::exists(db + "-wal") ? file_digest(db + "-wal") : "";
+  for (const auto& config : {env.config_path(), other_path})
+    for (std::vector<std::string> args : {std::vector<std::string>{"sites"},
+                                          {"sites", "--json"},
+                                          {"jobs"},
+                                          {"jobs", "--json"},
+                                          {"job", id},
+                                          {"job", id, "--json"},
+                                          {"snapshots"},
+                                          {"plugins"}}) {
+      satoru::process_spec spec;
+      spec.argv = {SATORU_BIN, "--config", config};
+      spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+      spec.timeout = 60s;
+      auto ran = satoru::run_process(spec);
+      ASSERT_TRUE(ran);
+      EXPECT_NE(ran->exit_code, 2) << args[0] << ": " << ran->err;
+    }
+  EXPECT_EQ(file_digest(db), before) << "a read-only command changed the database";
+  auto wal_after = std::filesystem::exists(db + "-wal") ? file_digest(db + "-wal") : "";
+  EXPECT_EQ(wal_after, wal_before);
+  // The daemon's sites are still enabled: `sites` with the other config shows none.
+  auto sites = env.run({"sites", "--json"});
+  ASSERT_EQ(sites.exit_code, 0);
+  auto list = boost::json::parse(sites.out).as_array();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].at("health").as_string(), "ok");
+}
