@@ -3,6 +3,7 @@
 #include "satoru/actors/runtime_host.hpp"
 #include "satoru/files.hpp"
 #include "satoru/metrics.hpp"
+#include "satoru/repository_ops.hpp"
 #include "satoru/restic.hpp"
 
 #include <fmt/format.h>
@@ -12,6 +13,7 @@
 #include <csignal>
 #include <iostream>
 #include <pthread.h>
+#include <thread>
 
 namespace satoru::cli {
 
@@ -84,9 +86,19 @@ void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run
       spdlog::info("satoru {} daemon {} started: {} sites, metrics on http://{}/metrics",
                    SATORU_VERSION, ctx.owner, cfg.sites.size(), cfg.metrics_listen);
       actors::runtime_host host{ctx, std::make_unique<store>(std::move(db)), {true, 0}};
+      // A restic killed with the previous daemon left its lock behind; ours
+      // to remove, beside the first jobs (only dead processes' locks go).
+      cancel_token unlocking;
+      std::thread unlocker{[cfg = ctx.cfg, unlocking] {
+        for (bool offsite : {false, true})
+          for (const auto& line : clear_dead_locks_at_start(*cfg, offsite, unlocking))
+            spdlog::warn("{}", line);
+      }};
       int sig = 0;
       sigwait(&signals, &sig);
       spdlog::info("received {}; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      unlocking.cancel();
+      unlocker.join();
       host.stop(std::chrono::seconds{9});
       spdlog::info("stopped");
       return exit_ok;
