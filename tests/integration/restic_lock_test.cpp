@@ -334,7 +334,6 @@ if [ "$1" = "$SATORU_TEST_STOP_IN" ] && [ ! -e "$SATORU_TEST_MARK" ]; then
   REAL "$@" &
   child=$!
   while [ "$(count)" -le "$before" ]; do sleep 0.02; done
-  sleep 0.3 # past restic's own check after taking its lock
   kill -STOP $child
   touch "$SATORU_TEST_MARK"
   wait $child
