@@ -3,6 +3,7 @@
 #include "satoru/actors/runtime_host.hpp"
 #include "satoru/files.hpp"
 #include "satoru/metrics.hpp"
+#include "satoru/repository_ops.hpp"
 #include "satoru/restic.hpp"
 
 #include <fmt/format.h>
@@ -14,6 +15,7 @@
 #include <ctime>
 #include <iostream>
 #include <pthread.h>
+#include <thread>
 
 namespace satoru::cli {
 
@@ -129,6 +131,18 @@ void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run
       auto owner = make_owner_id();
       spdlog::info("satoru {} daemon {} started: {} sites, metrics on http://{}/metrics",
                    SATORU_VERSION, owner, cfg.sites.size(), cfg.metrics_listen);
+      // A restic killed with the previous daemon left its lock behind; ours
+      // to remove, beside the first jobs (only dead processes' locks go).
+      cancel_token unlocking;
+      std::thread unlocker{[first = cfg, unlocking] {
+        for (bool offsite : {false, true})
+          for (const auto& line : clear_dead_locks_at_start(first, offsite, unlocking))
+            spdlog::warn("{}", line);
+      }};
+      auto stop_unlocker = [&] {
+        unlocking.cancel();
+        if (unlocker.joinable()) unlocker.join();
+      };
       for (;;) {
         actors::runtime_context ctx;
         ctx.cfg = std::make_shared<config>(cfg);
@@ -144,11 +158,13 @@ void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run
             spdlog::critical("the runtime failed ({}); exiting so that the service "
                              "manager restarts satoru",
                              why);
+            stop_unlocker();
             host.stop(std::chrono::seconds{9});
             std::cerr << "satoru: the runtime failed: " << why << "\n";
             return exit_failed;
           }
           if (event == daemon_event::stop) {
+            stop_unlocker();
             host.stop(std::chrono::seconds{9});
             spdlog::info("stopped");
             return exit_ok;

@@ -34,6 +34,7 @@ retention_result run_retention(const config& cfg, event_sink& events,
                                const cancel_token& cancel) {
   retention_result out;
   auto local = local_restic(cfg);
+  local.report_to(&events);
   auto fail = [&](const std::string& step, const std::string& message) {
     out.error = message;
     events.emit("fail", step, "", message, {});
@@ -46,9 +47,11 @@ retention_result run_retention(const config& cfg, event_sink& events,
     out.ok = true;
     return out;
   }
-  // A backup killed with the daemon leaves a stale lock that would make
-  // forget and prune fail; unlock removes only locks whose process is gone.
-  if (auto r = local.unlock(cancel); !r) return fail("retention.unlock", r.err().message);
+  // A restic killed with the daemon leaves its lock, which would make forget
+  // and prune wait; only locks of our dead processes (and what restic calls
+  // stale) are removed. forget and prune wait for anyone else's.
+  if (auto r = local.clear_dead_locks(cancel); !r)
+    return fail("retention.unlock", r.err().message);
 
   auto flags = cfg.retention.restic_flags();
   auto groups = local.forget(flags, {"satoru"}, "tags", cancel);
@@ -100,16 +103,18 @@ offsite_result run_offsite_copy(const config& cfg, event_sink& events,
   auto where = redact_repository(remote_repo->location);
   std::chrono::seconds timeout{cfg.sync_timeout_seconds};
   restic_client remote{*remote_repo, timeout};
+  remote.report_to(&events);
   auto local = local_restic(cfg);
+  local.report_to(&events);
   auto fail = [&](const std::string& step, const std::string& message) {
     out.error = fmt::format("off-site copy to {} failed: {}", where, message);
     events.emit("fail", step, "", out.error, {});
-    // Our own killed run may have left its lock on the remote; unlock only
-    // removes stale ones (dead process or older than 30 min), never a live
-    // lock of someone else. Short deadline: the remote may still be gone.
+    // A copy whose remote went away exits without removing its lock there:
+    // ours to remove now that its process is gone. Short deadline: the
+    // remote may still be down (then the next copy does it).
     restic_client cleaner{*remote_repo, std::chrono::seconds{20}};
-    if (auto r = cleaner.unlock(cancel_token{}); r)
-      events.emit("info", "sync.unlock", "", "cleared stale locks on " + where, {});
+    cleaner.report_to(&events);
+    (void)cleaner.clear_dead_locks(cancel_token{});
     return out;
   };
 
@@ -132,7 +137,7 @@ offsite_result run_offsite_copy(const config& cfg, event_sink& events,
     events.emit(
         "ok", "sync.init", "",
         "initialised " + where + " with the local repository's chunker parameters", {});
-  } else if (auto r = remote.unlock(cancel); !r) {
+  } else if (auto r = remote.clear_dead_locks(cancel); !r) {
     return fail("sync.unlock", r.err().message);
   }
   auto started = now_ms();
@@ -160,6 +165,43 @@ offsite_result run_offsite_copy(const config& cfg, event_sink& events,
                           out.lag),
               {{"copied", out.copied}, {"offsite_lag", out.lag}});
   return out;
+}
+
+std::vector<std::string> clear_dead_locks_at_start(const config& cfg, bool offsite,
+                                                   const cancel_token& cancel) {
+  std::vector<std::string> lines;
+  std::vector<restic_repository> repos;
+  if (!offsite)
+    repos.push_back(local_repository(cfg));
+  else if (auto remote = offsite_repository(cfg))
+    repos.push_back(*remote);
+  for (const auto& repo : repos) {
+    const auto where = redact_repository(repo.location);
+    restic_client client{repo, std::chrono::seconds{60}};
+    auto exists = client.exists(cancel);
+    if (!exists) {
+      lines.push_back(
+          fmt::format("cannot check the locks of {}: {}", where, exists.err().message));
+      continue;
+    }
+    if (!*exists) continue;
+    auto r = client.clear_dead_locks(cancel);
+    if (!r) {
+      lines.push_back(
+          fmt::format("cannot clear the locks of {}: {}", where, r.err().message));
+      continue;
+    }
+    const auto now = now_ms();
+    for (const auto& l : r->removed)
+      lines.push_back(fmt::format("removed the {} from {} (that process is gone)",
+                                  l.describe(now), where));
+    for (const auto& l : r->left)
+      lines.push_back(fmt::format(
+          "the {} in {} is of a dead process but this backend cannot remove one lock; "
+          "restic unlock removes it when it is 30 minutes old",
+          l.describe(now), where));
+  }
+  return lines;
 }
 
 repository_overview inspect_repository(const config& cfg, std::int64_t since_ms,

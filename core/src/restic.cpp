@@ -5,7 +5,12 @@
 
 #include "satoru/restic.hpp"
 
+#include "satoru/plugin_host.hpp"
+#include "satoru/time.hpp"
+
 #include "restic_json.hpp"
+
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -14,6 +19,9 @@
 #include <set>
 #include <string_view>
 #include <system_error>
+#include <thread>
+
+#include <unistd.h>
 
 namespace satoru {
 namespace {
@@ -26,6 +34,17 @@ constexpr std::size_t max_complaint = 400;
 /// `snapshots --json` of a fleet's repository can pass process_spec's default
 /// 4 MiB capture (about 500 bytes a snapshot); a cut list would not parse.
 constexpr std::size_t listing_capture_limit = std::size_t{256} << 20;
+
+/// Commands that take restic's exclusive lock: they wait for a lock they
+/// meet (with backoff, within the client's deadline) instead of failing.
+bool is_exclusive_command(const std::string& command) {
+  return command == "forget" || command == "prune" || command == "check" ||
+         command == "init";
+}
+constexpr std::chrono::milliseconds first_lock_backoff{1000};
+constexpr std::chrono::milliseconds max_lock_backoff{30000};
+/// `cat lock` of a vanished lock retries for ~40 s in restic 0.14.
+constexpr std::chrono::milliseconds lock_read_timeout{15000};
 
 /// Variables from the daemon's own environment that would change which
 /// repository or password restic uses. They are blanked in every child:
@@ -428,25 +447,236 @@ expected<process_spec> restic_client::command(std::vector<std::string> args,
   return spec;
 }
 
-expected<process_result> restic_client::execute(process_spec spec,
-                                                const cancel_token& cancel,
-                                                const std::string& what,
-                                                bool accept_exit_3) const {
+expected<process_result> restic_client::execute_once(const process_spec& spec,
+                                                     const cancel_token& cancel,
+                                                     const std::string& what,
+                                                     bool accept_exit_3,
+                                                     process_result* ended) const {
   const auto secrets = secrets_of(spec.env);
   auto result = run_process(spec, cancel);
   if (!result) return error{result.err().code, scrub(result.err().message, secrets)};
   const process_result& r = *result;
   if (r.exit_code == 0 || (accept_exit_3 && r.exit_code == 3)) return result;
+  if (ended != nullptr) *ended = r;
   if (r.cancelled) return error{errc::cancelled, what + " was cancelled"};
   if (r.timed_out || r.stalled)
     return error{errc::timeout, scrub(r.describe(what), secrets)};
   if (r.term_signal != 0) return error{errc::tool, scrub(r.describe(what), secrets)};
-  std::string text = complaint(r.err, repo_.location);
-  if (text.empty())
+  auto code = classify(r.err);
+  std::string text;
+  if (auto conflict = code == errc::busy ? parse_lock_conflict(r.err) : std::nullopt)
+    text = what + " failed: the repository is locked (" + conflict->describe() + ")";
+  else if (text = complaint(r.err, repo_.location); text.empty())
     text = r.describe(what);
   else
     text = what + " failed: " + text;
-  return error{classify(r.err), scrub(std::move(text), secrets)};
+  return error{code, scrub(std::move(text), secrets)};
+}
+
+expected<process_result> restic_client::execute(process_spec spec,
+                                                const cancel_token& cancel,
+                                                const std::string& what,
+                                                bool accept_exit_3) const {
+  const auto until = deadline::after(timeout_);
+  const bool waits = spec.argv.size() > 1 && is_exclusive_command(spec.argv[1]);
+  auto backoff = first_lock_backoff;
+  for (;;) {
+    if (!until.infinite())
+      spec.timeout = std::max(std::chrono::milliseconds{1}, until.remaining());
+    process_result ended;
+    auto r = execute_once(spec, cancel, what, accept_exit_3, &ended);
+    if (r) return r;
+    const errc code = r.err().code;
+    // A child that died by a signal, its deadline or a cancel cannot remove
+    // its lock: we do, before anyone meets it.
+    if (ended.term_signal != 0 || ended.timed_out || ended.stalled || ended.cancelled) {
+      if (tidy_)
+        tidy_locks(ended.cancelled ? std::chrono::seconds{5} : std::chrono::seconds{20});
+      return r;
+    }
+    const std::string& err = ended.err;
+    if (code != errc::busy || !tidy_) return r;
+    // Whoever holds it may be a dead process of ours: then go on at once.
+    if (!tidy_locks(std::chrono::seconds{20}).removed.empty()) continue;
+    auto conflict = parse_lock_conflict(err);
+    if (!waits || !conflict) return r;
+    if (until.remaining() <= backoff)
+      return error{errc::busy,
+                   fmt::format("{}: the repository is still locked after waiting {} ({})",
+                               what, format_duration(timeout_.count()),
+                               conflict->describe())};
+    emit("warn",
+         fmt::format("{} met the {}; retrying in {}", what, conflict->describe(),
+                     format_duration(backoff.count())),
+         {{"host", conflict->hostname},
+          {"pid", conflict->pid},
+          {"exclusive", conflict->exclusive},
+          {"age_seconds", conflict->age_ms < 0 ? -1 : conflict->age_ms / 1000},
+          {"retry_in_seconds", backoff.count() / 1000}});
+    for (auto slept = std::chrono::milliseconds{0}; slept < backoff;
+         slept += std::chrono::milliseconds{100}) {
+      if (cancel.cancelled()) return error{errc::cancelled, what + " was cancelled"};
+      std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    }
+    backoff = std::min(backoff * 2, max_lock_backoff);
+  }
+}
+
+void restic_client::emit(const std::string& level, const std::string& message,
+                         const boost::json::object& data) const {
+  if (events_ != nullptr) events_->emit(level, "restic.lock", "", message, data);
+}
+
+lock_cleanup restic_client::tidy_locks(std::chrono::milliseconds timeout) const {
+  restic_client cleaner{repo_, timeout};
+  cleaner.tidy_ = false;
+  cleaner.events_ = events_;
+  auto r = cleaner.clear_dead_locks(cancel_token{});
+  return r ? std::move(*r) : lock_cleanup{};
+}
+
+expected<std::vector<restic_lock>>
+restic_client::locks(const cancel_token& cancel) const {
+  auto list = command({"list", "locks", "--no-lock"});
+  if (!list) return list.err();
+  auto listed = execute_once(*list, cancel, "restic list locks", false, nullptr);
+  if (!listed) return listed.err();
+  std::vector<std::string> ids;
+  for (auto& line : lines_of(listed->out))
+    if (line.size() == 64 && is_hex_id(line)) ids.push_back(line);
+  std::vector<restic_lock> out;
+  for (const auto& id : ids) {
+    auto spec = command({"cat", "lock", id, "--no-lock"});
+    if (!spec) return spec.err();
+    // restic retries a vanished object for ~40 s; a lock that went away
+    // while we looked (refreshed, released) is skipped, and so is one that
+    // cannot be read (a restic killed while writing it leaves an empty
+    // file): restic 0.14 ignores unreadable locks too, and we never remove
+    // what we could not read.
+    spec->timeout = std::min(spec->timeout, lock_read_timeout);
+    auto r = execute_once(*spec, cancel, "restic cat lock", false, nullptr);
+    if (!r) {
+      if (r.err().code == errc::cancelled) return r.err();
+      continue;
+    }
+    auto lock = restic_json::parse_lock(r->out);
+    if (!lock) continue;
+    lock->id = id;
+    out.push_back(std::move(*lock));
+  }
+  return out;
+}
+
+expected<bool> restic_client::remove_lock(const std::string& id,
+                                          const cancel_token& cancel) const {
+  if (id.size() != 64 || !is_hex_id(id))
+    return error{errc::invalid_argument, "invalid restic lock id \"" + id + "\""};
+  const std::string& location = repo_.location;
+  if (!has_backend_prefix(location)) {
+    // A local repository: the lock is the file locks/<id>, exactly what
+    // restic's own unlock deletes.
+    fs::path file =
+        fs::path(env_location(location).substr(starts_with(location, "local:") ? 6 : 0)) /
+        "locks" / id;
+    std::error_code ec;
+    fs::remove(file, ec);
+    if (ec)
+      return error{errc::io,
+                   "cannot remove restic lock " + file.string() + ": " + ec.message()};
+    return true;
+  }
+  if (!starts_with(location, "rest:")) return false;
+  // REST (restic's rest-server, rclone serve restic): DELETE /locks/<id>.
+  // The URL may carry credentials, so curl reads it from its stdin config.
+  std::string url = location.substr(5);
+  if (url.empty() || url.back() != '/') url += '/';
+  url += "locks/" + id;
+  std::string quoted;
+  for (char c : url) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    quoted += c;
+  }
+  process_spec spec;
+  spec.argv = {"curl", "--config", "-"};
+  spec.stdin_data = "url = \"" + quoted +
+                    "\"\nrequest = \"DELETE\"\nsilent\nshow-error\nfail\n"
+                    "max-time = 30\n";
+  spec.timeout = std::min(timeout_, std::chrono::milliseconds{std::chrono::seconds{40}});
+  auto r = run_process(spec, cancel);
+  if (!r)
+    return error{errc::tool, "cannot remove restic lock " + id.substr(0, 8) + " on " +
+                                 redact_repository(location) + ": " +
+                                 redact_repository(r.err().message)};
+  if (!r->ok())
+    return error{errc::tool, "cannot remove restic lock " + id.substr(0, 8) + " on " +
+                                 redact_repository(location) + ": " +
+                                 redact_repository(trim(r->err))};
+  return true;
+}
+
+expected<lock_cleanup> restic_client::clear_dead_locks(const cancel_token& cancel) const {
+  lock_cleanup out;
+  auto found = locks(cancel);
+  if (!found) return found.err();
+  if (found->empty()) return out;
+  const std::string host = lock_host_name();
+  const auto now = now_ms();
+  const auto me = static_cast<std::int64_t>(::getuid());
+  bool unlock_may_help = false, live_of_other_user = false;
+  for (auto& lock : *found) {
+    auto process = probe_process(lock.pid);
+    switch (classify_lock(lock, host, process)) {
+    case lock_holder::dead: {
+      auto removed = remove_lock(lock.id, cancel);
+      if (!removed) return removed.err();
+      if (*removed) {
+        emit("info",
+             fmt::format("removed the {} left in {} (that process is gone)",
+                         lock.describe(now), redact_repository(repo_.location)),
+             {{"host", lock.hostname},
+              {"pid", lock.pid},
+              {"exclusive", lock.exclusive},
+              {"age_seconds", lock.time_ms > 0 ? (now - lock.time_ms) / 1000 : -1}});
+        out.removed.push_back(std::move(lock));
+      } else {
+        unlock_may_help = true;
+        out.left.push_back(std::move(lock));
+      }
+      break;
+    }
+    case lock_holder::other_host:
+      unlock_may_help = true;
+      out.kept.push_back(std::move(lock));
+      break;
+    case lock_holder::live:
+      // restic's unlock calls a process it may not signal (EPERM: another
+      // user's) dead and would remove that live lock: then we run no unlock.
+      live_of_other_user = live_of_other_user || process.uid != me;
+      out.kept.push_back(std::move(lock));
+      break;
+    }
+  }
+  if (!unlock_may_help || live_of_other_user) return out;
+  // restic's own rule for the rest: other hosts' locks older than 30
+  // minutes, and dead ones we could not delete on this backend.
+  if (auto r = unlock(cancel); !r) return r.err();
+  auto after = locks(cancel);
+  if (!after) return after.err();
+  auto gone = [&](const restic_lock& l) {
+    return std::none_of(after->begin(), after->end(),
+                        [&](const restic_lock& a) { return a.id == l.id; });
+  };
+  for (auto* list : {&out.kept, &out.left}) {
+    auto split = std::stable_partition(list->begin(), list->end(),
+                                       [&](const restic_lock& l) { return !gone(l); });
+    for (auto it = split; it != list->end(); ++it) {
+      emit("info", fmt::format("restic unlock removed the stale {}", it->describe(now)),
+           {{"host", it->hostname}, {"pid", it->pid}, {"exclusive", it->exclusive}});
+      out.removed.push_back(std::move(*it));
+    }
+    list->erase(split, list->end());
+  }
+  return out;
 }
 
 expected<process_result>

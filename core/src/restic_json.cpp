@@ -201,6 +201,23 @@ expected<repo_stats> parse_stats(std::string_view text) {
   return s;
 }
 
+expected<restic_lock> parse_lock(std::string_view text) {
+  auto v = parse_value(text);
+  if (!v || !v->is_object())
+    return error{errc::tool, "restic cat lock printed no JSON object"};
+  const auto& o = v->get_object();
+  restic_lock l;
+  l.hostname = string_field(o, "hostname");
+  l.username = string_field(o, "username");
+  l.pid = int_field(o, "pid");
+  l.uid = int_field(o, "uid");
+  const json::value* exclusive = o.if_contains("exclusive");
+  l.exclusive = exclusive != nullptr && exclusive->is_bool() && exclusive->get_bool();
+  auto ns = parse_time(string_field(o, "time"));
+  l.time_ms = ns ? *ns / 1'000'000 : 0;
+  return l;
+}
+
 std::optional<std::int64_t> parse_time(std::string_view t) {
   int y, mo, d, h, mi, s;
   if (!digits(t, 0, 4, y) || t.size() < 19 || t[4] != '-' || !digits(t, 5, 2, mo) ||

@@ -32,6 +32,10 @@ expected<std::vector<forget_group>> parse_forget(std::string_view text);
 /// The object printed by `stats --json`.
 expected<repo_stats> parse_stats(std::string_view text);
 
+/// The object printed by `cat lock ID` (its id is not in it: the caller
+/// sets `id`). Missing uid/gid mean 0: restic omits them when zero.
+expected<restic_lock> parse_lock(std::string_view text);
+
 /// Nanoseconds since the Unix epoch of an RFC 3339 time as restic prints it
 /// ("2024-05-01T10:00:00.123456789+02:00"). Needed because restic varies the
 /// number of fraction digits, so the strings do not sort as text.

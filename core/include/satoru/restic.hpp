@@ -6,47 +6,52 @@
 #include "satoru/process.hpp"
 #include "satoru/secret.hpp"
 
+#include <boost/json/object.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace satoru {
 
+class event_sink;
+
 /// A restic repository and how to open it. Secrets reach restic through the
 /// child's environment only (RESTIC_PASSWORD_FILE for file sources,
 /// RESTIC_PASSWORD for env sources, B2_ACCOUNT_ID/B2_ACCOUNT_KEY), never argv.
 struct restic_repository {
-  std::string location;               ///< path or restic repository string
+  std::string location; ///< path or restic repository string
   secret_source password;
-  secret_source b2_account_id;        ///< only for remote repositories
+  secret_source b2_account_id; ///< only for remote repositories
   secret_source b2_account_key;
-  std::string cache_dir;              ///< RESTIC_CACHE_DIR; empty = restic's default
+  std::string cache_dir; ///< RESTIC_CACHE_DIR; empty = restic's default
 };
 
 /// The `summary` line of `restic backup --json` (documented fields only).
 struct backup_summary {
-  std::string snapshot_id;            ///< short id as restic prints it
+  std::string snapshot_id; ///< short id as restic prints it
   std::int64_t files_new = 0, files_changed = 0, files_unmodified = 0;
   std::int64_t dirs_new = 0, dirs_changed = 0;
-  std::int64_t data_added = 0;        ///< bytes added to the repository
+  std::int64_t data_added = 0; ///< bytes added to the repository
   std::int64_t total_files_processed = 0;
   std::int64_t total_bytes_processed = 0;
-  double total_duration = 0;          ///< seconds
-  bool warning = false;               ///< exit 3: saved, but some files were unreadable
+  double total_duration = 0; ///< seconds
+  bool warning = false;      ///< exit 3: saved, but some files were unreadable
   std::string warning_message;
 };
 
 struct snapshot_info {
-  std::string id;                     ///< full id
+  std::string id; ///< full id
   std::string short_id;
-  std::string time;                   ///< RFC 3339 as restic prints it
+  std::string time; ///< RFC 3339 as restic prints it
   std::string hostname;
   std::vector<std::string> paths;
   std::vector<std::string> tags;
-  std::string original;               ///< id in the source repository for copied snapshots
+  std::string original; ///< id in the source repository for copied snapshots
   /// The value of a "key=value" tag, or "".
   std::string tag_value(const std::string& key) const;
   /// `time` in Unix milliseconds (0 when unparsable).
@@ -62,9 +67,81 @@ struct forget_group {
 };
 
 struct repo_stats {
-  std::int64_t total_size = 0;        ///< bytes (raw-data mode)
+  std::int64_t total_size = 0; ///< bytes (raw-data mode)
   std::int64_t total_blob_count = 0;
   std::int64_t snapshots_count = 0;
+};
+
+/// One lock object of a repository (`restic cat lock ID`). restic 0.14 writes
+/// the machine's real host name here (not the --host of snapshots) and its
+/// own PID, and refreshes the lock (a new object, new time) every 5 minutes.
+struct restic_lock {
+  std::string id; ///< storage id (64 hex digits)
+  std::string hostname;
+  std::string username;
+  std::int64_t pid = 0;
+  std::int64_t uid = 0;
+  bool exclusive = false;
+  std::int64_t time_ms = 0; ///< created or last refreshed (holder's clock)
+  /// "exclusive lock of PID 12 on host vm, 3 s old" (no secrets: a lock
+  /// holds none).
+  std::string describe(std::int64_t now_ms) const;
+};
+
+/// What /proc says about a PID of this host.
+struct process_probe {
+  bool exists = false;
+  bool zombie = false;         ///< exited, not reaped: it holds nothing
+  std::int64_t uid = -1;       ///< real uid; -1 = unknown
+  std::int64_t started_ms = 0; ///< wall clock; 0 = unknown
+  std::string name;            ///< /proc/PID/comm
+};
+/// Reads /proc/<pid>/stat and status.
+process_probe probe_process(std::int64_t pid);
+
+/// Whose a lock is, from where we stand.
+enum class lock_holder {
+  other_host, ///< another machine's: never ours to remove
+  live,       ///< a live process of this host: never removed
+  dead,       ///< this host, and its process is gone: ours to remove
+};
+/// restic 0.14's own `unlock` calls a lock stale when it is older than 30
+/// minutes or when it is of this host and kill(pid, 0) fails, so it keeps the
+/// lock of a *zombie* (a restic killed with our daemon, re-parented to an
+/// init that does not reap) for 30 minutes. Here a lock of this host is dead
+/// when its PID does not exist, is a zombie, belongs to another user than
+/// the lock's, or is a process that is not restic and started well after the
+/// lock was written (the PID was reused). Anything else of this host is live.
+lock_holder classify_lock(const restic_lock& lock, const std::string& this_host,
+                          const process_probe& process);
+/// The host name restic writes into its locks (the kernel's, as Go's
+/// os.Hostname reads it).
+std::string lock_host_name();
+
+/// What a "repository is already locked" error says about the holder.
+struct lock_conflict {
+  bool exclusive = false;
+  std::int64_t pid = 0;
+  std::string hostname;
+  std::int64_t age_ms = -1; ///< -1 = not given
+  std::string storage_id;   ///< short id (8 hex)
+  /// "exclusive lock of PID 12 on host vm, 3 s old"
+  std::string describe() const;
+};
+/// Decodes restic 0.14's "unable to create lock in backend: repository is
+/// already locked [exclusively] by PID N on HOST by USER (UID u, GID g)\nlock
+/// was created at ... (DURATION ago)\nstorage ID xxxxxxxx" from its stderr.
+std::optional<lock_conflict> parse_lock_conflict(std::string_view restic_stderr);
+
+/// What clear_dead_locks() found and did.
+struct lock_cleanup {
+  std::vector<restic_lock>
+      removed; ///< locks of our dead processes (or stale to restic), gone now
+  std::vector<restic_lock> kept; ///< live processes and other hosts: never touched
+  /// Dead locks that could not be removed on this backend (restic 0.14 has
+  /// no command to remove one lock; see clear_dead_locks). restic's own
+  /// unlock removes them once they are 30 minutes old.
+  std::vector<restic_lock> left;
 };
 
 /// Calls of the restic CLI with deadlines and cancellation. Thread-compatible:
@@ -87,12 +164,15 @@ public:
                         const cancel_token& cancel = {}) const;
 
   /// `restic backup --json --tag ... .` run from inside `dir`.
-  expected<backup_summary> backup(const std::string& dir, const std::vector<std::string>& tags,
-                                  const std::string& host, const cancel_token& cancel = {}) const;
+  expected<backup_summary> backup(const std::string& dir,
+                                  const std::vector<std::string>& tags,
+                                  const std::string& host,
+                                  const cancel_token& cancel = {}) const;
   /// `restic snapshots --json` filtered by tags (all must match: one --tag
   /// with a comma list is AND in restic 0.14, repeated --tag flags are OR).
-  expected<std::vector<snapshot_info>> snapshots(const std::vector<std::string>& tags = {},
-                                                 const cancel_token& cancel = {}) const;
+  expected<std::vector<snapshot_info>>
+  snapshots(const std::vector<std::string>& tags = {},
+            const cancel_token& cancel = {}) const;
   /// `restic forget --json --tag <all tags> --group-by <group_by> <policy>`
   /// (never --prune: run prune() after). Needs at least one tag and only
   /// accepts --keep-* flags.
@@ -105,6 +185,23 @@ public:
   expected<void> check(const cancel_token& cancel = {}) const;
   /// Removes stale locks (`restic unlock`, which only removes stale ones).
   expected<void> unlock(const cancel_token& cancel = {}) const;
+  /// The repository's locks (`list locks` and `cat lock` with --no-lock, so
+  /// listing works beside an exclusive lock). A lock that vanishes while
+  /// being read is skipped.
+  expected<std::vector<restic_lock>> locks(const cancel_token& cancel = {}) const;
+  /// Removes the locks our dead processes left (classify_lock() == dead),
+  /// then runs `restic unlock` for what restic itself calls stale. Never
+  /// touches a lock of a live process or, younger than 30 minutes, of
+  /// another host. restic 0.14 cannot remove one chosen lock, so a dead lock
+  /// is deleted as the object `locks/<id>` itself: a file for local
+  /// repositories, an HTTP DELETE (curl, credentials on its stdin) for
+  /// `rest:` ones; on other backends (b2:, s3:, sftp:) it is left and
+  /// reported, and restic's unlock removes it when it is 30 minutes old.
+  expected<lock_cleanup> clear_dead_locks(const cancel_token& cancel = {}) const;
+
+  /// Where lock events go (waiting for a lock, dead locks removed); none by
+  /// default. The sink must outlive the client's calls.
+  void report_to(event_sink* events) { events_ = events; }
   expected<repo_stats> stats(const cancel_token& cancel = {}) const;
   /// `restic copy --from-repo SRC` into this repository; returns the number
   /// of snapshots copied. restic 0.14's copy has no --json, so the count is
@@ -122,7 +219,8 @@ public:
   /// its parents, so a subfolder goes through a private folder in `target`
   /// and is moved into place.
   expected<void> restore(const std::string& snapshot, const std::string& path,
-                         const std::string& target, const std::vector<std::string>& tags = {},
+                         const std::string& target,
+                         const std::vector<std::string>& tags = {},
                          const cancel_token& cancel = {}) const;
 
   /// The version line of the restic binary ("restic 0.14.0 ...").
@@ -133,21 +231,41 @@ public:
   /// init --copy-chunker-params). Public so that tests can check that no
   /// secret ever reaches argv; the environment does hold secrets of env
   /// sources, so never log it.
-  expected<process_spec> command(std::vector<std::string> args, const std::string& cwd = {},
+  expected<process_spec> command(std::vector<std::string> args,
+                                 const std::string& cwd = {},
                                  const restic_repository* from = nullptr) const;
 
 private:
   /// Runs restic with the repository's environment; the error message is
   /// restic's own (JSON errors on stderr are decoded).
-  expected<process_result> run(std::vector<std::string> args, const cancel_token& cancel,
-                               const std::string& cwd = {},
-                               std::vector<std::pair<std::string, std::string>> extra_env = {},
-                               bool accept_exit_3 = false) const;
+  expected<process_result>
+  run(std::vector<std::string> args, const cancel_token& cancel,
+      const std::string& cwd = {},
+      std::vector<std::pair<std::string, std::string>> extra_env = {},
+      bool accept_exit_3 = false) const;
   expected<std::vector<std::pair<std::string, std::string>>> environment() const;
   /// Runs a prepared spec; turns anything but exit 0 (or 3 when accepted)
   /// into one line naming `what` ("restic backup"), with secrets scrubbed.
+  /// A child ended by a signal, its deadline or a cancel has left its lock
+  /// behind, and an exclusive command (forget, prune, check) that meets a
+  /// lock waits for it with backoff within the client's deadline: the lock
+  /// of a dead process of ours is removed at once, anyone else's waited for.
   expected<process_result> execute(process_spec spec, const cancel_token& cancel,
                                    const std::string& what, bool accept_exit_3) const;
+  /// One run of the child; the error as execute() describes it, and how the
+  /// child ended in `ended` (when it ran and failed).
+  expected<process_result> execute_once(const process_spec& spec,
+                                        const cancel_token& cancel,
+                                        const std::string& what, bool accept_exit_3,
+                                        process_result* ended) const;
+  /// clear_dead_locks() on a client that does not tidy up after itself
+  /// (no recursion), with its own short deadline; errors are swallowed.
+  lock_cleanup tidy_locks(std::chrono::milliseconds timeout) const;
+  /// Deletes one lock object (see clear_dead_locks); false if this backend
+  /// cannot.
+  expected<bool> remove_lock(const std::string& id, const cancel_token& cancel) const;
+  void emit(const std::string& level, const std::string& message,
+            const boost::json::object& data) const;
   /// The snapshot that `restore` means: an id, or the newest with `tags`.
   expected<snapshot_info> resolve_snapshot(const std::string& snapshot,
                                            const std::vector<std::string>& tags,
@@ -155,6 +273,8 @@ private:
 
   restic_repository repo_;
   std::chrono::milliseconds timeout_;
+  event_sink* events_ = nullptr;
+  bool tidy_ = true; ///< clean up after children that died (off for the cleaner itself)
 };
 
 /// restic's cache folder for a config: `<restic_repo_path>-cache`, a private

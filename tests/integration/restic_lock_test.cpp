@@ -1,0 +1,438 @@
+// Locks of the dead, with the real restic 0.14: which locks satoru removes
+// (only its own dead processes'), which it never touches (live processes,
+// other hosts), exclusive commands waiting for a live lock, and a daemon
+// killed with -9 inside restic backup, forget, prune and copy that comes
+// back and runs retention and `restic check` with no operator step.
+
+#include "rclone_server.hpp"
+#include "satoru_env.hpp"
+
+#include "satoru/plugin_host.hpp"
+#include "satoru/process.hpp"
+#include "satoru/restic.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sched.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace satoru;
+using namespace satoru::testing;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::size_t files_in(const std::string& dir) {
+  std::error_code ec;
+  std::size_t n = 0;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    ++n;
+  return n;
+}
+
+/// A restic of the test's own that holds a lock: `backup --stdin` blocks
+/// reading a pipe that only the test can close. Optionally in its own UTS
+/// namespace with another host name (a lock "of another host").
+class lock_holder_process {
+public:
+  /// Starts it; waits until `locks_dir` holds one more lock than before.
+  lock_holder_process(const restic_client& client, const std::string& locks_dir,
+                      const std::string& other_host = {}) {
+    auto spec = client.command({"backup", "--stdin", "--stdin-filename", "held"});
+    EXPECT_TRUE(spec) << (spec ? "" : spec.err().message);
+    if (!spec) return;
+    int fds[2];
+    if (::pipe(fds) != 0) return;
+    int report[2]; // the child says whether its namespace worked
+    if (::pipe(report) != 0) return;
+    const auto before = files_in(locks_dir);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(fds[1]);
+      ::close(report[0]);
+      ::dup2(fds[0], 0);
+      char ok = 1;
+      if (!other_host.empty() &&
+          (::unshare(CLONE_NEWUTS) != 0 ||
+           ::sethostname(other_host.c_str(), other_host.size()) != 0))
+        ok = 0;
+      ssize_t ignored = ::write(report[1], &ok, 1);
+      (void)ignored;
+      ::close(report[1]);
+      if (!ok) ::_exit(126);
+      for (const auto& [k, v] : spec->env)
+        ::setenv(k.c_str(), v.c_str(), 1);
+      std::vector<char*> argv;
+      for (auto& a : spec->argv)
+        argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execvp(argv[0], argv.data());
+      ::_exit(127);
+    }
+    ::close(fds[0]);
+    ::close(report[1]);
+    stdin_ = fds[1];
+    char ok = 0;
+    namespace_ok_ = ::read(report[0], &ok, 1) == 1 && ok == 1;
+    ::close(report[0]);
+    if (!namespace_ok_) {
+      ::waitpid(pid_, nullptr, 0);
+      pid_ = 0;
+      return;
+    }
+    // The file appears before restic has written it; readable = really held.
+    held_ = wait_until([&] { return files_in(locks_dir) > before; }, 60s, 10ms) &&
+            wait_until(
+                [&] {
+                  auto all = client.locks();
+                  return all &&
+                         std::any_of(all->begin(), all->end(),
+                                     [&](const restic_lock& l) { return l.pid == pid_; });
+                },
+                60s, 50ms);
+  }
+  ~lock_holder_process() {
+    if (stdin_ >= 0) ::close(stdin_);
+    stdin_ = -1;
+    kill9();
+    reap();
+  }
+  bool namespace_ok() const { return namespace_ok_; }
+  bool holds() const { return held_; }
+  int pid() const { return pid_; }
+  /// Closes its stdin: restic saves the (empty) snapshot and unlocks.
+  void release() {
+    if (stdin_ >= 0 && ::write(stdin_, "held\n", 5) != 5) ADD_FAILURE() << "cannot write";
+    if (stdin_ >= 0) ::close(stdin_);
+    stdin_ = -1;
+  }
+  /// SIGKILL without reaping: it stays a zombie until reap().
+  void kill9() {
+    if (pid_ > 0) ::kill(pid_, SIGKILL);
+    siginfo_t info{};
+    if (pid_ > 0) ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT);
+  }
+  int reap() {
+    int status = 0;
+    if (pid_ > 0) ::waitpid(pid_, &status, 0);
+    pid_ = 0;
+    return status;
+  }
+
+private:
+  int pid_ = 0;
+  int stdin_ = -1;
+  bool held_ = false;
+  bool namespace_ok_ = true;
+};
+
+struct recorded_event {
+  std::string level, step, message;
+  boost::json::object data;
+};
+
+class recording_sink final : public event_sink {
+public:
+  std::function<void()> on_event;
+  std::vector<recorded_event> events;
+  void emit(const std::string& level, const std::string& step, const std::string&,
+            const std::string& message, const boost::json::object& data) override {
+    events.push_back({level, step, message, data});
+    if (on_event) on_event();
+  }
+};
+
+restic_repository repository_at(const satoru_env& env, const std::string& location) {
+  restic_repository r;
+  r.location = location;
+  r.password = secret_source::from_file(env.password_file());
+  r.cache_dir = env.path("cache");
+  return r;
+}
+
+/// A local repository with one small snapshot.
+restic_client local_client(const satoru_env& env) {
+  restic_client c{repository_at(env, env.path("repo")), 5min};
+  EXPECT_TRUE(c.init());
+  fs::create_directories(env.path("data"));
+  std::ofstream(env.path("data/f")) << "some data";
+  EXPECT_TRUE(c.backup(env.path("data"), {"satoru"}, "satoru"));
+  return c;
+}
+
+process_result restic_cli(const satoru_env& env, const std::string& repo,
+                          std::vector<std::string> args) {
+  process_spec spec;
+  spec.argv = {"restic", "-r", repo};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.env = {{"RESTIC_PASSWORD_FILE", env.password_file()},
+              {"RESTIC_CACHE_DIR", env.path("test-cache")}};
+  spec.timeout = 300s;
+  auto r = run_process(spec);
+  EXPECT_TRUE(r) << (r ? "" : r.err().message);
+  return r ? *r : process_result{};
+}
+
+} // namespace
+
+TEST(ResticLocks, ResticsUnlockKeepsAZombiesLockOursRemovesIt) {
+  satoru_env env;
+  auto client = local_client(env);
+  const auto locks = env.path("repo/locks");
+  lock_holder_process holder{client, locks};
+  ASSERT_TRUE(holder.holds());
+  holder.kill9(); // a zombie, like a restic killed with its daemon under an init that
+                  // does not reap
+  ASSERT_EQ(files_in(locks), 1u);
+
+  // restic 0.14's own rule: same host and kill(pid, 0) works -> not stale.
+  ASSERT_TRUE(client.unlock());
+  EXPECT_EQ(files_in(locks), 1u) << "restic 0.14 now removes a zombie's lock itself";
+  auto plain = restic_cli(env, env.path("repo"), {"check"});
+  EXPECT_NE(plain.exit_code, 0)
+      << "restic check must not pass a lock: " << plain.out << plain.err;
+
+  recording_sink sink;
+  client.report_to(&sink);
+  auto cleaned = client.clear_dead_locks();
+  ASSERT_TRUE(cleaned) << cleaned.err().message;
+  ASSERT_EQ(cleaned->removed.size(), 1u);
+  EXPECT_EQ(cleaned->removed[0].pid, holder.pid());
+  EXPECT_EQ(cleaned->removed[0].hostname, lock_host_name());
+  EXPECT_EQ(files_in(locks), 0u);
+  ASSERT_FALSE(sink.events.empty());
+  EXPECT_TRUE(contains(sink.events[0].message, "PID " + std::to_string(holder.pid()) +
+                                                   " on host " + lock_host_name()))
+      << sink.events[0].message;
+  client.report_to(nullptr);
+  EXPECT_TRUE(client.check());
+}
+
+TEST(ResticLocks, ALiveLockIsKeptAndPruneWaitsForItNamingItsHolder) {
+  satoru_env env;
+  auto client = local_client(env);
+  lock_holder_process holder{client, env.path("repo/locks")};
+  ASSERT_TRUE(holder.holds());
+
+  auto cleaned = client.clear_dead_locks();
+  ASSERT_TRUE(cleaned) << cleaned.err().message;
+  EXPECT_TRUE(cleaned->removed.empty());
+  ASSERT_EQ(cleaned->kept.size(), 1u);
+  EXPECT_EQ(files_in(env.path("repo/locks")), 1u);
+
+  // prune needs the exclusive lock: it waits, says whose lock it met, and
+  // goes on once the holder is done (released when prune reports the wait).
+  recording_sink sink;
+  sink.on_event = [&] { holder.release(); };
+  client.report_to(&sink);
+  auto pruned = client.prune();
+  EXPECT_TRUE(pruned) << pruned.err().message;
+  ASSERT_FALSE(sink.events.empty());
+  const auto& e = sink.events.front();
+  EXPECT_EQ(e.step, "restic.lock");
+  EXPECT_TRUE(contains(e.message, "restic prune met the lock of PID " +
+                                      std::to_string(holder.pid()) + " on host " +
+                                      lock_host_name()))
+      << e.message;
+  EXPECT_EQ(e.data.at("pid").as_int64(), holder.pid());
+  EXPECT_EQ(holder.reap(), 0) << "the holder's backup must have finished normally";
+}
+
+TEST(ResticLocks, AnotherHostsDeadLockIsNeverRemoved) {
+  satoru_env env;
+  auto client = local_client(env);
+  lock_holder_process holder{client, env.path("repo/locks"), "satoru-elsewhere"};
+  if (!holder.namespace_ok())
+    GTEST_SKIP() << "no UTS namespaces here (needs CAP_SYS_ADMIN)";
+  ASSERT_TRUE(holder.holds());
+  holder.kill9();
+  holder.reap(); // gone for good: still another host's lock
+  auto cleaned = client.clear_dead_locks();
+  ASSERT_TRUE(cleaned) << cleaned.err().message;
+  EXPECT_TRUE(cleaned->removed.empty());
+  ASSERT_EQ(cleaned->kept.size(), 1u);
+  EXPECT_EQ(cleaned->kept[0].hostname, "satoru-elsewhere");
+  EXPECT_EQ(files_in(env.path("repo/locks")), 1u);
+}
+
+TEST(ResticLocks, ACancelledResticLeavesNoLock) {
+  satoru_env env;
+  auto client = local_client(env);
+  const auto locks = env.path("repo/locks");
+  bool cancelled = false;
+  for (int attempt = 0; attempt < 5 && !cancelled; ++attempt) {
+    // New data each time, enough that the backup still runs when its lock
+    // appears (an unchanged folder would be done at once).
+    fs::create_directories(env.path("big"));
+    ASSERT_EQ(
+        run_shell("head -c 100000000 /dev/urandom > '" + env.path("big/blob") + "'"), 0);
+    cancel_token token;
+    std::thread watcher{[&] {
+      wait_until([&] { return files_in(locks) > 0; }, 60s, 5ms);
+      token.cancel();
+    }};
+    auto r = client.backup(env.path("big"), {"satoru"}, "satoru", token);
+    watcher.join();
+    cancelled = !r && r.err().code == errc::cancelled;
+  }
+  ASSERT_TRUE(cancelled) << "the backup always finished before its cancel";
+  // restic 0.14 dies on SIGTERM without removing its lock; the client did.
+  EXPECT_EQ(files_in(locks), 0u);
+  EXPECT_TRUE(client.check());
+}
+
+TEST(ResticLocks, AZombiesLockOnARestRemoteIsRemovedThere) {
+  satoru_env env;
+  rclone_server remote;
+  ASSERT_TRUE(remote.start(env.path("b2"))) << remote.last_error();
+  auto location = remote.repository("fleet");
+  restic_client client{repository_at(env, location), 5min};
+  ASSERT_TRUE(client.init());
+  const auto locks = env.path("b2/fleet/locks");
+  lock_holder_process holder{client, locks};
+  ASSERT_TRUE(holder.holds());
+  holder.kill9();
+  ASSERT_TRUE(client.unlock());
+  ASSERT_EQ(files_in(locks), 1u) << "restic 0.14 now removes a zombie's lock itself";
+
+  auto cleaned = client.clear_dead_locks();
+  ASSERT_TRUE(cleaned) << cleaned.err().message;
+  EXPECT_EQ(cleaned->removed.size(), 1u);
+  EXPECT_TRUE(cleaned->left.empty());
+  EXPECT_EQ(files_in(locks), 0u);
+  auto check = restic_cli(env, location, {"check"});
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+}
+
+// --- the daemon killed with -9 inside restic ------------------------------
+
+namespace {
+
+/// A `restic` first in PATH that, once, stops inside the named subcommand
+/// after restic took its lock (restic keeps running, stopped), and marks that
+/// it did: the test then kills the daemon at exactly that point.
+void write_restic_shim(const std::string& dir) {
+  fs::create_directories(dir);
+  const std::string real = find_in_path("restic");
+  std::string script = R"SH(#!/bin/sh
+if [ "$1" = "$SATORU_TEST_STOP_IN" ] && [ ! -e "$SATORU_TEST_MARK" ]; then
+  count() { find "$SATORU_TEST_LOCKS" -type f -size +0 2>/dev/null | wc -l; }
+  before=$(count)
+  REAL "$@" &
+  child=$!
+  while [ "$(count)" -le "$before" ]; do sleep 0.02; done
+  kill -STOP $child
+  touch "$SATORU_TEST_MARK"
+  wait $child
+  exit $?
+fi
+exec REAL "$@"
+)SH";
+  for (auto pos = script.find("REAL"); pos != std::string::npos;
+       pos = script.find("REAL"))
+    script.replace(pos, 4, "'" + real + "'");
+  std::ofstream(dir + "/restic") << script;
+  ::chmod((dir + "/restic").c_str(), 0755);
+}
+
+class scoped_env {
+public:
+  scoped_env(std::string name, const std::string& value)
+      : name_(std::move(name)) {
+    const char* old = std::getenv(name_.c_str());
+    had_ = old != nullptr;
+    if (had_) old_ = old;
+    ::setenv(name_.c_str(), value.c_str(), 1);
+  }
+  ~scoped_env() {
+    if (had_)
+      ::setenv(name_.c_str(), old_.c_str(), 1);
+    else
+      ::unsetenv(name_.c_str());
+  }
+
+private:
+  std::string name_, old_;
+  bool had_ = false;
+};
+
+} // namespace
+
+class KilledInsideRestic : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KilledInsideRestic, NextStartRunsRetentionAndCheckWithNoOperatorStep) {
+  const std::string subcommand = GetParam();
+  satoru_env env;
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  rclone_server remote;
+  ASSERT_TRUE(remote.start(env.path("b2"))) << remote.last_error();
+  auto dir = host.remote_root() + "/data";
+  ASSERT_EQ(host.sh("mkdir -p '" + dir + "' && head -c 30000000 /dev/urandom > '" + dir +
+                    "/blob'"),
+            0);
+  env.add_site("edge", host, {{"directory", dir}});
+  const auto offsite = remote.repository("fleet");
+  env.config["restic_b2_repository"] = offsite;
+  env.config["restic_retention_policy"] = {{"keep_last", 1}};
+  env.write_config();
+  // Snapshots to forget and prune, and an off-site repository to copy to.
+  for (int i = 0; i < 2; ++i) {
+    host.write_file(dir + "/n", std::to_string(i));
+    ASSERT_EQ(env.run({"run", "edge", "--wait"}).exit_code, 0);
+  }
+  ASSERT_EQ(env.run({"sync", "--wait"}).exit_code, 0);
+  host.write_file(dir + "/n", "last");
+
+  const auto local_locks = env.path("repo/locks");
+  const auto remote_locks = env.path("b2/fleet/locks");
+  const auto watched = subcommand == "copy" ? remote_locks : local_locks;
+  write_restic_shim(env.path("shim"));
+  scoped_env path{"PATH", env.path("shim") + ":" + std::getenv("PATH")};
+  scoped_env stop_in{"SATORU_TEST_STOP_IN", subcommand};
+  scoped_env mark{"SATORU_TEST_MARK", env.path("stopped")};
+  scoped_env locks{"SATORU_TEST_LOCKS", watched};
+
+  daemon_process daemon{env};
+  daemon.start();
+  const std::vector<std::string> job =
+      subcommand == "backup" ? std::vector<std::string>{"run", "edge"}
+      : subcommand == "copy" ? std::vector<std::string>{"sync"}
+                             : std::vector<std::string>{"prune"};
+  ASSERT_EQ(env.run(job).exit_code, 0);
+  ASSERT_TRUE(wait_until([&] { return fs::exists(env.path("stopped")); }, 120s))
+      << daemon.log();
+  daemon.kill9();
+  ASSERT_GE(files_in(watched), 1u) << "restic's lock must be left behind by the kill";
+
+  // The next start: the interrupted job runs again, retention runs, and
+  // nobody unlocked anything by hand.
+  daemon.start();
+  auto retention = env.run({"prune", "--wait"});
+  EXPECT_EQ(retention.exit_code, 0) << retention.out << retention.err << daemon.log();
+  auto sync = env.run({"sync", "--wait"});
+  EXPECT_EQ(sync.exit_code, 0) << sync.out << sync.err;
+  EXPECT_EQ(daemon.stop(), 0);
+  EXPECT_EQ(files_in(local_locks), 0u);
+  EXPECT_EQ(files_in(remote_locks), 0u);
+  auto local_check = restic_cli(env, env.path("repo"), {"check"});
+  EXPECT_EQ(local_check.exit_code, 0) << local_check.err;
+  auto remote_check = restic_cli(env, offsite, {"check"});
+  EXPECT_EQ(remote_check.exit_code, 0) << remote_check.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(ResticSubcommands, KilledInsideRestic,
+                         ::testing::Values("backup", "forget", "prune", "copy"));
