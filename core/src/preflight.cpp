@@ -2,6 +2,7 @@
 
 #include "satoru/health.hpp"
 #include "satoru/identity.hpp"
+#include "satoru/text.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -53,8 +54,8 @@ std::string preflight_report::reason() const {
   if (bad.empty())
     return warnings ? fmt::format("preflight passed with {} warning(s)", warnings)
                     : "preflight passed";
-  return fmt::format("{} of {} targets failed preflight: {}", bad.size(), targets.size(),
-                     fmt::join(bad, "; "));
+  return capped_output(fmt::format("{} of {} targets failed preflight: {}", bad.size(),
+                                   targets.size(), fmt::join(bad, "; ")));
 }
 
 ssh_endpoint endpoint_of(const site_config& site) {
@@ -87,7 +88,7 @@ preflight_report run_preflight(const config& cfg, const site_config& site,
   preflight_report report;
   auto emit = [&](const char* level, const std::string& step, const std::string& target,
                   const std::string& message, boost::json::object data = {}) {
-    events.emit(level, step, target, message, data);
+    events.emit(level, step, target, capped_output(message), data);
   };
 
   // 1. Local tools.
@@ -113,10 +114,34 @@ preflight_report run_preflight(const config& cfg, const site_config& site,
   auto session = ssh_session::connect(endpoint, cancel);
   if (!session) {
     report.site_error = session.err().message;
-    emit("fail", "preflight.ssh", "", report.site_error,
-         {{"error", to_string(session.err().code)}});
+    boost::json::object data{{"error", to_string(session.err().code)}};
+    if (session.err().code == errc::host_key) {
+      report.host_key_checked = true;
+      // A key is pinned and the connection still failed its check: the host
+      // presents another one.
+      auto pinned = pinned_host_key(endpoint);
+      auto presented = fetch_host_key(endpoint);
+      if (pinned && presented &&
+          pinned->sha256_fingerprint != presented->sha256_fingerprint) {
+        report.host_key_mismatch = true;
+        report.pinned_fingerprint = pinned->sha256_fingerprint;
+        report.presented_fingerprint = presented->sha256_fingerprint;
+        report.site_error = fmt::format(
+            "site {}: host key mismatch: {} presents {} {} but {} is pinned; refusing to "
+            "connect. If the host was reinstalled, verify the new key on it and run: "
+            "satoru trust {} --rotate --fingerprint {}",
+            site.name, endpoint.display(), presented->type,
+            presented->sha256_fingerprint, pinned->sha256_fingerprint, site.name,
+            presented->sha256_fingerprint);
+        data["host_key_mismatch"] = true;
+        data["pinned_fingerprint"] = report.pinned_fingerprint;
+        data["presented_fingerprint"] = report.presented_fingerprint;
+      }
+    }
+    emit("fail", "preflight.ssh", "", report.site_error, std::move(data));
     return report;
   }
+  report.host_key_checked = true;
   emit("ok", "preflight.ssh", "",
        fmt::format("connected to {} as {} with a pinned host key", endpoint.display(),
                    endpoint.user));
@@ -154,7 +179,7 @@ preflight_report run_preflight(const config& cfg, const site_config& site,
            {{"path", target.path}, {"mode", target.mode}});
       if (c.status == check_result::level::fail && tr.ok) {
         tr.ok = false;
-        tr.error = c.message;
+        tr.error = capped_output(c.message); // becomes the site's health reason
       }
       if (c.status == check_result::level::warn) ++report.warnings;
     }

@@ -91,6 +91,7 @@ cli_result satoru_env::run(const std::vector<std::string>& args,
   spec.argv = {SATORU_BIN, "--config", config_path()};
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   spec.timeout = timeout;
+  spec.inherit_environment = true; // the test's own satoru, run as a user would
   cli_result r;
   auto p = run_process(spec);
   if (!p) {
