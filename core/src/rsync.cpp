@@ -148,7 +148,8 @@ std::vector<std::string> rsync_base_args(const ssh_endpoint& endpoint,
   if (options.compress) args.push_back("-z");
   if (!options.temp_dir.empty()) args.push_back("--temp-dir=" + options.temp_dir);
   // --bwlimit: leave room on a slow uplink for the site's own traffic.
-  if (options.bwlimit_kbps > 0) args.push_back("--bwlimit=" + std::to_string(options.bwlimit_kbps));
+  if (options.bwlimit_kbps > 0)
+    args.push_back("--bwlimit=" + std::to_string(options.bwlimit_kbps));
   return args;
 }
 

@@ -224,28 +224,6 @@ bool process_gone(int pid) {
   return stat.empty() || paren == std::string::npos || stat[paren + 2] == 'Z';
 }
 
-std::int64_t parse_id(const cli_result& r) {
-  try {
-    return std::stoll(r.out);
-  } catch (...) {
-    ADD_FAILURE() << "no job id in: " << r.out << r.err;
-    return 0;
-  }
-}
-
-boost::json::value parse_json(const cli_result& r) {
-  boost::json::error_code ec;
-  auto v = boost::json::parse(r.out, ec);
-  EXPECT_FALSE(ec) << "not JSON: " << r.out << r.err;
-  return v;
-}
-
-boost::json::object job_json(const satoru_env& env, std::int64_t id) {
-  auto r = env.run({"job", std::to_string(id), "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return parse_json(r).as_object();
-}
-
 boost::json::object site_json(const satoru_env& env, const std::string& name) {
   auto r = env.run({"sites", "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -617,7 +595,7 @@ TEST_F(Backup, StoppedMidSqlitePullLeavesNoRemoteTempFolder) {
                   quote(release) +
                   " ]; do sleep 0.1; done ;;\nesac\nexec /usr/bin/sqlite3 \"$@\"\n",
               0755);
-  edge_host slow{env.path("slow-edge"), {bin + ":/usr/bin:/bin"}};
+  edge_host slow{env.path("slow-edge"), {bin + ":/usr/bin:/bin", "", false}};
   ASSERT_TRUE(slow.running());
   const std::string db = slow.remote_root() + "/app.db";
   // Whatever happens: the hanging sqlite3 wrappers end, and a temp folder a

@@ -115,7 +115,7 @@ TEST_F(Preflight, MissingRemoteToolFails) {
               "printf echo gzip head stat dd; do p=$(command -v $t) && ln -sf \"$p\" '" +
               bin + "'/$t; done"),
       0);
-  edge_host hidden{env.path("edge2"), {bin}};
+  edge_host hidden{env.path("edge2"), {bin, "", false}};
   ASSERT_TRUE(hidden.running());
   env.add_site("edge", hidden, {{"directory", data}, {"sqlite_dump", db}});
   env.write_config();

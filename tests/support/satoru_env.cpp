@@ -172,6 +172,29 @@ void daemon_process::kill9() {
   pid_ = 0;
 }
 
+std::int64_t parse_id(const cli_result& r) {
+  try {
+    return std::stoll(r.out);
+  } catch (...) {
+    ADD_FAILURE() << "no job id in: " << r.out << r.err;
+    return 0;
+  }
+}
+
+boost::json::value parse_json(const cli_result& r) {
+  boost::json::error_code ec;
+  auto v = boost::json::parse(r.out, ec);
+  EXPECT_FALSE(ec) << "not JSON: " << r.out << r.err;
+  return v;
+}
+
+boost::json::object job_json(const satoru_env& env, std::int64_t id) {
+  auto r = env.run({"job", std::to_string(id), "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  auto v = parse_json(r);
+  return v.is_object() ? v.as_object() : boost::json::object{};
+}
+
 std::string http_get(int port, const std::string& path) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return {};

@@ -419,7 +419,8 @@ void sqlite_dump_handler::cleanup_remote(const target_spec& target,
   if (!remote.touched) return;
   // The exact folder when we know it; otherwise (the command that creates it
   // was interrupted) every folder with this pull's token, and no one else's.
-  const std::string prefix = run_prefix(options.remote_tmp_dir, target.hash, remote.token);
+  const std::string prefix =
+      run_prefix(options.remote_tmp_dir, target.hash, remote.token);
   const std::string folders =
       remote.temp_dir.empty() ? glob_of(prefix) : shell_quote(remote.temp_dir);
   const std::string script = cleanup_script(folders);
@@ -502,10 +503,10 @@ pull_result sqlite_dump_handler::pull_unguarded(const target_spec& target,
   // 1. Check the file and the tools, remove leftovers, make the temp folder.
   remote.touched = true;
   remote.token = new_run_token();
-  auto prep_run = shell.exec(prepare_script(target.path, options.remote_tmp_dir,
-                                            target.hash, remote.token, !use_rsync,
-                                            use_rsync),
-                             check_timeout);
+  auto prep_run =
+      shell.exec(prepare_script(target.path, options.remote_tmp_dir, target.hash,
+                                remote.token, !use_rsync, use_rsync),
+                 check_timeout);
   if (!prep_run) {
     result.message = remote_failure("cannot prepare the copy on the edge host", prep_run);
     return result;

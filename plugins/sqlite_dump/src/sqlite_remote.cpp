@@ -149,9 +149,11 @@ std::string snapshot_script(const std::string& temp_dir, const std::string& db_p
   // The shell writes its pid, then becomes sqlite3 (exec keeps the pid), so
   // the cleanup of a cancelled pull can stop it. -init /dev/null keeps the
   // remote user's ~/.sqliterc out; -bail turns any error into an exit status.
+  // -readonly: the copy only reads, and a read-write open would roll back the
+  // hot journal of a crashed application (changing the production database).
   std::string s =
       "cd " + q(temp_dir) +
-      " || exit 90\necho $$ > pid\nexec sqlite3 -init /dev/null -bail -batch " +
+      " || exit 90\necho $$ > pid\nexec sqlite3 -init /dev/null -readonly -bail -batch " +
       q(db_path) + " '.timeout 10000' ";
   if (method == snapshot_method::vacuum_into)
     s += q(std::string("VACUUM INTO '") + remote_copy_name + "'");
