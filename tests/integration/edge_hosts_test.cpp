@@ -6,6 +6,7 @@
 #include "satoru_env.hpp"
 
 #include "satoru/identity.hpp"
+#include "satoru/process.hpp"
 
 #include <gtest/gtest.h>
 
@@ -453,4 +454,126 @@ TEST_F(EdgeHosts, TrustPinsOnlyTheShownKeyAndAChangedKeyFailsWithBothFingerprint
   EXPECT_EQ(metric_value(http_get(env.metrics_port(), "/metrics"),
                          "satoru_site_host_key_mismatch{site=\"edge\"}"),
             "0");
+}
+
+namespace {
+
+/// A site with a folder and two databases (rsync and gzip + SFTP transfers)
+/// in `root`, readable by any edge user; returns {folder, db, db2}.
+std::vector<std::string> add_every_transfer(satoru_env& env, const edge_host& host,
+                                            const std::string& root) {
+  const std::string data = root + "/data", db = root + "/app.db", db2 = root + "/gz.db";
+  write_file(data + "/a.txt", "alpha\n", 0644);
+  write_file(data + "/sub/b.txt", "beta\n", 0644);
+  for (const auto& path : {db, db2}) {
+    EXPECT_EQ(run_shell("sqlite3 " + quote(path) +
+                        " 'CREATE TABLE t(x); INSERT INTO t VALUES (42);'"),
+              0);
+    ::chmod(path.c_str(), 0644);
+  }
+  env.add_site("edge", host,
+               {{"directory", data}, {"sqlite_dump", db}, {"sqlite_dump", db2}});
+  env.set_target_options(0, 2, {{"transfer", "gzip"}});
+  env.write_config();
+  return {data, db, db2};
+}
+
+/// Restores every target of `paths` and checks the content came back.
+void expect_restored(const satoru_env& env, const std::vector<std::string>& paths) {
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    const std::string to = env.path("restored-" + std::to_string(i));
+    auto r = env.run({"restore", "edge", paths[i], "--to", to});
+    ASSERT_EQ(r.exit_code, 0) << paths[i] << "\n" << r.out << r.err;
+    if (i == 0) {
+      EXPECT_EQ(read_file(to + "/sub/b.txt"), "beta\n");
+    } else {
+      std::string value;
+      run_shell("sqlite3 " + quote(to + "/" + fs::path(paths[i]).filename().string()) +
+                    " 'SELECT x FROM t'",
+                &value);
+      EXPECT_EQ(value, "42\n") << paths[i];
+    }
+  }
+}
+
+} // namespace
+
+TEST_F(EdgeHosts, DashAsLoginShellWithBusyBoxFirstInPathBacksUpEveryTransfer) {
+  if (satoru::find_in_path("busybox").empty())
+    GTEST_SKIP() << "busybox is not installed (scripts/bootstrap installs it)";
+  test_user user("/bin/dash");
+  ASSERT_TRUE(user.created());
+  // Every BusyBox applet (sh, find, mktemp, readlink, gzip, dd, df, ...)
+  // comes before the real tools; sqlite3 and rsync are not applets.
+  const std::string applets = env.path("busybox-bin");
+  fs::create_directories(applets);
+  ::chmod(env.dir().c_str(), 0755); // the edge user runs the applets from here
+  ASSERT_EQ(run_shell("for a in $(busybox --list); do ln -s /usr/bin/busybox " +
+                      quote(applets) + "/$a; done"),
+            0);
+  edge_host::options opts;
+  opts.login_user = user.name();
+  opts.remote_path = applets + ":/usr/bin:/bin";
+  edge_host host(env.path("edge"), opts);
+  ASSERT_TRUE(host.running());
+  public_dir fs_root;
+  auto paths = add_every_transfer(env, host, fs_root.dir.path());
+
+  auto r = env.run({"run", "edge", "--wait"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  expect_restored(env, paths);
+  // Nothing of ours is left in the edge host's /tmp.
+  std::string left;
+  run_shell("ls -d /tmp/satoru-" + satoru::target_hash("sqlite_dump", paths[1]) +
+                ".* 2>/dev/null",
+            &left);
+  EXPECT_EQ(left, "");
+}
+
+TEST_F(EdgeHosts, ALoginShellThatPrintsTextIsNamedByPreflightAndASlowOneWorks) {
+  test_user user("/bin/bash");
+  ASSERT_TRUE(user.created());
+  edge_host::options opts;
+  opts.login_user = user.name();
+  edge_host host(env.path("edge"), opts);
+  ASSERT_TRUE(host.running());
+  public_dir fs_root;
+  auto paths = add_every_transfer(env, host, fs_root.dir.path());
+  const std::string bashrc = user.home() + "/.bashrc";
+
+  // bash reads ~/.bashrc for commands run by sshd: a greeting there goes
+  // into rsync's protocol stream.
+  write_file(bashrc, "echo 'Welcome to edge-01'\n", 0644);
+  ASSERT_EQ(::chown(bashrc.c_str(), user.uid(), user.gid()), 0);
+  auto chatty = env.run({"run", "edge", "--wait"});
+  EXPECT_EQ(chatty.exit_code, 1) << chatty.out << chatty.err;
+  const std::string expected = "the login shell of " + user.name() +
+                               " on 127.0.0.1 prints text; rsync needs a clean shell";
+  EXPECT_TRUE(contains(chatty.out + chatty.err, expected)) << chatty.out << chatty.err;
+
+  // Slow but quiet startup files are fine.
+  write_file(bashrc, "sleep 1\nexport EDGE_GREETING=hello\n", 0644);
+  auto slow = env.run({"run", "edge", "--wait"});
+  ASSERT_EQ(slow.exit_code, 0) << slow.out << slow.err;
+  expect_restored(env, paths);
+}
+
+TEST_F(EdgeHosts, AnIpv6LiteralHostWorksForSshRsyncAndSftp) {
+  edge_host::options opts;
+  opts.ipv6 = true;
+  edge_host host(env.path("edge"), opts);
+  ASSERT_TRUE(host.running()) << "no IPv6 loopback on this machine";
+  const std::string known_hosts = env.path("v6_known_hosts");
+  auto paths = add_every_transfer(env, host, host.remote_root());
+  env.config["sites"].as_array()[0].as_object()["ssh"].as_object()["known_hosts_file"] =
+      known_hosts;
+  env.write_config();
+
+  auto trusted = env.run({"trust", "edge", "--yes"});
+  ASSERT_EQ(trusted.exit_code, 0) << trusted.out << trusted.err;
+  EXPECT_TRUE(contains(read_file(known_hosts), "[::1]:" + std::to_string(host.port())))
+      << read_file(known_hosts);
+  auto r = env.run({"run", "edge", "--wait"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  expect_restored(env, paths);
 }

@@ -58,7 +58,7 @@ satoru_env::add_site_at(const std::string& name, const edge_host& host, int port
     list.push_back({{"mode", mode}, {"path", path}});
   auto& sites = config["sites"].as_array();
   sites.push_back({{"name", name},
-                   {"host", "127.0.0.1"},
+                   {"host", host.host()},
                    {"port", port},
                    {"user", host.user()},
                    {"ssh",
