@@ -459,7 +459,7 @@ void sqlite_dump_handler::cleanup_remote(const target_spec& target,
   if (!session) why = session.err().message;
   std::string message = "could not remove the temp folder " + shown +
                         " on the edge host (" + why +
-                        "); the next pull of this target removes it";
+                        "); a pull of this target removes it once it is a day old";
   services.event("warn", "pull.cleanup", message, {{"temp_dir", shown}});
   if (result.outcome != pull_result::status::failed)
     result.message += (result.message.empty() ? "" : "; ") + message;
