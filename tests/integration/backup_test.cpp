@@ -640,8 +640,9 @@ TEST_F(Backup, StoppedMidSqlitePullLeavesNoRemoteTempFolder) {
     EXPECT_TRUE(contains(run.log(), "interrupted")) << run.log();
   }
 
-  // A `run --wait` killed outright cannot clean up; the next pull of the
-  // target removes what it left.
+  // A `run --wait` killed outright cannot clean up. What it left could as
+  // well be another server's copy in progress: later pulls leave it alone
+  // until it is a day old, then remove it.
   {
     satoru_child run{env, {"run", "edge", "--wait"}, env.path("run.log")};
     ASSERT_TRUE(wait_until([&] { return !remote_temp().empty(); }, 30s)) << run.log();
@@ -651,6 +652,10 @@ TEST_F(Backup, StoppedMidSqlitePullLeavesNoRemoteTempFolder) {
   { std::ofstream{release}; }
   auto again = env.run({"run", "edge", "--wait"});
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_NE(remote_temp(), "");
+  ASSERT_EQ(run_shell("touch -d '2 days ago' " + temp_glob), 0);
+  auto later = env.run({"run", "edge", "--wait"});
+  EXPECT_EQ(later.exit_code, 0) << later.out << later.err;
   EXPECT_EQ(remote_temp(), "");
   auto to = env.path("restored");
   auto restored = env.run({"restore", "edge", db, "--to", to});

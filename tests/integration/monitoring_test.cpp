@@ -390,7 +390,8 @@ TEST(Monitoring, EveryDashboardAndAlertQueryReturnsDataFromARealDaemon) {
   const std::set<std::string> alert_names = {
     "SatoruBackupStale",   "SatoruSiteFailed",        "SatoruSiteWarning",
     "SatoruSyncStale",     "SatoruSyncFailing",       "SatoruOffsiteLagGrowing",
-    "SatoruStagingDiskLow", "SatoruDaemonDown"};
+    "SatoruStagingDiskLow", "SatoruDaemonDown", "SatoruHostKeyMismatch",
+    "SatoruTargetUnreadableFiles"};
   boost::json::array rules;
   ASSERT_TRUE(wait_until(
     [&] {

@@ -93,7 +93,10 @@ TEST_F(Preflight, ChangedHostKeyFails) {
   }
   auto r = env.run({"run", "edge", "--job", "preflight", "--wait"});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
-  EXPECT_TRUE(contains(r.out, "CHANGED")) << r.out;
+  // One line naming the site, both fingerprints and what to run.
+  EXPECT_TRUE(contains(r.out, "site edge: host key mismatch")) << r.out;
+  EXPECT_TRUE(contains(r.out, "satoru trust edge --rotate --fingerprint SHA256:"))
+      << r.out;
 }
 
 TEST_F(Preflight, MissingRemotePathFailsThatTargetOnly) {
