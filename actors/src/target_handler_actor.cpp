@@ -4,6 +4,7 @@
 #include "satoru/files.hpp"
 #include "satoru/health.hpp"
 #include "satoru/preflight.hpp"
+#include "satoru/text.hpp"
 #include "satoru/time.hpp"
 
 #include <fmt/format.h>
@@ -72,6 +73,9 @@ target_result pull_target(const runtime_context& ctx, const site_config& site,
     result.failure = failure_kind::permanent;
     result.message = fmt::format("plugin {} failed", handler->name());
   }
+  // The message may quote remote output; it becomes the job's error and the
+  // site's health reason.
+  result.message = capped_output(result.message);
   out.bytes = static_cast<std::int64_t>(result.bytes);
   out.files = static_cast<std::int64_t>(result.files);
   if (result.outcome == pull_result::status::failed) {
@@ -80,6 +84,12 @@ target_result pull_target(const runtime_context& ctx, const site_config& site,
     return finish(job_status::failed, result.message,
                   result.failure == failure_kind::none ? failure_kind::transient
                                                        : result.failure);
+  }
+  if (ctx.metrics) {
+    const auto* unreadable = result.data.if_contains("unreadable_files");
+    ctx.metrics->set_target_unreadable(
+        site.name, target.hash,
+        unreadable && unreadable->is_number() ? unreadable->to_number<std::int64_t>() : 0);
   }
   auto data = result.data;
   data["bytes"] = result.bytes;
@@ -107,6 +117,9 @@ preflight_summary preflight_site(const runtime_context& ctx, const site_config& 
     out.site_ok = report.site_ok;
     out.site_error = report.site_error;
     out.site_failure = report.site_ok ? failure_kind::none : classify(report.site_code);
+    out.host_key_mismatch = report.host_key_mismatch;
+    if (ctx.metrics && report.host_key_checked)
+      ctx.metrics->set_site_host_key_mismatch(site.name, report.host_key_mismatch);
     out.status = report.status();
     out.reason = report.reason();
     for (const auto& t : report.targets)

@@ -53,6 +53,14 @@ metrics::metrics()
   , target_last_success_(family(prometheus::BuildGauge(), *registry_,
                                 "satoru_target_last_success_timestamp_seconds",
                                 "Unix time of the target's last snapshot (0 = never)."))
+  , target_unreadable_(family(prometheus::BuildGauge(), *registry_,
+                              "satoru_target_unreadable_files",
+                              "Files and folders the target's last pull could not read "
+                              "on the edge host (not in its snapshot)."))
+  , site_host_key_mismatch_(family(prometheus::BuildGauge(), *registry_,
+                                   "satoru_site_host_key_mismatch",
+                                   "1 while the site presents a host key other than the "
+                                   "pinned one (its jobs fail until `satoru trust`)."))
   , pulled_bytes_(family(prometheus::BuildCounter(), *registry_, "satoru_pulled_bytes_total",
                          "Bytes pulled from the edge hosts over the wire."))
   , pulled_files_(family(prometheus::BuildCounter(), *registry_, "satoru_pulled_files_total",
@@ -107,8 +115,22 @@ void metrics::set_sites(
     pulled_files_.Add({{"site", site}});
     data_added_.Add({{"site", site}});
     site_snapshots_.Add({{"site", site}});
-    for (const auto& t : targets) target_last_success_.Add({{"site", site}, {"target", t}});
+    site_host_key_mismatch_.Add({{"site", site}});
+    for (const auto& t : targets) {
+      target_last_success_.Add({{"site", site}, {"target", t}});
+      target_unreadable_.Add({{"site", site}, {"target", t}});
+    }
   }
+}
+
+void metrics::set_target_unreadable(const std::string& site, const std::string& target,
+                                    std::int64_t files) {
+  target_unreadable_.Add({{"site", site}, {"target", target}})
+    .Set(static_cast<double>(files));
+}
+
+void metrics::set_site_host_key_mismatch(const std::string& site, bool mismatch) {
+  site_host_key_mismatch_.Add({{"site", site}}).Set(mismatch ? 1 : 0);
 }
 
 void metrics::set_build_info(const std::string& version, const std::string& restic_version) {

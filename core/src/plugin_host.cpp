@@ -1,5 +1,7 @@
 #include "satoru/plugin_host.hpp"
 
+#include "satoru/text.hpp"
+
 #include <algorithm>
 
 namespace satoru {
@@ -73,7 +75,8 @@ expected<process_result> host_services::run(process_spec spec) {
 
 void host_services::event(const std::string& level, const std::string& step,
                           const std::string& message, const boost::json::object& data) {
-  events_.emit(level, step, target_hash_, message, data);
+  // Plugins quote remote output in their messages; keep its end only.
+  events_.emit(level, step, target_hash_, capped_output(message), data);
 }
 
 } // namespace satoru

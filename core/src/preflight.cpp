@@ -2,6 +2,7 @@
 
 #include "satoru/health.hpp"
 #include "satoru/identity.hpp"
+#include "satoru/text.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -14,20 +15,25 @@ namespace {
 
 const char* level_name(check_result::level l) {
   switch (l) {
-    case check_result::level::ok: return "ok";
-    case check_result::level::warn: return "warn";
-    case check_result::level::fail: return "fail";
+  case check_result::level::ok:
+    return "ok";
+  case check_result::level::warn:
+    return "warn";
+  case check_result::level::fail:
+    return "fail";
   }
   return "fail";
 }
 
 /// Local programs the site's targets need, plus restic for the snapshots.
-std::vector<std::string> local_tools_for(const site_config& site, const plugin_registry& plugins) {
+std::vector<std::string> local_tools_for(const site_config& site,
+                                         const plugin_registry& plugins) {
   std::set<std::string> tools{"restic"};
   for (const auto& t : site.targets)
     if (auto* h = plugins.find(t.mode)) {
       try {
-        for (auto& tool : h->local_tools(t.mode)) tools.insert(tool);
+        for (auto& tool : h->local_tools(t.mode))
+          tools.insert(tool);
       } catch (...) {
       }
     }
@@ -39,7 +45,8 @@ std::vector<std::string> local_tools_for(const site_config& site, const plugin_r
 job_status preflight_report::status() const {
   if (!site_ok) return job_status::failed;
   std::size_t failed = 0;
-  for (const auto& t : targets) failed += t.ok ? 0 : 1;
+  for (const auto& t : targets)
+    failed += t.ok ? 0 : 1;
   if (!targets.empty() && failed == targets.size()) return job_status::failed;
   if (failed > 0 || warnings > 0) return job_status::warning;
   return job_status::success;
@@ -53,8 +60,8 @@ std::string preflight_report::reason() const {
   if (bad.empty())
     return warnings ? fmt::format("preflight passed with {} warning(s)", warnings)
                     : "preflight passed";
-  return fmt::format("{} of {} targets failed preflight: {}", bad.size(), targets.size(),
-                     fmt::join(bad, "; "));
+  return capped_output(fmt::format("{} of {} targets failed preflight: {}", bad.size(),
+                                   targets.size(), fmt::join(bad, "; ")));
 }
 
 ssh_endpoint endpoint_of(const site_config& site) {
@@ -68,7 +75,8 @@ ssh_endpoint endpoint_of(const site_config& site) {
   return e;
 }
 
-target_spec spec_of(const config& cfg, const site_config& site, const target_config& target) {
+target_spec spec_of(const config& cfg, const site_config& site,
+                    const target_config& target) {
   target_spec spec;
   spec.site_name = site.name;
   spec.site_uuid = site.uuid;
@@ -87,7 +95,7 @@ preflight_report run_preflight(const config& cfg, const site_config& site,
   preflight_report report;
   auto emit = [&](const char* level, const std::string& step, const std::string& target,
                   const std::string& message, boost::json::object data = {}) {
-    events.emit(level, step, target, message, data);
+    events.emit(level, step, target, capped_output(message), data);
   };
 
   // 1. Local tools.
@@ -98,11 +106,13 @@ preflight_report run_preflight(const config& cfg, const site_config& site,
                    : tool == "restic" ? tool_version("restic", {"version"})
                                       : tool_version(tool);
     if (version) {
-      emit("ok", "preflight.local." + tool, "", fmt::format("{} present: {}", tool, *version),
+      emit("ok", "preflight.local." + tool, "",
+           fmt::format("{} present: {}", tool, *version),
            {{"tool", tool}, {"version", *version}});
     } else {
       local_ok = false;
-      report.site_error = fmt::format("local {} is missing: {}", tool, version.err().message);
+      report.site_error =
+          fmt::format("local {} is missing: {}", tool, version.err().message);
       report.site_code = errc::invalid_argument; // an operator must install it
       emit("fail", "preflight.local." + tool, "", report.site_error);
     }
@@ -115,13 +125,55 @@ preflight_report run_preflight(const config& cfg, const site_config& site,
   if (!session) {
     report.site_error = session.err().message;
     report.site_code = session.err().code;
-    emit("fail", "preflight.ssh", "", report.site_error,
-         {{"error", to_string(session.err().code)}});
+    boost::json::object data{{"error", to_string(session.err().code)}};
+    if (session.err().code == errc::host_key) {
+      report.host_key_checked = true;
+      // A key is pinned and the connection still failed its check: the host
+      // presents another one.
+      auto pinned = pinned_host_key(endpoint);
+      auto presented = fetch_host_key(endpoint);
+      if (pinned && presented &&
+          pinned->sha256_fingerprint != presented->sha256_fingerprint) {
+        report.host_key_mismatch = true;
+        report.pinned_fingerprint = pinned->sha256_fingerprint;
+        report.presented_fingerprint = presented->sha256_fingerprint;
+        report.site_error = fmt::format(
+            "site {}: host key mismatch: {} presents {} {} but {} is pinned; refusing to "
+            "connect. If the host was reinstalled, verify the new key on it and run: "
+            "satoru trust {} --rotate --fingerprint {}",
+            site.name, endpoint.display(), presented->type, presented->sha256_fingerprint,
+            pinned->sha256_fingerprint, site.name, presented->sha256_fingerprint);
+        data["host_key_mismatch"] = true;
+        data["pinned_fingerprint"] = report.pinned_fingerprint;
+        data["presented_fingerprint"] = report.presented_fingerprint;
+      }
+    }
+    emit("fail", "preflight.ssh", "", report.site_error, std::move(data));
     return report;
   }
+  report.host_key_checked = true;
   emit("ok", "preflight.ssh", "",
        fmt::format("connected to {} as {} with a pinned host key", endpoint.display(),
                    endpoint.user));
+
+  // rsync talks its protocol over the remote shell's stdout: a startup file
+  // that prints anything (a "Welcome" echo in ~/.bashrc) breaks every
+  // transfer with a protocol error that names nothing. Catch it here, by name.
+  constexpr std::chrono::milliseconds shell_timeout{30'000};
+  auto probe = session->exec("printf satoru-clean", shell_timeout, cancel);
+  if (!probe || probe->out != "satoru-clean") {
+    report.site_error =
+        !probe ? fmt::format("site {}: cannot run a command on {}: {}", site.name,
+                             endpoint.display(), probe.err().message)
+               : fmt::format("site {}: the login shell of {} on {} prints text; rsync "
+                             "needs a clean shell",
+                             site.name, endpoint.user, endpoint.host);
+    boost::json::object data;
+    if (probe) data["printed"] = capped_output(probe->out, 512);
+    emit("fail", "preflight.shell", "", report.site_error, std::move(data));
+    return report;
+  }
+  emit("ok", "preflight.shell", "", "the remote shell prints nothing of its own");
   report.site_ok = true;
 
   // 3. Per-target remote checks by each target's plugin, over this session.
@@ -144,8 +196,9 @@ preflight_report run_preflight(const config& cfg, const site_config& site,
       try {
         checks = handler->preflight(spec_of(cfg, site, target), services);
       } catch (const std::exception& e) {
-        checks.push_back({"plugin", check_result::level::fail,
-                          fmt::format("plugin {} failed: {}", handler->name(), e.what())});
+        checks.push_back(
+            {"plugin", check_result::level::fail,
+             fmt::format("plugin {} failed: {}", handler->name(), e.what())});
       } catch (...) {
         checks.push_back({"plugin", check_result::level::fail,
                           fmt::format("plugin {} failed", handler->name())});
@@ -156,7 +209,7 @@ preflight_report run_preflight(const config& cfg, const site_config& site,
            {{"path", target.path}, {"mode", target.mode}});
       if (c.status == check_result::level::fail && tr.ok) {
         tr.ok = false;
-        tr.error = c.message;
+        tr.error = capped_output(c.message); // becomes the site's health reason
       }
       if (c.status == check_result::level::warn) ++report.warnings;
     }

@@ -118,12 +118,24 @@ std::string search_path(const std::string& program, const char* path_env) {
   return {};
 }
 
-/// Our environment with the spec's overrides applied, as "KEY=VALUE" strings.
+/// Variables every child gets from ours: where programs are, the language
+/// of their messages, and the home folder (ssh and restic look there).
+constexpr const char* kept_variables[] = {"PATH", "LANG", "HOME"};
+
+/// The child's environment as "KEY=VALUE" strings: ours (all of it, or only
+/// kept_variables) with the spec's variables applied on top.
 std::vector<std::string>
-merged_environment(const std::vector<std::pair<std::string, std::string>>& overrides) {
+child_environment(const std::vector<std::pair<std::string, std::string>>& overrides,
+                  bool inherit) {
   std::vector<std::string> env;
-  for (char** e = environ; e && *e; ++e)
-    env.emplace_back(*e);
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view entry(*e);
+    bool keep = inherit;
+    for (const char* name : kept_variables)
+      keep = keep || (entry.substr(0, std::strlen(name)) == name &&
+                      entry.size() > std::strlen(name) && entry[std::strlen(name)] == '=');
+    if (keep) env.emplace_back(entry);
+  }
   for (const auto& [key, value] : overrides) {
     std::string prefix = key + "=";
     auto it = std::find_if(env.begin(), env.end(), [&](const std::string& entry) {
@@ -489,7 +501,7 @@ expected<process_result> run_process(const process_spec& spec,
   std::vector<std::string> sh_strings{"/bin/sh", program};
   sh_strings.insert(sh_strings.end(), spec.argv.begin() + 1, spec.argv.end());
   std::vector<char*> sh_argv = c_strings(sh_strings);
-  std::vector<std::string> env_strings = merged_environment(spec.env);
+  std::vector<std::string> env_strings = child_environment(spec.env, spec.inherit_environment);
   std::vector<char*> envp = c_strings(env_strings);
 
   unique_fd in_read, in_write, out_read, out_write, err_read, err_write, report_read,

@@ -148,7 +148,8 @@ std::vector<std::string> rsync_base_args(const ssh_endpoint& endpoint,
   if (options.compress) args.push_back("-z");
   if (!options.temp_dir.empty()) args.push_back("--temp-dir=" + options.temp_dir);
   // --bwlimit: leave room on a slow uplink for the site's own traffic.
-  if (options.bwlimit_kbps > 0) args.push_back("--bwlimit=" + std::to_string(options.bwlimit_kbps));
+  if (options.bwlimit_kbps > 0)
+    args.push_back("--bwlimit=" + std::to_string(options.bwlimit_kbps));
   return args;
 }
 
@@ -327,6 +328,48 @@ std::string rsync_failure_message(const process_result& result,
                      " (" + rsync_exit_meaning(result.exit_code) + ")";
   auto summary = rsync_error_summary(result.err);
   if (!summary.empty()) text += ": " + summary;
+  return text;
+}
+
+namespace {
+
+/// The text between the first and the last '"' of a line ("" when none):
+/// rsync quotes the path it names, which may itself hold quotes.
+std::string quoted_path(std::string_view line) {
+  auto first = line.find('"');
+  auto last = line.rfind('"');
+  if (first == std::string_view::npos || last <= first) return {};
+  return std::string(line.substr(first + 1, last - first - 1));
+}
+
+} // namespace
+
+void rsync_partial_report::add_line(std::string_view raw) {
+  auto line = trim(raw);
+  if (auto at = line.find("file has vanished: "); at != std::string_view::npos) {
+    if (auto path = quoted_path(line.substr(at)); !path.empty())
+      vanished.push_back(std::move(path));
+    return;
+  }
+  // Only the sender's complaints are about the source; the receiver's
+  // ("failed to set times") are about staging and stay failures.
+  if (!starts_with(line, "rsync: [sender] ") ||
+      line.find(" failed") == std::string_view::npos)
+    return;
+  if (line.find("change_dir \"") != std::string_view::npos) {
+    if (top_folder_error.empty()) top_folder_error = without_location(line);
+    return;
+  }
+  if (auto path = quoted_path(line); !path.empty()) unreadable.push_back(std::move(path));
+}
+
+std::string rsync_partial_report::first_few(const std::vector<std::string>& paths,
+                                            std::size_t shown) {
+  std::string text;
+  for (std::size_t i = 0; i < paths.size() && i < shown; ++i)
+    text += (i == 0 ? "" : ", ") + paths[i];
+  if (paths.size() > shown)
+    text += " and " + std::to_string(paths.size() - shown) + " more";
   return text;
 }
 

@@ -400,6 +400,12 @@ void fsync_dir(const std::string& dir) {
   }
 }
 
+/// The known_hosts host pattern of an endpoint: "[host]:port", or "host" on 22.
+std::string known_hosts_pattern(const ssh_endpoint& ep) {
+  if (ep.port == 22) return ep.host;
+  return "[" + ep.host + "]:" + std::to_string(ep.port);
+}
+
 /// Does a known_hosts line name exactly this host pattern (plain entries;
 /// hashed and @marker lines are left alone)?
 bool line_names_host(const std::string& line, const std::string& host_pattern) {
@@ -489,10 +495,15 @@ expected<ssh_session> ssh_session::connect(const ssh_endpoint& ep,
     auto info = server_key_info(s, where);
     std::string key_text =
         info ? info->type + " " + info->sha256_fingerprint : "key unknown";
-    if (state == SSH_KNOWN_HOSTS_CHANGED || state == SSH_KNOWN_HOSTS_OTHER)
+    if (state == SSH_KNOWN_HOSTS_CHANGED || state == SSH_KNOWN_HOSTS_OTHER) {
+      auto pinned = pinned_host_key(ep);
       return error{errc::host_key,
-                   where + ": HOST KEY CHANGED (now " + key_text +
-                       "); refusing to connect — possible man-in-the-middle"};
+                   where + ": HOST KEY CHANGED: the host presents " + key_text + " but " +
+                       (pinned ? pinned->type + " " + pinned->sha256_fingerprint
+                               : std::string("another key")) +
+                       " is pinned; refusing to connect (a reinstalled host, or someone "
+                       "in between)"};
+    }
     return error{errc::host_key, where + ": host key is not trusted (" + key_text +
                                      "); check it and run \"satoru trust <site>\""};
   }
@@ -769,16 +780,66 @@ expected<host_key_info> fetch_host_key(const ssh_endpoint& ep) {
   return server_key_info(t->get(), ep.display());
 }
 
-expected<host_key_info> trust_host_key(const ssh_endpoint& ep) {
+expected<host_key_info> pinned_host_key(const ssh_endpoint& ep) {
+  const std::string pattern = known_hosts_pattern(ep);
+  std::ifstream in(ep.known_hosts_file);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line_names_host(line, pattern)) continue;
+    std::istringstream fields(line);
+    std::string hosts, type, blob;
+    if (!(fields >> hosts >> type >> blob)) continue;
+    ssh_key raw = nullptr;
+    if (ssh_pki_import_pubkey_base64(blob.c_str(), ssh_key_type_from_name(type.c_str()),
+                                     &raw) != SSH_OK ||
+        !raw)
+      continue;
+    key_ptr key(raw);
+    unsigned char* raw_hash = nullptr;
+    size_t hash_len = 0;
+    if (ssh_get_publickey_hash(key.get(), SSH_PUBLICKEY_HASH_SHA256, &raw_hash,
+                               &hash_len) != 0)
+      continue;
+    hash_ptr hash(raw_hash);
+    cstring_ptr fingerprint(
+        ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash.get(), hash_len));
+    if (!fingerprint) continue;
+    return host_key_info{type, fingerprint.get()};
+  }
+  return error{errc::not_found, ep.display() + ": no key pinned in " + ep.known_hosts_file};
+}
+
+expected<host_key_info> trust_host_key(const ssh_endpoint& ep,
+                                       const trust_request& request) {
   const std::string where = ep.display();
   if (ep.known_hosts_file.empty())
     return error{errc::invalid_argument, where + ": no known_hosts_file configured"};
+  if (request.rotate && request.fingerprint.empty())
+    return error{errc::invalid_argument,
+                 where + ": replacing a pinned key needs the new key's --fingerprint"};
   const deadline until =
       deadline::after(std::chrono::seconds(std::max(1, ep.connect_timeout_seconds)));
   auto t = open_transport(ep, until, cancel_token{});
   if (!t) return t.err();
   auto info = server_key_info(t->get(), where);
   if (!info) return info.err();
+  // The key checked is the key pinned: both come from this one connection.
+  if (!request.fingerprint.empty() && request.fingerprint != info->sha256_fingerprint)
+    return error{errc::host_key,
+                 where + " presents " + info->type + " " + info->sha256_fingerprint +
+                     ", not " + request.fingerprint +
+                     " as given: nothing was pinned; check the key on the host again"};
+  if (auto pinned = pinned_host_key(ep);
+      pinned && pinned->sha256_fingerprint != info->sha256_fingerprint && !request.rotate)
+    return error{errc::host_key,
+                 where + " presents " + info->type + " " + info->sha256_fingerprint +
+                     " but " + pinned->sha256_fingerprint + " is pinned in " +
+                     ep.known_hosts_file +
+                     ": nothing was changed; if the host's key was replaced on purpose, "
+                     "verify the new key on the host and run: " +
+                     (request.command.empty() ? std::string("satoru trust SITE")
+                                              : request.command) +
+                     " --rotate --fingerprint " + info->sha256_fingerprint};
   char* raw_entry = nullptr;
   if (ssh_session_export_known_hosts_entry(t->get(), &raw_entry) != SSH_OK || !raw_entry)
     return error{errc::ssh, where + ": cannot format a known_hosts entry"};

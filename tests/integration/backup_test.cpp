@@ -224,28 +224,6 @@ bool process_gone(int pid) {
   return stat.empty() || paren == std::string::npos || stat[paren + 2] == 'Z';
 }
 
-std::int64_t parse_id(const cli_result& r) {
-  try {
-    return std::stoll(r.out);
-  } catch (...) {
-    ADD_FAILURE() << "no job id in: " << r.out << r.err;
-    return 0;
-  }
-}
-
-boost::json::value parse_json(const cli_result& r) {
-  boost::json::error_code ec;
-  auto v = boost::json::parse(r.out, ec);
-  EXPECT_FALSE(ec) << "not JSON: " << r.out << r.err;
-  return v;
-}
-
-boost::json::object job_json(const satoru_env& env, std::int64_t id) {
-  auto r = env.run({"job", std::to_string(id), "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return parse_json(r).as_object();
-}
-
 boost::json::object site_json(const satoru_env& env, const std::string& name) {
   auto r = env.run({"sites", "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -617,7 +595,7 @@ TEST_F(Backup, StoppedMidSqlitePullLeavesNoRemoteTempFolder) {
                   quote(release) +
                   " ]; do sleep 0.1; done ;;\nesac\nexec /usr/bin/sqlite3 \"$@\"\n",
               0755);
-  edge_host slow{env.path("slow-edge"), {bin + ":/usr/bin:/bin"}};
+  edge_host slow{env.path("slow-edge"), {bin + ":/usr/bin:/bin", "", false}};
   ASSERT_TRUE(slow.running());
   const std::string db = slow.remote_root() + "/app.db";
   // Whatever happens: the hanging sqlite3 wrappers end, and a temp folder a
@@ -662,8 +640,9 @@ TEST_F(Backup, StoppedMidSqlitePullLeavesNoRemoteTempFolder) {
     EXPECT_TRUE(contains(run.log(), "interrupted")) << run.log();
   }
 
-  // A `run --wait` killed outright cannot clean up; the next pull of the
-  // target removes what it left.
+  // A `run --wait` killed outright cannot clean up. What it left could as
+  // well be another server's copy in progress: later pulls leave it alone
+  // until it is a day old, then remove it.
   {
     satoru_child run{env, {"run", "edge", "--wait"}, env.path("run.log")};
     ASSERT_TRUE(wait_until([&] { return !remote_temp().empty(); }, 30s)) << run.log();
@@ -673,6 +652,10 @@ TEST_F(Backup, StoppedMidSqlitePullLeavesNoRemoteTempFolder) {
   { std::ofstream{release}; }
   auto again = env.run({"run", "edge", "--wait"});
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_NE(remote_temp(), "");
+  ASSERT_EQ(run_shell("touch -d '2 days ago' " + temp_glob), 0);
+  auto later = env.run({"run", "edge", "--wait"});
+  EXPECT_EQ(later.exit_code, 0) << later.out << later.err;
   EXPECT_EQ(remote_temp(), "");
   auto to = env.path("restored");
   auto restored = env.run({"restore", "edge", db, "--to", to});

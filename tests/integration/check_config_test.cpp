@@ -17,6 +17,7 @@ namespace {
 cli_result check_config(const std::string& path) {
   satoru::process_spec spec;
   spec.argv = {SATORU_BIN, "check-config", "--config", path};
+  spec.inherit_environment = true; // the test's own satoru, run as a user would
   spec.timeout = std::chrono::seconds{60};
   auto r = satoru::run_process(spec);
   cli_result out;

@@ -20,21 +20,6 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-std::int64_t parse_id(const cli_result& r) {
-  try {
-    return std::stoll(r.out);
-  } catch (...) {
-    ADD_FAILURE() << "no job id in: " << r.out << r.err;
-    return 0;
-  }
-}
-
-boost::json::object job_json(const satoru_env& env, std::int64_t id) {
-  auto r = env.run({"job", std::to_string(id), "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return boost::json::parse(r.out).as_object();
-}
-
 std::string status_of(const satoru_env& env, std::int64_t id) {
   return std::string(job_json(env, id).at("status").as_string());
 }

@@ -18,22 +18,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::int64_t parse_id(const cli_result& r) {
-  try {
-    return std::stoll(r.out);
-  } catch (...) {
-    ADD_FAILURE() << "no job id in: " << r.out << r.err;
-    return 0;
-  }
-}
-
-boost::json::object job_json(const satoru_env& env, std::int64_t id) {
-  auto r = env.run({"job", std::to_string(id), "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  if (r.exit_code != 0) return {};
-  return boost::json::parse(r.out).as_object();
-}
-
 std::string status_of(const satoru_env& env, std::int64_t id) {
   auto job = job_json(env, id);
   return job.contains("status") ? std::string(job.at("status").as_string()) : "";

@@ -214,7 +214,7 @@ private:
 TEST(Monitoring, AlertRulesPassPromtoolChecksAndTheirUnitTests) {
   auto check = run_tool({"promtool", "check", "rules", alerts_file});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
-  EXPECT_TRUE(contains(check.out, "SUCCESS: 8 rules found")) << check.out;
+  EXPECT_TRUE(contains(check.out, "SUCCESS: 10 rules found")) << check.out;
 
   // Every alert has firing and non-firing cases there (see the file).
   auto test = run_tool({"promtool", "test", "rules", source_dir + "/dashboards/alerts_test.yml"});
@@ -223,7 +223,8 @@ TEST(Monitoring, AlertRulesPassPromtoolChecksAndTheirUnitTests) {
   auto tests = read_file(source_dir + "/dashboards/alerts_test.yml");
   for (auto name : {"SatoruBackupStale", "SatoruSiteFailed", "SatoruSiteWarning",
                     "SatoruSyncStale", "SatoruSyncFailing", "SatoruOffsiteLagGrowing",
-                    "SatoruStagingDiskLow", "SatoruDaemonDown"}) {
+                    "SatoruStagingDiskLow", "SatoruDaemonDown", "SatoruHostKeyMismatch",
+                    "SatoruTargetUnreadableFiles"}) {
     EXPECT_TRUE(contains(read_file(alerts_file), std::string("alert: ") + name)) << name;
     EXPECT_TRUE(contains(tests, std::string("alertname: ") + name)) << name << " is not tested";
     // The runbook the annotation links to exists.
@@ -389,7 +390,8 @@ TEST(Monitoring, EveryDashboardAndAlertQueryReturnsDataFromARealDaemon) {
   const std::set<std::string> alert_names = {
     "SatoruBackupStale",   "SatoruSiteFailed",        "SatoruSiteWarning",
     "SatoruSyncStale",     "SatoruSyncFailing",       "SatoruOffsiteLagGrowing",
-    "SatoruStagingDiskLow", "SatoruDaemonDown"};
+    "SatoruStagingDiskLow", "SatoruDaemonDown", "SatoruHostKeyMismatch",
+    "SatoruTargetUnreadableFiles"};
   boost::json::array rules;
   ASSERT_TRUE(wait_until(
     [&] {

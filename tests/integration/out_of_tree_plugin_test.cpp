@@ -328,6 +328,7 @@ TEST_F(OutOfTreePlugin, CliListsItChecksConfigsWithItAndBacksItUp) {
 TEST_F(OutOfTreePlugin, PluginsCommandWorksWithoutAConfig) {
   satoru::process_spec spec;
   spec.argv = {SATORU_BIN, "plugins", "--plugin-dir", plugin_dir, "--json"};
+  spec.inherit_environment = true; // the test's own satoru, run as a user would
   spec.timeout = std::chrono::seconds{30};
   auto p = satoru::run_process(spec);
   ASSERT_TRUE(p);

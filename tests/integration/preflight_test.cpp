@@ -93,7 +93,10 @@ TEST_F(Preflight, ChangedHostKeyFails) {
   }
   auto r = env.run({"run", "edge", "--job", "preflight", "--wait"});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
-  EXPECT_TRUE(contains(r.out, "CHANGED")) << r.out;
+  // One line naming the site, both fingerprints and what to run.
+  EXPECT_TRUE(contains(r.out, "site edge: host key mismatch")) << r.out;
+  EXPECT_TRUE(contains(r.out, "satoru trust edge --rotate --fingerprint SHA256:"))
+      << r.out;
 }
 
 TEST_F(Preflight, MissingRemotePathFailsThatTargetOnly) {
@@ -115,7 +118,7 @@ TEST_F(Preflight, MissingRemoteToolFails) {
               "printf echo gzip head stat dd; do p=$(command -v $t) && ln -sf \"$p\" '" +
               bin + "'/$t; done"),
       0);
-  edge_host hidden{env.path("edge2"), {bin}};
+  edge_host hidden{env.path("edge2"), {bin, "", false}};
   ASSERT_TRUE(hidden.running());
   env.add_site("edge", hidden, {{"directory", data}, {"sqlite_dump", db}});
   env.write_config();

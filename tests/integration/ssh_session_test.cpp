@@ -540,8 +540,27 @@ TEST_F(SshSession, TrustReplacesAStaleKeyAndKeepsOtherHosts) {
   auto changed = ssh_session::connect(ep);
   ASSERT_FALSE(changed);
   EXPECT_NE(changed.err().message.find("CHANGED"), std::string::npos);
+  auto presented = fetch_host_key(ep);
+  auto pinned = pinned_host_key(ep);
+  ASSERT_TRUE(presented && pinned);
+  EXPECT_NE(presented->sha256_fingerprint, pinned->sha256_fingerprint);
+  // Both fingerprints in the error, so the operator can compare.
+  EXPECT_NE(changed.err().message.find(presented->sha256_fingerprint), std::string::npos);
+  EXPECT_NE(changed.err().message.find(pinned->sha256_fingerprint), std::string::npos);
 
-  ASSERT_TRUE(trust_host_key(ep));
+  // A pinned key is replaced only on purpose: --rotate with the new fingerprint.
+  const std::string before = read_file(ep.known_hosts_file);
+  auto plain = trust_host_key(ep);
+  ASSERT_FALSE(plain);
+  EXPECT_NE(plain.err().message.find("--rotate --fingerprint " +
+                                     presented->sha256_fingerprint),
+            std::string::npos)
+      << plain.err().message;
+  EXPECT_FALSE(trust_host_key(ep, {"", true, ""})) << "--rotate needs --fingerprint";
+  EXPECT_FALSE(trust_host_key(ep, {pinned->sha256_fingerprint, true, ""}));
+  EXPECT_EQ(read_file(ep.known_hosts_file), before);
+
+  ASSERT_TRUE(trust_host_key(ep, {presented->sha256_fingerprint, true, ""}));
   EXPECT_EQ(read_file(ep.known_hosts_file), other_host_line + "\n" + hostname + " " +
                                                 key_type_and_blob(host.host_key_pub()) +
                                                 "\n");

@@ -1,6 +1,7 @@
 #include "edge_host.hpp"
 
 #include <arpa/inet.h>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -292,8 +293,13 @@ edge_host::~edge_host() {
 }
 
 std::string edge_host::user() const {
+  if (!opts_.login_user.empty()) return opts_.login_user;
   if (const passwd* pw = ::getpwuid(::geteuid())) return pw->pw_name;
   return "root";
+}
+
+std::string edge_host::host() const {
+  return opts_.ipv6 ? "::1" : "127.0.0.1";
 }
 
 std::string edge_host::identity_file() const {
@@ -311,12 +317,12 @@ std::string edge_host::known_hosts_line() const {
   std::istringstream pub(read_file(host_key_pub()));
   std::string type, key;
   pub >> type >> key;
-  return "[127.0.0.1]:" + std::to_string(port_) + " " + type + " " + key;
+  return "[" + host() + "]:" + std::to_string(port_) + " " + type + " " + key;
 }
 
 satoru::ssh_endpoint edge_host::endpoint(int connect_timeout_seconds) const {
   satoru::ssh_endpoint ep;
-  ep.host = "127.0.0.1";
+  ep.host = host();
   ep.port = port_;
   ep.user = user();
   ep.identity_file = identity_file();
@@ -405,7 +411,21 @@ void edge_host::start() {
   std::string auth_line = client_pub;
   if (!opts_.remote_path.empty())
     auth_line = "environment=\"PATH=" + opts_.remote_path + "\" " + auth_line;
-  ASSERT_TRUE(write_private_file(dir_ + "/authorized_keys", auth_line + "\n"));
+  std::string authorized_keys = dir_ + "/authorized_keys";
+  if (!opts_.login_user.empty()) {
+    // sshd reads the file as the user: it lives in the user's home.
+    const passwd* pw = ::getpwnam(opts_.login_user.c_str());
+    ASSERT_NE(pw, nullptr) << "no user " << opts_.login_user;
+    std::string ssh_dir = std::string(pw->pw_dir) + "/.ssh";
+    fs::create_directories(ssh_dir, ec);
+    authorized_keys = ssh_dir + "/authorized_keys";
+    ASSERT_TRUE(write_private_file(authorized_keys, auth_line + "\n"));
+    for (const auto& p : {ssh_dir, authorized_keys})
+      ASSERT_EQ(::chown(p.c_str(), pw->pw_uid, pw->pw_gid), 0) << p;
+    ::chmod(ssh_dir.c_str(), 0700);
+  } else {
+    ASSERT_TRUE(write_private_file(authorized_keys, auth_line + "\n"));
+  }
 
   const std::string config_path = dir_ + "/sshd_config";
   const std::string pid_path = dir_ + "/sshd.pid";
@@ -416,11 +436,11 @@ void edge_host::start() {
   for (int attempt = 0; attempt < bind_attempts; ++attempt, port = free_port()) {
     ASSERT_GT(port, 0) << "free_port() failed";
     std::ostringstream cfg;
-    cfg << "ListenAddress 127.0.0.1\n"
+    cfg << "ListenAddress " << host() << "\n"
         << "Port " << port << "\n"
         << "HostKey " << dir_ << "/host_key\n"
         << "PidFile " << pid_path << "\n"
-        << "AuthorizedKeysFile " << dir_ << "/authorized_keys\n"
+        << "AuthorizedKeysFile " << authorized_keys << "\n"
         << "PermitRootLogin prohibit-password\n"
         << "PasswordAuthentication no\n"
         << "KbdInteractiveAuthentication no\n"
@@ -481,7 +501,8 @@ void edge_host::start() {
         break;
       }
       std::string pid_text = read_file(pid_path);
-      if (!pid_text.empty() && std::atoi(pid_text.c_str()) == pid && port_accepts(port)) {
+      if (!pid_text.empty() && std::atoi(pid_text.c_str()) == pid &&
+          port_accepts(port, opts_.ipv6)) {
         ready = true;
         break;
       }
@@ -495,7 +516,8 @@ void edge_host::start() {
     last_log = read_file(log_path);
     if (!exited) {
       stop(); // hung: give up on this one
-      FAIL() << "sshd did not accept on 127.0.0.1:" << port << " within 5 s; sshd.log:\n"
+      FAIL() << "sshd did not accept on " << host() << " port " << port
+             << " within 5 s; sshd.log:\n"
              << last_log;
     }
     pid_ = 0;
@@ -522,16 +544,68 @@ void edge_host::stop() {
   ::unlink((dir_ + "/sshd.pid").c_str());
 }
 
-bool port_accepts(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+bool port_accepts(int port, bool ipv6) {
+  int fd = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  bool ok = false;
+  if (ipv6) {
+    sockaddr_in6 addr{};
+    addr.sin6_family = AF_INET6;
+    addr.sin6_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin6_addr = in6addr_loopback;
+    ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  } else {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
   ::close(fd);
   return ok;
+}
+
+// ---------------------------------------------------------------------------
+
+test_user::test_user(const std::string& shell) {
+  static std::atomic<int> counter{0};
+  name_ = "st" + std::to_string(::getpid()) + "u" + std::to_string(counter++);
+  std::string out;
+  // useradd fails while another one holds the passwd lock: try again.
+  int rc = -1;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    rc = run_argv({"/usr/sbin/useradd", "-m", "-s", shell, name_}, &out);
+    if (rc != 1 && rc != 10) break; // 1: cannot update, 10: cannot lock
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (rc != 0) {
+    ADD_FAILURE() << "useradd " << name_ << " failed (" << rc << "): " << out;
+    return;
+  }
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    rc = run_argv({"/usr/sbin/usermod", "-p", "*", name_}, &out);
+    if (rc == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const passwd* pw = ::getpwnam(name_.c_str());
+  if (rc != 0 || !pw) {
+    ADD_FAILURE() << "usermod -p '*' " << name_ << " failed: " << out;
+    return;
+  }
+  home_ = pw->pw_dir;
+  uid_ = static_cast<int>(pw->pw_uid);
+  gid_ = static_cast<int>(pw->pw_gid);
+}
+
+test_user::~test_user() {
+  if (name_.empty() || ::getpwnam(name_.c_str()) == nullptr) return;
+  std::string out;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    int rc = run_argv({"/usr/sbin/userdel", "-r", "-f", name_}, &out);
+    if (rc == 0 || rc == 12 /* home not removed */ || rc == 6 /* no such user */) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ADD_FAILURE() << "userdel " << name_ << " failed: " << out;
 }
 
 } // namespace satoru::testing

@@ -19,6 +19,11 @@ public:
     /// PATH for commands run over ssh; empty = the normal PATH. Lets a test
     /// hide a remote tool (e.g. "/opt/empty:/usr/bin" without rsync).
     std::string remote_path;
+    /// Log in as this (existing) user instead of the current one: the client
+    /// key goes to its ~/.ssh/authorized_keys, which sshd reads as that user.
+    std::string login_user;
+    /// Listen on ::1 instead of 127.0.0.1 (endpoint().host is "::1").
+    bool ipv6 = false;
   };
 
   /// Creates keys and config under `dir` (created if missing) and starts
@@ -33,10 +38,11 @@ public:
   int port() const { return port_; }
   int pid() const { return pid_; }
   const std::string& dir() const { return dir_; }
-  std::string user() const;                      ///< the current user name
-  std::string identity_file() const;             ///< client private key
-  std::string known_hosts_file() const;          ///< holds the pinned host key line
-  std::string host_key_pub() const;              ///< the host's public key file
+  std::string user() const;             ///< the login user's name
+  std::string host() const;             ///< "127.0.0.1" or "::1"
+  std::string identity_file() const;    ///< client private key
+  std::string known_hosts_file() const; ///< holds the pinned host key line
+  std::string host_key_pub() const;     ///< the host's public key file
   /// "[127.0.0.1]:port ssh-ed25519 AAAA..."
   std::string known_hosts_line() const;
   /// An ssh_endpoint with the fixture's key and known_hosts.
@@ -83,8 +89,29 @@ private:
   std::string path_;
 };
 
-/// True when something accepts TCP connections on 127.0.0.1:port.
-bool port_accepts(int port);
+/// True when something accepts TCP connections on 127.0.0.1:port (or ::1).
+bool port_accepts(int port, bool ipv6 = false);
+
+/// A local user made for one test the way an operator makes an edge user:
+/// `useradd -m` (login shell `shell`), then `usermod -p '*'` (sshd with
+/// UsePAM no refuses a locked account). Removed with its home folder at
+/// destruction. Names are unique per process, so tests can run in parallel.
+class test_user {
+public:
+  explicit test_user(const std::string& shell = "/bin/sh");
+  ~test_user();
+  test_user(const test_user&) = delete;
+  test_user& operator=(const test_user&) = delete;
+  bool created() const { return uid_ >= 0; }
+  const std::string& name() const { return name_; }
+  const std::string& home() const { return home_; }
+  int uid() const { return uid_; }
+  int gid() const { return gid_; }
+
+private:
+  std::string name_, home_;
+  int uid_ = -1, gid_ = -1;
+};
 
 /// A free TCP port on 127.0.0.1 (bound and released).
 int free_port();

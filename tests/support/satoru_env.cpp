@@ -58,7 +58,7 @@ satoru_env::add_site_at(const std::string& name, const edge_host& host, int port
     list.push_back({{"mode", mode}, {"path", path}});
   auto& sites = config["sites"].as_array();
   sites.push_back({{"name", name},
-                   {"host", "127.0.0.1"},
+                   {"host", host.host()},
                    {"port", port},
                    {"user", host.user()},
                    {"ssh",
@@ -91,6 +91,7 @@ cli_result satoru_env::run(const std::vector<std::string>& args,
   spec.argv = {SATORU_BIN, "--config", config_path()};
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   spec.timeout = timeout;
+  spec.inherit_environment = true; // the test's own satoru, run as a user would
   cli_result r;
   auto p = run_process(spec);
   if (!p) {
@@ -169,6 +170,29 @@ void daemon_process::kill9() {
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = 0;
+}
+
+std::int64_t parse_id(const cli_result& r) {
+  try {
+    return std::stoll(r.out);
+  } catch (...) {
+    ADD_FAILURE() << "no job id in: " << r.out << r.err;
+    return 0;
+  }
+}
+
+boost::json::value parse_json(const cli_result& r) {
+  boost::json::error_code ec;
+  auto v = boost::json::parse(r.out, ec);
+  EXPECT_FALSE(ec) << "not JSON: " << r.out << r.err;
+  return v;
+}
+
+boost::json::object job_json(const satoru_env& env, std::int64_t id) {
+  auto r = env.run({"job", std::to_string(id), "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  auto v = parse_json(r);
+  return v.is_object() ? v.as_object() : boost::json::object{};
 }
 
 std::string http_get(int port, const std::string& path) {

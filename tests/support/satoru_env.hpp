@@ -81,6 +81,13 @@ private:
   int starts_ = 0;
 };
 
+/// The job id `satoru run` printed (0 and a test failure when none).
+std::int64_t parse_id(const cli_result& r);
+/// The JSON a `--json` command printed (a test failure when it is not JSON).
+boost::json::value parse_json(const cli_result& r);
+/// `satoru job ID --json`: the job with its events.
+boost::json::object job_json(const satoru_env& env, std::int64_t id);
+
 /// HTTP GET on 127.0.0.1:port path; "" when it fails.
 std::string http_get(int port, const std::string& path);
 

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <sstream>
+
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -135,20 +138,42 @@ TEST(Process, ChildThatIgnoresStdinDoesNotKillUsWithSigpipe) {
   EXPECT_EQ(r->out, "closed\n");
 }
 
-TEST(Process, AppliesEnvironmentOverrides) {
+TEST(Process, ChildrenGetOnlyPathLangHomeAndTheirOwnVariables) {
   ::setenv("SATORU_PROCESS_TEST_OLD", "old", 1);
-  auto spec =
-      sh("printf '%s|%s|%s' \"$SATORU_PROCESS_TEST_NEW\" \"$SATORU_PROCESS_TEST_OLD\" "
-         "\"$SATORU_PROCESS_TEST_KEEP\"");
-  ::setenv("SATORU_PROCESS_TEST_KEEP", "kept", 1);
+  ::setenv("SATORU_PROCESS_TEST_SECRET", "daemon-secret", 1);
+  ::setenv("LANG", "C.UTF-8", 1);
+  auto spec = sh("env");
   spec.env = {{"SATORU_PROCESS_TEST_NEW", "a b $(c)"},
               {"SATORU_PROCESS_TEST_OLD", "new"}};
   auto r = run_process(spec);
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->out, "a b $(c)|new|kept");
+  std::vector<std::string> names;
+  std::istringstream lines(r->out);
+  for (std::string line; std::getline(lines, line);)
+    names.push_back(line.substr(0, line.find('=')));
+  std::sort(names.begin(), names.end());
+  // sh itself adds PWD (and may add SHLVL, _); nothing else of ours leaks.
+  names.erase(std::remove_if(names.begin(), names.end(),
+                             [](const std::string& n) {
+                               return n == "PWD" || n == "SHLVL" || n == "_";
+                             }),
+              names.end());
+  std::vector<std::string> expected{"HOME", "LANG", "PATH", "SATORU_PROCESS_TEST_NEW",
+                                    "SATORU_PROCESS_TEST_OLD"};
+  if (!std::getenv("HOME")) expected.erase(expected.begin());
+  EXPECT_EQ(names, expected) << r->out;
+  EXPECT_NE(r->out.find("SATORU_PROCESS_TEST_NEW=a b $(c)\n"), std::string::npos);
+  EXPECT_NE(r->out.find("SATORU_PROCESS_TEST_OLD=new\n"), std::string::npos);
+  EXPECT_EQ(r->out.find("daemon-secret"), std::string::npos) << r->out;
   // Ours is untouched: the overrides exist only in the child.
   EXPECT_STREQ(std::getenv("SATORU_PROCESS_TEST_OLD"), "old");
   EXPECT_EQ(std::getenv("SATORU_PROCESS_TEST_NEW"), nullptr);
+
+  spec.inherit_environment = true;
+  auto all = run_process(spec);
+  ASSERT_TRUE(all);
+  EXPECT_NE(all->out.find("SATORU_PROCESS_TEST_SECRET=daemon-secret"), std::string::npos);
+  ::unsetenv("SATORU_PROCESS_TEST_SECRET");
 }
 
 TEST(Process, RunsInTheGivenFolder) {

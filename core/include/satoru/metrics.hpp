@@ -47,6 +47,11 @@ public:
   void set_site_next_retry(const std::string& site, std::int64_t unix_ms);
   void set_target_last_success(const std::string& site, const std::string& target,
                                std::int64_t unix_ms);
+  /// Files and folders the last pull of a target could not read (rsync exit 23).
+  void set_target_unreadable(const std::string& site, const std::string& target,
+                             std::int64_t files);
+  /// 1 while the site's host key differs from the pinned one, else 0.
+  void set_site_host_key_mismatch(const std::string& site, bool mismatch);
   void add_pulled(const std::string& site, std::int64_t bytes, std::int64_t files);
   void add_data_added(const std::string& site, std::int64_t bytes);
   void set_site_snapshots(const std::string& site, std::int64_t snapshots);
@@ -73,6 +78,8 @@ private:
   prometheus::Family<prometheus::Gauge>& site_last_success_;
   prometheus::Family<prometheus::Gauge>& site_next_retry_;
   prometheus::Family<prometheus::Gauge>& target_last_success_;
+  prometheus::Family<prometheus::Gauge>& target_unreadable_;
+  prometheus::Family<prometheus::Gauge>& site_host_key_mismatch_;
   prometheus::Family<prometheus::Counter>& pulled_bytes_;
   prometheus::Family<prometheus::Counter>& pulled_files_;
   prometheus::Family<prometheus::Counter>& data_added_;

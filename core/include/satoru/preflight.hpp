@@ -17,6 +17,15 @@ struct preflight_report {
   bool site_ok = false;
   std::string site_error;
   errc site_code = errc::ok; ///< what kind of error site_error is (for retries)
+  /// The host answered with a key other than the pinned one. Permanent: no
+  /// retry helps until an operator verifies the new key and pins it with
+  /// `satoru trust SITE --rotate --fingerprint <presented_fingerprint>`.
+  bool host_key_mismatch = false;
+  std::string pinned_fingerprint;    ///< "SHA256:..." from known_hosts_file
+  std::string presented_fingerprint; ///< "SHA256:..." the host presents now
+  /// The ssh connection got as far as the host key check (so
+  /// host_key_mismatch is known, either way).
+  bool host_key_checked = false;
   struct target_report {
     std::string hash;
     std::string path;

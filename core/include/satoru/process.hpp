@@ -17,7 +17,12 @@ namespace satoru {
 /// rsync, for example).
 struct process_spec {
   std::vector<std::string> argv;                           ///< argv[0] is looked up in PATH
-  std::vector<std::pair<std::string, std::string>> env;    ///< added to / overriding ours
+  /// The child's variables on top of PATH, LANG and HOME (the only ones it
+  /// takes from ours): a tool gets what it needs and nothing else, so the
+  /// daemon's secrets (restic's password, B2 keys) reach only restic.
+  std::vector<std::pair<std::string, std::string>> env;
+  /// Pass our whole environment on instead (tests start `satoru` this way).
+  bool inherit_environment = false;
   std::string cwd;                                         ///< empty = inherit
   std::string stdin_data;                                  ///< written, then stdin closed
   std::chrono::milliseconds timeout{0};                    ///< 0 = no deadline

@@ -106,6 +106,22 @@ std::string rsync_error_summary(std::string_view stderr_text);
 std::string rsync_failure_message(const process_result& result,
                                   std::chrono::seconds no_progress_timeout);
 
+/// What rsync's sender said about source files it could not copy (exit 23)
+/// or that disappeared while it ran (exit 24), gathered line by line from its
+/// stderr. The sender names the edge host's full paths.
+struct rsync_partial_report {
+  std::vector<std::string> unreadable; ///< files and folders it could not open or list
+  std::vector<std::string> vanished;   ///< files gone before they were sent
+  /// rsync's line when it could not enter the target folder itself
+  /// ("change_dir ... failed"): nothing was pulled, so the target fails.
+  std::string top_folder_error;
+
+  void add_line(std::string_view line);
+  /// "a, b, c and 4 more" for the first `shown` paths of `paths`.
+  static std::string first_few(const std::vector<std::string>& paths,
+                               std::size_t shown = 3);
+};
+
 /// The preflight check "remote.rsync" over the site's session: rsync is
 /// installed on the edge host (its version in the message) and new enough
 /// for -s (3.0.0).

@@ -76,8 +76,27 @@ private:
 /// `satoru trust`. Does not look at known_hosts.
 expected<host_key_info> fetch_host_key(const ssh_endpoint& endpoint);
 
-/// Appends the server's current key for endpoint to endpoint.known_hosts_file
-/// (created 0600), in "[host]:port" form for non-22 ports.
-expected<host_key_info> trust_host_key(const ssh_endpoint& endpoint);
+/// The key pinned for endpoint in endpoint.known_hosts_file ("[host]:port" or,
+/// for port 22, "host" entries), or errc::not_found when none is.
+expected<host_key_info> pinned_host_key(const ssh_endpoint& endpoint);
+
+/// What `satoru trust --yes` may pin.
+struct trust_request {
+  /// Pin only a key with this SHA256 fingerprint ("SHA256:..."); empty = the
+  /// key the server presents now.
+  std::string fingerprint;
+  /// Replace a different key already pinned for this host (needs fingerprint).
+  bool rotate = false;
+  /// The command to suggest in refusals, e.g. "satoru trust store-berlin-01".
+  std::string command;
+};
+
+/// Pins the key the server presents on this very connection in
+/// endpoint.known_hosts_file (created 0600, "[host]:port" form for non-22
+/// ports), after checking it against the request: a different fingerprint
+/// than the one given, or a different key already pinned without `rotate`,
+/// is refused (errc::host_key) with both fingerprints in the message.
+expected<host_key_info> trust_host_key(const ssh_endpoint& endpoint,
+                                       const trust_request& request = {});
 
 } // namespace satoru

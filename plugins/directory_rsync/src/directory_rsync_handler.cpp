@@ -9,6 +9,7 @@
 #include <cstring>
 #include <exception>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,27 +28,41 @@ std::string known_keys_hint() {
   return "known options: bwlimit_kbps, compress, exclude, no_progress_timeout_seconds";
 }
 
-/// The lines rsync prints for files that vanished (exit 24), for the note.
-std::string vanished_files(const std::string& err) {
-  std::vector<std::string> names;
-  std::size_t count = 0, begin = 0;
-  while (begin < err.size()) {
-    auto end = err.find('\n', begin);
-    if (end == std::string::npos) end = err.size();
-    std::string line = err.substr(begin, end - begin);
-    auto at = line.find("file has vanished: ");
-    if (at != std::string::npos) {
-      ++count;
-      if (names.size() < 3) names.push_back(line.substr(at + 19));
-    }
-    begin = end + 1;
-  }
-  if (count == 0) return {};
+/// How many unreadable paths the pull event and message name; the rest are
+/// in the list file beside the staging folder.
+constexpr std::size_t paths_shown = 5;
+
+/// Writes one path per line to `path` (0600, replaced atomically), so that
+/// a long list never goes into the database.
+expected<void> write_path_list(const std::string& path,
+                               const std::vector<std::string>& paths) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return error{errc::io, "cannot write " + tmp + ": " + std::strerror(errno)};
   std::string text;
-  for (const auto& n : names)
-    text += (text.empty() ? "" : ", ") + n;
-  if (count > names.size()) text += fmt::format(" and {} more", count - names.size());
-  return text;
+  for (const auto& p : paths)
+    text += p + "\n";
+  bool ok = true;
+  for (std::size_t done = 0; ok && done < text.size();) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<std::size_t>(n);
+  }
+  int e = errno;
+  ok = ::close(fd) == 0 && ok;
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return error{errc::io, "cannot write " + path + ": " + std::strerror(e)};
+  }
+  return {};
+}
+
+boost::json::array json_strings(const std::vector<std::string>& items, std::size_t n) {
+  boost::json::array out;
+  for (std::size_t i = 0; i < items.size() && i < n; ++i)
+    out.emplace_back(items[i]);
+  return out;
 }
 
 } // namespace
@@ -269,6 +284,10 @@ pull_result directory_rsync_handler::pull_unguarded(const target_spec& target,
   // The --stats block is at the end of stdout; progress lines before it
   // are only needed by the stall watchdog.
   spec.capture_limit = 1 << 20;
+  // Every line, not only the captured tail: a folder with many unreadable
+  // files must be counted in full.
+  rsync_partial_report partial;
+  spec.on_stderr_line = [&partial](std::string_view line) { partial.add_line(line); };
 
   services.event("info", "pull.rsync",
                  "rsync from " + services.endpoint().display() + ":" + target.path,
@@ -286,8 +305,16 @@ pull_result directory_rsync_handler::pull_unguarded(const target_spec& target,
   result.data["exit_code"] = r.exit_code;
   result.data["duration_ms"] = r.duration.count();
 
-  const bool vanished = !r.cancelled && !r.timed_out && !r.stalled && r.exit_code == 24;
-  if (!r.ok() && !vanished) {
+  // Exit 23 (some source files could not be read) and 24 (some vanished)
+  // still copied everything else: that is worth a snapshot. Not when the
+  // target folder itself could not be entered (nothing was copied), nor when
+  // 23 came from something other than the source (staging could not be
+  // written).
+  const bool ended = !r.cancelled && !r.timed_out && !r.stalled;
+  const bool partial_ok =
+      ended && partial.top_folder_error.empty() &&
+      ((r.exit_code == 23 && !partial.unreadable.empty()) || r.exit_code == 24);
+  if (!r.ok() && !partial_ok) {
     result.outcome = pull_result::status::failed;
     result.message = rsync_failure_message(r, options.no_progress_timeout);
     return result;
@@ -299,15 +326,43 @@ pull_result directory_rsync_handler::pull_unguarded(const target_spec& target,
                   stats.bytes_received, stats.regular_files_transferred, stats.files,
                   stats.deleted_files);
   services.event("ok", "pull.stats", summary, result.data);
-  if (vanished) {
-    // Files that disappear while rsync walks a live folder are normal (logs
-    // rotated, temp files); the rest was copied, so this is a success with a
-    // note, not a warning that would mark the site.
-    std::string which = vanished_files(r.err);
-    result.message = "some files vanished during the transfer (normal on a live host)" +
-                     (which.empty() ? std::string{} : ": " + which);
-    services.event("warn", "pull.vanished", result.message, {{"exit_code", 24}});
+
+  const std::string list_file = target.staging_dir + ".unreadable";
+  result.data["unreadable_files"] = partial.unreadable.size();
+  std::vector<std::string> notes;
+  if (partial.unreadable.empty()) {
+    ::unlink(list_file.c_str()); // the last pull's list no longer holds
+  } else {
+    result.outcome = pull_result::status::warning;
+    auto written = write_path_list(list_file, partial.unreadable);
+    std::string note = fmt::format(
+        "{} file(s) or folder(s) could not be read by {} on the edge host and are not "
+        "in this snapshot: {}{}",
+        partial.unreadable.size(), services.endpoint().user,
+        rsync_partial_report::first_few(partial.unreadable, paths_shown),
+        written ? "; full list in " + list_file
+                : " (the full list could not be written: " + written.err().message + ")");
+    services.event("warn", "pull.unreadable", note,
+                   {{"count", partial.unreadable.size()},
+                    {"paths", json_strings(partial.unreadable, paths_shown)},
+                    {"list_file", written ? list_file : std::string{}}});
+    notes.push_back(std::move(note));
   }
+  if (r.exit_code == 24 || !partial.vanished.empty()) {
+    // Files that disappear while rsync walks a live folder (logs rotated,
+    // temp files) are normal, but the snapshot lacks them: a warning.
+    result.outcome = pull_result::status::warning;
+    std::string note =
+        "some files vanished during the transfer (normal on a live host)" +
+        (partial.vanished.empty()
+             ? std::string{}
+             : ": " + rsync_partial_report::first_few(partial.vanished, paths_shown));
+    services.event("warn", "pull.vanished", note,
+                   {{"exit_code", r.exit_code}, {"count", partial.vanished.size()}});
+    notes.push_back(std::move(note));
+  }
+  for (const auto& note : notes)
+    result.message += (result.message.empty() ? "" : "; ") + note;
   return result;
 }
 

@@ -492,7 +492,7 @@ TEST_F(directory_plugin, stalled_transfer_is_killed) {
   EXPECT_TRUE(snapshot_tree(spec.staging_dir).empty());
 }
 
-TEST_F(directory_plugin, vanished_files_are_a_success_with_a_note) {
+TEST_F(directory_plugin, vanished_files_are_a_warning_with_the_rest_staged) {
   // A local "rsync" that runs the real one and then reports exit 24, the
   // code rsync uses when source files vanished during the transfer.
   const std::string bin = tmp_ / "vanish-bin";
@@ -507,7 +507,7 @@ TEST_F(directory_plugin, vanished_files_are_a_success_with_a_note) {
   auto spec = spec_for(remote("data"));
   auto r = pull(spec);
   ::setenv("PATH", old_path.c_str(), 1);
-  EXPECT_EQ(r.outcome, pull_result::status::success) << r.message;
+  EXPECT_EQ(r.outcome, pull_result::status::warning) << r.message;
   EXPECT_NE(r.message.find("vanished"), std::string::npos) << r.message;
   EXPECT_NE(r.message.find("rotated.log"), std::string::npos) << r.message;
   const auto* e = sink_.find("pull.vanished");
@@ -650,3 +650,25 @@ TEST(rsync_helpers, error_summary_prefers_the_cause) {
 }
 
 } // namespace
+
+TEST(rsync_helpers, partial_report_tells_unreadable_vanished_and_the_top_folder_apart) {
+  rsync_partial_report p;
+  for (const char* line :
+       {"rsync: [sender] opendir \"/srv/x/locked\" failed: Permission denied (13)",
+        "rsync: [sender] send_files failed to open \"/srv/x/a \\\"q\\\" b\": Permission "
+        "denied (13)",
+        "file has vanished: \"/srv/x/rotated.log\"",
+        "rsync: [generator] failed to set times on \"/staging/x\": Operation not "
+        "permitted (1)",
+        "rsync error: some files/attrs were not transferred (see previous errors) (code "
+        "23) at main.c(1394) [sender=3.2.7]"})
+    p.add_line(line);
+  EXPECT_EQ(p.unreadable,
+            (std::vector<std::string>{"/srv/x/locked", "/srv/x/a \\\"q\\\" b"}));
+  EXPECT_EQ(p.vanished, std::vector<std::string>{"/srv/x/rotated.log"});
+  EXPECT_TRUE(p.top_folder_error.empty());
+  p.add_line("rsync: [sender] change_dir \"/srv/x\" failed: Permission denied (13)");
+  EXPECT_EQ(p.top_folder_error,
+            "rsync: [sender] change_dir \"/srv/x\" failed: Permission denied (13)");
+  EXPECT_EQ(rsync_partial_report::first_few({"a", "b", "c", "d"}, 2), "a, b and 2 more");
+}

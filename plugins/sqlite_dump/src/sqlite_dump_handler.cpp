@@ -418,14 +418,13 @@ void sqlite_dump_handler::cleanup_remote(const target_spec& target,
                                          pull_result& result) {
   if (!remote.touched) return;
   // The exact folder when we know it; otherwise (the command that creates it
-  // was interrupted) every temp folder of this target.
-  const std::string folders = remote.temp_dir.empty()
-                                  ? temp_glob(options.remote_tmp_dir, target.hash)
-                                  : shell_quote(remote.temp_dir);
+  // was interrupted) every folder with this pull's token, and no one else's.
+  const std::string prefix =
+      run_prefix(options.remote_tmp_dir, target.hash, remote.token);
+  const std::string folders =
+      remote.temp_dir.empty() ? glob_of(prefix) : shell_quote(remote.temp_dir);
   const std::string script = cleanup_script(folders);
-  const std::string shown = remote.temp_dir.empty()
-                                ? temp_prefix(options.remote_tmp_dir, target.hash) + "*"
-                                : remote.temp_dir;
+  const std::string shown = remote.temp_dir.empty() ? prefix + "*" : remote.temp_dir;
   std::string why;
   auto done = [&](const expected<exec_result>& run) {
     if (run && run->exit_status == 0) return true;
@@ -460,7 +459,7 @@ void sqlite_dump_handler::cleanup_remote(const target_spec& target,
   if (!session) why = session.err().message;
   std::string message = "could not remove the temp folder " + shown +
                         " on the edge host (" + why +
-                        "); the next pull of this target removes it";
+                        "); a pull of this target removes it once it is a day old";
   services.event("warn", "pull.cleanup", message, {{"temp_dir", shown}});
   if (result.outcome != pull_result::status::failed)
     result.message += (result.message.empty() ? "" : "; ") + message;
@@ -503,9 +502,11 @@ pull_result sqlite_dump_handler::pull_unguarded(const target_spec& target,
 
   // 1. Check the file and the tools, remove leftovers, make the temp folder.
   remote.touched = true;
-  auto prep_run = shell.exec(prepare_script(target.path, options.remote_tmp_dir,
-                                            target.hash, !use_rsync, use_rsync),
-                             check_timeout);
+  remote.token = new_run_token();
+  auto prep_run =
+      shell.exec(prepare_script(target.path, options.remote_tmp_dir, target.hash,
+                                remote.token, !use_rsync, use_rsync),
+                 check_timeout);
   if (!prep_run) {
     result.message = remote_failure("cannot prepare the copy on the edge host", prep_run);
     return result;
@@ -562,6 +563,17 @@ pull_result sqlite_dump_handler::pull_unguarded(const target_spec& target,
   const auto snap_started = std::chrono::steady_clock::now();
   auto snap =
       shell.exec(snapshot_script(prep.temp_dir, target.path, method), milliseconds{0});
+  if (snap && snap->exit_status != 0 &&
+      snap->err.find("attempt to write a readonly database") != std::string::npos) {
+    // Opened read-only, sqlite3 cannot roll back a hot journal: we leave the
+    // crashed application's recovery to the application.
+    result.message = target.path +
+                     " has a hot journal (an application stopped in the middle of a "
+                     "transaction); satoru opens it read-only and does not roll it "
+                     "back: restart the application (or open the database once) to "
+                     "recover it, then back up again";
+    return result;
+  }
   if (!snap || snap->exit_status != 0) {
     result.message = remote_failure(
         "the consistent copy with " + method_text + " failed on the edge host", snap);

@@ -44,6 +44,7 @@ private:
   struct remote_state {
     bool touched = false; ///< a command that may create a temp folder ran
     std::string temp_dir; ///< the temp folder, once known
+    std::string token;    ///< this pull's part of the temp folder's name
   };
   pull_result pull_unguarded(const target_spec& target, plugin_services& services,
                              const sqlite_options& options, remote_state& remote);

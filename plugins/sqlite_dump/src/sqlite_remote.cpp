@@ -3,6 +3,7 @@
 #include "satoru/ssh.hpp"
 
 #include <cstdlib>
+#include <random>
 #include <sstream>
 
 namespace satoru::plugins::sqlite {
@@ -30,19 +31,39 @@ std::string temp_prefix(const std::string& remote_tmp_dir,
   return (dir == "/" ? "" : dir) + "/satoru-" + target_hash + ".";
 }
 
-std::string temp_glob(const std::string& remote_tmp_dir, const std::string& target_hash) {
-  return q(temp_prefix(remote_tmp_dir, target_hash)) + "*";
+std::string run_prefix(const std::string& remote_tmp_dir, const std::string& target_hash,
+                       const std::string& token) {
+  return temp_prefix(remote_tmp_dir, target_hash) + token + ".";
 }
 
-std::string cleanup_script(const std::string& folders) {
-  // `owned` compares the process's working folder with the temp folder
-  // (both resolved), so a pid that was reused by an unrelated process since
-  // the pid file was written is never signalled.
+std::string new_run_token() {
+  std::random_device random;
+  std::uniform_int_distribution<int> digit(0, 15);
+  std::string token;
+  for (int i = 0; i < 16; ++i)
+    token.push_back("0123456789abcdef"[digit(random)]);
+  return token;
+}
+
+std::string glob_of(const std::string& prefix) {
+  return q(prefix) + "*";
+}
+
+std::string cleanup_script(const std::string& folders, int older_than_minutes) {
+  // The working folder of the process in the pid file is compared with the
+  // temp folder (both resolved), so a pid that was reused by an unrelated
+  // process since the pid file was written is never signalled. The age test
+  // uses `find -mmin`, which BusyBox has too.
+  std::string age_test;
+  if (older_than_minutes > 0)
+    age_test = "  [ -n \"$(find \"$d\" -maxdepth 0 -mmin +" +
+               std::to_string(older_than_minutes) + " 2>/dev/null)\" ] || continue\n";
   return "rc=0\n"
          "for d in " +
          folders +
          "; do\n"
-         "  [ -d \"$d\" ] || continue\n"
+         "  [ -d \"$d\" ] || continue\n" +
+         age_test +
          "  if [ -r \"$d/pid\" ]; then\n"
          "    p=$(cat \"$d/pid\" 2>/dev/null)\n"
          "    real=$(cd \"$d\" 2>/dev/null && pwd -P)\n"
@@ -66,11 +87,14 @@ std::string cleanup_script(const std::string& folders) {
 }
 
 std::string prepare_script(const std::string& db_path, const std::string& remote_tmp_dir,
-                           const std::string& target_hash, bool need_gzip,
-                           bool need_rsync) {
+                           const std::string& target_hash, const std::string& token,
+                           bool need_gzip, bool need_rsync) {
   std::string s = "umask 077\n";
-  // Leftovers of earlier runs that were killed before their own cleanup.
-  s += "( " + cleanup_script(temp_glob(remote_tmp_dir, target_hash)) +
+  // Leftovers of runs that were killed before their own cleanup; only old
+  // ones: a young folder may be another server's copy in progress.
+  s += "( " +
+       cleanup_script(glob_of(temp_prefix(remote_tmp_dir, target_hash)),
+                      leftover_age_minutes) +
        ") >/dev/null 2>&1\n";
   s += "db=" + q(db_path) + "\n";
   s += "if [ ! -e \"$db\" ]; then echo 'satoru-error missing'; exit 0; fi\n"
@@ -92,7 +116,7 @@ std::string prepare_script(const std::string& db_path, const std::string& remote
        "echo \"satoru-version $(sqlite3 --version </dev/null 2>&1 | head -n 1)\"\n"
        "echo \"satoru-size $(wc -c < \"$db\")\"\n"
        "d=$(mktemp -d " +
-       q(temp_prefix(remote_tmp_dir, target_hash) + "XXXXXXXXXX") +
+       q(run_prefix(remote_tmp_dir, target_hash, token) + "XXXXXXXXXX") +
        ") || { echo 'satoru-error mktemp'; exit 0; }\n"
        "echo \"satoru-tmp $d\"\n";
   return s;
@@ -125,9 +149,11 @@ std::string snapshot_script(const std::string& temp_dir, const std::string& db_p
   // The shell writes its pid, then becomes sqlite3 (exec keeps the pid), so
   // the cleanup of a cancelled pull can stop it. -init /dev/null keeps the
   // remote user's ~/.sqliterc out; -bail turns any error into an exit status.
+  // -readonly: the copy only reads, and a read-write open would roll back the
+  // hot journal of a crashed application (changing the production database).
   std::string s =
       "cd " + q(temp_dir) +
-      " || exit 90\necho $$ > pid\nexec sqlite3 -init /dev/null -bail -batch " +
+      " || exit 90\necho $$ > pid\nexec sqlite3 -init /dev/null -readonly -bail -batch " +
       q(db_path) + " '.timeout 10000' ";
   if (method == snapshot_method::vacuum_into)
     s += q(std::string("VACUUM INTO '") + remote_copy_name + "'");

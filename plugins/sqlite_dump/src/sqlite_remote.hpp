@@ -28,22 +28,38 @@ inline constexpr const char* remote_copy_name = "snapshot.db";
 std::string temp_prefix(const std::string& remote_tmp_dir,
                         const std::string& target_hash);
 
-/// A shell word list matching every temp folder of the target (leftovers of
-/// killed runs included): the quoted prefix followed by an unquoted '*'.
-std::string temp_glob(const std::string& remote_tmp_dir, const std::string& target_hash);
+/// "/tmp/satoru-<hash>.<token>." — the temp folders of one pull. The token is
+/// random per pull, so that two servers (or two sites) copying the same
+/// database at once never take each other's folder for theirs.
+std::string run_prefix(const std::string& remote_tmp_dir, const std::string& target_hash,
+                       const std::string& token);
+
+/// A fresh random token for run_prefix (16 hex digits).
+std::string new_run_token();
+
+/// A shell word list matching every folder that starts with `prefix`: the
+/// quoted prefix followed by an unquoted '*'.
+std::string glob_of(const std::string& prefix);
+
+/// Leftovers younger than this may belong to a pull still running elsewhere
+/// (another server, another site naming the same database): only older ones
+/// are removed by a pull that did not create them.
+inline constexpr int leftover_age_minutes = 24 * 60;
 
 /// Removes the folders named by `folders` (a shell word list: one quoted path
-/// or temp_glob()). A process still working in a folder (the sqlite3 or gzip
-/// of a cancelled pull, recorded in its "pid" file) is stopped first, but only
-/// if its working folder really is that folder, so a reused pid is left alone.
-/// Exits 0 when nothing is left.
-std::string cleanup_script(const std::string& folders);
+/// or glob_of()), only those not modified for `older_than_minutes` when that
+/// is above 0. A process still working in a folder (the sqlite3 or gzip of a
+/// cancelled pull, recorded in its "pid" file) is stopped first, but only if
+/// its working folder really is that folder, so a reused pid is left alone.
+/// Exits 0 when none of the folders it should remove is left.
+std::string cleanup_script(const std::string& folders, int older_than_minutes = 0);
 
-/// Checks the database file and the remote tools, removes leftovers of earlier
-/// runs, creates the private temp folder, and reports (see prepare_answer).
+/// Checks the database file and the remote tools, removes this target's
+/// leftovers older than leftover_age_minutes, creates the private temp folder
+/// run_prefix(...)XXXXXXXXXX, and reports (see prepare_answer).
 std::string prepare_script(const std::string& db_path, const std::string& remote_tmp_dir,
-                           const std::string& target_hash, bool need_gzip,
-                           bool need_rsync);
+                           const std::string& target_hash, const std::string& token,
+                           bool need_gzip, bool need_rsync);
 
 struct prepare_answer {
   std::string error;          ///< "missing", "notfile", "notsqlite", "nosqlite3", ...

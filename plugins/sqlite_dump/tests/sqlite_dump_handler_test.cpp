@@ -467,16 +467,24 @@ TEST_F(sqlite_plugin, deadline_mid_pull_cleans_up) {
   EXPECT_FALSE(fs::exists(staged(spec)));
 }
 
-TEST_F(sqlite_plugin, leftovers_of_killed_runs_are_removed) {
+TEST_F(sqlite_plugin, only_leftovers_older_than_a_day_are_removed) {
   const std::string db = remote("x.db");
   host_->make_sqlite_db(db, "CREATE TABLE a(b); INSERT INTO a VALUES (1);");
   auto spec = spec_for(db);
+  // A run killed two days ago, and a copy another server (or site) is
+  // making right now: only the first is ours to remove.
   const std::string old = "/tmp/satoru-" + spec.hash + ".killed123";
+  const std::string young = "/tmp/satoru-" + spec.hash + ".otherserver";
   fs::create_directories(old);
+  fs::create_directories(young);
   host_->write_file(old + "/snapshot.db", "half a copy");
+  host_->write_file(young + "/snapshot.db", "copy in progress");
+  ASSERT_EQ(host_->sh("touch -d '2 days ago' " + q(old)), 0);
   auto r = pull(spec);
   ASSERT_EQ(r.outcome, pull_result::status::success) << r.message;
   EXPECT_FALSE(fs::exists(old));
+  EXPECT_EQ(read_file(young + "/snapshot.db"), "copy in progress");
+  fs::remove_all(young);
   EXPECT_TRUE(leftovers(spec).empty());
 }
 

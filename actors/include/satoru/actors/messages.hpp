@@ -141,12 +141,16 @@ struct preflight_summary {
   std::string reason;
   std::vector<std::string> failed_targets; ///< hashes
   std::vector<std::string> failed_errors;  ///< same order
+  /// The host presents a key other than the pinned one: a permanent failure
+  /// (retrying cannot help until an operator pins the new key).
+  bool host_key_mismatch = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, preflight_summary& x) {
   return f(caf::meta::type_name("preflight_summary"), x.site_ok, x.site_error,
-           x.site_failure, x.status, x.reason, x.failed_targets, x.failed_errors);
+           x.site_failure, x.status, x.reason, x.failed_targets, x.failed_errors,
+           x.host_key_mismatch);
 }
 
 /// A restic snapshot of one staged target.

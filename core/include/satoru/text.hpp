@@ -1,0 +1,18 @@
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace satoru {
+
+/// How much of a remote or child program's output a job event, a job error
+/// or a site's health reason keeps: the end, where the cause usually is.
+inline constexpr std::size_t output_cap_bytes = 4096;
+
+/// `text` when it fits in `limit` bytes; otherwise its last `limit` bytes
+/// after a note that says how much was cut, so that a tool printing megabytes
+/// (a chatty login shell, a failing loop) cannot flood the database.
+std::string capped_output(std::string_view text, std::size_t limit = output_cap_bytes);
+
+} // namespace satoru
