@@ -19,6 +19,12 @@ namespace {
 
 using self_ptr = restic_actor::stateful_pointer<restic_state>;
 
+/// The result of repository work, or what its error says as a result of the
+/// same type (the requester always gets an answer it can read).
+template <class T, class Failed> T value_or_failure(expected<T> r, Failed failed) {
+  return r ? std::move(*r) : failed(r.err());
+}
+
 /// Queues work on the repository. `run` is a blocking function executed on
 /// its own thread; `reply` gets its result (or the error) back here. Work
 /// whose token is cancelled while it waits (its job ended) never starts.
@@ -134,14 +140,12 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
             self, false, [=] { return take_snapshot(ctx, store, req, cancel); }, timeout,
             cancel,
             [=](expected<snapshot_outcome> r) mutable {
-              if (r) {
-                promise.deliver(std::move(*r));
-                return;
-              }
-              snapshot_outcome failed;
-              failed.error = r.err().message;
-              failed.failure = classify(r.err().code);
-              promise.deliver(std::move(failed));
+              promise.deliver(value_or_failure(std::move(r), [](const error& e) {
+                snapshot_outcome failed;
+                failed.error = e.message;
+                failed.failure = classify(e.code);
+                return failed;
+              }));
             });
         return promise;
       },
@@ -183,8 +187,9 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
             },
             std::chrono::seconds{ctx.cfg->sync_timeout_seconds}, cancel,
             [=](expected<sync_outcome> r) mutable {
-              promise.deliver(r ? std::move(*r)
-                                : sync_outcome{false, r.err().message, 0, 0});
+              promise.deliver(value_or_failure(std::move(r), [](const error& e) {
+                return sync_outcome{false, e.message, 0, 0};
+              }));
             });
         return promise;
       },
@@ -208,13 +213,11 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
             },
             timeout, token,
             [=](expected<repository_counts> r) mutable {
-              if (r) {
-                promise.deliver(std::move(*r));
-                return;
-              }
-              repository_counts failed;
-              failed.error = r.err().message;
-              promise.deliver(std::move(failed));
+              promise.deliver(value_or_failure(std::move(r), [](const error& e) {
+                repository_counts failed;
+                failed.error = e.message;
+                return failed;
+              }));
             });
         return promise;
       },

@@ -142,19 +142,34 @@ void snapshot_target(self_ptr self, target_result pulled, cancel_token token) {
       });
 }
 
-/// Pulls one target whose staging lock we hold, then snapshots it.
-void pull(self_ptr self, const target_config& target) {
+/// Runs one step of the attempt on its own thread as
+/// `work(ctx, site, store, job, token, deadline)`, under `token` (a child of
+/// the job's) and a deadline of `limit_seconds`.
+template <class T, class Work, class OnDone>
+void run_step(self_ptr self, cancel_token token, int limit_seconds, Work work,
+              OnDone on_done) {
   auto& st = self->state;
-  auto token = st.cancel.child();
-  auto limit = std::chrono::seconds{st.ctx.cfg->target_timeout_seconds};
+  auto limit = std::chrono::seconds{limit_seconds};
   auto dl = deadline::after(limit);
   auto ctx = st.ctx;
   auto site = st.site;
   auto store = st.store;
   auto job = st.job;
-  run_task<target_result>(
-      self, [=] { return pull_target(ctx, site, target, store, job, token, dl); }, token,
-      limit,
+  run_task<T>(
+      self, [=] { return work(ctx, site, store, job, token, dl); }, token, limit,
+      std::move(on_done));
+}
+
+/// Pulls one target whose staging lock we hold, then snapshots it.
+void pull(self_ptr self, const target_config& target) {
+  auto token = self->state.cancel.child();
+  run_step<target_result>(
+      self, token, self->state.ctx.cfg->target_timeout_seconds,
+      [target](const runtime_context& ctx, const site_config& site,
+               const store_actor& store, const job_row& job, const cancel_token& cancel,
+               deadline dl) {
+        return pull_target(ctx, site, target, store, job, cancel, dl);
+      },
       [=](expected<target_result> pulled) {
         auto& s = self->state;
         --s.pulling;
@@ -276,19 +291,10 @@ void on_preflight(self_ptr self, const preflight_summary& summary) {
 }
 
 void start_preflight(self_ptr self) {
-  auto& st = self->state;
-  st.preflighting = true;
-  auto limit = std::chrono::seconds{st.ctx.cfg->preflight_timeout_seconds};
-  auto token = st.cancel.child();
-  auto dl = deadline::after(limit);
-  auto ctx = st.ctx;
-  auto site = st.site;
-  auto store = st.store;
-  auto job = st.job;
-  run_task<preflight_summary>(
-      self, [=] { return preflight_site(ctx, site, store, job, token, dl); }, token,
-      limit,
-      [=](expected<preflight_summary> summary) {
+  self->state.preflighting = true;
+  run_step<preflight_summary>(
+      self, self->state.cancel.child(), self->state.ctx.cfg->preflight_timeout_seconds,
+      preflight_site, [=](expected<preflight_summary> summary) {
         if (summary) {
           on_preflight(self, *summary);
           return;

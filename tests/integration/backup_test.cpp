@@ -28,17 +28,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s)
-    out += c == '\'' ? std::string{"'\\''"} : std::string(1, c);
-  return out + "'";
-}
-
 /// A name as a test message can show it (newlines and high bytes escaped).
 std::string printable(const std::string& s) {
   std::string out;
@@ -211,7 +200,7 @@ void make_hostile_tree(const std::string& root) {
   ASSERT_EQ(::symlink("new\nline", (root + "/link to newline").c_str()), 0);
   ASSERT_EQ(::link((root + "/plain.txt").c_str(), (root + "/hard link").c_str()), 0);
   // Fixed times so the comparison covers them (rsync -a and restic keep them).
-  ASSERT_EQ(run_shell("find " + quote(root) +
+  ASSERT_EQ(run_shell("find " + satoru::shell_quote(root) +
                       " -type f -exec touch -d '2021-02-03 04:05:06' {} +"),
             0);
 }
@@ -434,14 +423,17 @@ TEST_F(Backup, SqliteDumpCompletesUnderAContinuousWriterAndRestoresSound) {
   // harder case: every insert takes the write lock).
   const std::string stop = env.path("stop-writer");
   const std::string loop =
-      "while [ ! -e " + quote(stop) + " ]; do sqlite3 " + quote(db) +
+      "while [ ! -e " + satoru::shell_quote(stop) + " ]; do sqlite3 " +
+      satoru::shell_quote(db) +
       " '.timeout 10000' 'INSERT INTO t(v) VALUES (randomblob(1000));'; "
       "done";
   std::string pid;
-  ASSERT_EQ(host.sh("sh -c " + quote(loop) + " >/dev/null 2>&1 & echo $!", &pid), 0);
+  ASSERT_EQ(
+      host.sh("sh -c " + satoru::shell_quote(loop) + " >/dev/null 2>&1 & echo $!", &pid),
+      0);
   auto rows = [&] {
     std::string out;
-    host.sh("sqlite3 " + quote(db) +
+    host.sh("sqlite3 " + satoru::shell_quote(db) +
                 " '.timeout 10000' 'SELECT count(*) FROM t' 2>/dev/null",
             &out);
     return std::atoll(out.c_str());
@@ -477,11 +469,14 @@ TEST_F(Backup, SqliteDumpCompletesUnderAContinuousWriterAndRestoresSound) {
   EXPECT_TRUE(contains(restored.out, "integrity_check")) << restored.out;
   EXPECT_TRUE(contains(restored.out, ": ok")) << restored.out;
   std::string check, count;
-  ASSERT_EQ(run_shell("sqlite3 " + quote(to + "/busy.db") + " 'PRAGMA integrity_check'",
+  ASSERT_EQ(run_shell("sqlite3 " + satoru::shell_quote(to + "/busy.db") +
+                          " 'PRAGMA integrity_check'",
                       &check),
             0);
   EXPECT_EQ(check, "ok\n");
-  run_shell("sqlite3 " + quote(to + "/busy.db") + " 'SELECT count(*) FROM t'", &count);
+  run_shell("sqlite3 " + satoru::shell_quote(to + "/busy.db") +
+                " 'SELECT count(*) FROM t'",
+            &count);
   // A point-in-time copy: at least what was there before, at most what was
   // there after.
   EXPECT_GE(std::atoll(count.c_str()), rows_before);
@@ -592,7 +587,7 @@ TEST_F(Backup, StoppedMidSqlitePullLeavesNoRemoteTempFolder) {
   ASSERT_EQ(::mkdir(bin.c_str(), 0755), 0);
   write_bytes(bin + "/sqlite3",
               "#!/bin/sh\ncase \"$*\" in *--version*) ;; *)\n  while [ ! -e " +
-                  quote(release) +
+                  satoru::shell_quote(release) +
                   " ]; do sleep 0.1; done ;;\nesac\nexec /usr/bin/sqlite3 \"$@\"\n",
               0755);
   edge_host slow{env.path("slow-edge"), {bin + ":/usr/bin:/bin", "", false}};
@@ -782,17 +777,18 @@ TEST_F(Backup, RestoreOfACorruptSqliteSnapshotFailsTheIntegrityCheck) {
   const auto staged = staging_of("edge", db) + "/app.db";
   ASSERT_TRUE(std::filesystem::exists(staged));
   // Scribble over the middle pages (the index and table b-trees).
-  ASSERT_EQ(run_shell("dd if=/dev/urandom of=" + quote(staged) +
+  ASSERT_EQ(run_shell("dd if=/dev/urandom of=" + satoru::shell_quote(staged) +
                       " bs=4096 seek=20 count=40 conv=notrunc 2>/dev/null"),
             0);
   // restic snapshots staging as it is now; the handler is not involved.
-  ASSERT_EQ(run_shell("cd " + quote(staging_of("edge", db)) +
-                      " && RESTIC_PASSWORD_FILE=" + quote(env.password_file()) +
-                      " RESTIC_REPOSITORY=" + quote(env.path("repo")) +
-                      " restic backup -q --tag satoru --tag site=" +
-                      str(site_json(env, "edge").at("uuid")) + " --tag target=" +
-                      satoru::target_hash("sqlite_dump", db) + " . >/dev/null"),
-            0);
+  ASSERT_EQ(
+      run_shell("cd " + satoru::shell_quote(staging_of("edge", db)) +
+                " && RESTIC_PASSWORD_FILE=" + satoru::shell_quote(env.password_file()) +
+                " RESTIC_REPOSITORY=" + satoru::shell_quote(env.path("repo")) +
+                " restic backup -q --tag satoru --tag site=" +
+                str(site_json(env, "edge").at("uuid")) + " --tag target=" +
+                satoru::target_hash("sqlite_dump", db) + " . >/dev/null"),
+      0);
   auto r = env.run({"restore", "edge", db, "--to", env.path("restored")});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_TRUE(contains(r.out + r.err, "integrity_check")) << r.out << r.err;

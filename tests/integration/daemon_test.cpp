@@ -14,31 +14,7 @@
 using namespace satoru::testing;
 using namespace std::chrono_literals;
 
-namespace {
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-std::string status_of(const satoru_env& env, std::int64_t id) {
-  return std::string(job_json(env, id).at("status").as_string());
-}
-
-/// A site "edge" whose one directory target takes about `seconds` to pull
-/// (256 KiB/s bandwidth limit); writes the config and returns the folder.
-std::string add_slow_site(satoru_env& env, const edge_host& host, int seconds) {
-  auto dir = host.remote_root() + "/slow";
-  EXPECT_EQ(host.sh("mkdir -p '" + dir + "' && head -c " +
-                    std::to_string(seconds * 256 * 1024) + " /dev/urandom > '" + dir +
-                    "/blob'"),
-            0);
-  auto i = env.add_site("edge", host, {{"directory", dir}});
-  env.set_target_options(i, 0, {{"bwlimit_kbps", 256}, {"compress", false}});
-  env.write_config();
-  return dir;
-}
-
-} // namespace
+namespace {} // namespace
 
 TEST(Daemon, RunQueuesInTheBackgroundAndTheDaemonStartsItWithinASecond) {
   satoru_env env;
@@ -266,7 +242,8 @@ TEST(Cli, ALockedDatabaseIsWaitedFor) {
   edge_host host{env.path("edge")};
   env.add_site("edge", host, {{"directory", "/srv"}});
   env.write_config();
-  ASSERT_EQ(env.run({"run", "edge", "--job", "preflight"}).exit_code, 0); // creates the database
+  ASSERT_EQ(env.run({"run", "edge", "--job", "preflight"}).exit_code,
+            0); // creates the database
   // Another process holds the write lock for 3 seconds.
   std::thread locker([&] {
     run_shell("(echo 'BEGIN IMMEDIATE; UPDATE sites SET health = health;'; sleep 3; "

@@ -29,17 +29,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s)
-    out += c == '\'' ? std::string{"'\\''"} : std::string(1, c);
-  return out + "'";
-}
-
 void write_file(const std::string& path, const std::string& content, mode_t mode) {
   fs::create_directories(fs::path(path).parent_path());
   {
@@ -71,7 +60,8 @@ std::string metric_value(const std::string& text, const std::string& series) {
 
 std::string sha256_fingerprint(const std::string& pub_file) {
   std::string out;
-  run_shell("ssh-keygen -lf " + quote(pub_file) + " | awk '{print $2}'", &out);
+  run_shell("ssh-keygen -lf " + satoru::shell_quote(pub_file) + " | awk '{print $2}'",
+            &out);
   return out.substr(0, out.find('\n'));
 }
 
@@ -209,8 +199,8 @@ TEST_F(EdgeHosts, EveryChildProcessGetsOnlyTheEnvironmentItNeeds) {
   const std::vector<std::string> tools{"rsync", "ssh", "sqlite3", "gzip", "restic"};
   for (const auto& tool : tools)
     write_file(bin + "/" + tool,
-               "#!/bin/sh\ncat /proc/$$/environ > " + quote(seen) + "/" + tool +
-                   ".$$\nexec /usr/bin/" + tool + " \"$@\"\n",
+               "#!/bin/sh\ncat /proc/$$/environ > " + satoru::shell_quote(seen) + "/" +
+                   tool + ".$$\nexec /usr/bin/" + tool + " \"$@\"\n",
                0755);
   const std::string old_path =
       std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin";
@@ -278,7 +268,7 @@ TEST_F(EdgeHosts, TwoServersCopyingOneEdgeDatabaseAtOnceBothSucceed) {
   }
   ASSERT_GT(busy, 0);
   write_file(foreign + "/pid", std::to_string(busy) + "\n", 0600);
-  ASSERT_EQ(run_shell("touch -d '2 days ago' " + quote(old)), 0);
+  ASSERT_EQ(run_shell("touch -d '2 days ago' " + satoru::shell_quote(old)), 0);
 
   // The second server: its own config, database, staging and repository.
   satoru_env standby{"satoru-edge-standby"};
@@ -313,9 +303,10 @@ TEST_F(EdgeHosts, TwoServersCopyingOneEdgeDatabaseAtOnceBothSucceed) {
   for (auto* e : {&env, &standby}) {
     std::string count;
     run_shell("sqlite3 " +
-                  quote(satoru::staging_path(e->path("staging"),
-                                             satoru::derive_site_uuid("edge"), hash) +
-                        "/app.db") +
+                  satoru::shell_quote(
+                      satoru::staging_path(e->path("staging"),
+                                           satoru::derive_site_uuid("edge"), hash) +
+                      "/app.db") +
                   " 'SELECT count(*) FROM t'",
               &count);
     EXPECT_EQ(count, "20000\n");
@@ -328,20 +319,21 @@ TEST_F(EdgeHosts, TheEdgeDatabaseIsOpenedReadOnlySoAHotJournalIsNotRolledBack) {
   const std::string db = host.remote_root() + "/app.db";
   // An application that died in the middle of a transaction: its changes
   // are in the file, the journal that undoes them is beside it.
-  ASSERT_EQ(run_shell("python3 -c " + quote("import sqlite3, os\n"
-                                            "c = sqlite3.connect('" +
-                                            db +
-                                            "')\n"
-                                            "c.execute('CREATE TABLE t(x)')\n"
-                                            "c.executemany('INSERT INTO t VALUES (?)', "
-                                            "[('a' * 500,) for _ in range(200)])\n"
-                                            "c.commit()\n"
-                                            "c.isolation_level = None\n"
-                                            "c.execute('PRAGMA cache_size=1')\n"
-                                            "c.execute('BEGIN')\n"
-                                            "c.execute('UPDATE t SET x = upper(x)')\n"
-                                            "c.execute('INSERT INTO t SELECT x FROM t')\n"
-                                            "os._exit(0)\n")),
+  ASSERT_EQ(run_shell("python3 -c " +
+                      satoru::shell_quote("import sqlite3, os\n"
+                                          "c = sqlite3.connect('" +
+                                          db +
+                                          "')\n"
+                                          "c.execute('CREATE TABLE t(x)')\n"
+                                          "c.executemany('INSERT INTO t VALUES (?)', "
+                                          "[('a' * 500,) for _ in range(200)])\n"
+                                          "c.commit()\n"
+                                          "c.isolation_level = None\n"
+                                          "c.execute('PRAGMA cache_size=1')\n"
+                                          "c.execute('BEGIN')\n"
+                                          "c.execute('UPDATE t SET x = upper(x)')\n"
+                                          "c.execute('INSERT INTO t SELECT x FROM t')\n"
+                                          "os._exit(0)\n")),
             0);
   ASSERT_TRUE(fs::exists(db + "-journal"));
   const std::string db_before = read_file(db),
@@ -466,7 +458,7 @@ std::vector<std::string> add_every_transfer(satoru_env& env, const edge_host& ho
   write_file(data + "/a.txt", "alpha\n", 0644);
   write_file(data + "/sub/b.txt", "beta\n", 0644);
   for (const auto& path : {db, db2}) {
-    EXPECT_EQ(run_shell("sqlite3 " + quote(path) +
+    EXPECT_EQ(run_shell("sqlite3 " + satoru::shell_quote(path) +
                         " 'CREATE TABLE t(x); INSERT INTO t VALUES (42);'"),
               0);
     ::chmod(path.c_str(), 0644);
@@ -488,9 +480,11 @@ void expect_restored(const satoru_env& env, const std::vector<std::string>& path
       EXPECT_EQ(read_file(to + "/sub/b.txt"), "beta\n");
     } else {
       std::string value;
-      run_shell("sqlite3 " + quote(to + "/" + fs::path(paths[i]).filename().string()) +
-                    " 'SELECT x FROM t'",
-                &value);
+      run_shell(
+          "sqlite3 " +
+              satoru::shell_quote(to + "/" + fs::path(paths[i]).filename().string()) +
+              " 'SELECT x FROM t'",
+          &value);
       EXPECT_EQ(value, "42\n") << paths[i];
     }
   }
@@ -509,7 +503,7 @@ TEST_F(EdgeHosts, DashAsLoginShellWithBusyBoxFirstInPathBacksUpEveryTransfer) {
   fs::create_directories(applets);
   ::chmod(env.dir().c_str(), 0755); // the edge user runs the applets from here
   ASSERT_EQ(run_shell("for a in $(busybox --list); do ln -s /usr/bin/busybox " +
-                      quote(applets) + "/$a; done"),
+                      satoru::shell_quote(applets) + "/$a; done"),
             0);
   edge_host::options opts;
   opts.login_user = user.name();

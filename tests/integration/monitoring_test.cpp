@@ -32,10 +32,6 @@ const std::string source_dir = SATORU_SOURCE_DIR;
 const std::string dashboard_file = source_dir + "/dashboards/satoru.json";
 const std::string alerts_file = source_dir + "/dashboards/alerts.yml";
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 satoru::process_result run_tool(std::vector<std::string> argv) {
   satoru::process_spec spec;
   spec.argv = std::move(argv);
@@ -65,19 +61,21 @@ std::vector<boost::json::object> all_panels(const boost::json::object& dashboard
     for (auto& p : list->as_array()) {
       out.push_back(p.as_object());
       if (auto* nested = p.as_object().if_contains("panels"))
-        for (auto& q : nested->as_array()) out.push_back(q.as_object());
+        for (auto& q : nested->as_array())
+          out.push_back(q.as_object());
     }
   return out;
 }
 
 /// Every (panel title, PromQL expression) of the dashboard.
-std::vector<std::pair<std::string, std::string>> dashboard_queries(
-  const boost::json::object& dashboard) {
+std::vector<std::pair<std::string, std::string>>
+dashboard_queries(const boost::json::object& dashboard) {
   std::vector<std::pair<std::string, std::string>> out;
   for (auto& p : all_panels(dashboard))
     if (auto* targets = p.if_contains("targets"))
       for (auto& t : targets->as_array())
-        out.emplace_back(str(p.if_contains("title")), str(t.as_object().if_contains("expr")));
+        out.emplace_back(str(p.if_contains("title")),
+                         str(t.as_object().if_contains("expr")));
   return out;
 }
 
@@ -85,9 +83,14 @@ std::vector<std::pair<std::string, std::string>> dashboard_queries(
 /// interval variables at values that suit a 1 s scrape interval).
 std::string substitute(std::string expr) {
   const std::vector<std::pair<std::string, std::string>> vars = {
-    {"${__rate_interval}", "1m"}, {"$__rate_interval", "1m"}, {"${__interval}", "15s"},
-    {"$__interval", "15s"},       {"${__range}", "10m"},      {"$__range", "10m"},
-    {"${site}", ".*"},            {"$site", ".*"}};
+      {"${__rate_interval}", "1m"},
+      {"$__rate_interval", "1m"},
+      {"${__interval}", "15s"},
+      {"$__interval", "15s"},
+      {"${__range}", "10m"},
+      {"$__range", "10m"},
+      {"${site}", ".*"},
+      {"$site", ".*"}};
   for (const auto& [from, to] : vars)
     for (auto at = expr.find(from); at != std::string::npos; at = expr.find(from, at))
       expr.replace(at, from.size(), to);
@@ -124,7 +127,8 @@ std::string url_encode(const std::string& s) {
 /// Stopped by its pid (never by name), also when the test fails.
 class prometheus_server {
 public:
-  prometheus_server(std::string dir, int metrics_port) : dir_(std::move(dir)) {
+  prometheus_server(std::string dir, int metrics_port)
+      : dir_(std::move(dir)) {
     port_ = free_port();
     run_shell("mkdir -p '" + dir_ + "/data'");
     std::ofstream cfg(dir_ + "/prometheus.yml");
@@ -140,7 +144,8 @@ public:
     if (pid < 0) return false;
     if (pid == 0) {
       prctl(PR_SET_PDEATHSIG, SIGKILL); // dies with the test even if it crashes
-      int fd = ::open((dir_ + "/prometheus.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      int fd =
+          ::open((dir_ + "/prometheus.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
       dup2(fd, 1);
       dup2(fd, 2);
       int null = ::open("/dev/null", O_RDONLY);
@@ -154,15 +159,16 @@ public:
     }
     pid_ = pid;
     return wait_until(
-      [&] {
-        int status = 0;
-        if (waitpid(pid_, &status, WNOHANG) == pid_) {
-          pid_ = 0;
-          return true;
-        }
-        return contains(http_get(port_, "/-/ready"), "Ready");
-      },
-      30s, 200ms) && pid_ > 0;
+               [&] {
+                 int status = 0;
+                 if (waitpid(pid_, &status, WNOHANG) == pid_) {
+                   pid_ = 0;
+                   return true;
+                 }
+                 return contains(http_get(port_, "/-/ready"), "Ready");
+               },
+               30s, 200ms) &&
+           pid_ > 0;
   }
 
   void stop() {
@@ -185,7 +191,8 @@ public:
   }
 
   /// An instant query's result vector; *error gets Prometheus' complaint.
-  boost::json::array query(const std::string& promql, std::string* error = nullptr) const {
+  boost::json::array query(const std::string& promql,
+                           std::string* error = nullptr) const {
     auto v = api("query?query=" + url_encode(promql));
     if (!v.is_object() || str(v.as_object().if_contains("status")) != "success") {
       if (error)
@@ -217,26 +224,30 @@ TEST(Monitoring, AlertRulesPassPromtoolChecksAndTheirUnitTests) {
   EXPECT_TRUE(contains(check.out, "SUCCESS: 10 rules found")) << check.out;
 
   // Every alert has firing and non-firing cases there (see the file).
-  auto test = run_tool({"promtool", "test", "rules", source_dir + "/dashboards/alerts_test.yml"});
+  auto test =
+      run_tool({"promtool", "test", "rules", source_dir + "/dashboards/alerts_test.yml"});
   EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
   EXPECT_TRUE(contains(test.out, "SUCCESS")) << test.out;
   auto tests = read_file(source_dir + "/dashboards/alerts_test.yml");
-  for (auto name : {"SatoruBackupStale", "SatoruSiteFailed", "SatoruSiteWarning",
-                    "SatoruSyncStale", "SatoruSyncFailing", "SatoruOffsiteLagGrowing",
-                    "SatoruStagingDiskLow", "SatoruDaemonDown", "SatoruHostKeyMismatch",
-                    "SatoruTargetUnreadableFiles"}) {
+  for (auto name :
+       {"SatoruBackupStale", "SatoruSiteFailed", "SatoruSiteWarning", "SatoruSyncStale",
+        "SatoruSyncFailing", "SatoruOffsiteLagGrowing", "SatoruStagingDiskLow",
+        "SatoruDaemonDown", "SatoruHostKeyMismatch", "SatoruTargetUnreadableFiles"}) {
     EXPECT_TRUE(contains(read_file(alerts_file), std::string("alert: ") + name)) << name;
-    EXPECT_TRUE(contains(tests, std::string("alertname: ") + name)) << name << " is not tested";
+    EXPECT_TRUE(contains(tests, std::string("alertname: ") + name))
+        << name << " is not tested";
     // The runbook the annotation links to exists.
     std::string anchor = name;
-    for (auto& c : anchor) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : anchor)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     EXPECT_TRUE(contains(read_file(alerts_file), "docs/operations.md#" + anchor)) << name;
     EXPECT_TRUE(contains(read_file(source_dir + "/docs/operations.md"),
                          std::string("### ") + name))
-      << name << " has no section in docs/operations.md";
+        << name << " has no section in docs/operations.md";
   }
 
-  auto config = run_tool({"promtool", "check", "config", source_dir + "/dashboards/prometheus.yml"});
+  auto config = run_tool(
+      {"promtool", "check", "config", source_dir + "/dashboards/prometheus.yml"});
   EXPECT_EQ(config.exit_code, 0) << config.out << config.err;
 }
 
@@ -264,7 +275,8 @@ TEST(Monitoring, DashboardIsBuiltOnTheDatasourceVariable) {
   auto& site = vars["site"];
   EXPECT_EQ(str(site.if_contains("type")), "query");
   EXPECT_EQ(site.at("datasource"), ds);
-  EXPECT_TRUE(contains(str(site.if_contains("query")), "label_values(satoru_site_health, site)"));
+  EXPECT_TRUE(
+      contains(str(site.if_contains("query")), "label_values(satoru_site_health, site)"));
   EXPECT_TRUE(site.at("multi").as_bool());
   EXPECT_TRUE(site.at("includeAll").as_bool());
   EXPECT_EQ(str(site.if_contains("allValue")), ".*");
@@ -273,7 +285,8 @@ TEST(Monitoring, DashboardIsBuiltOnTheDatasourceVariable) {
   std::size_t with_targets = 0, site_panels = 0;
   for (auto& p : all_panels(dashboard)) {
     auto title = str(p.if_contains("title"));
-    EXPECT_TRUE(ids.insert(p.at("id").to_number<std::int64_t>()).second) << "duplicate id: " << title;
+    EXPECT_TRUE(ids.insert(p.at("id").to_number<std::int64_t>()).second)
+        << "duplicate id: " << title;
     EXPECT_TRUE(p.contains("gridPos")) << title;
     if (str(p.if_contains("type")) == "row") continue;
     ASSERT_TRUE(p.contains("datasource")) << title;
@@ -309,7 +322,8 @@ TEST(Monitoring, EveryDashboardAndAlertQueryReturnsDataFromARealDaemon) {
   host.write_file(dir + "/sub/b.txt", std::string(100000, 'b'));
   host.make_sqlite_db(host.remote_root() + "/app.db",
                       "CREATE TABLE t(x); INSERT INTO t VALUES (1), (2);");
-  env.add_site("edge-1", host, {{"directory", dir}, {"sqlite_dump", host.remote_root() + "/app.db"}});
+  env.add_site("edge-1", host,
+               {{"directory", dir}, {"sqlite_dump", host.remote_root() + "/app.db"}});
   rclone_server remote;
   ASSERT_TRUE(remote.start(env.path("b2"))) << remote.last_error();
   env.config["restic_b2_repository"] = remote.repository("fleet");
@@ -320,9 +334,9 @@ TEST(Monitoring, EveryDashboardAndAlertQueryReturnsDataFromARealDaemon) {
   daemon.start();
   prometheus_server prometheus{env.path("prometheus"), env.metrics_port()};
   ASSERT_TRUE(prometheus.start()) << prometheus.log();
-  ASSERT_TRUE(wait_until([&] { return !prometheus.query("up{job=\"satoru\"} == 1").empty(); },
-                         20s, 200ms))
-    << prometheus.log();
+  ASSERT_TRUE(wait_until(
+      [&] { return !prometheus.query("up{job=\"satoru\"} == 1").empty(); }, 20s, 200ms))
+      << prometheus.log();
 
   // A real backup (twice, so that retention has something to remove), an
   // off-site copy and a prune, all run by the daemon while Prometheus watches.
@@ -336,15 +350,16 @@ TEST(Monitoring, EveryDashboardAndAlertQueryReturnsDataFromARealDaemon) {
   auto prune = env.run({"prune", "--wait"});
   ASSERT_EQ(prune.exit_code, 0) << prune.out << prune.err << daemon.log();
   ASSERT_TRUE(wait_until(
-    [&] {
-      return !prometheus
-                .query("satoru_jobs_finished_total{type=\"retention\",status=\"success\"} == 1")
-                .empty() &&
-             !prometheus.query("satoru_sync_status{status=\"success\"} == 1").empty() &&
-             !prometheus.query("satoru_retention_snapshots_removed_total > 0").empty();
-    },
-    30s, 250ms))
-    << http_get(env.metrics_port(), "/metrics");
+      [&] {
+        return !prometheus
+                    .query("satoru_jobs_finished_total{type=\"retention\",status="
+                           "\"success\"} == 1")
+                    .empty() &&
+               !prometheus.query("satoru_sync_status{status=\"success\"} == 1").empty() &&
+               !prometheus.query("satoru_retention_snapshots_removed_total > 0").empty();
+      },
+      30s, 250ms))
+      << http_get(env.metrics_port(), "/metrics");
   std::this_thread::sleep_for(3s); // a few more scrapes for the rate() windows
 
   auto metrics_text = http_get(env.metrics_port(), "/metrics");
@@ -377,36 +392,41 @@ TEST(Monitoring, EveryDashboardAndAlertQueryReturnsDataFromARealDaemon) {
     auto expr = substitute(raw);
     EXPECT_FALSE(contains(expr, "$")) << title << ": unknown variable in " << expr;
     check(title, expr);
-    for (const auto& sel : selectors(expr)) check(title + " (selector)", sel);
+    for (const auto& sel : selectors(expr))
+      check(title + " (selector)", sel);
     ++checked;
   }
   EXPECT_EQ(checked, queries.size());
   // The site variable: label_values(satoru_site_health, site).
-  auto sites = prometheus.api("label/site/values?match[]=" + url_encode("satoru_site_health"));
+  auto sites =
+      prometheus.api("label/site/values?match[]=" + url_encode("satoru_site_health"));
   EXPECT_TRUE(contains(boost::json::serialize(sites), "\"edge-1\"")) << sites;
 
   // 3. Every alert rule is loaded and evaluates cleanly, and every series it
   // selects exists (no misspelt metric or label value).
   const std::set<std::string> alert_names = {
-    "SatoruBackupStale",   "SatoruSiteFailed",        "SatoruSiteWarning",
-    "SatoruSyncStale",     "SatoruSyncFailing",       "SatoruOffsiteLagGrowing",
-    "SatoruStagingDiskLow", "SatoruDaemonDown", "SatoruHostKeyMismatch",
-    "SatoruTargetUnreadableFiles"};
+      "SatoruBackupStale",     "SatoruSiteFailed",
+      "SatoruSiteWarning",     "SatoruSyncStale",
+      "SatoruSyncFailing",     "SatoruOffsiteLagGrowing",
+      "SatoruStagingDiskLow",  "SatoruDaemonDown",
+      "SatoruHostKeyMismatch", "SatoruTargetUnreadableFiles"};
   boost::json::array rules;
   ASSERT_TRUE(wait_until(
-    [&] {
-      rules.clear();
-      auto v = prometheus.api("rules?type=alert");
-      if (!v.is_object() || str(v.as_object().if_contains("status")) != "success") return false;
-      for (auto& g : v.at("data").at("groups").as_array())
-        if (str(g.as_object().if_contains("name")) == "satoru")
-          for (auto& r : g.at("rules").as_array()) rules.push_back(r);
-      for (auto& r : rules)
-        if (str(r.as_object().if_contains("health")) != "ok") return false;
-      return !rules.empty();
-    },
-    15s, 250ms))
-    << boost::json::serialize(rules) << prometheus.log();
+      [&] {
+        rules.clear();
+        auto v = prometheus.api("rules?type=alert");
+        if (!v.is_object() || str(v.as_object().if_contains("status")) != "success")
+          return false;
+        for (auto& g : v.at("data").at("groups").as_array())
+          if (str(g.as_object().if_contains("name")) == "satoru")
+            for (auto& r : g.at("rules").as_array())
+              rules.push_back(r);
+        for (auto& r : rules)
+          if (str(r.as_object().if_contains("health")) != "ok") return false;
+        return !rules.empty();
+      },
+      15s, 250ms))
+      << boost::json::serialize(rules) << prometheus.log();
   std::set<std::string> seen;
   for (auto& r : rules) {
     auto name = str(r.as_object().if_contains("name"));
@@ -415,7 +435,8 @@ TEST(Monitoring, EveryDashboardAndAlertQueryReturnsDataFromARealDaemon) {
     EXPECT_EQ(str(r.as_object().if_contains("lastError")), "") << name;
     auto sels = selectors(query);
     EXPECT_FALSE(sels.empty()) << name << ": " << query;
-    for (const auto& sel : sels) check(name, sel);
+    for (const auto& sel : sels)
+      check(name, sel);
   }
   EXPECT_EQ(seen, alert_names);
 
@@ -425,18 +446,18 @@ TEST(Monitoring, EveryDashboardAndAlertQueryReturnsDataFromARealDaemon) {
   for (auto& a : alerts.at("data").at("alerts").as_array()) {
     auto name = str(a.at("labels").as_object().if_contains("alertname"));
     EXPECT_TRUE(name == "SatoruStagingDiskLow" || !alert_names.count(name))
-      << name << " is " << str(a.as_object().if_contains("state")) << " on a healthy daemon: "
-      << boost::json::serialize(a);
+        << name << " is " << str(a.as_object().if_contains("state"))
+        << " on a healthy daemon: " << boost::json::serialize(a);
   }
 
   // 5. The daemon stops: SatoruDaemonDown matches the real up{job="satoru"}.
   EXPECT_EQ(daemon.stop(), 0);
   EXPECT_TRUE(wait_until(
-    [&] {
-      auto v = prometheus.api("alerts");
-      return contains(boost::json::serialize(v), "\"alertname\":\"SatoruDaemonDown\"");
-    },
-    20s, 250ms))
-    << boost::json::serialize(prometheus.api("alerts"));
+      [&] {
+        auto v = prometheus.api("alerts");
+        return contains(boost::json::serialize(v), "\"alertname\":\"SatoruDaemonDown\"");
+      },
+      20s, 250ms))
+      << boost::json::serialize(prometheus.api("alerts"));
   prometheus.stop();
 }

@@ -21,10 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 void write(const std::string& path, const std::string& text) {
   fs::create_directories(fs::path(path).parent_path());
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -151,13 +147,6 @@ int sh(const std::string& command, std::string* out = nullptr) {
   return run_shell(command + " 2>&1", out);
 }
 
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s)
-    out += c == '\'' ? std::string{"'\\''"} : std::string(1, c);
-  return out + "'";
-}
-
 /// Installs the core component and builds the plugins once for all tests.
 struct OutOfTreePlugin : ::testing::Test {
   static inline temp_dir* work = nullptr;
@@ -168,8 +157,8 @@ struct OutOfTreePlugin : ::testing::Test {
     work = new temp_dir("satoru-oot");
     const std::string prefix = *work / "prefix";
     std::string out;
-    if (sh("cmake --install " + quote(SATORU_BINARY_DIR) + " --prefix " + quote(prefix) +
-               " --component core",
+    if (sh("cmake --install " + satoru::shell_quote(SATORU_BINARY_DIR) + " --prefix " +
+               satoru::shell_quote(prefix) + " --component core",
            &out) != 0) {
       setup_error = "cmake --install failed:\n" + out;
       return;
@@ -178,9 +167,10 @@ struct OutOfTreePlugin : ::testing::Test {
     write(src + "/CMakeLists.txt", cmake_lists);
     write(src + "/hello.cpp", hello_cpp);
     write(src + "/wrong_abi.cpp", wrong_abi_cpp);
-    if (sh("cmake -S " + quote(src) + " -B " + quote(build) + " -DSATORU_PREFIX=" +
-               quote(prefix) + " -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build " +
-               quote(build) + " -j2",
+    if (sh("cmake -S " + satoru::shell_quote(src) + " -B " + satoru::shell_quote(build) +
+               " -DSATORU_PREFIX=" + satoru::shell_quote(prefix) +
+               " -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build " +
+               satoru::shell_quote(build) + " -j2",
            &out) != 0) {
       setup_error = "building the plugins failed:\n" + out;
       return;
@@ -216,15 +206,17 @@ TEST_F(OutOfTreePlugin, InstalledCoreHasTheHeadersAndLibraryAPluginNeeds) {
   const std::string prefix = *work / "prefix";
   EXPECT_TRUE(fs::exists(prefix + "/include/satoru/plugin.hpp"));
   std::string libs;
-  sh("find " + quote(prefix) + " -name 'libsatoru-core.so*'", &libs);
+  sh("find " + satoru::shell_quote(prefix) + " -name 'libsatoru-core.so*'", &libs);
   EXPECT_TRUE(contains(libs, "libsatoru-core.so\n")) << libs;
   // Nothing but satoru's own headers: the rest come from system packages.
   std::string others;
-  sh("cd " + quote(prefix) + "/include && find . -type f ! -path './satoru/*'", &others);
+  sh("cd " + satoru::shell_quote(prefix) +
+         "/include && find . -type f ! -path './satoru/*'",
+     &others);
   EXPECT_EQ(others, "");
   // Every satoru header the public ones include was installed.
   std::string missing;
-  sh("cd " + quote(prefix) +
+  sh("cd " + satoru::shell_quote(prefix) +
          "/include && grep -ho '#include \"satoru/[a-z_]*\\.hpp\"' -r satoru"
          " | sed 's/#include \"//; s/\"//' | sort -u | while read -r h; do [ -f \"$h\" ] "
          "|| echo "
@@ -252,7 +244,8 @@ TEST_F(OutOfTreePlugin, LoadsBesideTheShippedOnesAndBrokenLibrariesAreRefused) {
   EXPECT_EQ(refused.size(), 3u);
   EXPECT_TRUE(contains(refused[file("wrong-abi")], "ABI version 999"))
       << refused[file("wrong-abi")];
-  EXPECT_TRUE(contains(refused[file("wrong-abi")], "needs " + std::to_string(satoru::plugin_abi_version)))
+  EXPECT_TRUE(contains(refused[file("wrong-abi")],
+                       "needs " + std::to_string(satoru::plugin_abi_version)))
       << refused[file("wrong-abi")];
   EXPECT_TRUE(contains(refused[file("not-a-library")], "cannot load"))
       << refused[file("not-a-library")];
@@ -275,7 +268,7 @@ TEST_F(OutOfTreePlugin, CliListsItChecksConfigsWithItAndBacksItUp) {
   auto r = env.run({"plugins", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   auto listing = boost::json::parse(r.out).as_object();
-  EXPECT_EQ(listing.at("abi_version").as_int64(), 1);
+  EXPECT_EQ(listing.at("abi_version").as_int64(), satoru::plugin_abi_version);
   std::vector<std::string> names;
   for (auto& p : listing.at("plugins").as_array()) {
     names.push_back(std::string(p.at("name").as_string()));
@@ -283,7 +276,7 @@ TEST_F(OutOfTreePlugin, CliListsItChecksConfigsWithItAndBacksItUp) {
       EXPECT_EQ(p.at("version").as_string(), "0.0.1");
       EXPECT_EQ(p.at("file").as_string(), file("hello"));
       EXPECT_EQ(boost::json::serialize(p.at("modes")), R"(["hello"])");
-      EXPECT_EQ(p.at("abi_version").as_int64(), 1);
+      EXPECT_EQ(p.at("abi_version").as_int64(), satoru::plugin_abi_version);
     }
   }
   std::sort(names.begin(), names.end());

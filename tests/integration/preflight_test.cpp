@@ -16,10 +16,6 @@ using namespace satoru::testing;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 /// Health and reason of a site as `satoru sites --json` reports them.
 boost::json::object site_json(const satoru_env& env, const std::string& name) {
   auto r = env.run({"sites", "--json"});

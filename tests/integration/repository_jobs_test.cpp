@@ -16,24 +16,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-/// restic run directly against a repository with the env's password.
-satoru::process_result restic(const satoru_env& env, const std::string& repo,
-                              std::vector<std::string> args) {
-  satoru::process_spec spec;
-  spec.argv = {"restic", "-r", repo};
-  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-  spec.env = {{"RESTIC_PASSWORD_FILE", env.password_file()},
-              {"RESTIC_CACHE_DIR", env.path("test-cache")}};
-  spec.timeout = 300s;
-  auto r = satoru::run_process(spec);
-  EXPECT_TRUE(r) << (r ? "" : r.err().message);
-  return r ? *r : satoru::process_result{};
-}
-
 /// Snapshots as restic lists them: id -> tags.
 std::map<std::string, std::set<std::string>> snapshots(const satoru_env& env,
                                                        const std::string& repo) {
@@ -44,24 +26,28 @@ std::map<std::string, std::set<std::string>> snapshots(const satoru_env& env,
   for (auto& s : list.as_array()) {
     std::set<std::string> tags;
     if (auto* t = s.as_object().if_contains("tags"))
-      for (auto& tag : t->as_array()) tags.insert(std::string(tag.as_string()));
+      for (auto& tag : t->as_array())
+        tags.insert(std::string(tag.as_string()));
     out[std::string(s.at("id").as_string())] = tags;
   }
   return out;
 }
 
 /// Snapshot ids of one target (by its hash), oldest first.
-std::vector<std::string> snapshots_of_target(const satoru_env& env, const std::string& repo,
+std::vector<std::string> snapshots_of_target(const satoru_env& env,
+                                             const std::string& repo,
                                              const std::string& hash) {
   auto r = restic(env, repo, {"snapshots", "--json", "--tag", "target=" + hash});
   std::vector<std::string> ids;
   if (!r.ok()) return ids;
   auto list = boost::json::parse(r.out);
-  for (auto& s : list.as_array()) ids.emplace_back(s.at("id").as_string());
+  for (auto& s : list.as_array())
+    ids.emplace_back(s.at("id").as_string());
   return ids;
 }
 
-std::string target_hash_of(const satoru_env& env, const std::string& site, std::size_t i) {
+std::string target_hash_of(const satoru_env& env, const std::string& site,
+                           std::size_t i) {
   auto r = env.run({"sites", "--json"});
   auto sites = boost::json::parse(r.out);
   for (auto& s : sites.as_array())
@@ -74,9 +60,10 @@ std::string target_hash_of(const satoru_env& env, const std::string& site, std::
 std::string sync_state(const satoru_env& env, const std::string& column) {
   std::string out;
   run_shell("sqlite3 '" + env.path("state/satoru.db") + "' 'SELECT " + column +
-              " FROM sync_state'",
+                " FROM sync_state'",
             &out);
-  while (!out.empty() && out.back() == '\n') out.pop_back();
+  while (!out.empty() && out.back() == '\n')
+    out.pop_back();
   return out;
 }
 
@@ -86,7 +73,8 @@ TEST(Retention, KeepLastTwoKeepsEachTargetsTwoNewestAndLeavesOthersAlone) {
   satoru_env env;
   edge_host host{env.path("edge")};
   ASSERT_TRUE(host.running());
-  auto a = host.remote_root() + "/a", b = host.remote_root() + "/b", c = host.remote_root() + "/c";
+  auto a = host.remote_root() + "/a", b = host.remote_root() + "/b",
+       c = host.remote_root() + "/c";
   host.write_file(a + "/f", "a");
   host.write_file(b + "/f", "b");
   host.write_file(c + "/f", "c");
@@ -129,7 +117,8 @@ TEST(Retention, RunsBesideABackupWithoutEitherFailing) {
   edge_host host{env.path("edge")};
   ASSERT_TRUE(host.running());
   auto dir = host.remote_root() + "/big";
-  ASSERT_EQ(host.sh("mkdir -p '" + dir + "' && head -c 3000000 /dev/urandom > '" + dir + "/blob'"),
+  ASSERT_EQ(host.sh("mkdir -p '" + dir + "' && head -c 3000000 /dev/urandom > '" + dir +
+                    "/blob'"),
             0);
   auto i = env.add_site("edge", host, {{"directory", dir}});
   env.set_target_options(i, 0, {{"bwlimit_kbps", 512}, {"compress", false}});
@@ -145,15 +134,15 @@ TEST(Retention, RunsBesideABackupWithoutEitherFailing) {
     auto r = env.run({"job", std::to_string(id), "--json"});
     return std::string(boost::json::parse(r.out).at("status").as_string());
   };
-  ASSERT_TRUE(wait_until([&] { return status(backup) != "queued" && status(prune) != "queued"; },
-                         30s));
   ASSERT_TRUE(wait_until(
-    [&] {
-      auto s1 = status(backup), s2 = status(prune);
-      return (s1 == "success" || s1 == "failed") && (s2 == "success" || s2 == "failed");
-    },
-    120s))
-    << daemon.log();
+      [&] { return status(backup) != "queued" && status(prune) != "queued"; }, 30s));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s1 = status(backup), s2 = status(prune);
+        return (s1 == "success" || s1 == "failed") && (s2 == "success" || s2 == "failed");
+      },
+      120s))
+      << daemon.log();
   EXPECT_EQ(status(backup), "success");
   EXPECT_EQ(status(prune), "success");
   // restic check takes an exclusive lock: stop the daemon (and its
@@ -213,39 +202,48 @@ TEST(Sync, CopiesToTheRemoteThenOnlyNewSnapshotsAndSurvivesARemoteOutage) {
     auto r = env.run({"job", std::to_string(id), "--json"});
     return std::string(boost::json::parse(r.out).at("status").as_string());
   };
-  ASSERT_TRUE(wait_until([&] { return status() == "failed"; }, 120s)) << daemon.log();
+  // A dead remote is a transient failure: the job waits for a retry.
+  auto retry_pending = [&] {
+    auto job = job_json(env, id);
+    return job.contains("failed_attempts") && job.at("failed_attempts").as_int64() == 1 &&
+           status() == "queued" && !job.at("next_attempt_at").as_string().empty();
+  };
+  ASSERT_TRUE(wait_until(retry_pending, 120s)) << daemon.log();
   auto error = sync_state(env, "error");
   EXPECT_TRUE(contains(error, "off-site copy to")) << error;
   EXPECT_EQ(std::count(error.begin(), error.end(), '\n'), 0) << "one line: " << error;
   EXPECT_EQ(sync_state(env, "status"), "failed");
   std::string metrics;
   EXPECT_TRUE(wait_until(
-    [&] {
-      metrics = http_get(env.metrics_port(), "/metrics");
-      return contains(metrics, "satoru_sync_status{status=\"failed\"} 1") &&
-             contains(metrics, "satoru_offsite_lag_snapshots 1");
-    },
-    15s))
-    << "the failed sync and the one snapshot not yet off-site show in the metrics\n"
-    << metrics;
+      [&] {
+        metrics = http_get(env.metrics_port(), "/metrics");
+        return contains(metrics, "satoru_sync_status{status=\"failed\"} 1") &&
+               contains(metrics, "satoru_offsite_lag_snapshots 1");
+      },
+      15s))
+      << "the failed sync and the one snapshot not yet off-site show in the metrics\n"
+      << metrics;
 
-  // 4. The remote comes back; the next sync succeeds and nothing is lost.
+  // 4. The remote comes back; asking for a sync runs the pending retry now,
+  // it succeeds and nothing is lost.
   ASSERT_TRUE(remote.start(env.path("b2"), remote.port())) << remote.last_error();
   auto again = std::stoll(env.run({"sync"}).out);
+  EXPECT_EQ(again, id) << "the waiting retry is the sync that runs";
   auto again_status = [&] {
     auto r = env.run({"job", std::to_string(again), "--json"});
     return std::string(boost::json::parse(r.out).at("status").as_string());
   };
-  ASSERT_TRUE(wait_until([&] { return again_status() == "success"; }, 120s)) << daemon.log();
+  ASSERT_TRUE(wait_until([&] { return again_status() == "success"; }, 120s))
+      << daemon.log();
   EXPECT_EQ(snapshots(env, repo).size(), 4u);
   auto final_check = restic(env, repo, {"check"});
   EXPECT_EQ(final_check.exit_code, 0) << final_check.out << final_check.err;
   ASSERT_TRUE(wait_until(
-    [&] {
-      return contains(http_get(env.metrics_port(), "/metrics"),
-                      "satoru_sync_status{status=\"success\"} 1");
-    },
-    10s));
+      [&] {
+        return contains(http_get(env.metrics_port(), "/metrics"),
+                        "satoru_sync_status{status=\"success\"} 1");
+      },
+      10s));
   auto m = http_get(env.metrics_port(), "/metrics");
   EXPECT_TRUE(contains(m, "satoru_offsite_lag_snapshots 0")) << m;
   EXPECT_FALSE(contains(m, "satoru_sync_last_success_timestamp_seconds 0\n")) << m;

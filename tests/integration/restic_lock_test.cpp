@@ -31,10 +31,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 std::size_t files_in(const std::string& dir) {
   std::error_code ec;
   std::size_t n = 0;
@@ -173,19 +169,6 @@ restic_client local_client(const satoru_env& env) {
   return c;
 }
 
-process_result restic_cli(const satoru_env& env, const std::string& repo,
-                          std::vector<std::string> args) {
-  process_spec spec;
-  spec.argv = {"restic", "-r", repo};
-  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-  spec.env = {{"RESTIC_PASSWORD_FILE", env.password_file()},
-              {"RESTIC_CACHE_DIR", env.path("test-cache")}};
-  spec.timeout = 300s;
-  auto r = run_process(spec);
-  EXPECT_TRUE(r) << (r ? "" : r.err().message);
-  return r ? *r : process_result{};
-}
-
 } // namespace
 
 TEST(ResticLocks, ResticsUnlockKeepsAZombiesLockOursRemovesIt) {
@@ -201,7 +184,7 @@ TEST(ResticLocks, ResticsUnlockKeepsAZombiesLockOursRemovesIt) {
   // restic 0.14's own rule: same host and kill(pid, 0) works -> not stale.
   ASSERT_TRUE(client.unlock());
   EXPECT_EQ(files_in(locks), 1u) << "restic 0.14 now removes a zombie's lock itself";
-  auto plain = restic_cli(env, env.path("repo"), {"check"});
+  auto plain = restic(env, env.path("repo"), {"check"});
   EXPECT_NE(plain.exit_code, 0)
       << "restic check must not pass a lock: " << plain.out << plain.err;
 
@@ -313,7 +296,7 @@ TEST(ResticLocks, AZombiesLockOnARestRemoteIsRemovedThere) {
   EXPECT_EQ(cleaned->removed.size(), 1u);
   EXPECT_TRUE(cleaned->left.empty());
   EXPECT_EQ(files_in(locks), 0u);
-  auto check = restic_cli(env, location, {"check"});
+  auto check = restic(env, location, {"check"});
   EXPECT_EQ(check.exit_code, 0) << check.err;
 }
 
@@ -428,9 +411,9 @@ TEST_P(KilledInsideRestic, NextStartRunsRetentionAndCheckWithNoOperatorStep) {
   EXPECT_EQ(daemon.stop(), 0);
   EXPECT_EQ(files_in(local_locks), 0u);
   EXPECT_EQ(files_in(remote_locks), 0u);
-  auto local_check = restic_cli(env, env.path("repo"), {"check"});
+  auto local_check = restic(env, env.path("repo"), {"check"});
   EXPECT_EQ(local_check.exit_code, 0) << local_check.err;
-  auto remote_check = restic_cli(env, offsite, {"check"});
+  auto remote_check = restic(env, offsite, {"check"});
   EXPECT_EQ(remote_check.exit_code, 0) << remote_check.err;
 }
 

@@ -552,9 +552,9 @@ TEST_F(SshSession, TrustReplacesAStaleKeyAndKeepsOtherHosts) {
   const std::string before = read_file(ep.known_hosts_file);
   auto plain = trust_host_key(ep);
   ASSERT_FALSE(plain);
-  EXPECT_NE(plain.err().message.find("--rotate --fingerprint " +
-                                     presented->sha256_fingerprint),
-            std::string::npos)
+  EXPECT_NE(
+      plain.err().message.find("--rotate --fingerprint " + presented->sha256_fingerprint),
+      std::string::npos)
       << plain.err().message;
   EXPECT_FALSE(trust_host_key(ep, {"", true, ""})) << "--rotate needs --fingerprint";
   EXPECT_FALSE(trust_host_key(ep, {pinned->sha256_fingerprint, true, ""}));

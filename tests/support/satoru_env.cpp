@@ -195,6 +195,40 @@ boost::json::object job_json(const satoru_env& env, std::int64_t id) {
   return v.is_object() ? v.as_object() : boost::json::object{};
 }
 
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::string status_of(const satoru_env& env, std::int64_t id) {
+  auto job = job_json(env, id);
+  return job.contains("status") ? std::string(job.at("status").as_string()) : "";
+}
+
+std::string add_slow_site(satoru_env& env, const edge_host& host, int seconds) {
+  auto dir = host.remote_root() + "/slow";
+  EXPECT_EQ(host.sh("mkdir -p '" + dir + "' && head -c " +
+                    std::to_string(seconds * 256 * 1024) + " /dev/urandom > '" + dir +
+                    "/blob'"),
+            0);
+  auto i = env.add_site("edge", host, {{"directory", dir}});
+  env.set_target_options(i, 0, {{"bwlimit_kbps", 256}, {"compress", false}});
+  env.write_config();
+  return dir;
+}
+
+satoru::process_result restic(const satoru_env& env, const std::string& repo,
+                              std::vector<std::string> args) {
+  satoru::process_spec spec;
+  spec.argv = {"restic", "-r", repo};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.env = {{"RESTIC_PASSWORD_FILE", env.password_file()},
+              {"RESTIC_CACHE_DIR", env.path("test-cache")}};
+  spec.timeout = std::chrono::seconds{300};
+  auto r = satoru::run_process(spec);
+  EXPECT_TRUE(r) << (r ? "" : r.err().message);
+  return r ? *r : satoru::process_result{};
+}
+
 std::string http_get(int port, const std::string& path) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return {};

@@ -2,6 +2,8 @@
 
 #include "edge_host.hpp"
 
+#include "satoru/process.hpp"
+
 #include <boost/json.hpp>
 
 #include <chrono>
@@ -87,6 +89,20 @@ std::int64_t parse_id(const cli_result& r);
 boost::json::value parse_json(const cli_result& r);
 /// `satoru job ID --json`: the job with its events.
 boost::json::object job_json(const satoru_env& env, std::int64_t id);
+
+/// Whether `text` contains `part`.
+bool contains(const std::string& text, const std::string& part);
+
+/// A job's status as `satoru job ID --json` prints it ("" when unreadable).
+std::string status_of(const satoru_env& env, std::int64_t id);
+
+/// Adds a site "edge" whose one directory target takes about `seconds` to
+/// pull (256 KiB/s bandwidth limit); writes the config, returns the folder.
+std::string add_slow_site(satoru_env& env, const edge_host& host, int seconds);
+
+/// restic run directly against a repository with the env's password.
+satoru::process_result restic(const satoru_env& env, const std::string& repo,
+                              std::vector<std::string> args);
 
 /// HTTP GET on 127.0.0.1:port path; "" when it fails.
 std::string http_get(int port, const std::string& path);

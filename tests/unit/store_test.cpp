@@ -501,10 +501,10 @@ TEST_F(StoreTest, OldHistoryIsDeletedInBatchesAndRunningJobsStay) {
 }
 
 TEST_F(StoreTest, TheDatabaseStaysFlatWhenHistoryIsBounded) {
-  // 20 sites backed up hourly for 60 simulated days, 10 days of history
+  // 10 sites backed up hourly for 60 simulated days, 10 days of history
   // kept: the file stops growing once the first days are deleted.
   std::vector<site_config> sites;
-  for (int i = 0; i < 20; ++i)
+  for (int i = 0; i < 10; ++i)
     sites.push_back(make_site("s" + std::to_string(i)));
   ASSERT_TRUE(db.sync_config(sites));
   const std::int64_t day = 24 * 3600 * 1000;
@@ -523,7 +523,7 @@ TEST_F(StoreTest, TheDatabaseStaysFlatWhenHistoryIsBounded) {
   for (int d = 0; d < 60; ++d) {
     ASSERT_EQ(sqlite3_exec(db.handle(), "BEGIN", nullptr, nullptr, nullptr), SQLITE_OK);
     for (int h = 0; h < 24; ++h)
-      for (int s = 1; s <= 20; ++s) {
+      for (int s = 1; s <= 10; ++s) {
         auto t = d * day + h * 3600 * 1000;
         auto sql = "INSERT INTO jobs (site_id, type, status, created_at, started_at, "
                    "finished_at) VALUES (" +
