@@ -247,8 +247,8 @@ TEST(JobLifecycle, SighupReloadsTheConfigAndAnInvalidOneChangesNothing) {
     broken << "{ \"sites\": [ ";
   }
   ASSERT_EQ(::kill(daemon.pid(), SIGHUP), 0);
-  ASSERT_TRUE(wait_until([&] { return contains(daemon.log(), "keeping the running one"); },
-                         10s))
+  ASSERT_TRUE(
+      wait_until([&] { return contains(daemon.log(), "keeping the running one"); }, 10s))
       << daemon.log();
   env.write_config();
   auto r = env.run({"run", "edge", "--job", "preflight", "--wait"});

@@ -306,11 +306,17 @@ namespace {
 
 /// A `restic` first in PATH that, once, stops inside the named subcommand
 /// after restic took its lock (restic keeps running, stopped), and marks that
-/// it did: the test then kills the daemon at exactly that point.
-void write_restic_shim(const std::string& dir) {
+/// it did: the test then kills the daemon at exactly that point. Its settings
+/// are written into the script: satoru gives its children only the
+/// environment they need, so a variable of the test would not reach it.
+void write_restic_shim(const std::string& dir, const std::string& stop_in,
+                       const std::string& mark, const std::string& locks) {
   fs::create_directories(dir);
   const std::string real = find_in_path("restic");
   std::string script = R"SH(#!/bin/sh
+SATORU_TEST_STOP_IN=@STOP_IN@
+SATORU_TEST_MARK=@MARK@
+SATORU_TEST_LOCKS=@LOCKS@
 if [ "$1" = "$SATORU_TEST_STOP_IN" ] && [ ! -e "$SATORU_TEST_MARK" ]; then
   count() { find "$SATORU_TEST_LOCKS" -type f -size +0 2>/dev/null | wc -l; }
   before=$(count)
@@ -324,9 +330,16 @@ if [ "$1" = "$SATORU_TEST_STOP_IN" ] && [ ! -e "$SATORU_TEST_MARK" ]; then
 fi
 exec REAL "$@"
 )SH";
-  for (auto pos = script.find("REAL"); pos != std::string::npos;
-       pos = script.find("REAL"))
-    script.replace(pos, 4, "'" + real + "'");
+  auto fill = [&](const std::string& name, const std::string& value) {
+    auto quoted = satoru::shell_quote(value);
+    for (auto pos = script.find(name); pos != std::string::npos;
+         pos = script.find(name, pos + quoted.size()))
+      script.replace(pos, name.size(), quoted);
+  };
+  fill("REAL", real);
+  fill("@STOP_IN@", stop_in);
+  fill("@MARK@", mark);
+  fill("@LOCKS@", locks);
   std::ofstream(dir + "/restic") << script;
   ::chmod((dir + "/restic").c_str(), 0755);
 }
@@ -383,11 +396,8 @@ TEST_P(KilledInsideRestic, NextStartRunsRetentionAndCheckWithNoOperatorStep) {
   const auto local_locks = env.path("repo/locks");
   const auto remote_locks = env.path("b2/fleet/locks");
   const auto watched = subcommand == "copy" ? remote_locks : local_locks;
-  write_restic_shim(env.path("shim"));
+  write_restic_shim(env.path("shim"), subcommand, env.path("stopped"), watched);
   scoped_env path{"PATH", env.path("shim") + ":" + std::getenv("PATH")};
-  scoped_env stop_in{"SATORU_TEST_STOP_IN", subcommand};
-  scoped_env mark{"SATORU_TEST_MARK", env.path("stopped")};
-  scoped_env locks{"SATORU_TEST_LOCKS", watched};
 
   daemon_process daemon{env};
   daemon.start();
