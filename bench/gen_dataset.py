@@ -20,7 +20,7 @@ import random
 import sqlite3
 import sys
 
-# ~1 KB of text + ~1 KB of random bytes per row: the mix DESIGN §4 measured.
+# ~1 KB of text + ~1 KB of random bytes per row: the mix docs/benchmarks.md measures.
 TEXT_BYTES = 1000
 BLOB_BYTES = 1000
 

@@ -15,7 +15,7 @@
 
 namespace satoru::cli {
 
-/// Exit codes of the contract (DESIGN §3).
+/// Exit codes of the contract (README "Using it").
 enum exit_code : int { exit_ok = 0, exit_failed = 1, exit_usage = 2, exit_warning = 3 };
 
 /// Options shared by every subcommand.

@@ -220,6 +220,10 @@ store::claim_job(std::int64_t job_id, const std::string& owner, std::int64_t lea
                    "WHERE j.id = ? AND r.status = 'running' AND r.id <> j.id");
     busy.bind(1, job_id);
     if (busy.step() == SQLITE_ROW) return result{};
+    // A retry waits for its time here too.
+    SATORU_PREPARE(due, db, "SELECT 1 FROM jobs WHERE id = ? AND next_attempt_at > ?");
+    due.bind(1, job_id).bind(2, now_ms());
+    if (due.step() == SQLITE_ROW) return result{};
     return start_job(db, job_id, owner, lease_ms);
   });
 }

@@ -89,6 +89,7 @@ TEST(JobLifecycle, AChangedHostKeyIsNotRetried) {
   ASSERT_TRUE(impostor.running());
   host.write_file(host.remote_root() + "/data/a", "hello");
   env.add_site("edge", host, {{"directory", host.remote_root() + "/data"}});
+  env.config["retry_max_attempts"] = 4; // retries allowed, yet none happens
   env.config["retry_initial_delay_seconds"] = 0;
   // The pinned key is the impostor's: the real host presents another one.
   {

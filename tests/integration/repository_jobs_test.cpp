@@ -166,6 +166,7 @@ TEST(Sync, CopiesToTheRemoteThenOnlyNewSnapshotsAndSurvivesARemoteOutage) {
   auto repo = remote.repository("fleet");
   env.config["restic_b2_repository"] = repo;
   env.config["sync_timeout_seconds"] = 20;
+  env.config["retry_max_attempts"] = 4; // the outage is retried
   env.write_config();
   ASSERT_EQ(env.run({"run", "edge", "--wait"}).exit_code, 0);
   ASSERT_EQ(env.run({"run", "edge", "--wait"}).exit_code, 0);

@@ -5,7 +5,7 @@
 namespace satoru::testing {
 
 /// `rclone serve restic` on 127.0.0.1: a restic REST server standing in for
-/// B2 (DESIGN §5). Started as our own child and stopped by its pid, never by
+/// B2 (docs/operations.md). Started as our own child and stopped by its pid, never by
 /// name, so parallel tests and other rclone processes are left alone. The
 /// destructor kills it if the test did not.
 class rclone_server {

@@ -33,6 +33,9 @@ satoru_env::satoru_env(const std::string& name)
       {"job_worker_concurrency", 4},
       // Tests ask for the jobs they want; a test of the scheduler turns it on.
       {"site_scan_interval_hours", 0},
+      // A failure is the result a test looks at; the tests of retries ask
+      // for them (with short waits).
+      {"retry_max_attempts", 1},
       {"restic_retention_interval_hours", 0},
       {"restic_sync_interval_hours", 0},
       {"preflight_timeout_seconds", 30},

@@ -467,6 +467,7 @@ TEST_F(StoreTest, ARetryWaitsForItsTimeAndKeepsItsTargets) {
   EXPECT_EQ((**db.find_site("a")).health, "warning");
   EXPECT_EQ(db.pending_retries()->size(), 1u);
   EXPECT_FALSE(*db.claim_next("me", 60000, 1)) << "not due yet";
+  EXPECT_FALSE(*db.claim_job(id, "me", 60000)) << "not in process either";
   EXPECT_TRUE(db.sites_due_for_backup(0)->empty()) << "the scheduler does not pile on";
   // Asking for the job again runs it now.
   auto again = *db.enqueue(job_type::backup, site_id("a"));

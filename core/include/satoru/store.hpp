@@ -117,7 +117,7 @@ public:
   expected<std::optional<job_row>> claim_next(const std::string& owner,
                                               std::int64_t lease_ms, int max_running,
                                               const std::set<std::int64_t>& busy_sites = {});
-  /// Claims one specific queued job (in-process `run --wait`), due or not.
+  /// Claims one specific due queued job (in-process `run --wait`).
   expected<std::optional<job_row>> claim_job(std::int64_t job_id, const std::string& owner,
                                              std::int64_t lease_ms);
   /// Claims the oldest due queued repository job (retention, restic_sync) of
