@@ -277,31 +277,6 @@ TEST_F(directory_plugin, validates_options) {
   EXPECT_FALSE(handler_->validate_options("directory", {{"sudo", "yes"}}).empty());
 }
 
-TEST(rsync_helpers, sudo_and_fake_super_reach_the_rsync_command_line) {
-  satoru::target_spec target;
-  target.path = "/srv/data";
-  target.staging_dir = "/staging/t";
-  target.work_dir = "/staging/w";
-  satoru::ssh_endpoint endpoint;
-  endpoint.host = "edge";
-  endpoint.user = "backup";
-  satoru::plugins::directory_options options;
-  auto has = [](const std::vector<std::string>& argv, const std::string& arg) {
-    return std::find(argv.begin(), argv.end(), arg) != argv.end();
-  };
-  auto plain =
-      satoru::plugins::directory_rsync_handler::rsync_argv(target, endpoint, options);
-  ASSERT_TRUE(plain);
-  EXPECT_FALSE(has(*plain, "--rsync-path=sudo -n rsync"));
-  // A receiver that is not root keeps owners and modes in xattrs.
-  EXPECT_EQ(has(*plain, "--fake-super"), ::geteuid() != 0);
-  options.sudo = true;
-  auto with_sudo =
-      satoru::plugins::directory_rsync_handler::rsync_argv(target, endpoint, options);
-  ASSERT_TRUE(with_sudo);
-  EXPECT_TRUE(has(*with_sudo, "--rsync-path=sudo -n rsync"));
-}
-
 TEST_F(directory_plugin, round_trip_is_byte_exact) {
   const std::string src = remote("src");
   make_dir(src, 0750);
