@@ -760,7 +760,8 @@ TEST_F(EdgeHosts, SudoWithTheDocumentedSudoersLineBacksUpWhatTheEdgeUserCannotRe
                                " on 127.0.0.1 may not run rsync under sudo without a "
                                "password";
   std::string said;
-  for (const auto& e : job_json(env, parse_id(denied)).at("events").as_array())
+  const auto job = job_json(env, parse_id(denied));
+  for (const auto& e : job.at("events").as_array())
     if (str(e.at("level")) == "fail" && contains(str(e.at("message")), expected))
       said = str(e.at("message"));
   EXPECT_FALSE(said.empty()) << expected << "\n" << denied.out << denied.err;
