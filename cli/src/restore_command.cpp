@@ -12,6 +12,9 @@
 #include <filesystem>
 #include <iostream>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 namespace satoru::cli {
 
 namespace {
@@ -133,6 +136,45 @@ std::string integrity_check(const fs::path& db) {
   return verdict;
 }
 
+/// Removes a private scratch folder on every return path (fail() throws).
+struct scratch_folder {
+  fs::path path;
+  ~scratch_folder() {
+    std::error_code ec;
+    if (!path.empty()) fs::remove_all(path, ec);
+  }
+};
+
+/// Copies a restored folder tree into `to` as root, setting the owners,
+/// groups, modes and device files that a daemon not running as root kept in
+/// the staged files' "user.rsync.%stat" xattrs (rsync --fake-super; files
+/// without that xattr keep their recorded attributes). rsync reads those
+/// xattrs as the sender (--fake-super) and writes as a real superuser
+/// receiver (-M--super), which is the format's own reader: no parsing here.
+expected<void> apply_recorded_owners(const fs::path& from, const fs::path& to) {
+  // `to` keeps its own owner and mode: give the scratch root the same, since
+  // rsync copies the source folder's attributes onto the destination folder.
+  struct stat st {};
+  if (::stat(to.c_str(), &st) != 0 || ::chown(from.c_str(), st.st_uid, st.st_gid) != 0 ||
+      ::chmod(from.c_str(), st.st_mode & 07777) != 0)
+    return error{errc::io, "cannot prepare " + from.string() + ": " +
+                               std::generic_category().message(errno)};
+  process_spec spec;
+  spec.argv = {"rsync",
+               "-a",
+               "-H",
+               "--numeric-ids",
+               "--fake-super",
+               "-M--super",
+               from.string() + "/",
+               to.string() + "/"};
+  spec.env = {{"LC_ALL", "C"}};
+  auto r = run_process(spec);
+  if (!r) return error{errc::io, "cannot run rsync: " + r.err().message};
+  if (!r->ok()) return error{errc::io, r->describe("rsync")};
+  return {};
+}
+
 } // namespace
 
 void add_restore_command(CLI::App& app, global_options& opts, command_runner& run) {
@@ -179,10 +221,40 @@ void add_restore_command(CLI::App& app, global_options& opts, command_runner& ru
       // staging path at the time, which need not be today's).
       const std::string inner =
           snap.paths.size() == 1 ? snap.paths.front() : std::string{};
-      if (auto r = client.restore(snap.id, inner, to.string(),
+      // A folder staged by a daemon that is not root holds the edge's owners
+      // and modes in xattrs; only root can set them, through a private
+      // scratch folder beside `to` (same filesystem, so it supports the
+      // xattrs `to` would get).
+      const bool set_owners = target.mode == "directory" && ::geteuid() == 0;
+      scratch_folder scratch;
+      if (set_owners) {
+        fs::create_directories(to, ec);
+        std::string tmpl = (to.parent_path() / ".satoru-restore-XXXXXX").string();
+        if (ec || ::mkdtemp(tmpl.data()) == nullptr)
+          fail(exit_failed,
+               fmt::format("restore failed: cannot create a scratch folder beside {}: {}",
+                           to.string(),
+                           ec ? ec.message() : std::generic_category().message(errno)));
+        scratch.path = tmpl;
+      }
+      if (auto r = client.restore(snap.id, inner,
+                                  set_owners ? scratch.path.string() : to.string(),
                                   snapshot_tags(site.uuid, target.hash));
           !r)
         fail(exit_failed, "restore failed: " + r.err().message);
+      if (set_owners) {
+        if (auto r = apply_recorded_owners(scratch.path, to); !r)
+          fail(exit_failed,
+               fmt::format("restore failed: cannot set the recorded owners and modes "
+                           "in {}: {}",
+                           to.string(), r.err().message));
+        fs::remove_all(scratch.path, ec);
+        scratch.path.clear();
+      } else if (target.mode == "directory") {
+        std::cerr << "satoru: note: not running as root, so the files are yours; the "
+                     "edge's owners, groups and modes are in their user.rsync.%stat "
+                     "xattrs (restore as root to set them)\n";
+      }
 
       auto count = count_tree(to);
       boost::json::object result{{"site", site.name},

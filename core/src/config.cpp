@@ -115,7 +115,8 @@ const key_list retention_keys = {"keep_last",   "keep_hourly",  "keep_daily",
 const key_list secret_keys = {"file", "env"};
 const key_list ssh_keys = {"identity_file", "known_hosts_file",
                            "connect_timeout_seconds"};
-const key_list site_keys = {"name", "uuid", "host", "port", "user", "ssh", "targets"};
+const key_list site_keys = {"name", "uuid", "host", "port",
+                            "user", "sudo", "ssh",  "targets"};
 const key_list target_keys = {"mode", "path", "options"};
 
 constexpr long long int_max = INT_MAX;
@@ -339,6 +340,13 @@ private:
 
   /// An integer in [min, max]. Accepts integral JSON numbers written as 24.0
   /// or 1e2 (parsed as doubles), rejects 1.5, strings and booleans.
+  std::optional<bool> bool_of(const node& n) {
+    if (!n) return std::nullopt;
+    if (const auto* b = n.value->if_bool()) return *b;
+    fail(n.pointer, "must be true or false");
+    return std::nullopt;
+  }
+
   std::optional<int> integer_of(const node& n, long long min, long long max,
                                 const char* hint = "") {
     if (!n) return std::nullopt;
@@ -649,7 +657,8 @@ private:
     return &*modes_;
   }
 
-  void load_targets(const node& n, const config& cfg, site_config& site) {
+  /// `site_sudo`: the site's "sudo", every target's default for options.sudo.
+  void load_targets(const node& n, const config& cfg, site_config& site, bool site_sudo) {
     const auto* arr = array_of(n);
     if (arr == nullptr) return;
     std::map<std::pair<std::string, std::string>, std::string>
@@ -703,8 +712,13 @@ private:
           valid = false;
       }
 
+      // The site's "sudo" is every target's default; a target's own
+      // options.sudo wins. Plugins read it from the options they are given.
+      if (site_sudo && !target.options.contains("sudo")) target.options["sudo"] = true;
+
       if (valid && opts_.check_options && known_modes(cfg)) {
-        for (auto& problem : opts_.check_options(cfg.plugin_dir, target.mode, target.options)) {
+        for (auto& problem :
+             opts_.check_options(cfg.plugin_dir, target.mode, target.options)) {
           fail(t.pointer + "/options", std::move(problem));
           valid = false;
         }
@@ -800,6 +814,15 @@ private:
           valid = false;
       }
 
+      // Run the edge side under `sudo -n`; plugins see it as options.sudo.
+      bool sudo = false;
+      if (node n = child(*obj, s.pointer, "sudo")) {
+        if (auto v = bool_of(n))
+          sudo = *v;
+        else
+          valid = false;
+      }
+
       node ssh = child(*obj, s.pointer, "ssh");
       ssh_layer own = ssh ? ssh_layer_of(ssh) : ssh_layer{};
       const std::string ssh_pointer = s.pointer + "/ssh";
@@ -822,7 +845,7 @@ private:
       site.ssh.connect_timeout_seconds = own.connect_timeout_seconds.value_or(
           top.connect_timeout_seconds.value_or(site.ssh.connect_timeout_seconds));
 
-      load_targets(need(*obj, s.pointer, "targets"), cfg, site);
+      load_targets(need(*obj, s.pointer, "targets"), cfg, site, sudo);
       if (valid) cfg.sites.push_back(std::move(site));
     }
   }

@@ -12,8 +12,10 @@
 
 #include <csignal>
 #include <dirent.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -72,6 +74,37 @@ struct public_dir {
   public_dir() { ::chmod(dir.path().c_str(), 0755); }
   std::string operator/(const std::string& name) const { return dir / name; }
 };
+
+/// "type mode uid:gid" of every file and folder under root (lstat, not
+/// following links), by path relative to root; symbolic links by target.
+std::map<std::string, std::string> attributes_under(const std::string& root) {
+  std::map<std::string, std::string> out;
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::end(it); ++it) {
+    const std::string rel = it->path().lexically_relative(root).string();
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0) {
+      out[rel] = "unreadable";
+    } else if (S_ISLNK(st.st_mode)) {
+      out[rel] = "link -> " + fs::read_symlink(it->path()).string();
+    } else {
+      const char* type = S_ISDIR(st.st_mode)    ? "dir"
+                         : S_ISREG(st.st_mode)  ? "file"
+                         : S_ISFIFO(st.st_mode) ? "fifo"
+                                                : "other";
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+      out[rel] = std::string(type) + " " + mode + " " + std::to_string(st.st_uid) + ":" +
+                 std::to_string(st.st_gid);
+    }
+  }
+  return out;
+}
+
+std::string xattr_of(const std::string& path, const std::string& name) {
+  char buf[256];
+  ssize_t n = ::lgetxattr(path.c_str(), name.c_str(), buf, sizeof buf);
+  return n < 0 ? std::string{} : std::string(buf, static_cast<std::size_t>(n));
+}
 
 struct EdgeHosts : ::testing::Test {
   satoru_env env{"satoru-edge-hosts"};
@@ -570,4 +603,172 @@ TEST_F(EdgeHosts, AnIpv6LiteralHostWorksForSshRsyncAndSftp) {
   auto r = env.run({"run", "edge", "--wait"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   expect_restored(env, paths);
+}
+
+TEST_F(EdgeHosts, OwnersGroupsAndModesComeBackExactlyFromADaemonThatIsNotRoot) {
+  const passwd* service = ::getpwnam("satoru");
+  if (service == nullptr)
+    GTEST_SKIP() << "needs the local user satoru (scripts/bootstrap creates it)";
+  test_user alice, bob;
+  ASSERT_TRUE(alice.created() && bob.created());
+  edge_host host(env.path("edge")); // root on the edge: it reads everything
+  ASSERT_TRUE(host.running());
+  // Owners, groups and modes that a receiver without root loses: other
+  // users' files, a group that is not the owner's, no owner-read bit, setgid
+  // and sticky folders, a setuid program, a FIFO, hard and symbolic links.
+  const std::string data = host.remote_root() + "/srv";
+  auto own = [](const std::string& path, int uid, int gid, mode_t mode) {
+    ASSERT_EQ(::lchown(path.c_str(), uid, gid), 0) << path;
+    if (!fs::is_symlink(path)) ASSERT_EQ(::chmod(path.c_str(), mode), 0) << path;
+  };
+  write_file(data + "/alice.txt", "alice only\n", 0600);
+  own(data + "/alice.txt", alice.uid(), alice.gid(), 0600);
+  write_file(data + "/shared.txt", "alice writes, bob's group reads\n", 0640);
+  own(data + "/shared.txt", alice.uid(), bob.gid(), 0640);
+  write_file(data + "/locked", "no one may read this, not even its owner\n", 0);
+  own(data + "/locked", bob.uid(), bob.gid(), 0000);
+  write_file(data + "/team/plan.txt", "bob's plan\n", 0660);
+  own(data + "/team/plan.txt", bob.uid(), bob.gid(), 0660);
+  own(data + "/team", 0, bob.gid(), 02770);
+  write_file(data + "/drop/note", "x", 0644);
+  own(data + "/drop", 0, 0, 01777);
+  write_file(data + "/bin/tool", "#!/bin/sh\n", 04755);
+  own(data + "/bin/tool", 0, 0, 04755);
+  ASSERT_EQ(::link((data + "/alice.txt").c_str(), (data + "/alice-again.txt").c_str()),
+            0);
+  ASSERT_EQ(::mkfifo((data + "/pipe").c_str(), 0620), 0);
+  own(data + "/pipe", alice.uid(), bob.gid(), 0620);
+  fs::create_symlink("alice.txt", data + "/link");
+  ::chmod(data.c_str(), 0755);
+  const auto edge = attributes_under(data);
+
+  env.add_site("edge", host, {{"directory", data}});
+  env.write_config();
+  // The daemon as the service user, with the client key it is given.
+  env.hand_to("satoru");
+  for (const auto& file : {host.identity_file(), host.known_hosts_file()})
+    ASSERT_EQ(::chown(file.c_str(), service->pw_uid, service->pw_gid), 0);
+  ::chmod(host.dir().c_str(), 0711);
+  daemon_process daemon(env);
+  daemon.start();
+  auto r = env.run({"run", "edge", "--wait"});
+  // Success, not a warning: restic (as satoru) read every staged file,
+  // the 0000 one included.
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << daemon.log();
+  daemon.stop();
+
+  // Everything satoru made is its own and private.
+  for (const auto& made : {env.path("staging"), env.path("repo"), env.path("state")}) {
+    struct stat st {};
+    ASSERT_EQ(::stat(made.c_str(), &st), 0) << made;
+    EXPECT_EQ(st.st_uid, service->pw_uid) << made;
+    EXPECT_EQ(st.st_mode & 077, 0u) << made << " is open to others";
+  }
+  // Staged as satoru, with the edge's owner and mode in the xattr rsync
+  // --fake-super writes ("mode major,minor uid:gid", octal mode with type).
+  const std::string staged = staging_of("edge", "directory", data);
+  struct stat locked {};
+  ASSERT_EQ(::stat((staged + "/locked").c_str(), &locked), 0);
+  EXPECT_EQ(locked.st_uid, service->pw_uid);
+  EXPECT_EQ(xattr_of(staged + "/locked", "user.rsync.%stat"),
+            "100000 0,0 " + std::to_string(bob.uid()) + ":" + std::to_string(bob.gid()));
+
+  // A restore as root gives back exactly the edge's owners, groups, modes,
+  // FIFO, links and contents, and leaves no bookkeeping xattrs behind.
+  const std::string restored = env.path("restored");
+  auto rr = env.run_as_root({"restore", "edge", data, "--to", restored});
+  ASSERT_EQ(rr.exit_code, 0) << rr.out << rr.err;
+  EXPECT_EQ(attributes_under(restored), edge);
+  EXPECT_EQ(read_file(restored + "/locked"),
+            "no one may read this, not even its owner\n");
+  EXPECT_EQ(read_file(restored + "/team/plan.txt"), "bob's plan\n");
+  struct stat a {
+  }, b{};
+  ASSERT_EQ(::stat((restored + "/alice.txt").c_str(), &a), 0);
+  ASSERT_EQ(::stat((restored + "/alice-again.txt").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino) << "the hard link came back as a copy";
+  EXPECT_EQ(xattr_of(restored + "/locked", "user.rsync.%stat"), "");
+  // The private scratch folder beside --to is gone.
+  for (const auto& entry : fs::directory_iterator(env.dir()))
+    EXPECT_EQ(entry.path().filename().string().rfind(".satoru-restore-", 0),
+              std::string::npos)
+        << entry.path();
+}
+
+namespace {
+
+/// The sudoers line docs/operations.md gives ("satoru-backup ALL=..."), for
+/// `user`: the test installs exactly what operators are told to.
+std::string documented_sudoers_line(const std::string& user) {
+  std::istringstream doc(
+      read_file(std::string(SATORU_SOURCE_DIR) + "/docs/operations.md"));
+  for (std::string line; std::getline(doc, line);) {
+    auto at = line.find("satoru-backup ALL=");
+    if (at == std::string::npos || !contains(line, "NOPASSWD:")) continue;
+    return user + line.substr(at + std::string("satoru-backup").size());
+  }
+  ADD_FAILURE() << "no sudoers line in docs/operations.md";
+  return {};
+}
+
+/// One file under /etc/sudoers.d (a unique name), checked with visudo and
+/// removed at destruction.
+struct sudoers_file {
+  std::string path;
+  explicit sudoers_file(const std::string& line)
+      : path("/etc/sudoers.d/satoru-test-" + std::to_string(::getpid())) {
+    write_file(path, line + "\n", 0440);
+    std::string out;
+    EXPECT_EQ(run_shell("visudo -cf " + quote(path) + " 2>&1", &out), 0) << out;
+  }
+  ~sudoers_file() { ::unlink(path.c_str()); }
+};
+
+} // namespace
+
+TEST_F(EdgeHosts, SudoWithTheDocumentedSudoersLineBacksUpWhatTheEdgeUserCannotRead) {
+  if (!fs::exists("/usr/bin/sudo") || !fs::is_directory("/etc/sudoers.d"))
+    GTEST_SKIP() << "needs sudo with /etc/sudoers.d (scripts/bootstrap installs it)";
+  test_user user;
+  ASSERT_TRUE(user.created());
+  edge_host::options as_user;
+  as_user.login_user = user.name();
+  edge_host host(env.path("edge"), as_user);
+  ASSERT_TRUE(host.running());
+  public_dir fs_root;
+  const std::string data = fs_root / "etc";
+  write_file(data + "/hostname", "edge-01\n", 0644);
+  write_file(data + "/shadow", "root:*:1:0:99999:7:::\n", 0600); // root's
+  ::chmod(data.c_str(), 0755);
+  env.add_site("edge", host, {{"directory", data}});
+  env.config["sites"].as_array()[0].as_object()["sudo"] = true;
+  env.write_config();
+  daemon_process daemon(env);
+  daemon.start();
+
+  // Configured but not allowed (no sudoers line): preflight fails the target
+  // with one line naming the site and the user, before any transfer.
+  auto denied = env.run({"run", "edge", "--wait"});
+  EXPECT_NE(denied.exit_code, 0) << denied.out << denied.err;
+  const std::string expected = "site edge has sudo configured but " + user.name() +
+                               " on 127.0.0.1 may not run rsync under sudo without a "
+                               "password";
+  std::string said;
+  const auto job = job_json(env, parse_id(denied));
+  for (const auto& e : job.at("events").as_array())
+    if (str(e.at("level")) == "fail" && contains(str(e.at("message")), expected))
+      said = str(e.at("message"));
+  EXPECT_FALSE(said.empty()) << expected << "\n" << denied.out << denied.err;
+  EXPECT_FALSE(contains(said, "\n")) << said;
+
+  // With the documented line: success, and the file only root may read is in
+  // the snapshot.
+  sudoers_file allowed(documented_sudoers_line(user.name()));
+  auto r = env.run({"run", "edge", "--wait"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err << daemon.log();
+  const std::string restored = env.path("restored");
+  auto rr = env.run({"restore", "edge", data, "--to", restored});
+  ASSERT_EQ(rr.exit_code, 0) << rr.out << rr.err;
+  EXPECT_EQ(read_file(restored + "/shadow"), "root:*:1:0:99999:7:::\n");
+  EXPECT_EQ(read_file(restored + "/hostname"), "edge-01\n");
 }

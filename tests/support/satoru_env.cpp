@@ -5,7 +5,9 @@
 #include <arpa/inet.h>
 #include <csignal>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
@@ -88,10 +90,33 @@ void satoru_env::write_config() const {
   out << boost::json::serialize(config);
 }
 
+void satoru_env::hand_to(const std::string& user) {
+  const passwd* pw = ::getpwnam(user.c_str());
+  ASSERT_NE(pw, nullptr) << "no local user " << user;
+  for (const auto& path : {dir(), config_path(), password_file()})
+    ASSERT_EQ(::chown(path.c_str(), pw->pw_uid, pw->pw_gid), 0) << path;
+  ::chmod(dir().c_str(), 0700);
+  run_as_ = user;
+}
+
 cli_result satoru_env::run(const std::vector<std::string>& args,
                            std::chrono::seconds timeout) const {
+  // runuser, as an operator would; the environment stays the test's.
+  if (run_as_.empty()) return run_argv({}, args, timeout);
+  return run_argv({"runuser", "-u", run_as_, "--"}, args, timeout);
+}
+
+cli_result satoru_env::run_as_root(const std::vector<std::string>& args,
+                                   std::chrono::seconds timeout) const {
+  return run_argv({}, args, timeout);
+}
+
+cli_result satoru_env::run_argv(const std::vector<std::string>& user_switch,
+                                const std::vector<std::string>& args,
+                                std::chrono::seconds timeout) const {
   process_spec spec;
-  spec.argv = {SATORU_BIN, "--config", config_path()};
+  spec.argv = user_switch;
+  spec.argv.insert(spec.argv.end(), {SATORU_BIN, "--config", config_path()});
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   spec.timeout = timeout;
   spec.inherit_environment = true; // the test's own satoru, run as a user would
@@ -131,6 +156,14 @@ void daemon_process::start() {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Like systemd's User=: the daemon's own process, its groups and nothing
+    // more (the pid stays the daemon's, so stop() signals it directly).
+    if (!env_.run_as().empty()) {
+      const passwd* pw = ::getpwnam(env_.run_as().c_str());
+      if (pw == nullptr || ::initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+          ::setgid(pw->pw_gid) != 0 || ::setuid(pw->pw_uid) != 0)
+        _exit(126);
+    }
     execl(SATORU_BIN, SATORU_BIN, "--config", env_.config_path().c_str(), "daemon",
           static_cast<char*>(nullptr));
     _exit(127);

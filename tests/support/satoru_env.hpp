@@ -47,9 +47,21 @@ public:
                           boost::json::object options);
   void write_config() const;
 
-  /// Runs `satoru --config <config> args...`.
+  /// Runs `satoru --config <config> args...` (as run_as, when set).
   cli_result run(const std::vector<std::string>& args,
                  std::chrono::seconds timeout = std::chrono::seconds{180}) const;
+  /// The same as root, whatever run_as says (e.g. `satoru restore`).
+  cli_result run_as_root(const std::vector<std::string>& args,
+                         std::chrono::seconds timeout = std::chrono::seconds{180}) const;
+
+  /// The local user the daemon and run() act as ("" = the test's own user,
+  /// root in CI), the way config/satoru.service runs it. Set it with
+  /// hand_to(), which also gives that user the env's folder and files.
+  const std::string& run_as() const { return run_as_; }
+  /// Makes `user` own the env's folder (0700), config and password file;
+  /// later folders (staging, repository, database) are created by satoru
+  /// itself as that user.
+  void hand_to(const std::string& user);
 
   /// The metrics port chosen for this env (config metrics_listen).
   int metrics_port() const { return metrics_port_; }
@@ -58,8 +70,12 @@ public:
   std::string password_file() const { return tmp_ / "restic.pass"; }
 
 private:
+  cli_result run_argv(const std::vector<std::string>& user_switch,
+                      const std::vector<std::string>& args,
+                      std::chrono::seconds timeout) const;
   temp_dir tmp_;
   int metrics_port_ = 0;
+  std::string run_as_;
 };
 
 /// `satoru daemon` as a child process of the test.

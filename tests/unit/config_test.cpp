@@ -1087,3 +1087,26 @@ TEST_F(ConfigTest, FindSite) {
 }
 
 } // namespace
+
+// -- sudo on the edge -------------------------------------------------------------
+
+TEST_F(ConfigTest, SiteSudoIsEveryTargetsDefaultAndATargetMayOptOut) {
+  auto root = base();
+  site(root, 0)["sudo"] = true;
+  site(root, 0)["targets"].as_array().push_back(json::parse(
+      R"({"mode": "directory", "path": "/srv/other", "options": {"sudo": false}})"));
+  auto r = parse(root);
+  ASSERT_TRUE(is_clean(r));
+  EXPECT_EQ(r.value->sites[0].targets[0].options.at("sudo"), json::value(true));
+  EXPECT_EQ(r.value->sites[0].targets[1].options.at("sudo"), json::value(false));
+  // Without the site's "sudo", the options stay as written.
+  auto plain = parse(base());
+  ASSERT_TRUE(is_clean(plain));
+  EXPECT_FALSE(plain.value->sites[0].targets[0].options.contains("sudo"));
+}
+
+TEST_F(ConfigTest, SiteSudoMustBeABoolean) {
+  auto root = base();
+  site(root, 0)["sudo"] = "yes";
+  EXPECT_TRUE(has_diag(parse(root), "/sites/0/sudo", "must be true or false"));
+}

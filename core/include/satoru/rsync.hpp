@@ -127,6 +127,18 @@ struct rsync_partial_report {
 /// for -s (3.0.0).
 check_result check_remote_rsync(remote_shell& shell, std::chrono::milliseconds timeout);
 
+/// The --rsync-path of a target with "sudo": the edge rsync runs as root,
+/// never asking for a password (-n).
+inline constexpr const char* sudo_rsync_path = "sudo -n rsync";
+
+/// The preflight check "remote.sudo" of a target with "sudo": the edge user
+/// may run "rsync --server --sender ..." under `sudo -n` (asked with
+/// `sudo -n -l`, which runs nothing). Its message is one line naming the
+/// site and the edge user.
+check_result check_remote_sudo(remote_shell& shell, const std::string& site_name,
+                               const ssh_endpoint& endpoint,
+                               std::chrono::milliseconds timeout);
+
 /// "3.2.7" from rsync's first --version line ("rsync  version 3.2.7  protocol
 /// version 31"), or "" when it has no such word.
 std::string rsync_version_of(std::string_view version_output);

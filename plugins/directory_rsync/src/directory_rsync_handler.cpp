@@ -25,7 +25,8 @@ using std::chrono::seconds;
 constexpr milliseconds check_timeout{30'000};
 
 std::string known_keys_hint() {
-  return "known options: bwlimit_kbps, compress, exclude, no_progress_timeout_seconds";
+  return "known options: bwlimit_kbps, compress, exclude, no_progress_timeout_seconds, "
+         "sudo";
 }
 
 /// How many unreadable paths the pull event and message name; the rest are
@@ -76,6 +77,11 @@ std::vector<std::string> parse_directory_options(const boost::json::object& opti
         out.compress = value.get_bool();
       else
         problems.push_back("compress: must be true or false");
+    } else if (key == "sudo") {
+      if (value.is_bool())
+        out.sudo = value.get_bool();
+      else
+        problems.push_back("sudo: must be true or false");
     } else if (key == "no_progress_timeout_seconds") {
       // Whole seconds only; JSON numbers arrive as int64, uint64 or double.
       std::int64_t n = value.is_int64() ? value.get_int64() : -1;
@@ -189,6 +195,9 @@ std::vector<check_result> directory_rsync_handler::preflight(const target_spec& 
     }
     checks.push_back(std::move(path));
     checks.push_back(check_remote_rsync(**shell, check_timeout));
+    if (options.sudo)
+      checks.push_back(check_remote_sudo(**shell, target.site_name, services.endpoint(),
+                                         check_timeout));
   } catch (const std::exception& e) {
     checks.push_back({"plugin", check_result::level::fail,
                       std::string("directory_rsync preflight failed: ") + e.what()});
@@ -233,6 +242,19 @@ directory_rsync_handler::rsync_argv(const target_spec& target,
   argv.push_back("--numeric-ids");
   // -H: keep hard links as hard links (no duplicated data, faithful restore).
   argv.push_back("-H");
+  // --fake-super: a receiver that is not root cannot chown, keep setuid bits
+  //     or make devices, and would stage every file as the daemon's user
+  //     (and a 0000 file as unreadable to restic). With it, rsync stores each
+  //     file's edge owner, group, mode and device numbers in the staged
+  //     file's "user.rsync.%stat" xattr (restic records xattrs), creates
+  //     staged files with owner read/write, and stages devices and specials
+  //     as plain files. `satoru restore` as root sets the real values again.
+  if (::geteuid() != 0) argv.push_back("--fake-super");
+  // --rsync-path: the edge rsync runs as root through sudo, non-interactive
+  //     (-n: fail at once rather than wait for a password nobody types). The
+  //     command it runs is "rsync --server --sender ...", which is all the
+  //     sudoers line of docs/operations.md allows.
+  if (options.sudo) argv.push_back("--rsync-path=" + std::string(sudo_rsync_path));
   for (const auto& pattern : options.exclude)
     argv.push_back("--exclude=" + pattern);
   argv.push_back(*source);

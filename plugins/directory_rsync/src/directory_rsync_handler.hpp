@@ -14,6 +14,7 @@ struct directory_options {
   std::chrono::seconds no_progress_timeout{300}; ///< stall limit
   std::vector<std::string> exclude;              ///< rsync --exclude patterns
   int bwlimit_kbps = 0;                          ///< rsync --bwlimit (0 = unlimited)
+  bool sudo = false;                             ///< edge rsync under `sudo -n`
 };
 
 /// Parses and checks a directory target's options; one message per problem

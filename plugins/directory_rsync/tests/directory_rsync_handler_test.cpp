@@ -273,6 +273,8 @@ TEST_F(directory_plugin, validates_options) {
       handler_->validate_options("directory", {{"no_progress_timeout_seconds", 1.5}})
           .empty());
   EXPECT_FALSE(handler_->validate_options("directory", {{"exclude", "x"}}).empty());
+  EXPECT_TRUE(handler_->validate_options("directory", {{"sudo", true}}).empty());
+  EXPECT_FALSE(handler_->validate_options("directory", {{"sudo", "yes"}}).empty());
 }
 
 TEST_F(directory_plugin, round_trip_is_byte_exact) {

@@ -107,7 +107,8 @@ std::string last_line(const std::string& text) {
 }
 
 std::string known_keys_hint() {
-  return "known options: method, no_progress_timeout_seconds, remote_tmp_dir, transfer";
+  return "known options: method, no_progress_timeout_seconds, remote_tmp_dir, sudo, "
+         "transfer";
 }
 
 std::string human_bytes(std::uint64_t n) {
@@ -180,6 +181,11 @@ std::vector<std::string> parse_sqlite_options(const boost::json::object& options
         problems.push_back("remote_tmp_dir: must not contain control characters");
       else
         out.remote_tmp_dir = dir;
+    } else if (key == "sudo") {
+      if (value.is_bool())
+        out.sudo = value.get_bool();
+      else
+        problems.push_back("sudo: must be true or false");
     } else if (key == "no_progress_timeout_seconds") {
       // Whole seconds only; JSON numbers arrive as int64, uint64 or double.
       std::int64_t n = value.is_int64() ? value.get_int64() : -1;
@@ -236,6 +242,12 @@ std::vector<check_result> sqlite_dump_handler::preflight(const target_spec& targ
     }
     remote_shell& sh = **shell;
     const std::string user = services.endpoint().user;
+    if (options.sudo)
+      checks.push_back({"remote.sudo", level::warn,
+                        "site " + target.site_name +
+                            " has sudo configured, but SQLite copies do not use sudo "
+                            "yet: the copy runs as " +
+                            user + ", who must be able to read the database"});
 
     // 1. The database file: exists, regular, readable, has a SQLite header.
     std::uint64_t db_size = 0;

@@ -14,6 +14,9 @@ struct sqlite_options {
   std::string transfer = "rsync";      ///< "rsync" | "gzip"
   std::string remote_tmp_dir = "/tmp"; ///< where the edge host's private copy is made
   std::chrono::seconds no_progress_timeout{300};
+  /// Asked for (the site's "sudo" reaches every target) but not done yet:
+  /// the copy runs as the edge user, and preflight says so.
+  bool sudo = false;
 };
 
 /// Parses and checks a sqlite_dump target's options; one message per problem
