@@ -719,7 +719,7 @@ struct sudoers_file {
       : path("/etc/sudoers.d/satoru-test-" + std::to_string(::getpid())) {
     write_file(path, line + "\n", 0440);
     std::string out;
-    EXPECT_EQ(run_shell("visudo -cf " + quote(path) + " 2>&1", &out), 0) << out;
+    EXPECT_EQ(run_shell("visudo -cf " + satoru::shell_quote(path) + " 2>&1", &out), 0) << out;
   }
   ~sudoers_file() { ::unlink(path.c_str()); }
 };
