@@ -605,6 +605,26 @@ TEST_F(EdgeHosts, AnIpv6LiteralHostWorksForSshRsyncAndSftp) {
   expect_restored(env, paths);
 }
 
+TEST_F(EdgeHosts, AHostnameWorksForSshRsyncAndSftp) {
+  edge_host host(env.path("edge"));
+  ASSERT_TRUE(host.running());
+  const std::string known_hosts = env.path("name_known_hosts");
+  auto paths = add_every_transfer(env, host, host.remote_root());
+  auto& site = env.config["sites"].as_array()[0].as_object();
+  site["host"] = "localhost";
+  site["ssh"].as_object()["known_hosts_file"] = known_hosts;
+  env.write_config();
+
+  auto trusted = env.run({"trust", "edge", "--yes"});
+  ASSERT_EQ(trusted.exit_code, 0) << trusted.out << trusted.err;
+  EXPECT_TRUE(
+      contains(read_file(known_hosts), "[localhost]:" + std::to_string(host.port())))
+      << read_file(known_hosts);
+  auto r = env.run({"run", "edge", "--wait"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  expect_restored(env, paths);
+}
+
 TEST_F(EdgeHosts, OwnersGroupsAndModesComeBackExactlyFromADaemonThatIsNotRoot) {
   const passwd* service = ::getpwnam("satoru");
   if (service == nullptr)
@@ -719,7 +739,8 @@ struct sudoers_file {
       : path("/etc/sudoers.d/satoru-test-" + std::to_string(::getpid())) {
     write_file(path, line + "\n", 0440);
     std::string out;
-    EXPECT_EQ(run_shell("visudo -cf " + satoru::shell_quote(path) + " 2>&1", &out), 0) << out;
+    EXPECT_EQ(run_shell("visudo -cf " + satoru::shell_quote(path) + " 2>&1", &out), 0)
+        << out;
   }
   ~sudoers_file() { ::unlink(path.c_str()); }
 };
