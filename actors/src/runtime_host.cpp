@@ -25,10 +25,10 @@ runtime_host::runtime_host(runtime_context ctx, std::unique_ptr<satoru::store> d
   if (opts.daemon)
     scheduler_ = system_.spawn(scheduler_behavior, ctx, store_, supervisor_);
   // Watches the two actors the runtime cannot live without.
-  auto failure = failure_;
-  auto supervisor = caf::actor_cast<caf::actor>(supervisor_);
-  auto store = caf::actor_cast<caf::actor>(store_);
-  watchdog_ = system_.spawn([failure, supervisor, store](caf::event_based_actor* self) {
+  // Its inputs are spawn arguments, not captures: CAF 0.17 dereferences an
+  // empty argument tuple for an actor spawned without arguments (UBSan).
+  auto watch = [](caf::event_based_actor* self, std::shared_ptr<failure_state> failure,
+                  caf::actor supervisor, caf::actor store) -> caf::behavior {
     self->monitor(supervisor);
     self->monitor(store);
     self->set_down_handler([=](const caf::down_msg& msg) {
@@ -36,12 +36,13 @@ runtime_host::runtime_host(runtime_context ctx, std::unique_ptr<satoru::store> d
       if (failure->stopping || failure->why || msg.reason == caf::exit_reason::normal ||
           msg.reason == caf::exit_reason::user_shutdown)
         return;
-      auto who =
-          msg.source == supervisor.address() ? "the supervisor" : "the store actor";
+      auto who = msg.source == supervisor.address() ? "the supervisor" : "the store actor";
       failure->why = std::string{who} + " stopped: " + caf::to_string(msg.reason);
     });
     return caf::behavior{[](tick_atom) {}};
-  });
+  };
+  watchdog_ = system_.spawn(watch, failure_, caf::actor_cast<caf::actor>(supervisor_),
+                            caf::actor_cast<caf::actor>(store_));
 }
 
 std::optional<std::string> runtime_host::failure() const {

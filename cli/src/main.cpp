@@ -16,6 +16,15 @@ int main(int argc, char** argv) {
   CLI::App app{"satoru — pull backups of edge hosts over SSH into restic"};
   app.set_version_flag("--version", std::string{"satoru "} + SATORU_VERSION);
   app.require_subcommand(1);
+  app.footer(
+      "Exit codes: 0 success, 1 failed (or interrupted), 2 usage or config error, 3 "
+      "finished with warnings.\n"
+      "Transient failures are retried with backoff and full jitter (config keys "
+      "retry_max_attempts, default 4; retry_initial_delay_seconds, 60; "
+      "retry_max_delay_seconds, 3600); `satoru sites` shows a pending retry under NEXT "
+      "RETRY, `satoru jobs` as \"queued (retry N of M at TIME)\". Finished jobs older than "
+      "job_history_days (90) are deleted by the daemon. sites, jobs, job, snapshots and "
+      "plugins only read the database.");
   // Global options work before or after the subcommand:
   // `satoru check-config --config x.json` as well as `satoru --config x.json
   // check-config`.

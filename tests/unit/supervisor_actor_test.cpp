@@ -447,9 +447,16 @@ TEST(BackupOutcome, FollowsThePlan) {
 }
 
 TEST(BackupOutcome, ARetryPullsOnlyTheTransientlyFailedTargets) {
-  target_result ok{"a", job_status::success, "", failure_kind::none};
-  target_result flaky{"b", job_status::failed, "link down", failure_kind::transient};
-  target_result broken{"c", job_status::failed, "no such path", failure_kind::permanent};
+  auto result = [](const char* hash, job_status status, failure_kind failure) {
+    target_result r;
+    r.target_hash = hash;
+    r.status = status;
+    r.failure = failure;
+    return r;
+  };
+  auto ok = result("a", job_status::success, failure_kind::none);
+  auto flaky = result("b", job_status::failed, failure_kind::transient);
+  auto broken = result("c", job_status::failed, failure_kind::permanent);
   auto first = backup_outcome({ok, flaky, broken}, {});
   EXPECT_EQ(first.status, job_status::warning);
   EXPECT_EQ(first.failure, failure_kind::transient);
