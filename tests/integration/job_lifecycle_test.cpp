@@ -23,6 +23,12 @@ std::int64_t field(const boost::json::object& job, const char* name) {
   return job.contains(name) ? job.at(name).as_int64() : -1;
 }
 
+/// Adds the site "edge" backing up one small folder of `host`.
+void add_small_site(satoru_env& env, const edge_host& host) {
+  host.write_file(host.remote_root() + "/data/a", "hello");
+  env.add_site("edge", host, {{"directory", host.remote_root() + "/data"}});
+}
+
 /// The events of a job with a given step.
 std::vector<boost::json::object> events_of(const boost::json::object& job,
                                            const std::string& step) {
@@ -45,8 +51,7 @@ TEST(JobLifecycle, AnEdgeHostThatRefusesConnectionsIsRetriedWithGrowingBackoff) 
   satoru_env env;
   edge_host host{env.path("edge")};
   ASSERT_TRUE(host.running());
-  host.write_file(host.remote_root() + "/data/a", "hello");
-  env.add_site("edge", host, {{"directory", host.remote_root() + "/data"}});
+  add_small_site(env, host);
   env.config["retry_max_attempts"] = 5;
   env.config["retry_initial_delay_seconds"] = 1;
   env.config["retry_max_delay_seconds"] = 8;
@@ -87,8 +92,7 @@ TEST(JobLifecycle, AChangedHostKeyIsNotRetried) {
   edge_host impostor{env.path("impostor")};
   ASSERT_TRUE(host.running());
   ASSERT_TRUE(impostor.running());
-  host.write_file(host.remote_root() + "/data/a", "hello");
-  env.add_site("edge", host, {{"directory", host.remote_root() + "/data"}});
+  add_small_site(env, host);
   env.config["retry_max_attempts"] = 4; // retries allowed, yet none happens
   env.config["retry_initial_delay_seconds"] = 0;
   // The pinned key is the impostor's: the real host presents another one.
@@ -175,8 +179,7 @@ TEST(JobLifecycle, ReadOnlyCommandsLeaveTheDatabaseByteIdentical) {
   satoru_env env;
   edge_host host{env.path("edge")};
   ASSERT_TRUE(host.running());
-  host.write_file(host.remote_root() + "/data/a", "hello");
-  env.add_site("edge", host, {{"directory", host.remote_root() + "/data"}});
+  add_small_site(env, host);
   env.write_config();
   auto r = env.run({"run", "edge", "--job", "preflight", "--wait"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -236,8 +239,7 @@ TEST(JobLifecycle, SighupReloadsTheConfigAndAnInvalidOneChangesNothing) {
   satoru_env env;
   edge_host host{env.path("edge")};
   ASSERT_TRUE(host.running());
-  host.write_file(host.remote_root() + "/data/a", "hello");
-  env.add_site("edge", host, {{"directory", host.remote_root() + "/data"}});
+  add_small_site(env, host);
   env.write_config();
   daemon_process daemon{env};
   daemon.start();

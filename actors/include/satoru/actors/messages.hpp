@@ -46,7 +46,6 @@ using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using lease_atom = caf::atom_constant<caf::atom("lease")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
 using history_atom = caf::atom_constant<caf::atom("history")>;
-using retries_atom = caf::atom_constant<caf::atom("retries")>;
 using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 
 // -- core types that travel as messages ------------------------------------------
