@@ -322,7 +322,10 @@ if [ "$1" = "$SATORU_TEST_STOP_IN" ] && [ ! -e "$SATORU_TEST_MARK" ]; then
   before=$(count)
   REAL "$@" &
   child=$!
-  while [ "$(count)" -le "$before" ]; do sleep 0.02; done
+  while [ "$(count)" -le "$before" ]; do
+    kill -0 $child 2>/dev/null || { wait $child; exit $?; }
+    sleep 0.02
+  done
   kill -STOP $child
   touch "$SATORU_TEST_MARK"
   wait $child
@@ -391,7 +394,9 @@ TEST_P(KilledInsideRestic, NextStartRunsRetentionAndCheckWithNoOperatorStep) {
     ASSERT_EQ(env.run({"run", "edge", "--wait"}).exit_code, 0);
   }
   ASSERT_EQ(env.run({"sync", "--wait"}).exit_code, 0);
-  host.write_file(dir + "/n", "last");
+  // New data the backup takes a while to read, so that its lock lives long
+  // enough for the shim to see it (an unchanged tree is done in milliseconds).
+  ASSERT_EQ(host.sh("head -c 30000000 /dev/urandom > '" + dir + "/blob'"), 0);
 
   const auto local_locks = env.path("repo/locks");
   const auto remote_locks = env.path("b2/fleet/locks");
