@@ -1,5 +1,7 @@
 #include "satoru/rsync.hpp"
 
+#include "satoru/text.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -20,14 +22,6 @@ std::string ssh_config_value(std::string_view value) {
   }
   out.push_back('"');
   return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
-    s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-    s.remove_suffix(1);
-  return s;
 }
 
 bool starts_with(std::string_view s, std::string_view prefix) {
@@ -413,48 +407,6 @@ check_result check_remote_rsync(remote_shell& shell, std::chrono::milliseconds t
   }
   check.status = check_result::level::ok;
   check.message = "rsync " + version + " present on the edge host";
-  return check;
-}
-
-check_result check_remote_sudo(remote_shell& shell, const std::string& site_name,
-                               const ssh_endpoint& endpoint,
-                               std::chrono::milliseconds timeout) {
-  check_result check{"remote.sudo", check_result::level::fail, ""};
-  const std::string who = endpoint.user + " on " + endpoint.host;
-  // `sudo -n -l CMD` answers whether CMD may run without a password, and runs
-  // nothing; the arguments are those of a real pull's "rsync --server
-  // --sender -...", which the sudoers line's wildcard must match.
-  auto run = shell.exec("command -v sudo >/dev/null 2>&1 || exit 127; sudo -n -l rsync "
-                        "--server --sender -logDtpre.iLsfxCIvu . / </dev/null 2>&1",
-                        timeout);
-  if (!run) {
-    check.message = "site " + site_name + ": cannot ask sudo on the edge host whether " +
-                    who + " may run rsync: " + run.err().message;
-    return check;
-  }
-  if (run->exit_status == 127) {
-    check.message = "site " + site_name +
-                    " has sudo configured but sudo is not "
-                    "installed for " +
-                    who + " (Debian: apt-get install sudo)";
-    return check;
-  }
-  if (run->exit_status != 0) {
-    // The last line is sudo's verdict ("a password is required"); warnings
-    // such as "unable to resolve host" come before it.
-    std::string_view all = trim(run->out);
-    std::string said(trim(all.substr(all.find_last_of('\n') == std::string_view::npos
-                                         ? 0
-                                         : all.find_last_of('\n') + 1)));
-    check.message = "site " + site_name + " has sudo configured but " + who +
-                    " may not run rsync under sudo without a password" +
-                    (said.empty() ? std::string{} : " (sudo: \"" + said + "\")") +
-                    "; install the sudoers line of \"Preparing an edge host\" in "
-                    "docs/operations.md";
-    return check;
-  }
-  check.status = check_result::level::ok;
-  check.message = who + " may run rsync --server --sender under sudo -n";
   return check;
 }
 

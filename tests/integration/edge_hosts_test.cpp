@@ -18,6 +18,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -721,16 +723,26 @@ namespace {
 
 /// The sudoers line docs/operations.md gives ("satoru-backup ALL=..."), for
 /// `user`: the test installs exactly what operators are told to.
-std::string documented_sudoers_line(const std::string& user) {
+/// The sudoers lines of docs/operations.md ("satoru-backup ALL=... NOPASSWD:
+/// ..."), for `user`, with the SQLite copy helper at `helper` instead of its
+/// documented place.
+std::string documented_sudoers_lines(const std::string& user, const std::string& helper) {
   std::istringstream doc(
       read_file(std::string(SATORU_SOURCE_DIR) + "/docs/operations.md"));
+  std::string lines;
   for (std::string line; std::getline(doc, line);) {
     auto at = line.find("satoru-backup ALL=");
     if (at == std::string::npos || !contains(line, "NOPASSWD:")) continue;
-    return user + line.substr(at + std::string("satoru-backup").size());
+    line = user + line.substr(at + std::string("satoru-backup").size());
+    const std::string documented = "/usr/local/libexec/satoru-sqlite-copy";
+    if (auto h = line.find(documented); h != std::string::npos)
+      line.replace(h, documented.size(), helper);
+    lines += line + "\n";
   }
-  ADD_FAILURE() << "no sudoers line in docs/operations.md";
-  return {};
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 2)
+      << "docs/operations.md has one sudoers line for rsync and one for the SQLite "
+         "copy helper";
+  return lines;
 }
 
 /// One file under /etc/sudoers.d (a unique name), checked with visudo and
@@ -739,7 +751,7 @@ struct sudoers_file {
   std::string path;
   explicit sudoers_file(const std::string& line)
       : path("/etc/sudoers.d/satoru-test-" + std::to_string(::getpid())) {
-    write_file(path, line + "\n", 0440);
+    write_file(path, line, 0440);
     std::string out;
     EXPECT_EQ(run_shell("visudo -cf " + satoru::shell_quote(path) + " 2>&1", &out), 0)
         << out;
@@ -749,7 +761,7 @@ struct sudoers_file {
 
 } // namespace
 
-TEST_F(EdgeHosts, SudoWithTheDocumentedSudoersLineBacksUpWhatTheEdgeUserCannotRead) {
+TEST_F(EdgeHosts, SudoWithTheDocumentedSudoersLinesBacksUpWhatTheEdgeUserCannotRead) {
   if (!fs::exists("/usr/bin/sudo") || !fs::is_directory("/etc/sudoers.d"))
     GTEST_SKIP() << "needs sudo with /etc/sudoers.d (scripts/bootstrap installs it)";
   test_user user;
@@ -763,35 +775,82 @@ TEST_F(EdgeHosts, SudoWithTheDocumentedSudoersLineBacksUpWhatTheEdgeUserCannotRe
   write_file(data + "/hostname", "edge-01\n", 0644);
   write_file(data + "/shadow", "root:*:1:0:99999:7:::\n", 0600); // root's
   ::chmod(data.c_str(), 0755);
-  env.add_site("edge", host, {{"directory", data}});
+  // A database in a folder only root may enter, under a steady writer.
+  const std::string db_dir = fs_root / "private";
+  fs::create_directories(db_dir);
+  ::chmod(db_dir.c_str(), 0700);
+  const std::string db = db_dir + "/app.db";
+  ASSERT_EQ(run_shell("sqlite3 " + satoru::shell_quote(db) +
+                      " 'PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t "
+                      "VALUES (42);' >/dev/null"),
+            0);
+  ::chmod(db.c_str(), 0600);
+  // The edge helper, installed root-owned as docs/operations.md says.
+  const std::string helper = fs_root / "satoru-sqlite-copy";
+  fs::copy_file(std::string(SATORU_SOURCE_DIR) +
+                    "/plugins/sqlite_dump/edge/satoru-sqlite-copy",
+                helper);
+  ::chmod(helper.c_str(), 0755);
+
+  env.add_site("edge", host, {{"directory", data}, {"sqlite_dump", db}});
+  env.set_target_options(0, 1, {{"sudo_helper", helper}});
   env.config["sites"].as_array()[0].as_object()["sudo"] = true;
   env.write_config();
   daemon_process daemon(env);
   daemon.start();
 
-  // Configured but not allowed (no sudoers line): preflight fails the target
-  // with one line naming the site and the user, before any transfer.
+  // Configured but not allowed (no sudoers lines): preflight fails each
+  // target with one line naming the site, the user and the command, before
+  // any transfer.
   auto denied = env.run({"run", "edge", "--wait"});
   EXPECT_NE(denied.exit_code, 0) << denied.out << denied.err;
-  const std::string expected = "site edge has sudo configured but " + user.name() +
-                               " on 127.0.0.1 may not run rsync under sudo without a "
-                               "password";
-  std::string said;
+  const std::string who =
+      "site edge has sudo configured but " + user.name() + " on 127.0.0.1 may not run ";
   const auto job = job_json(env, parse_id(denied));
-  for (const auto& e : job.at("events").as_array())
-    if (str(e.at("level")) == "fail" && contains(str(e.at("message")), expected))
-      said = str(e.at("message"));
-  EXPECT_FALSE(said.empty()) << expected << "\n" << denied.out << denied.err;
-  EXPECT_FALSE(contains(said, "\n")) << said;
+  for (const std::string& command :
+       {std::string("rsync"), "the SQLite copy helper " + helper}) {
+    const std::string expected = who + command + " under sudo without a password";
+    std::string said;
+    for (const auto& e : job.at("events").as_array())
+      if (str(e.at("level")) == "fail" && contains(str(e.at("message")), expected))
+        said = str(e.at("message"));
+    EXPECT_FALSE(said.empty()) << expected << "\n" << denied.out << denied.err;
+    EXPECT_FALSE(contains(said, "\n")) << said;
+  }
 
-  // With the documented line: success, and the file only root may read is in
-  // the snapshot.
-  sudoers_file allowed(documented_sudoers_line(user.name()));
+  // With the documented lines: success, the file only root may read is in
+  // the snapshot, and so is the database the user cannot even see.
+  sudoers_file allowed(documented_sudoers_lines(user.name(), helper));
+  std::atomic<bool> writing{true};
+  std::thread writer([&] {
+    for (int i = 0; writing; ++i)
+      run_shell("sqlite3 " + satoru::shell_quote(db) +
+                " '.timeout 5000' 'INSERT INTO t "
+                "VALUES (" +
+                std::to_string(1000 + i) + ")'");
+  });
   auto r = env.run({"run", "edge", "--wait"});
+  writing = false;
+  writer.join();
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err << daemon.log();
   const std::string restored = env.path("restored");
   auto rr = env.run({"restore", "edge", data, "--to", restored});
   ASSERT_EQ(rr.exit_code, 0) << rr.out << rr.err;
   EXPECT_EQ(read_file(restored + "/shadow"), "root:*:1:0:99999:7:::\n");
   EXPECT_EQ(read_file(restored + "/hostname"), "edge-01\n");
+  const std::string restored_db = env.path("restored-db");
+  auto rd = env.run({"restore", "edge", db, "--to", restored_db});
+  ASSERT_EQ(rd.exit_code, 0) << rd.out << rd.err;
+  std::string check;
+  run_shell("sqlite3 " + satoru::shell_quote(restored_db + "/app.db") +
+                " 'PRAGMA integrity_check; SELECT x FROM t WHERE x = 42'",
+            &check);
+  EXPECT_EQ(check, "ok\n42\n");
+  // Nothing of the copy is left on the edge host: not the edge user's temp
+  // folder, not the helper's own copy.
+  std::string left;
+  run_shell("ls -d /tmp/satoru-" + satoru::target_hash("sqlite_dump", db) +
+                ".* /tmp/satoru-sqlite-copy.* 2>/dev/null",
+            &left);
+  EXPECT_EQ(left, "");
 }

@@ -131,13 +131,11 @@ check_result check_remote_rsync(remote_shell& shell, std::chrono::milliseconds t
 /// never asking for a password (-n).
 inline constexpr const char* sudo_rsync_path = "sudo -n rsync";
 
-/// The preflight check "remote.sudo" of a target with "sudo": the edge user
-/// may run "rsync --server --sender ..." under `sudo -n` (asked with
-/// `sudo -n -l`, which runs nothing). Its message is one line naming the
-/// site and the edge user.
-check_result check_remote_sudo(remote_shell& shell, const std::string& site_name,
-                               const ssh_endpoint& endpoint,
-                               std::chrono::milliseconds timeout);
+/// What a directory target with "sudo" runs as root, for check_remote_sudo:
+/// the arguments of a real pull's "rsync --server --sender ...", which the
+/// sudoers line's wildcard must match.
+inline constexpr const char* sudo_rsync_probe =
+    "rsync --server --sender -logDtpre.iLsfxCIvu . /";
 
 /// "3.2.7" from rsync's first --version line ("rsync  version 3.2.7  protocol
 /// version 31"), or "" when it has no such word.

@@ -15,4 +15,11 @@ inline constexpr std::size_t output_cap_bytes = 4096;
 /// (a chatty login shell, a failing loop) cannot flood the database.
 std::string capped_output(std::string_view text, std::size_t limit = output_cap_bytes);
 
+/// `text` without leading and trailing white space.
+std::string_view trim(std::string_view text);
+
+/// The last line of `text` that is not blank, trimmed: where a failing tool
+/// (sudo, sqlite3, a shell) says why.
+std::string last_line(std::string_view text);
+
 } // namespace satoru

@@ -1,6 +1,7 @@
 #include "directory_rsync_handler.hpp"
 
 #include "satoru/files.hpp"
+#include "satoru/remote_sudo.hpp"
 #include "satoru/rsync.hpp"
 
 #include <fmt/format.h>
@@ -197,7 +198,7 @@ std::vector<check_result> directory_rsync_handler::preflight(const target_spec& 
     checks.push_back(check_remote_rsync(**shell, check_timeout));
     if (options.sudo)
       checks.push_back(check_remote_sudo(**shell, target.site_name, services.endpoint(),
-                                         check_timeout));
+                                         {"rsync", sudo_rsync_probe}, check_timeout));
   } catch (const std::exception& e) {
     checks.push_back({"plugin", check_result::level::fail,
                       std::string("directory_rsync preflight failed: ") + e.what()});

@@ -3,7 +3,9 @@
 #include "sqlite_remote.hpp"
 
 #include "satoru/files.hpp"
+#include "satoru/remote_sudo.hpp"
 #include "satoru/rsync.hpp"
+#include "satoru/text.hpp"
 
 #include <fmt/format.h>
 
@@ -98,17 +100,20 @@ std::string first_line(const std::string& text) {
   return text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
 }
 
-std::string last_line(const std::string& text) {
-  auto end = text.find_last_not_of(" \t\r\n");
-  if (end == std::string::npos) return {};
-  auto begin = text.find_last_of("\r\n", end);
-  return text.substr(begin == std::string::npos ? 0 : begin + 1,
-                     begin == std::string::npos ? end + 1 : end - begin);
+/// Why `value` is not usable as an absolute path on the edge host, or "".
+std::string remote_path_problem(const boost::json::value& value) {
+  std::string path = value.is_string() ? std::string(value.get_string()) : std::string{};
+  if (path.empty() || path.front() != '/')
+    return "must be an absolute path on the edge host";
+  for (unsigned char c : path)
+    // Paths come back as one line of output (the temp folder's name).
+    if (c < 0x20 || c == 0x7f) return "must not contain control characters";
+  return {};
 }
 
 std::string known_keys_hint() {
   return "known options: method, no_progress_timeout_seconds, remote_tmp_dir, sudo, "
-         "transfer";
+         "sudo_helper, transfer";
 }
 
 std::string human_bytes(std::uint64_t n) {
@@ -169,23 +174,20 @@ std::vector<std::string> parse_sqlite_options(const boost::json::object& options
       else
         problems.push_back("transfer: must be \"rsync\" or \"gzip\"");
     } else if (key == "remote_tmp_dir") {
-      std::string dir =
-          value.is_string() ? std::string(value.get_string()) : std::string{};
-      bool control = false;
-      for (unsigned char c : dir)
-        control = control || c < 0x20 || c == 0x7f;
-      if (dir.empty() || dir.front() != '/')
-        problems.push_back("remote_tmp_dir: must be an absolute path on the edge host");
-      else if (control)
-        // The temp folder's name comes back as one line of output.
-        problems.push_back("remote_tmp_dir: must not contain control characters");
+      if (auto problem = remote_path_problem(value); !problem.empty())
+        problems.push_back("remote_tmp_dir: " + problem);
       else
-        out.remote_tmp_dir = dir;
+        out.remote_tmp_dir = std::string(value.get_string());
     } else if (key == "sudo") {
       if (value.is_bool())
         out.sudo = value.get_bool();
       else
         problems.push_back("sudo: must be true or false");
+    } else if (key == "sudo_helper") {
+      if (auto problem = remote_path_problem(value); !problem.empty())
+        problems.push_back("sudo_helper: " + problem);
+      else
+        out.sudo_helper = std::string(value.get_string());
     } else if (key == "no_progress_timeout_seconds") {
       // Whole seconds only; JSON numbers arrive as int64, uint64 or double.
       std::int64_t n = value.is_int64() ? value.get_int64() : -1;
@@ -242,38 +244,59 @@ std::vector<check_result> sqlite_dump_handler::preflight(const target_spec& targ
     }
     remote_shell& sh = **shell;
     const std::string user = services.endpoint().user;
-    if (options.sudo)
-      checks.push_back({"remote.sudo", level::warn,
-                        "site " + target.site_name +
-                            " has sudo configured, but SQLite copies do not use sudo "
-                            "yet: the copy runs as " +
-                            user + ", who must be able to read the database"});
+    const std::string helper = options.sudo ? options.sudo_helper : std::string{};
+    if (options.sudo) {
+      auto allowed =
+          check_remote_sudo(sh, target.site_name, services.endpoint(),
+                            {"the SQLite copy helper " + helper,
+                             shell_quote(helper) + " probe " + shell_quote(target.path)},
+                            check_timeout);
+      const bool denied = allowed.status == level::fail;
+      checks.push_back(std::move(allowed));
+      if (denied) return checks;
+    }
 
-    // 1. The database file: exists, regular, readable, has a SQLite header.
+    // 1. The database file: exists, regular, readable, has a SQLite header
+    //    (with sudo, as the helper sees it as root).
     std::uint64_t db_size = 0;
+    tool_answer root_sqlite3; ///< with sudo: the sqlite3 the helper runs
     {
       const std::string script =
-          "p=" + shell_quote(target.path) +
-          "\nif [ ! -e \"$p\" ]; then echo missing\n"
-          "elif [ ! -f \"$p\" ]; then echo notfile\n"
-          "elif [ ! -r \"$p\" ]; then echo unreadable\n"
-          "elif [ ! -s \"$p\" ] || ! command -v dd >/dev/null 2>&1; then"
-          " echo \"ok $(wc -c < \"$p\")\"\n"
-          "elif [ \"$(dd if=\"$p\" bs=15 count=1 2>/dev/null)\" = 'SQLite format 3' ]; "
-          "then"
-          " echo \"ok $(wc -c < \"$p\")\"\n"
-          "else echo notsqlite; fi\n";
+          options.sudo
+              // The helper's answer, reduced to the one line the branch below
+              // reads; sudo's own complaint (on stderr) is kept for the message.
+              ? "out=$(" + sudo_probe_command(helper, target.path) +
+                    " </dev/null) || [ $? -eq 3 ] || exit 1\n"
+                    "printf '%s\\n' \"$out\" | sed -n 's/^satoru-error //p; "
+                    "s/^satoru-size /ok /p'\n"
+                    "printf '%s\\n' \"$out\" | sed -n 's/^satoru-version /version /p'\n"
+              : "p=" + shell_quote(target.path) +
+                    "\nif [ ! -e \"$p\" ]; then echo missing\n"
+                    "elif [ ! -f \"$p\" ]; then echo notfile\n"
+                    "elif [ ! -r \"$p\" ]; then echo unreadable\n"
+                    "elif [ ! -s \"$p\" ] || ! command -v dd >/dev/null 2>&1; then"
+                    " echo \"ok $(wc -c < \"$p\")\"\n"
+                    "elif [ \"$(dd if=\"$p\" bs=15 count=1 2>/dev/null)\" = 'SQLite "
+                    "format 3' ]; "
+                    "then"
+                    " echo \"ok $(wc -c < \"$p\")\"\n"
+                    "else echo notsqlite; fi\n";
       check_result c{"remote.path", level::fail, ""};
       auto run = sh.exec(script, check_timeout);
       if (!run) {
         c.message = "cannot check " + target.path + ": " + run.err().message;
       } else {
         std::string answer = first_line(run->out);
+        if (auto at = run->out.find("\nversion "); at != std::string::npos) {
+          root_sqlite3.present = true;
+          root_sqlite3.version_line = first_line(run->out.substr(at + 9));
+        }
         if (answer.rfind("ok", 0) == 0) {
           db_size = std::strtoull(answer.c_str() + 2, nullptr, 10);
           c.status = level::ok;
-          c.message = fmt::format("{} exists and is a readable SQLite database ({})",
-                                  target.path, human_bytes(db_size));
+          c.message = fmt::format(
+              "{} exists and is a SQLite database readable by {} ({})", target.path,
+              options.sudo ? "root through sudo" : user, human_bytes(db_size));
         } else if (answer == "missing") {
           c.message = target.path + " does not exist on the edge host";
         } else if (answer == "notfile") {
@@ -282,6 +305,9 @@ std::vector<check_result> sqlite_dump_handler::preflight(const target_spec& targ
           c.message = target.path + " is not readable by " + user + " on the edge host";
         } else if (answer == "notsqlite") {
           c.message = target.path + " is not a SQLite database (no SQLite 3 header)";
+        } else if (answer == "nosqlite3") {
+          c.message = "sqlite3 is not installed on the edge host (the SQLite copy helper "
+                      "runs it as root; Debian: apt-get install sqlite3)";
         } else {
           c.message = remote_failure("cannot check " + target.path, run);
         }
@@ -292,7 +318,7 @@ std::vector<check_result> sqlite_dump_handler::preflight(const target_spec& targ
     // 2. sqlite3 on the edge host, new enough for the chosen method.
     {
       check_result c{"remote.sqlite3", level::fail, ""};
-      auto a = remote_tool(sh, "sqlite3");
+      auto a = options.sudo ? root_sqlite3 : remote_tool(sh, "sqlite3");
       if (!a.error.empty()) {
         c.message = "cannot look for sqlite3 on the edge host: " + a.error;
       } else if (!a.present) {
@@ -370,9 +396,11 @@ std::vector<check_result> sqlite_dump_handler::preflight(const target_spec& targ
           auto avail = df_available_kib(run->out.substr(run->out.find("satoru-ok")));
           if (avail && db_size > 0) {
             std::uint64_t free_bytes = *avail * 1024;
-            // The copy is at most the database's size (plus its gzip copy).
+            // The copy is at most the database's size (plus its gzip copy;
+            // with sudo, plus the helper's own copy in /tmp while it streams).
             std::uint64_t needed =
-                options.transfer == "gzip" ? db_size + db_size / 2 : db_size;
+                (options.transfer == "gzip" ? db_size + db_size / 2 : db_size) +
+                (options.sudo ? db_size : 0);
             if (free_bytes < needed) {
               c.status = level::fail;
               c.message = fmt::format("only {} free in {} on the edge host; the copy of "
@@ -515,9 +543,10 @@ pull_result sqlite_dump_handler::pull_unguarded(const target_spec& target,
   // 1. Check the file and the tools, remove leftovers, make the temp folder.
   remote.touched = true;
   remote.token = new_run_token();
+  const std::string helper = options.sudo ? options.sudo_helper : std::string{};
   auto prep_run =
       shell.exec(prepare_script(target.path, options.remote_tmp_dir, target.hash,
-                                remote.token, !use_rsync, use_rsync),
+                                remote.token, !use_rsync, use_rsync, helper),
                  check_timeout);
   if (!prep_run) {
     result.message = remote_failure("cannot prepare the copy on the edge host", prep_run);
@@ -541,6 +570,10 @@ pull_result sqlite_dump_handler::pull_unguarded(const target_spec& target,
       result.message = "gzip is not installed on the edge host (transfer \"gzip\")";
     else if (prep.error == "norsync")
       result.message = "rsync is not installed on the edge host (transfer \"rsync\")";
+    else if (prep.error == "sudo")
+      result.message = user + " may not run the SQLite copy helper " + helper +
+                       " under sudo without a password (sudo: \"" +
+                       last_line(prep_run->err) + "\")";
     else if (prep.error == "mktemp")
       result.message = "cannot create a temp folder in " + options.remote_tmp_dir +
                        " on the edge host: " + last_line(prep_run->err);
@@ -573,8 +606,8 @@ pull_result sqlite_dump_handler::pull_unguarded(const target_spec& target,
   const std::string method_text =
       method == snapshot_method::vacuum_into ? "VACUUM INTO" : ".timeout 10000 + .backup";
   const auto snap_started = std::chrono::steady_clock::now();
-  auto snap =
-      shell.exec(snapshot_script(prep.temp_dir, target.path, method), milliseconds{0});
+  auto snap = shell.exec(snapshot_script(prep.temp_dir, target.path, method, helper),
+                         milliseconds{0});
   if (snap && snap->exit_status != 0 &&
       snap->err.find("attempt to write a readonly database") != std::string::npos) {
     // Opened read-only, sqlite3 cannot roll back a hot journal: we leave the

@@ -8,15 +8,20 @@
 
 namespace satoru::plugins {
 
+/// Where the edge helper is installed unless options.sudo_helper says.
+inline constexpr const char* sqlite_default_sudo_helper =
+    "/usr/local/libexec/satoru-sqlite-copy";
+
 /// Options of a "sqlite_dump" target, after validation.
 struct sqlite_options {
   std::string method = "auto";         ///< "auto" | "vacuum" | "backup"
   std::string transfer = "rsync";      ///< "rsync" | "gzip"
   std::string remote_tmp_dir = "/tmp"; ///< where the edge host's private copy is made
   std::chrono::seconds no_progress_timeout{300};
-  /// Asked for (the site's "sudo" reaches every target) but not done yet:
-  /// the copy runs as the edge user, and preflight says so.
+  /// The database is checked and copied as root, by `sudo_helper` under
+  /// `sudo -n` (the site's "sudo" reaches every target).
   bool sudo = false;
+  std::string sudo_helper = sqlite_default_sudo_helper;
 };
 
 /// Parses and checks a sqlite_dump target's options; one message per problem

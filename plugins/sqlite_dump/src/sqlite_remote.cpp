@@ -86,9 +86,15 @@ std::string cleanup_script(const std::string& folders, int older_than_minutes) {
          "exit $rc\n";
 }
 
+std::string sudo_probe_command(const std::string& sudo_helper,
+                               const std::string& db_path) {
+  return "sudo -n " + q(sudo_helper) + " probe " + q(db_path);
+}
+
 std::string prepare_script(const std::string& db_path, const std::string& remote_tmp_dir,
                            const std::string& target_hash, const std::string& token,
-                           bool need_gzip, bool need_rsync) {
+                           bool need_gzip, bool need_rsync,
+                           const std::string& sudo_helper) {
   std::string s = "umask 077\n";
   // Leftovers of runs that were killed before their own cleanup; only old
   // ones: a young folder may be another server's copy in progress.
@@ -97,25 +103,36 @@ std::string prepare_script(const std::string& db_path, const std::string& remote
                       leftover_age_minutes) +
        ") >/dev/null 2>&1\n";
   s += "db=" + q(db_path) + "\n";
-  s += "if [ ! -e \"$db\" ]; then echo 'satoru-error missing'; exit 0; fi\n"
-       "if [ ! -f \"$db\" ]; then echo 'satoru-error notfile'; exit 0; fi\n"
-       "if [ ! -r \"$db\" ]; then echo 'satoru-error unreadable'; exit 0; fi\n"
-       "command -v sqlite3 >/dev/null 2>&1 || { echo 'satoru-error nosqlite3'; exit 0; "
-       "}\n";
+  if (sudo_helper.empty()) {
+    s += "if [ ! -e \"$db\" ]; then echo 'satoru-error missing'; exit 0; fi\n"
+         "if [ ! -f \"$db\" ]; then echo 'satoru-error notfile'; exit 0; fi\n"
+         "if [ ! -r \"$db\" ]; then echo 'satoru-error unreadable'; exit 0; fi\n"
+         "command -v sqlite3 >/dev/null 2>&1 || { echo 'satoru-error nosqlite3'; exit 0; "
+         "}\n";
+  }
   if (need_gzip)
     s += "command -v gzip >/dev/null 2>&1 || { echo 'satoru-error nogzip'; exit 0; }\n";
   if (need_rsync)
     s += "command -v rsync >/dev/null 2>&1 || { echo 'satoru-error norsync'; exit 0; }\n";
-  // An empty file is a valid (empty) database to SQLite.
-  s += "if [ -s \"$db\" ]; then\n"
-       "  h=$(dd if=\"$db\" bs=15 count=1 2>/dev/null)\n"
-       "  [ \"$h\" = '" +
-       std::string(sqlite_magic) +
-       "' ] || { echo 'satoru-error notsqlite'; exit 0; }\n"
-       "fi\n"
-       "echo \"satoru-version $(sqlite3 --version </dev/null 2>&1 | head -n 1)\"\n"
-       "echo \"satoru-size $(wc -c < \"$db\")\"\n"
-       "d=$(mktemp -d " +
+  if (sudo_helper.empty()) {
+    // An empty file is a valid (empty) database to SQLite.
+    s += "if [ -s \"$db\" ]; then\n"
+         "  h=$(dd if=\"$db\" bs=15 count=1 2>/dev/null)\n"
+         "  [ \"$h\" = '" +
+         std::string(sqlite_magic) +
+         "' ] || { echo 'satoru-error notsqlite'; exit 0; }\n"
+         "fi\n"
+         "echo \"satoru-version $(sqlite3 --version </dev/null 2>&1 | head -n 1)\"\n"
+         "echo \"satoru-size $(wc -c < \"$db\")\"\n";
+  } else {
+    // The helper answers with the same lines and exits 3 after an error
+    // line; any other failure is sudo's (its message is on stderr).
+    s += sudo_probe_command(sudo_helper, db_path) +
+         " </dev/null\n"
+         "rc=$?\n"
+         "[ $rc -eq 0 ] || { [ $rc -eq 3 ] || echo 'satoru-error sudo'; exit 0; }\n";
+  }
+  s += "d=$(mktemp -d " +
        q(run_prefix(remote_tmp_dir, target_hash, token) + "XXXXXXXXXX") +
        ") || { echo 'satoru-error mktemp'; exit 0; }\n"
        "echo \"satoru-tmp $d\"\n";
@@ -145,7 +162,16 @@ prepare_answer parse_prepare(const std::string& out) {
 }
 
 std::string snapshot_script(const std::string& temp_dir, const std::string& db_path,
-                            snapshot_method method) {
+                            snapshot_method method, const std::string& sudo_helper) {
+  if (!sudo_helper.empty()) {
+    // The pid recorded is sudo's: the edge user may signal it, and sudo
+    // relays the signal to the helper, which stops sqlite3 and removes its
+    // own copy. The copy arrives through the redirect, so the file belongs
+    // to the edge user and root never opens a path in this folder.
+    return "cd " + q(temp_dir) + " || exit 90\necho $$ > pid\nexec sudo -n " +
+           q(sudo_helper) + " copy " + to_string(method) + " " + q(db_path) +
+           " </dev/null > " + remote_copy_name + "\n";
+  }
   // The shell writes its pid, then becomes sqlite3 (exec keeps the pid), so
   // the cleanup of a cancelled pull can stop it. -init /dev/null keeps the
   // remote user's ~/.sqliterc out; -bail turns any error into an exit status.

@@ -54,12 +54,20 @@ inline constexpr int leftover_age_minutes = 24 * 60;
 /// Exits 0 when none of the folders it should remove is left.
 std::string cleanup_script(const std::string& folders, int older_than_minutes = 0);
 
+/// "sudo -n '<helper>' probe '<db>'": the helper's checks of the database
+/// (answers like prepare_script: satoru-error / -version / -size lines).
+std::string sudo_probe_command(const std::string& sudo_helper,
+                               const std::string& db_path);
+
 /// Checks the database file and the remote tools, removes this target's
 /// leftovers older than leftover_age_minutes, creates the private temp folder
-/// run_prefix(...)XXXXXXXXXX, and reports (see prepare_answer).
+/// run_prefix(...)XXXXXXXXXX, and reports (see prepare_answer). With a
+/// `sudo_helper` (non-empty) the database is checked by that helper as root,
+/// since the edge user may not be able to see it.
 std::string prepare_script(const std::string& db_path, const std::string& remote_tmp_dir,
                            const std::string& target_hash, const std::string& token,
-                           bool need_gzip, bool need_rsync);
+                           bool need_gzip, bool need_rsync,
+                           const std::string& sudo_helper = {});
 
 struct prepare_answer {
   std::string error;          ///< "missing", "notfile", "notsqlite", "nosqlite3", ...
@@ -69,9 +77,11 @@ struct prepare_answer {
 };
 prepare_answer parse_prepare(const std::string& out);
 
-/// Makes the consistent copy `remote_copy_name` inside temp_dir.
+/// Makes the consistent copy `remote_copy_name` inside temp_dir: as the
+/// edge user, or with a `sudo_helper` as root, the helper streaming its copy
+/// into a file the edge user created.
 std::string snapshot_script(const std::string& temp_dir, const std::string& db_path,
-                            snapshot_method method);
+                            snapshot_method method, const std::string& sudo_helper = {});
 
 /// `gzip -1 -c` of the copy into "<copy>.gz" inside temp_dir.
 std::string gzip_script(const std::string& temp_dir);

@@ -240,6 +240,8 @@ TEST_F(sqlite_plugin, validates_options) {
                   ->validate_options("sqlite_dump", {{"method", "backup"},
                                                      {"transfer", "gzip"},
                                                      {"remote_tmp_dir", "/var/tmp"},
+                                                     {"sudo", true},
+                                                     {"sudo_helper", "/opt/satoru/copy"},
                                                      {"no_progress_timeout_seconds", 30}})
                   .empty());
   auto problems =
@@ -247,8 +249,9 @@ TEST_F(sqlite_plugin, validates_options) {
                                                  {"transfer", 1},
                                                  {"remote_tmp_dir", "tmp"},
                                                  {"no_progress_timeout_seconds", -1},
+                                                 {"sudo_helper", "satoru-sqlite-copy"},
                                                  {"methd", "auto"}});
-  EXPECT_EQ(problems.size(), 5u);
+  EXPECT_EQ(problems.size(), 6u);
   EXPECT_FALSE(
       handler_->validate_options("sqlite_dump", {{"remote_tmp_dir", "/tmp/a\nb"}})
           .empty());
@@ -579,3 +582,40 @@ TEST_F(sqlite_plugin, preflight_fails_without_remote_sqlite3) {
 }
 
 } // namespace
+
+// The edge helper that targets with "sudo" run as root: it copies SQLite
+// databases to its standard output and nothing else.
+TEST(sqlite_edge_helper, copies_only_sqlite_databases_to_stdout) {
+  const std::string helper =
+      std::string(SATORU_SOURCE_DIR) + "/plugins/sqlite_dump/edge/satoru-sqlite-copy";
+  char pattern[] = "/tmp/satoru-helper-test.XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  const std::string dir = pattern;
+  auto sh = [](const std::string& script) {
+    int status = std::system(script.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  const std::string q = "'" + dir + "'";
+  ASSERT_EQ(sh("sqlite3 " + q + "/app.db 'CREATE TABLE t(x); INSERT INTO t VALUES (7)'"),
+            0);
+  ASSERT_EQ(sh("printf 'not a database' > " + q + "/notes.txt"), 0);
+  for (const char* method : {"vacuum_into", "backup"}) {
+    EXPECT_EQ(sh(helper + " copy " + method + " " + q + "/app.db > " + q + "/copy.db"), 0)
+        << method;
+    EXPECT_EQ(sh("[ \"$(sqlite3 " + q + "/copy.db 'SELECT x FROM t')\" = 7 ]"), 0)
+        << method;
+    fs::remove(dir + "/copy.db");
+  }
+  EXPECT_EQ(sh(helper + " probe " + q + "/app.db | grep -q '^satoru-size 8192$'"), 0);
+  // Not a database, not absolute, not there, or any other arguments: refused,
+  // and nothing written.
+  EXPECT_EQ(sh(helper + " copy backup " + q + "/notes.txt > " + q + "/out 2>/dev/null"),
+            3);
+  EXPECT_EQ(sh(helper + " probe " + q + "/missing.db | grep -q '^satoru-error missing$'"),
+            0);
+  EXPECT_EQ(sh("cd " + q + " && " + helper + " probe app.db 2>/dev/null"), 64);
+  EXPECT_EQ(sh(helper + " copy '.shell id' " + q + "/app.db 2>/dev/null"), 64);
+  EXPECT_EQ(sh(helper + " copy backup " + q + "/app.db extra 2>/dev/null"), 64);
+  EXPECT_EQ(fs::file_size(dir + "/out"), 0u);
+  fs::remove_all(dir);
+}
