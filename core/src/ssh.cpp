@@ -1,5 +1,7 @@
 #include "satoru/ssh.hpp"
 
+#include "satoru/files.hpp"
+
 #include <libssh/libssh.h>
 #include <libssh/sftp.h>
 
@@ -540,7 +542,7 @@ expected<ssh_session> ssh_session::connect(const ssh_endpoint& ep,
     return error{errc::ssh, where + ": authentication failed: " + libssh_error(s)};
   if (rc != SSH_AUTH_SUCCESS)
     return error{errc::auth, where + ": authentication as " + user + " failed with key " +
-                                ep.identity_file};
+                                 ep.identity_file};
 
   auto p = std::make_unique<impl>();
   p->endpoint = ep;
@@ -806,7 +808,8 @@ expected<host_key_info> pinned_host_key(const ssh_endpoint& ep) {
     if (!fingerprint) continue;
     return host_key_info{type, fingerprint.get()};
   }
-  return error{errc::not_found, ep.display() + ": no key pinned in " + ep.known_hosts_file};
+  return error{errc::not_found,
+               ep.display() + ": no key pinned in " + ep.known_hosts_file};
 }
 
 expected<host_key_info> trust_host_key(const ssh_endpoint& ep,
@@ -872,18 +875,7 @@ expected<host_key_info> trust_host_key(const ssh_endpoint& ep,
   }
   if (!already) kept += entry + "\n";
 
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return error{errc::io, "cannot write " + tmp + ": " + std::strerror(errno)};
-  ::fchmod(fd, 0600);
-  bool ok = write_all(fd, kept.data(), kept.size()) && ::fsync(fd) == 0;
-  int e = errno;
-  ok = (::close(fd) == 0) && ok;
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    if (ok) e = errno;
-    ::unlink(tmp.c_str());
-    return error{errc::io, "cannot write " + path + ": " + std::strerror(e)};
-  }
+  if (auto written = write_file_atomically(path, kept); !written) return written.err();
   fsync_dir(dir);
   return info;
 }

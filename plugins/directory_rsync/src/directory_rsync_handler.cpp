@@ -38,26 +38,10 @@ constexpr std::size_t paths_shown = 5;
 /// a long list never goes into the database.
 expected<void> write_path_list(const std::string& path,
                                const std::vector<std::string>& paths) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return error{errc::io, "cannot write " + tmp + ": " + std::strerror(errno)};
   std::string text;
   for (const auto& p : paths)
     text += p + "\n";
-  bool ok = true;
-  for (std::size_t done = 0; ok && done < text.size();) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) done += static_cast<std::size_t>(n);
-  }
-  int e = errno;
-  ok = ::close(fd) == 0 && ok;
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return error{errc::io, "cannot write " + path + ": " + std::strerror(e)};
-  }
-  return {};
+  return write_file_atomically(path, text);
 }
 
 boost::json::array json_strings(const std::vector<std::string>& items, std::size_t n) {

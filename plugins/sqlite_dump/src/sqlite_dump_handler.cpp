@@ -6,6 +6,9 @@
 #include "satoru/remote_sudo.hpp"
 #include "satoru/rsync.hpp"
 #include "satoru/text.hpp"
+#include "satoru/time.hpp"
+
+#include <boost/json.hpp>
 
 #include <fmt/format.h>
 
@@ -152,6 +155,87 @@ tool_answer remote_tool(remote_shell& shell, const std::string& tool) {
   a.present = true;
   a.version_line = first_line(run->out);
   return a;
+}
+
+/// A copy at least this old is made again even when the database looks
+/// unchanged: the fingerprint is a strong hint, not a proof (a writer that
+/// bypasses SQLite could change a page within one timestamp tick).
+constexpr std::int64_t unchanged_max_age_ms = 24LL * 3600 * 1000;
+
+/// What was copied last, kept beside the staging folder (not in it: it is
+/// not data of the site): the edge fingerprint taken before the copy, when,
+/// and the staged file it produced (size and mtime), so that a staged copy
+/// changed or removed since is never taken for current.
+struct last_copy {
+  std::string fingerprint;
+  std::int64_t copied_at_ms = 0;
+  std::uint64_t staged_size = 0;
+  std::int64_t staged_mtime_ns = 0;
+};
+
+std::string last_copy_path(const target_spec& target) {
+  return target.staging_dir + ".sqlite-copy";
+}
+
+bool staged_stat(const std::string& staged, std::uint64_t& size, std::int64_t& mtime_ns) {
+  struct stat st {};
+  if (::stat(staged.c_str(), &st) != 0) return false;
+  size = static_cast<std::uint64_t>(st.st_size);
+  mtime_ns =
+      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  return true;
+}
+
+/// The fingerprint to compare on the edge host ("" = copy in any case):
+/// only when the record is whole, young enough, and the staged copy is still
+/// the one it describes.
+std::string unchanged_if(const target_spec& target, const std::string& staged,
+                         last_copy& record) {
+  auto text = read_whole_file(last_copy_path(target));
+  if (!text) return {};
+  boost::system::error_code ec;
+  auto parsed = boost::json::parse(*text, ec);
+  if (ec || !parsed.is_object()) return {};
+  const auto& o = parsed.get_object();
+  auto str = [&](const char* k) {
+    auto* v = o.if_contains(k);
+    return v && v->is_string() ? std::string(v->get_string()) : std::string{};
+  };
+  auto num = [&](const char* k) {
+    auto* v = o.if_contains(k);
+    return v && v->is_int64() ? v->get_int64() : std::int64_t{-1};
+  };
+  record.fingerprint = str("fingerprint");
+  record.copied_at_ms = num("copied_at_ms");
+  record.staged_size = static_cast<std::uint64_t>(num("staged_size"));
+  record.staged_mtime_ns = num("staged_mtime_ns");
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  if (record.fingerprint.empty() || record.copied_at_ms <= 0 ||
+      now_ms() - record.copied_at_ms > unchanged_max_age_ms ||
+      !staged_stat(staged, size, mtime_ns) || size != record.staged_size ||
+      mtime_ns != record.staged_mtime_ns)
+    return {};
+  return record.fingerprint;
+}
+
+/// Records the copy just swapped into staging (or forgets the last one when
+/// the edge gave no fingerprint).
+void remember_copy(const target_spec& target, const std::string& staged,
+                   const std::string& fingerprint) {
+  last_copy record{fingerprint, now_ms(), 0, 0};
+  if (fingerprint.empty() ||
+      !staged_stat(staged, record.staged_size, record.staged_mtime_ns)) {
+    ::unlink(last_copy_path(target).c_str());
+    return;
+  }
+  boost::json::object o{{"fingerprint", record.fingerprint},
+                        {"copied_at_ms", record.copied_at_ms},
+                        {"staged_size", static_cast<std::int64_t>(record.staged_size)},
+                        {"staged_mtime_ns", record.staged_mtime_ns}};
+  // Best effort: without the record the next pull simply copies.
+  if (!write_file_atomically(last_copy_path(target), boost::json::serialize(o)))
+    ::unlink(last_copy_path(target).c_str());
 }
 
 } // namespace
@@ -505,6 +589,26 @@ void sqlite_dump_handler::cleanup_remote(const target_spec& target,
     result.message += (result.message.empty() ? "" : "; ") + message;
 }
 
+pull_result sqlite_dump_handler::unchanged_result(const target_spec& target,
+                                                  plugin_services& services,
+                                                  std::int64_t copied_at_ms,
+                                                  remote_state& remote) {
+  // The edge made no temp folder: nothing to clean up there.
+  remote.touched = false;
+  const std::string since = format_time(copied_at_ms);
+  services.event("info", "pull.unchanged",
+                 target.path + " is unchanged since the copy of " + since +
+                     " (same size, inode, times and header on the edge host); copy "
+                     "skipped",
+                 {{"copied_at", since}});
+  pull_result result;
+  result.outcome = pull_result::status::success;
+  result.files = 1;
+  result.data = {{"unchanged", true}, {"copied_at", since}};
+  result.message = "unchanged since " + since + ", copy skipped";
+  return result;
+}
+
 pull_result sqlite_dump_handler::pull_unguarded(const target_spec& target,
                                                 plugin_services& services,
                                                 const sqlite_options& options,
@@ -544,10 +648,12 @@ pull_result sqlite_dump_handler::pull_unguarded(const target_spec& target,
   remote.touched = true;
   remote.token = new_run_token();
   const std::string helper = options.sudo ? options.sudo_helper : std::string{};
-  auto prep_run =
-      shell.exec(prepare_script(target.path, options.remote_tmp_dir, target.hash,
-                                remote.token, !use_rsync, use_rsync, helper),
-                 check_timeout);
+  last_copy previous;
+  const std::string expected_fingerprint = unchanged_if(target, staged, previous);
+  auto prep_run = shell.exec(prepare_script(target.path, options.remote_tmp_dir,
+                                            target.hash, remote.token, !use_rsync,
+                                            use_rsync, helper, expected_fingerprint),
+                             check_timeout);
   if (!prep_run) {
     result.message = remote_failure("cannot prepare the copy on the edge host", prep_run);
     return result;
@@ -581,6 +687,8 @@ pull_result sqlite_dump_handler::pull_unguarded(const target_spec& target,
       result.message = "cannot prepare the copy on the edge host: " + prep.error;
     return result;
   }
+  if (prep.unchanged)
+    return unchanged_result(target, services, previous.copied_at_ms, remote);
   if (prep.temp_dir.empty()) {
     result.message = remote_failure("cannot prepare the copy on the edge host", prep_run);
     return result;
@@ -763,6 +871,7 @@ pull_result sqlite_dump_handler::pull_unguarded(const target_spec& target,
   for (const char* suffix : {"-wal", "-shm", "-journal"})
     remove_file(staged + suffix);
   fsync_path(target.staging_dir, true);
+  remember_copy(target, staged, prep.fingerprint);
 
   result.outcome = pull_result::status::success;
   result.bytes = wire_bytes;

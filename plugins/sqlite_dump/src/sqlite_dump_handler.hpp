@@ -3,6 +3,7 @@
 #include "satoru/plugin.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,10 @@ private:
     std::string temp_dir; ///< the temp folder, once known
     std::string token;    ///< this pull's part of the temp folder's name
   };
+  /// The result of a pull whose database is unchanged since the copy made
+  /// at `copied_at_ms`.
+  pull_result unchanged_result(const target_spec& target, plugin_services& services,
+                               std::int64_t copied_at_ms, remote_state& remote);
   pull_result pull_unguarded(const target_spec& target, plugin_services& services,
                              const sqlite_options& options, remote_state& remote);
   void cleanup_remote(const target_spec& target, plugin_services& services,

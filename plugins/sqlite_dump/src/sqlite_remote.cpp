@@ -91,10 +91,25 @@ std::string sudo_probe_command(const std::string& sudo_helper,
   return "sudo -n " + q(sudo_helper) + " probe " + q(db_path);
 }
 
+std::string fingerprint_script() {
+  return "fp=\n"
+         "for f in \"$db\" \"$db-wal\"; do\n"
+         // An empty WAL holds nothing: the same as none (a read-only open
+         // of a WAL database, ours included, leaves one behind).
+         "  case $f in \"$db\") [ -e \"$f\" ] ;; *) [ -s \"$f\" ] ;; esac ||"
+         " { fp=\"$fp -\"; continue; }\n"
+         "  s=$(stat -c '%s:%i:%y:%z' \"$f\" 2>/dev/null) &&"
+         " h=$(od -An -tx1 -N100 \"$f\" 2>/dev/null) || { fp=; break; }\n"
+         "  case $s in *.000000000*|*:[0-9][0-9]\\ *) fp=; break ;; esac\n"
+         "  fp=\"$fp $(printf '%s' \"$s|$h\" | tr -d ' \\n')\"\n"
+         "done\n";
+}
+
 std::string prepare_script(const std::string& db_path, const std::string& remote_tmp_dir,
                            const std::string& target_hash, const std::string& token,
                            bool need_gzip, bool need_rsync,
-                           const std::string& sudo_helper) {
+                           const std::string& sudo_helper,
+                           const std::string& unchanged_if) {
   std::string s = "umask 077\n";
   // Leftovers of runs that were killed before their own cleanup; only old
   // ones: a young folder may be another server's copy in progress.
@@ -123,15 +138,21 @@ std::string prepare_script(const std::string& db_path, const std::string& remote
          "' ] || { echo 'satoru-error notsqlite'; exit 0; }\n"
          "fi\n"
          "echo \"satoru-version $(sqlite3 --version </dev/null 2>&1 | head -n 1)\"\n"
-         "echo \"satoru-size $(wc -c < \"$db\")\"\n";
+         "echo \"satoru-size $(wc -c < \"$db\")\"\n" +
+         fingerprint_script() + "echo \"satoru-fingerprint $fp\"\n";
   } else {
     // The helper answers with the same lines and exits 3 after an error
     // line; any other failure is sudo's (its message is on stderr).
-    s += sudo_probe_command(sudo_helper, db_path) +
-         " </dev/null\n"
+    s += "out=$(" + sudo_probe_command(sudo_helper, db_path) +
+         " </dev/null)\n"
          "rc=$?\n"
-         "[ $rc -eq 0 ] || { [ $rc -eq 3 ] || echo 'satoru-error sudo'; exit 0; }\n";
+         "printf '%s\\n' \"$out\"\n"
+         "[ $rc -eq 0 ] || { [ $rc -eq 3 ] || echo 'satoru-error sudo'; exit 0; }\n"
+         "fp=$(printf '%s\\n' \"$out\" | sed -n 's/^satoru-fingerprint //p')\n";
   }
+  if (!unchanged_if.empty())
+    s += "if [ -n \"$fp\" ] && [ \"$fp\" = " + q(unchanged_if) +
+         " ]; then echo satoru-unchanged; exit 0; fi\n";
   s += "d=$(mktemp -d " +
        q(run_prefix(remote_tmp_dir, target_hash, token) + "XXXXXXXXXX") +
        ") || { echo 'satoru-error mktemp'; exit 0; }\n"
@@ -157,6 +178,10 @@ prepare_answer parse_prepare(const std::string& out) {
       a.size = std::strtoull(v, nullptr, 10);
     else if (auto v = value("satoru-tmp"))
       a.temp_dir = v;
+    else if (auto v = value("satoru-fingerprint"))
+      a.fingerprint = v;
+    else if (line == "satoru-unchanged")
+      a.unchanged = true;
   }
   return a;
 }

@@ -64,16 +64,34 @@ std::string sudo_probe_command(const std::string& sudo_helper,
 /// run_prefix(...)XXXXXXXXXX, and reports (see prepare_answer). With a
 /// `sudo_helper` (non-empty) the database is checked by that helper as root,
 /// since the edge user may not be able to see it.
+///
+/// It also prints the database's fingerprint (fingerprint_script); when that
+/// equals `unchanged_if` (the fingerprint taken before the last good copy),
+/// it answers "satoru-unchanged" and creates no temp folder.
 std::string prepare_script(const std::string& db_path, const std::string& remote_tmp_dir,
                            const std::string& target_hash, const std::string& token,
                            bool need_gzip, bool need_rsync,
-                           const std::string& sudo_helper = {});
+                           const std::string& sudo_helper = {},
+                           const std::string& unchanged_if = {});
+
+/// Shell lines that set $fp to a fingerprint of "$db" and "$db-wal": for
+/// each, size, inode, modification and change times with nanoseconds, and
+/// its first 100 bytes (the database header holds the file change counter,
+/// the WAL header its checkpoint sequence and salts). Every commit changes
+/// one of these (rollback journal: the change counter and mtime; WAL: the
+/// WAL's size, or its salts when it restarts), and a replaced file has a new
+/// inode. $fp is empty — "unknown, copy" — when a file cannot be read or the
+/// edge's stat has no sub-second times. plugins/sqlite_dump/edge/
+/// satoru-sqlite-copy computes the same for targets with "sudo".
+std::string fingerprint_script();
 
 struct prepare_answer {
   std::string error;          ///< "missing", "notfile", "notsqlite", "nosqlite3", ...
   std::string sqlite_version; ///< "3.40.1 2022-12-28 ..."
   std::uint64_t size = 0;     ///< the database file's size
   std::string temp_dir;       ///< the private temp folder created
+  std::string fingerprint;    ///< "" when it could not be taken
+  bool unchanged = false;     ///< fingerprint == unchanged_if: no temp folder made
 };
 prepare_answer parse_prepare(const std::string& out);
 

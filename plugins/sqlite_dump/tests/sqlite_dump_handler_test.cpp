@@ -509,6 +509,10 @@ TEST_F(sqlite_plugin, rsync_delta_moves_far_less_than_gzip) {
   EXPECT_EQ(sink_.last("pull.transfer").data.at("bytes").to_number<std::uint64_t>(),
             delta.bytes);
 
+  // A change, so that the gzip pull copies rather than skips.
+  ASSERT_EQ(host_->sh("sqlite3 " + q(db) +
+                      " 'UPDATE t SET v = hex(randomblob(1000)) WHERE id = 1'"),
+            0);
   spec.options = {{"transfer", "gzip"}};
   auto gz = pull(spec);
   ASSERT_EQ(gz.outcome, pull_result::status::success) << gz.message;
@@ -618,4 +622,55 @@ TEST(sqlite_edge_helper, copies_only_sqlite_databases_to_stdout) {
   EXPECT_EQ(sh(helper + " copy backup " + q + "/app.db extra 2>/dev/null"), 64);
   EXPECT_EQ(fs::file_size(dir + "/out"), 0u);
   fs::remove_all(dir);
+}
+
+// An unchanged database is not copied again; every kind of change is seen.
+TEST_F(sqlite_plugin, unchanged_database_is_skipped_and_every_change_is_copied) {
+  const std::string db = remote("skip.db");
+  host_->make_sqlite_db(db, "PRAGMA journal_mode=delete; CREATE TABLE t(x INTEGER);"
+                            "INSERT INTO t VALUES (1);");
+  auto spec = spec_for(db);
+  auto copied = [&](const char* what) {
+    sink_.clear();
+    auto r = pull(spec);
+    EXPECT_EQ(r.outcome, pull_result::status::success) << what << ": " << r.message;
+    return sink_.last("pull.unchanged").step.empty();
+  };
+  ASSERT_TRUE(copied("first pull"));
+  struct stat before {};
+  ASSERT_EQ(::stat(staged(spec).c_str(), &before), 0);
+  EXPECT_FALSE(copied("no change"));
+  EXPECT_NE(sink_.last("pull.unchanged").message.find("copy skipped"), std::string::npos);
+  EXPECT_TRUE(sink_.last("pull.snapshot").step.empty()) << "no copy on the edge";
+  EXPECT_TRUE(leftovers(spec).empty());
+  struct stat after {};
+  ASSERT_EQ(::stat(staged(spec).c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino) << "the staged copy was left alone";
+
+  // A write that keeps the file's size (rollback journal: the change counter).
+  host_->sh("sqlite3 " + q(db) + " 'UPDATE t SET x = 2'");
+  EXPECT_TRUE(copied("same-size update"));
+  EXPECT_EQ(scalar(staged(spec), "SELECT x FROM t"), 2);
+  EXPECT_FALSE(copied("no change after the update"));
+
+  // WAL mode: a commit goes to the -wal file; a checkpoint moves it back.
+  host_->sh("sqlite3 " + q(db) + " 'PRAGMA journal_mode=wal' >/dev/null");
+  EXPECT_TRUE(copied("switch to WAL"));
+  host_->sh("sqlite3 " + q(db) +
+            " 'PRAGMA wal_autocheckpoint=0; INSERT INTO t VALUES (3)' >/dev/null");
+  EXPECT_TRUE(copied("commit into the WAL"));
+  EXPECT_EQ(scalar(staged(spec), "SELECT count(*) FROM t"), 2);
+  EXPECT_FALSE(copied("no change after the commit"));
+
+  // The file replaced by another with the same content (a restore, a move).
+  host_->sh("cp -p " + q(db) + " " + q(db + ".new") + " && mv " + q(db + ".new") + " " +
+            q(db));
+  EXPECT_TRUE(copied("replaced file"));
+
+  // The staged copy changed on the server: never taken for current.
+  EXPECT_FALSE(copied("no change"));
+  ::truncate(staged(spec).c_str(), 0);
+  EXPECT_TRUE(copied("staged copy damaged"));
+  EXPECT_EQ(integrity(staged(spec)), "ok");
+  EXPECT_EQ(scalar(staged(spec), "SELECT count(*) FROM t"), 2);
 }
