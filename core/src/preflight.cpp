@@ -1,5 +1,7 @@
 #include "satoru/preflight.hpp"
 
+#include "batched_preflight.hpp"
+
 #include "satoru/health.hpp"
 #include "satoru/identity.hpp"
 #include "satoru/text.hpp"
@@ -7,6 +9,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <set>
 
 namespace satoru {
@@ -156,35 +159,74 @@ preflight_report run_preflight(const config& cfg, const site_config& site,
        fmt::format("connected to {} as {} with a pinned host key", endpoint.display(),
                    endpoint.user));
 
-  // rsync talks its protocol over the remote shell's stdout: a startup file
-  // that prints anything (a "Welcome" echo in ~/.bashrc) breaks every
-  // transfer with a protocol error that names nothing. Catch it here, by name.
-  constexpr std::chrono::milliseconds shell_timeout{30'000};
-  auto probe = session->exec("printf satoru-clean", shell_timeout, cancel);
-  if (!probe || probe->out != "satoru-clean") {
+  // The remote checks of every target, in one remote command (see
+  // batched_preflight.hpp): 1. record what each plugin would run.
+  host_services services{endpoint, events, cancel, deadline};
+  std::vector<std::vector<recorded_command>> recorded(site.targets.size());
+  std::vector<recorded_command> all;
+  for (std::size_t i = 0; i < site.targets.size(); ++i) {
+    auto* handler = plugins.find(site.targets[i].mode);
+    if (!handler) continue;
+    recording_services recording(services);
+    try {
+      handler->preflight(spec_of(cfg, site, site.targets[i]), recording);
+    } catch (...) {
+      // The replay below reports it.
+    }
+    recorded[i] = recording.commands();
+    all.insert(all.end(), recorded[i].begin(), recorded[i].end());
+  }
+
+  // 2. Run them all. rsync talks its protocol over the remote shell's stdout:
+  // a startup file that prints anything (a "Welcome" echo in ~/.bashrc)
+  // breaks every transfer with a protocol error that names nothing. The
+  // batch's first output is a marker, so such text shows before it; catch it
+  // here, by name.
+  std::chrono::milliseconds batch_timeout{30'000};
+  for (const auto& c : all)
+    batch_timeout += c.timeout;
+  if (!deadline.infinite())
+    batch_timeout = std::min(
+        batch_timeout, std::max(deadline.remaining(), std::chrono::milliseconds{1}));
+  auto batch = session->exec(batch_script(all), batch_timeout, cancel);
+  const std::string marker = clean_shell_marker;
+  if (!batch || batch->out.compare(0, marker.size(), marker) != 0) {
     report.site_error =
-        !probe ? fmt::format("site {}: cannot run a command on {}: {}", site.name,
-                             endpoint.display(), probe.err().message)
+        !batch ? fmt::format("site {}: cannot run a command on {}: {}", site.name,
+                             endpoint.display(), batch.err().message)
                : fmt::format("site {}: the login shell of {} on {} prints text; rsync "
                              "needs a clean shell",
                              site.name, endpoint.user, endpoint.host);
     boost::json::object data;
-    if (probe) data["printed"] = capped_output(probe->out, 512);
+    if (batch)
+      data["printed"] = capped_output(batch->out.substr(0, batch->out.find(marker)), 512);
     emit("fail", "preflight.shell", "", report.site_error, std::move(data));
     return report;
   }
   emit("ok", "preflight.shell", "", "the remote shell prints nothing of its own");
   report.site_ok = true;
-
-  // 3. Per-target remote checks by each target's plugin, over this session.
-  host_services services{endpoint, events, cancel, deadline};
+  auto answers =
+      parse_batch(std::string_view(batch->out).substr(marker.size()), all.size());
   services.adopt(std::move(*session));
-  for (const auto& target : site.targets) {
+
+  // 3. Per-target remote checks by each target's plugin, answered from the
+  // batch (or, for what it does not hold, over this session).
+  std::size_t offset = 0;
+  int unbatched = 0;
+  for (std::size_t i = 0; i < site.targets.size(); ++i) {
+    const auto& target = site.targets[i];
     preflight_report::target_report tr;
     tr.hash = target.hash;
     tr.path = target.path;
     tr.ok = true;
     auto* handler = plugins.find(target.mode);
+    std::vector<exec_result> results;
+    if (answers)
+      results.assign(answers->begin() + static_cast<std::ptrdiff_t>(offset),
+                     answers->begin() +
+                         static_cast<std::ptrdiff_t>(offset + recorded[i].size()));
+    offset += recorded[i].size();
+    replaying_services replaying(services, recorded[i], std::move(results));
     std::vector<check_result> checks;
     if (!handler) {
       checks.push_back({"plugin", check_result::level::fail,
@@ -194,7 +236,7 @@ preflight_report run_preflight(const config& cfg, const site_config& site,
                         cancel.cancelled() ? "cancelled" : "preflight deadline passed"});
     } else {
       try {
-        checks = handler->preflight(spec_of(cfg, site, target), services);
+        checks = handler->preflight(spec_of(cfg, site, target), replaying);
       } catch (const std::exception& e) {
         checks.push_back(
             {"plugin", check_result::level::fail,
@@ -204,6 +246,7 @@ preflight_report run_preflight(const config& cfg, const site_config& site,
                           fmt::format("plugin {} failed", handler->name())});
       }
     }
+    unbatched += replaying.unbatched();
     for (const auto& c : checks) {
       emit(level_name(c.status), "preflight." + c.name, target.hash, c.message,
            {{"path", target.path}, {"mode", target.mode}});
@@ -215,6 +258,13 @@ preflight_report run_preflight(const config& cfg, const site_config& site,
     }
     report.targets.push_back(std::move(tr));
   }
+  // How many round trips the checks took: the batch, plus what it did not hold.
+  emit("info", "preflight.remote", "",
+       fmt::format("{} remote checks in {} remote command{}", all.size(), 1 + unbatched,
+                   unbatched == 0 ? "" : "s"),
+       {{"checks", static_cast<std::int64_t>(all.size())},
+        {"remote_commands", 1 + unbatched},
+        {"batched", answers.has_value()}});
   return report;
 }
 

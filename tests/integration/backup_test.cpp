@@ -380,6 +380,10 @@ TEST_F(Backup, SecondBackupOfUnchangedDataAddsNextToNothing) {
   auto first = backup("edge");
   auto first_added = data_added(env, first);
   EXPECT_GT(first_added, 4 * 1024 * 1024) << "the first backup stores the data";
+  // Remote commands (sshd's sessions): the whole preflight in one, the
+  // folder's rsync, the database's copy and its transfer.
+  auto sessions = host.commands_started();
+  EXPECT_EQ(sessions.size(), 4u) << ::testing::PrintToString(sessions);
   auto dir_row = target_json(env, "edge", data);
   EXPECT_EQ(str(dir_row.at("last_status")), "success");
   EXPECT_EQ(dir_row.at("last_files").as_int64(), 2);
@@ -388,6 +392,11 @@ TEST_F(Backup, SecondBackupOfUnchangedDataAddsNextToNothing) {
   auto second = backup("edge");
   auto second_added = data_added(env, second);
   EXPECT_LT(second_added, 10 * 1024) << "unchanged data must deduplicate";
+  // The unchanged database needs its first command only (no copy, no
+  // transfer): preflight, rsync, and that one.
+  auto rerun_sessions = host.commands_started();
+  EXPECT_EQ(rerun_sessions.size() - sessions.size(), 3u)
+      << ::testing::PrintToString(rerun_sessions);
 
   // site_targets as `satoru sites --json` shows them after the second run.
   auto snaps = snapshots_json(env, {"--site", "edge"});

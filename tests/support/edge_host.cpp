@@ -447,7 +447,9 @@ void edge_host::start() {
         << "UsePAM no\n"
         << "StrictModes no\n"
         << "Subsystem sftp internal-sftp\n"
-        << "LogLevel ERROR\n";
+        // VERBOSE: one "Starting session:" line per remote command, which
+        // commands_started() counts.
+        << "LogLevel VERBOSE\n";
     if (!opts_.remote_path.empty()) cfg << "PermitUserEnvironment yes\n";
     ASSERT_TRUE(write_private_file(config_path, cfg.str()))
         << "cannot write " << config_path;
@@ -606,6 +608,14 @@ test_user::~test_user() {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ADD_FAILURE() << "userdel " << name_ << " failed: " << out;
+}
+
+std::vector<std::string> edge_host::commands_started() const {
+  std::vector<std::string> out;
+  std::ifstream log(dir_ + "/sshd.log");
+  for (std::string line; std::getline(log, line);)
+    if (line.find("Starting session:") != std::string::npos) out.push_back(line);
+  return out;
 }
 
 } // namespace satoru::testing

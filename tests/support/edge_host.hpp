@@ -35,6 +35,9 @@ public:
   edge_host& operator=(const edge_host&) = delete;
 
   bool running() const { return pid_ > 0; }
+  /// sshd's "Starting session: ..." log lines so far: one per remote
+  /// command, rsync connection or SFTP session.
+  std::vector<std::string> commands_started() const;
   int port() const { return port_; }
   int pid() const { return pid_; }
   const std::string& dir() const { return dir_; }

@@ -238,6 +238,33 @@ void remember_copy(const target_spec& target, const std::string& staged,
     ::unlink(last_copy_path(target).c_str());
 }
 
+/// The one-line message for a "satoru-error" answer of the copy command.
+std::string copy_error_message(const std::string& error, const target_spec& target,
+                               const sqlite_options& options, const std::string& user,
+                               const std::string& helper, const exec_result& run) {
+  if (error == "missing") return target.path + " does not exist on the edge host";
+  if (error == "notfile") return target.path + " is not a regular file";
+  if (error == "unreadable")
+    return target.path + " is not readable by " + user + " on the edge host";
+  if (error == "notsqlite")
+    return target.path + " is not a SQLite database (no SQLite 3 header)";
+  if (error == "nosqlite3") return "sqlite3 is not installed on the edge host";
+  if (error == "novacuum")
+    return "sqlite3 on the edge host has no VACUUM INTO (needs 3.27+; options.method is "
+           "\"vacuum\")";
+  if (error == "nogzip")
+    return "gzip is not installed on the edge host (transfer \"gzip\")";
+  if (error == "norsync")
+    return "rsync is not installed on the edge host (transfer \"rsync\")";
+  if (error == "sudo")
+    return user + " may not run the SQLite copy helper " + helper +
+           " under sudo without a password (sudo: \"" + last_line(run.err) + "\")";
+  if (error == "mktemp")
+    return "cannot create a temp folder in " + options.remote_tmp_dir +
+           " on the edge host: " + last_line(run.err);
+  return "cannot make the copy on the edge host: " + error;
+}
+
 } // namespace
 
 std::vector<std::string> parse_sqlite_options(const boost::json::object& options,
@@ -460,7 +487,7 @@ std::vector<check_result> sqlite_dump_handler::preflight(const target_spec& targ
       if (!run) {
         c.message = "cannot check " + dir + " on the edge host: " + run.err().message;
       } else {
-        auto a = parse_prepare(run->out);
+        auto a = parse_copy(run->out);
         if (a.error == "nodir")
           c.message = dir + " (remote_tmp_dir) does not exist on the edge host";
         else if (a.error == "mktemp")
@@ -644,80 +671,42 @@ pull_result sqlite_dump_handler::pull_unguarded(const target_spec& target,
   remote_shell& shell = **shell_or;
   const bool use_rsync = options.transfer == "rsync";
 
-  // 1. Check the file and the tools, remove leftovers, make the temp folder.
+  // 1. One command does all the edge's work before the transfer: leftovers,
+  //    checks, fingerprint, temp folder, the consistent copy (and its gzip).
   remote.touched = true;
   remote.token = new_run_token();
   const std::string helper = options.sudo ? options.sudo_helper : std::string{};
   last_copy previous;
-  const std::string expected_fingerprint = unchanged_if(target, staged, previous);
-  auto prep_run = shell.exec(prepare_script(target.path, options.remote_tmp_dir,
-                                            target.hash, remote.token, !use_rsync,
-                                            use_rsync, helper, expected_fingerprint),
-                             check_timeout);
-  if (!prep_run) {
-    result.message = remote_failure("cannot prepare the copy on the edge host", prep_run);
+  copy_request request;
+  request.db_path = target.path;
+  request.remote_tmp_dir = options.remote_tmp_dir;
+  request.target_hash = target.hash;
+  request.token = remote.token;
+  request.method = options.method;
+  request.gzip = !use_rsync;
+  request.sudo_helper = helper;
+  request.unchanged_if = unchanged_if(target, staged, previous);
+  const auto copy_started = std::chrono::steady_clock::now();
+  auto copy_run = shell.exec(copy_script(request), milliseconds{0});
+  if (!copy_run) {
+    result.message = remote_failure("cannot make the copy on the edge host", copy_run);
     return result;
   }
-  auto prep = parse_prepare(prep_run->out);
-  remote.temp_dir = prep.temp_dir;
-  const std::string user = services.endpoint().user;
-  if (!prep.error.empty()) {
-    if (prep.error == "missing")
-      result.message = target.path + " does not exist on the edge host";
-    else if (prep.error == "notfile")
-      result.message = target.path + " is not a regular file";
-    else if (prep.error == "unreadable")
-      result.message = target.path + " is not readable by " + user + " on the edge host";
-    else if (prep.error == "notsqlite")
-      result.message = target.path + " is not a SQLite database (no SQLite 3 header)";
-    else if (prep.error == "nosqlite3")
-      result.message = "sqlite3 is not installed on the edge host";
-    else if (prep.error == "nogzip")
-      result.message = "gzip is not installed on the edge host (transfer \"gzip\")";
-    else if (prep.error == "norsync")
-      result.message = "rsync is not installed on the edge host (transfer \"rsync\")";
-    else if (prep.error == "sudo")
-      result.message = user + " may not run the SQLite copy helper " + helper +
-                       " under sudo without a password (sudo: \"" +
-                       last_line(prep_run->err) + "\")";
-    else if (prep.error == "mktemp")
-      result.message = "cannot create a temp folder in " + options.remote_tmp_dir +
-                       " on the edge host: " + last_line(prep_run->err);
-    else
-      result.message = "cannot prepare the copy on the edge host: " + prep.error;
+  auto copy = parse_copy(copy_run->out);
+  remote.temp_dir = copy.temp_dir;
+  if (!copy.error.empty()) {
+    result.message = copy_error_message(copy.error, target, options,
+                                        services.endpoint().user, helper, *copy_run);
     return result;
   }
-  if (prep.unchanged)
+  if (copy.unchanged)
     return unchanged_result(target, services, previous.copied_at_ms, remote);
-  if (prep.temp_dir.empty()) {
-    result.message = remote_failure("cannot prepare the copy on the edge host", prep_run);
-    return result;
-  }
-
-  // 2. The consistent copy.
-  const auto version = parse_version(prep.sqlite_version);
   const std::string version_text =
-      prep.sqlite_version.substr(0, prep.sqlite_version.find(' '));
-  const bool has_vacuum =
-      version.valid && at_least(version, vacuum_into_major, vacuum_into_minor);
-  snapshot_method method = snapshot_method::backup;
-  if (options.method == "vacuum" || (options.method == "auto" && has_vacuum)) {
-    if (!has_vacuum) {
-      result.message =
-          "sqlite3 " + version_text +
-          " on the edge host has no VACUUM INTO (needs 3.27+; options.method "
-          "is \"vacuum\")";
-      return result;
-    }
-    method = snapshot_method::vacuum_into;
-  }
+      copy.sqlite_version.substr(0, copy.sqlite_version.find(' '));
   const std::string method_text =
-      method == snapshot_method::vacuum_into ? "VACUUM INTO" : ".timeout 10000 + .backup";
-  const auto snap_started = std::chrono::steady_clock::now();
-  auto snap = shell.exec(snapshot_script(prep.temp_dir, target.path, method, helper),
-                         milliseconds{0});
-  if (snap && snap->exit_status != 0 &&
-      snap->err.find("attempt to write a readonly database") != std::string::npos) {
+      copy.method == "vacuum_into" ? "VACUUM INTO" : ".timeout 10000 + .backup";
+  if (!copy.copied &&
+      copy_run->err.find("attempt to write a readonly database") != std::string::npos) {
     // Opened read-only, sqlite3 cannot roll back a hot journal: we leave the
     // crashed application's recovery to the application.
     result.message = target.path +
@@ -727,26 +716,29 @@ pull_result sqlite_dump_handler::pull_unguarded(const target_spec& target,
                      "recover it, then back up again";
     return result;
   }
-  if (!snap || snap->exit_status != 0) {
-    result.message = remote_failure(
-        "the consistent copy with " + method_text + " failed on the edge host", snap);
+  if (!copy.copied) {
+    const std::string what =
+        copy.copy_failed.rfind("gzip", 0) == 0
+            ? "gzip of the copy failed on the edge host"
+            : "the consistent copy with " + method_text + " failed on the edge host";
+    result.message = remote_failure(what, copy_run);
     return result;
   }
-  const auto snap_ms = std::chrono::duration_cast<milliseconds>(
-                           std::chrono::steady_clock::now() - snap_started)
+  const auto copy_ms = std::chrono::duration_cast<milliseconds>(
+                           std::chrono::steady_clock::now() - copy_started)
                            .count();
   services.event(
       "info", "pull.snapshot",
       fmt::format("consistent copy made with {} (sqlite3 {} on the edge host) in "
                   "{:.1f} s",
-                  method_text, version_text, static_cast<double>(snap_ms) / 1000),
-      {{"method", to_string(method)},
+                  method_text, version_text, static_cast<double>(copy_ms) / 1000),
+      {{"method", copy.method},
        {"sqlite_version", version_text},
-       {"database_bytes", prep.size},
-       {"duration_ms", snap_ms}});
+       {"database_bytes", copy.size},
+       {"duration_ms", copy_ms}});
 
   // 3. The transfer into work_dir/incoming/<name>.
-  const std::string remote_copy = prep.temp_dir + "/" + remote_copy_name;
+  const std::string remote_copy = copy.temp_dir + "/" + remote_copy_name;
   std::uint64_t wire_bytes = 0;
   boost::json::object transfer_data{{"transfer", options.transfer}};
   if (use_rsync) {
@@ -774,7 +766,12 @@ pull_result sqlite_dump_handler::pull_unguarded(const target_spec& target,
     spec.argv = rsync_base_args(services.endpoint(), transfer);
     // --no-whole-file: always the delta algorithm; -I: compare contents even
     // if size and time happen to match.
-    spec.argv.insert(spec.argv.end(), {"--no-whole-file", "-I", *source, incoming});
+    // --rsync-path: the edge removes the temp folder as soon as its rsync
+    // ends, in the same command (no separate cleanup on success).
+    spec.argv.insert(spec.argv.end(),
+                     {"--no-whole-file", "-I",
+                      "--rsync-path=" + rsync_path_removing(copy.temp_dir), *source,
+                      incoming});
     spec.env = rsync_environment();
     spec.no_progress_timeout = options.no_progress_timeout;
     spec.capture_limit = 1 << 20;
@@ -787,17 +784,13 @@ pull_result sqlite_dump_handler::pull_unguarded(const target_spec& target,
       result.message = rsync_failure_message(*run, options.no_progress_timeout);
       return result;
     }
+    remote.touched = false; // the edge removed the temp folder itself
     auto stats = parse_rsync_stats(run->out);
     wire_bytes = stats.bytes_received;
     transfer_data["basis"] = have_basis;
     transfer_data["rsync"] = stats.to_json();
   } else {
     const std::string gz = incoming + ".gz";
-    auto zip = shell.exec(gzip_script(prep.temp_dir), milliseconds{0});
-    if (!zip || zip->exit_status != 0) {
-      result.message = remote_failure("gzip of the copy failed on the edge host", zip);
-      return result;
-    }
     auto got = shell.get_file(remote_copy + ".gz", gz, milliseconds{0});
     if (!got) {
       result.message = "cannot download the compressed copy: " + got.err().message;
@@ -871,12 +864,12 @@ pull_result sqlite_dump_handler::pull_unguarded(const target_spec& target,
   for (const char* suffix : {"-wal", "-shm", "-journal"})
     remove_file(staged + suffix);
   fsync_path(target.staging_dir, true);
-  remember_copy(target, staged, prep.fingerprint);
+  remember_copy(target, staged, copy.fingerprint);
 
   result.outcome = pull_result::status::success;
   result.bytes = wire_bytes;
   result.files = 1;
-  result.data = {{"method", to_string(method)},
+  result.data = {{"method", copy.method},
                  {"transfer", options.transfer},
                  {"bytes", wire_bytes},
                  {"copy_bytes", copy_size},

@@ -19,10 +19,6 @@ std::string q(const std::string& s) {
 
 } // namespace
 
-const char* to_string(snapshot_method m) {
-  return m == snapshot_method::vacuum_into ? "vacuum_into" : "backup";
-}
-
 std::string temp_prefix(const std::string& remote_tmp_dir,
                         const std::string& target_hash) {
   std::string dir = remote_tmp_dir;
@@ -105,31 +101,27 @@ std::string fingerprint_script() {
          "done\n";
 }
 
-std::string prepare_script(const std::string& db_path, const std::string& remote_tmp_dir,
-                           const std::string& target_hash, const std::string& token,
-                           bool need_gzip, bool need_rsync,
-                           const std::string& sudo_helper,
-                           const std::string& unchanged_if) {
+std::string copy_script(const copy_request& r) {
   std::string s = "umask 077\n";
   // Leftovers of runs that were killed before their own cleanup; only old
   // ones: a young folder may be another server's copy in progress.
   s += "( " +
-       cleanup_script(glob_of(temp_prefix(remote_tmp_dir, target_hash)),
+       cleanup_script(glob_of(temp_prefix(r.remote_tmp_dir, r.target_hash)),
                       leftover_age_minutes) +
        ") >/dev/null 2>&1\n";
-  s += "db=" + q(db_path) + "\n";
-  if (sudo_helper.empty()) {
+  s += "db=" + q(r.db_path) + "\n";
+  if (r.sudo_helper.empty()) {
     s += "if [ ! -e \"$db\" ]; then echo 'satoru-error missing'; exit 0; fi\n"
          "if [ ! -f \"$db\" ]; then echo 'satoru-error notfile'; exit 0; fi\n"
          "if [ ! -r \"$db\" ]; then echo 'satoru-error unreadable'; exit 0; fi\n"
          "command -v sqlite3 >/dev/null 2>&1 || { echo 'satoru-error nosqlite3'; exit 0; "
          "}\n";
   }
-  if (need_gzip)
+  if (r.gzip)
     s += "command -v gzip >/dev/null 2>&1 || { echo 'satoru-error nogzip'; exit 0; }\n";
-  if (need_rsync)
+  else
     s += "command -v rsync >/dev/null 2>&1 || { echo 'satoru-error norsync'; exit 0; }\n";
-  if (sudo_helper.empty()) {
+  if (r.sudo_helper.empty()) {
     // An empty file is a valid (empty) database to SQLite.
     s += "if [ -s \"$db\" ]; then\n"
          "  h=$(dd if=\"$db\" bs=15 count=1 2>/dev/null)\n"
@@ -137,31 +129,78 @@ std::string prepare_script(const std::string& db_path, const std::string& remote
          std::string(sqlite_magic) +
          "' ] || { echo 'satoru-error notsqlite'; exit 0; }\n"
          "fi\n"
-         "echo \"satoru-version $(sqlite3 --version </dev/null 2>&1 | head -n 1)\"\n"
+         "ver=$(sqlite3 --version </dev/null 2>&1 | head -n 1)\n"
+         "echo \"satoru-version $ver\"\n"
          "echo \"satoru-size $(wc -c < \"$db\")\"\n" +
          fingerprint_script() + "echo \"satoru-fingerprint $fp\"\n";
   } else {
     // The helper answers with the same lines and exits 3 after an error
     // line; any other failure is sudo's (its message is on stderr).
-    s += "out=$(" + sudo_probe_command(sudo_helper, db_path) +
+    s += "out=$(" + sudo_probe_command(r.sudo_helper, r.db_path) +
          " </dev/null)\n"
          "rc=$?\n"
          "printf '%s\\n' \"$out\"\n"
          "[ $rc -eq 0 ] || { [ $rc -eq 3 ] || echo 'satoru-error sudo'; exit 0; }\n"
+         "ver=$(printf '%s\\n' \"$out\" | sed -n 's/^satoru-version //p')\n"
          "fp=$(printf '%s\\n' \"$out\" | sed -n 's/^satoru-fingerprint //p')\n";
   }
-  if (!unchanged_if.empty())
-    s += "if [ -n \"$fp\" ] && [ \"$fp\" = " + q(unchanged_if) +
+  if (!r.unchanged_if.empty())
+    s += "if [ -n \"$fp\" ] && [ \"$fp\" = " + q(r.unchanged_if) +
          " ]; then echo satoru-unchanged; exit 0; fi\n";
-  s += "d=$(mktemp -d " +
-       q(run_prefix(remote_tmp_dir, target_hash, token) + "XXXXXXXXXX") +
+  // VACUUM INTO appeared in SQLite 3.27.0.
+  s += "case $ver in [4-9].*|3.2[7-9].*|3.[3-9][0-9].*|3.[1-9][0-9][0-9].*) vi=yes ;;"
+       " *) vi=no ;; esac\n";
+  if (r.method == "vacuum")
+    s += "[ $vi = yes ] || { echo 'satoru-error novacuum'; exit 0; }\n";
+  s += std::string("m=") + (r.method == "backup" ? "backup" : "$vi") +
+       "\n"
+       "[ \"$m\" = yes ] && m=vacuum_into\n"
+       "[ \"$m\" = no ] && m=backup\n"
+       "d=$(mktemp -d " +
+       q(run_prefix(r.remote_tmp_dir, r.target_hash, r.token) + "XXXXXXXXXX") +
        ") || { echo 'satoru-error mktemp'; exit 0; }\n"
-       "echo \"satoru-tmp $d\"\n";
+       "echo \"satoru-tmp $d\"\n"
+       "echo \"satoru-method $m\"\n"
+       "cd \"$d\" || exit 90\n";
+  // Each long step runs in the background with its pid in "pid", so the
+  // cleanup of a cancelled pull can stop it (its working folder is $d).
+  // -init /dev/null keeps the remote user's ~/.sqliterc out; -bail turns any
+  // error into an exit status. -readonly: the copy only reads, and a
+  // read-write open would roll back the hot journal of a crashed application
+  // (changing the production database). With sudo the pid is sudo's: the
+  // edge user may signal it, and sudo relays the signal to the helper, which
+  // stops sqlite3 and removes its own copy; the copy arrives through the
+  // redirect, so the file belongs to the edge user and root never opens a
+  // path in this folder.
+  if (r.sudo_helper.empty())
+    s += "if [ $m = vacuum_into ]; then sql=\"VACUUM INTO '" +
+         std::string(remote_copy_name) + "'\"; else sql='.backup " + remote_copy_name +
+         "'; fi\n"
+         "sqlite3 -init /dev/null -readonly -bail -batch \"$db\" '.timeout 10000' "
+         "\"$sql\" "
+         "</dev/null &\n";
+  else
+    s += "sudo -n " + q(r.sudo_helper) + " copy $m \"$db\" </dev/null > " +
+         remote_copy_name + " &\n";
+  s += "echo $! > pid\n"
+       "wait $!\n"
+       "rc=$?\n"
+       "[ $rc -eq 0 ] || { echo \"satoru-copy-failed copy $rc\"; exit 0; }\n";
+  if (r.gzip)
+    s += std::string("gzip -1 -c ") + remote_copy_name + " > " + remote_copy_name +
+         ".gz &\n"
+         "echo $! > pid\n"
+         "wait $!\n"
+         "rc=$?\n"
+         "[ $rc -eq 0 ] || { echo \"satoru-copy-failed gzip $rc\"; exit 0; }\n"
+         "rm -f " +
+         remote_copy_name + "\n";
+  s += "echo satoru-copied\n";
   return s;
 }
 
-prepare_answer parse_prepare(const std::string& out) {
-  prepare_answer a;
+copy_answer parse_copy(const std::string& out) {
+  copy_answer a;
   std::istringstream in(out);
   std::string line;
   while (std::getline(in, line)) {
@@ -180,43 +219,21 @@ prepare_answer parse_prepare(const std::string& out) {
       a.temp_dir = v;
     else if (auto v = value("satoru-fingerprint"))
       a.fingerprint = v;
+    else if (auto v = value("satoru-method"))
+      a.method = v;
+    else if (auto v = value("satoru-copy-failed"))
+      a.copy_failed = v;
     else if (line == "satoru-unchanged")
       a.unchanged = true;
+    else if (line == "satoru-copied")
+      a.copied = true;
   }
   return a;
 }
 
-std::string snapshot_script(const std::string& temp_dir, const std::string& db_path,
-                            snapshot_method method, const std::string& sudo_helper) {
-  if (!sudo_helper.empty()) {
-    // The pid recorded is sudo's: the edge user may signal it, and sudo
-    // relays the signal to the helper, which stops sqlite3 and removes its
-    // own copy. The copy arrives through the redirect, so the file belongs
-    // to the edge user and root never opens a path in this folder.
-    return "cd " + q(temp_dir) + " || exit 90\necho $$ > pid\nexec sudo -n " +
-           q(sudo_helper) + " copy " + to_string(method) + " " + q(db_path) +
-           " </dev/null > " + remote_copy_name + "\n";
-  }
-  // The shell writes its pid, then becomes sqlite3 (exec keeps the pid), so
-  // the cleanup of a cancelled pull can stop it. -init /dev/null keeps the
-  // remote user's ~/.sqliterc out; -bail turns any error into an exit status.
-  // -readonly: the copy only reads, and a read-write open would roll back the
-  // hot journal of a crashed application (changing the production database).
-  std::string s =
-      "cd " + q(temp_dir) +
-      " || exit 90\necho $$ > pid\nexec sqlite3 -init /dev/null -readonly -bail -batch " +
-      q(db_path) + " '.timeout 10000' ";
-  if (method == snapshot_method::vacuum_into)
-    s += q(std::string("VACUUM INTO '") + remote_copy_name + "'");
-  else
-    s += q(std::string(".backup ") + remote_copy_name);
-  s += " </dev/null\n";
-  return s;
-}
-
-std::string gzip_script(const std::string& temp_dir) {
-  return "cd " + q(temp_dir) + " || exit 90\necho $$ > pid\nexec gzip -1 -c " +
-         remote_copy_name + " > " + remote_copy_name + ".gz\n";
+std::string rsync_path_removing(const std::string& temp_dir) {
+  return "sh -c " + q("rsync \"$@\"; r=$?; rm -rf -- " + q(temp_dir) + "; exit $r") +
+         " sh";
 }
 
 std::string tmp_probe_script(const std::string& remote_tmp_dir) {

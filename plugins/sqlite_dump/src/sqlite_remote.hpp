@@ -11,14 +11,6 @@
 
 namespace satoru::plugins::sqlite {
 
-/// How the consistent copy is made on the edge host.
-enum class snapshot_method {
-  vacuum_into, ///< `VACUUM INTO`: a point-in-time copy even under a steady writer (3.27+)
-  backup,      ///< `.timeout 10000` + `.backup`: older sqlite3; restarts on every write
-};
-
-const char* to_string(snapshot_method m);
-
 /// Name of the remote copy inside the private temp folder. Fixed and plain so
 /// that no SQL string or dot-command argument ever holds a config value: the
 /// commands run inside that folder and name the copy relatively.
@@ -55,24 +47,33 @@ inline constexpr int leftover_age_minutes = 24 * 60;
 std::string cleanup_script(const std::string& folders, int older_than_minutes = 0);
 
 /// "sudo -n '<helper>' probe '<db>'": the helper's checks of the database
-/// (answers like prepare_script: satoru-error / -version / -size lines).
+/// (answers like copy_script: satoru-error / -version / -size lines).
 std::string sudo_probe_command(const std::string& sudo_helper,
                                const std::string& db_path);
 
-/// Checks the database file and the remote tools, removes this target's
-/// leftovers older than leftover_age_minutes, creates the private temp folder
-/// run_prefix(...)XXXXXXXXXX, and reports (see prepare_answer). With a
-/// `sudo_helper` (non-empty) the database is checked by that helper as root,
-/// since the edge user may not be able to see it.
-///
-/// It also prints the database's fingerprint (fingerprint_script); when that
-/// equals `unchanged_if` (the fingerprint taken before the last good copy),
-/// it answers "satoru-unchanged" and creates no temp folder.
-std::string prepare_script(const std::string& db_path, const std::string& remote_tmp_dir,
-                           const std::string& target_hash, const std::string& token,
-                           bool need_gzip, bool need_rsync,
-                           const std::string& sudo_helper = {},
-                           const std::string& unchanged_if = {});
+/// What one pull asks of the edge host in its first command.
+struct copy_request {
+  std::string db_path;
+  std::string remote_tmp_dir;
+  std::string target_hash;
+  std::string token;        ///< new_run_token()
+  std::string method;       ///< "auto" | "vacuum" | "backup"
+  bool gzip = false;        ///< transfer "gzip": compress the copy on the edge too
+  std::string sudo_helper;  ///< non-empty: check and copy as root through it
+  std::string unchanged_if; ///< the last good copy's fingerprint ("" = copy anyway)
+};
+
+/// The first of a pull's two remote commands, all of the edge's work before
+/// the transfer: removes this target's leftovers older than
+/// leftover_age_minutes; checks the database file (with a `sudo_helper`, as
+/// root through it) and the tools; prints the fingerprint and stops with
+/// "satoru-unchanged" when it equals `unchanged_if`; creates the private temp
+/// folder run_prefix(...)XXXXXXXXXX; picks the method (VACUUM INTO on sqlite3
+/// 3.27+ unless "backup"); makes the consistent copy `remote_copy_name` in it
+/// (recording the working process in its "pid" file for the cleanup); and
+/// for gzip compresses it. Answers in "satoru-<key> <value>" lines (see
+/// copy_answer); stderr carries the tools' own messages.
+std::string copy_script(const copy_request& request);
 
 /// Shell lines that set $fp to a fingerprint of "$db" and "$db-wal": for
 /// each, size, inode, modification and change times with nanoseconds, and
@@ -85,24 +86,23 @@ std::string prepare_script(const std::string& db_path, const std::string& remote
 /// satoru-sqlite-copy computes the same for targets with "sudo".
 std::string fingerprint_script();
 
-struct prepare_answer {
-  std::string error;          ///< "missing", "notfile", "notsqlite", "nosqlite3", ...
+struct copy_answer {
+  std::string error; ///< "missing", "notfile", "notsqlite", "nosqlite3", "sudo", ...
   std::string sqlite_version; ///< "3.40.1 2022-12-28 ..."
   std::uint64_t size = 0;     ///< the database file's size
   std::string temp_dir;       ///< the private temp folder created
   std::string fingerprint;    ///< "" when it could not be taken
   bool unchanged = false;     ///< fingerprint == unchanged_if: no temp folder made
+  std::string method;         ///< "vacuum_into" | "backup", once chosen
+  std::string copy_failed;    ///< the failing step's exit status ("gzip 1"), if any
+  bool copied = false;        ///< the copy (and its gzip) is complete
 };
-prepare_answer parse_prepare(const std::string& out);
+copy_answer parse_copy(const std::string& out);
 
-/// Makes the consistent copy `remote_copy_name` inside temp_dir: as the
-/// edge user, or with a `sudo_helper` as root, the helper streaming its copy
-/// into a file the edge user created.
-std::string snapshot_script(const std::string& temp_dir, const std::string& db_path,
-                            snapshot_method method, const std::string& sudo_helper = {});
-
-/// `gzip -1 -c` of the copy into "<copy>.gz" inside temp_dir.
-std::string gzip_script(const std::string& temp_dir);
+/// rsync's --rsync-path for the transfer of the copy, the pull's second
+/// remote command: the edge rsync, then the temp folder removed, in the same
+/// command (rsync's exit status kept).
+std::string rsync_path_removing(const std::string& temp_dir);
 
 /// The checks of preflight's "remote.tmp": a private folder can be created,
 /// written and removed in remote_tmp_dir; answers "ok" plus `df -Pk` output.
