@@ -1,5 +1,7 @@
 #include "satoru/actors/store_event_sink.hpp"
 
+#include "satoru/time.hpp"
+
 #include <boost/json/serialize.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
@@ -13,6 +15,44 @@ void store_event_sink::emit(const std::string& level, const std::string& step,
   caf::anon_send(store_, event_atom::value,
                  job_event{job_id_, epoch_, level, step, target, message,
                            data.empty() ? std::string{} : boost::json::serialize(data)});
+}
+
+void store_event_sink::track_progress(metrics* m, std::string site) {
+  metrics_ = m;
+  site_ = std::move(site);
+}
+
+void store_event_sink::progress(const std::string& target, const satoru::progress& now) {
+  const std::int64_t t = now_ms();
+  bool metric = false, event = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto [it, first] = marks_.try_emplace(target);
+    if (first) it->second.event_ms = t; // a step shorter than a minute writes none
+    metric = t - it->second.metric_ms >= 1000;
+    event = t - it->second.event_ms >= 60'000;
+    if (metric) it->second.metric_ms = t;
+    if (event) it->second.event_ms = t;
+  }
+  if (metric && metrics_)
+    metrics_->set_target_progress(site_, target, now.bytes_done, now.bytes_total);
+  if (event)
+    emit("info", now.step + ".progress", target, now.describe(),
+         {{"bytes_done", now.bytes_done},
+          {"bytes_total", now.bytes_total},
+          {"files_done", now.files_done},
+          {"files_total", now.files_total},
+          {"fraction", now.fraction},
+          {"rate_bytes_per_s", now.rate_bytes_per_s},
+          {"eta_seconds", now.eta_seconds}});
+}
+
+void store_event_sink::progress_ended(const std::string& target) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    marks_.erase(target);
+  }
+  if (metrics_) metrics_->remove_target_progress(site_, target);
 }
 
 } // namespace satoru::actors

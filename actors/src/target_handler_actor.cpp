@@ -56,6 +56,7 @@ target_result pull_target(const runtime_context& ctx, const site_config& site,
   if (auto r = fresh_private_dir(spec.work_dir); !r)
     return finish(job_status::failed, r.err().message, classify(r.err().code));
 
+  sink.track_progress(ctx.metrics.get(), site.name);
   host_services services{endpoint_of(site), sink, cancel, deadline, target.hash};
   sink.emit(
       "info", "pull", target.hash,

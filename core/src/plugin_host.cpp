@@ -22,19 +22,20 @@ std::chrono::milliseconds clamp(std::chrono::milliseconds wanted, const deadline
 class host_services::shell final : public remote_shell {
 public:
   shell(ssh_session session, cancel_token cancel, deadline dl)
-    : session_(std::move(session)), cancel_(std::move(cancel)), deadline_(dl) {}
+      : session_(std::move(session))
+      , cancel_(std::move(cancel))
+      , deadline_(dl) {}
 
   expected<exec_result> exec(const std::string& command,
                              std::chrono::milliseconds timeout) override {
-    if (deadline_.expired())
-      return error{errc::timeout, "the target's deadline passed"};
+    if (deadline_.expired()) return error{errc::timeout, "the target's deadline passed"};
     return session_.exec(command, clamp(timeout, deadline_), cancel_);
   }
 
-  expected<std::uint64_t> get_file(const std::string& remote_path, const std::string& local_path,
+  expected<std::uint64_t> get_file(const std::string& remote_path,
+                                   const std::string& local_path,
                                    std::chrono::milliseconds timeout) override {
-    if (deadline_.expired())
-      return error{errc::timeout, "the target's deadline passed"};
+    if (deadline_.expired()) return error{errc::timeout, "the target's deadline passed"};
     return session_.sftp_get(remote_path, local_path, clamp(timeout, deadline_), cancel_);
   }
 
@@ -44,13 +45,14 @@ private:
   deadline deadline_;
 };
 
-host_services::host_services(ssh_endpoint endpoint, event_sink& events, cancel_token cancel,
-                             satoru::deadline deadline, std::string target_hash)
-  : endpoint_(std::move(endpoint))
-  , events_(events)
-  , cancel_(std::move(cancel))
-  , deadline_(deadline)
-  , target_hash_(std::move(target_hash)) {}
+host_services::host_services(ssh_endpoint endpoint, event_sink& events,
+                             cancel_token cancel, satoru::deadline deadline,
+                             std::string target_hash)
+    : endpoint_(std::move(endpoint))
+    , events_(events)
+    , cancel_(std::move(cancel))
+    , deadline_(deadline)
+    , target_hash_(std::move(target_hash)) {}
 
 host_services::~host_services() = default;
 
@@ -70,7 +72,14 @@ expected<remote_shell*> host_services::remote() {
 
 expected<process_result> host_services::run(process_spec spec) {
   spec.timeout = clamp(spec.timeout, deadline_);
-  return run_process(spec, cancel_);
+  const bool tracked = spec.progress_output != progress_format::none && !spec.on_progress;
+  if (tracked)
+    spec.on_progress = [this](const progress& now) {
+      events_.progress(target_hash_, now);
+    };
+  auto result = run_process(spec, cancel_);
+  if (tracked) events_.progress_ended(target_hash_);
+  return result;
 }
 
 void host_services::event(const std::string& level, const std::string& step,

@@ -1,9 +1,12 @@
 #include "satoru/process.hpp"
 
+#include "satoru/time.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -132,8 +135,9 @@ child_environment(const std::vector<std::pair<std::string, std::string>>& overri
     std::string_view entry(*e);
     bool keep = inherit;
     for (const char* name : kept_variables)
-      keep = keep || (entry.substr(0, std::strlen(name)) == name &&
-                      entry.size() > std::strlen(name) && entry[std::strlen(name)] == '=');
+      keep =
+          keep || (entry.substr(0, std::strlen(name)) == name &&
+                   entry.size() > std::strlen(name) && entry[std::strlen(name)] == '=');
     if (keep) env.emplace_back(entry);
   }
   for (const auto& [key, value] : overrides) {
@@ -457,7 +461,8 @@ std::string process_result::describe(const std::string& name) const {
     return name + " timed out after " +
            format_seconds(timeout.count() > 0 ? timeout : duration);
   if (stalled)
-    return name + " made no progress for " +
+    return name + (progress_step.empty() ? "" : " (" + progress_step + ")") +
+           " made no progress for " +
            format_seconds(no_progress_timeout.count() > 0 ? no_progress_timeout
                                                           : duration) +
            " and was stopped";
@@ -501,7 +506,8 @@ expected<process_result> run_process(const process_spec& spec,
   std::vector<std::string> sh_strings{"/bin/sh", program};
   sh_strings.insert(sh_strings.end(), spec.argv.begin() + 1, spec.argv.end());
   std::vector<char*> sh_argv = c_strings(sh_strings);
-  std::vector<std::string> env_strings = child_environment(spec.env, spec.inherit_environment);
+  std::vector<std::string> env_strings =
+      child_environment(spec.env, spec.inherit_environment);
   std::vector<char*> envp = c_strings(env_strings);
 
   unique_fd in_read, in_write, out_read, out_write, err_read, err_write, report_read,
@@ -568,11 +574,33 @@ expected<process_result> run_process(const process_spec& spec,
   result.timeout = spec.timeout;
   result.no_progress_timeout = spec.no_progress_timeout;
 
+  result.progress_step = spec.progress_step;
+
+  // With a progress meter on stdout, only a line that moves it (or any other
+  // line) counts as progress for the watchdog.
+  std::optional<progress_meter> meter;
+  bool stdout_progressed = false;
+  std::function<void(std::string_view)> stdout_line = spec.on_stdout_line;
+  if (spec.progress_output != progress_format::none) {
+    meter.emplace(spec.progress_step, now_ms());
+    stdout_line = [&](std::string_view line) {
+      if (auto sample = parse_progress(spec.progress_output, line)) {
+        if (meter->update(*sample, now_ms())) {
+          stdout_progressed = true;
+          if (spec.on_progress) spec.on_progress(meter->current());
+        }
+      } else {
+        stdout_progressed = true;
+      }
+      if (spec.on_stdout_line) spec.on_stdout_line(line);
+    };
+  }
+
   output_stream streams[2];
   streams[0].fd = std::move(out_read);
   streams[0].capture = &result.out;
   streams[0].capture_limit = spec.capture_limit;
-  streams[0].on_line = &spec.on_stdout_line;
+  streams[0].on_line = &stdout_line;
   streams[1].fd = std::move(err_read);
   streams[1].capture = &result.err;
   streams[1].capture_limit = spec.capture_limit;
@@ -658,7 +686,9 @@ expected<process_result> run_process(const process_spec& spec,
       }
       for (int i = 0; i < 2; ++i) {
         if (stream_index[i] < 0 || fds[stream_index[i]].revents == 0) continue;
-        if (streams[i].read_available() > 0) last_progress = clock_type::now();
+        if (streams[i].read_available() > 0 && (i == 1 || !meter || stdout_progressed))
+          last_progress = clock_type::now();
+        if (i == 0) stdout_progressed = false;
       }
     }
 
@@ -723,6 +753,7 @@ expected<process_result> run_process(const process_spec& spec,
   result.duration = std::chrono::duration_cast<milliseconds>(clock_type::now() - started);
   trim_tail(result.out, spec.capture_limit);
   trim_tail(result.err, spec.capture_limit);
+  if (meter) result.last_progress = meter->current();
   return result;
 }
 

@@ -249,7 +249,7 @@ TEST(JobLifecycle, SighupReloadsTheConfigAndAnInvalidOneChangesNothing) {
     std::ofstream broken(env.config_path());
     broken << "{ \"sites\": [ ";
   }
-  ASSERT_EQ(::kill(daemon.pid(), SIGHUP), 0);
+  ASSERT_TRUE(daemon.signal(SIGHUP)) << daemon.log();
   ASSERT_TRUE(
       wait_until([&] { return contains(daemon.log(), "keeping the running one"); }, 10s))
       << daemon.log();
@@ -260,7 +260,7 @@ TEST(JobLifecycle, SighupReloadsTheConfigAndAnInvalidOneChangesNothing) {
   // A second site added: the reload says so and the daemon runs its jobs.
   env.add_site("second", host, {{"directory", host.remote_root() + "/data"}});
   env.write_config();
-  ASSERT_EQ(::kill(daemon.pid(), SIGHUP), 0);
+  ASSERT_TRUE(daemon.signal(SIGHUP)) << daemon.log();
   ASSERT_TRUE(wait_until([&] { return contains(daemon.log(), "added: second"); }, 10s))
       << daemon.log();
   auto second = env.run({"run", "second", "--job", "preflight", "--wait"});

@@ -5,6 +5,7 @@
 #include "rclone_server.hpp"
 #include "satoru_env.hpp"
 
+#include "satoru/identity.hpp"
 #include "satoru/process.hpp"
 
 #include <gtest/gtest.h>
@@ -460,4 +461,46 @@ TEST(Monitoring, EveryDashboardAndAlertQueryReturnsDataFromARealDaemon) {
       20s, 250ms))
       << boost::json::serialize(prometheus.api("alerts"));
   prometheus.stop();
+}
+
+// A pull's progress is a metric while it runs (updated as it moves) and is
+// gone when it ends: no stale series.
+TEST(Monitoring, APullsProgressIsAMetricWhileItRunsAndGoneAfter) {
+  satoru_env env;
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  const std::string dir = host.remote_root() + "/data";
+  ASSERT_EQ(host.sh("mkdir -p '" + dir + "' && head -c 3000000 /dev/urandom > '" + dir +
+                    "/blob'"),
+            0);
+  env.add_site("edge", host, {{"directory", dir}});
+  env.set_target_options(0, 0, {{"bwlimit_kbps", 400}, {"compress", false}}); // ~7 s
+  env.write_config();
+  daemon_process daemon{env};
+  daemon.start();
+  const std::string series = "satoru_target_progress_bytes{site=\"edge\",target=\"" +
+                             satoru::target_hash("directory", dir) + "\"} ";
+  auto value_now = [&]() -> long long {
+    const std::string text = http_get(env.metrics_port(), "/metrics");
+    auto at = text.find(series);
+    return at == std::string::npos ? -1 : std::atoll(text.c_str() + at + series.size());
+  };
+  auto run = env.run({"run", "edge"});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  const auto id = parse_id(run);
+  std::vector<long long> seen;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto v = value_now();
+        if (v > 0 && (seen.empty() || v != seen.back())) seen.push_back(v);
+        const auto status = str(job_json(env, id).if_contains("status"));
+        return status != "running" && status != "queued";
+      },
+      120s, 250ms))
+      << daemon.log();
+  EXPECT_EQ(str(job_json(env, id).if_contains("status")), "success");
+  ASSERT_GE(seen.size(), 3u) << "the pull's bytes, as it moved";
+  for (std::size_t i = 1; i < seen.size(); ++i)
+    EXPECT_GT(seen[i], seen[i - 1]);
+  EXPECT_EQ(value_now(), -1) << "no stale series after the pull";
 }

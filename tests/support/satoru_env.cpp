@@ -208,6 +208,10 @@ void daemon_process::kill9() {
   pid_ = 0;
 }
 
+bool daemon_process::signal(int sig) const {
+  return pid_ > 0 && ::kill(pid_, sig) == 0;
+}
+
 std::int64_t parse_id(const cli_result& r) {
   try {
     return std::stoll(r.out);

@@ -89,6 +89,10 @@ public:
   int stop(std::chrono::milliseconds* took = nullptr);
   /// SIGKILL, like a crash.
   void kill9();
+  /// Sends `sig` to the daemon; false (and nothing sent) when it does not
+  /// run: kill(0, …) would signal the test's whole process group, ctest
+  /// included.
+  bool signal(int sig) const;
   bool running() const { return pid_ > 0; }
   int pid() const { return pid_; }
   std::string log() const;

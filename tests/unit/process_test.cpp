@@ -300,6 +300,37 @@ TEST(Process, SteadyOutputIsProgress) {
   EXPECT_EQ(r->exit_code, 0);
 }
 
+// A meter that is redrawn but does not move is a stall, named by its step;
+// one that moves is progress, and each movement reaches on_progress.
+TEST(Process, AProgressMeterThatStopsMovingIsAStallOfItsStep) {
+  auto spec =
+      sh("printf '   1,000  10%%  1.00kB/s  0:00:09\\r'; sleep 0.3;"
+         " while :; do printf '   2,000  20%%  1.00kB/s  0:00:08\\r'; sleep 0.1; done");
+  spec.no_progress_timeout = 800ms;
+  spec.progress_output = progress_format::rsync_progress2;
+  spec.progress_step = "pull";
+  std::vector<std::uint64_t> seen;
+  spec.on_progress = [&](const progress& p) { seen.push_back(p.bytes_done); };
+  auto r = run_process(spec);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->stalled) << "the same line every 0.1 s is no progress";
+  EXPECT_EQ(seen, (std::vector<std::uint64_t>{1000, 2000}));
+  EXPECT_EQ(r->last_progress.bytes_done, 2000u);
+  EXPECT_EQ(r->last_progress.bytes_total, 10000u);
+  EXPECT_EQ(r->describe("rsync"),
+            "rsync (pull) made no progress for 0.8 s and was stopped");
+
+  auto moving =
+      sh("for i in 1 2 3 4 5 6 7 8; do printf \"  ${i}000  ${i}0%%  1kB/s  0:00:01\\r\";"
+         " sleep 0.2; done");
+  moving.no_progress_timeout = 800ms;
+  moving.progress_output = progress_format::rsync_progress2;
+  auto ok = run_process(moving);
+  ASSERT_TRUE(ok);
+  EXPECT_FALSE(ok->stalled);
+  EXPECT_EQ(ok->last_progress.bytes_done, 8000u);
+}
+
 TEST(Process, CancelFromAnotherThread) {
   cancel_token cancel;
   auto spec = sh("sleep 30 & echo $!; wait");

@@ -28,7 +28,8 @@ public:
   /// Declares the configured sites (and their targets' hashes) so that every
   /// series exists from the start: an alert on a site that never backed up
   /// needs its timestamp series to exist (with value 0).
-  void set_sites(const std::vector<std::pair<std::string, std::vector<std::string>>>& sites);
+  void
+  set_sites(const std::vector<std::pair<std::string, std::vector<std::string>>>& sites);
 
   void set_build_info(const std::string& version, const std::string& restic_version);
 
@@ -50,6 +51,11 @@ public:
   /// Files and folders the last pull of a target could not read (rsync exit 23).
   void set_target_unreadable(const std::string& site, const std::string& target,
                              std::int64_t files);
+  /// The running step of a target (pull, snapshot): bytes done and, when
+  /// known, the total; removed when the step ends (no stale series).
+  void set_target_progress(const std::string& site, const std::string& target,
+                           std::uint64_t bytes_done, std::uint64_t bytes_total);
+  void remove_target_progress(const std::string& site, const std::string& target);
   /// 1 while the site's host key differs from the pinned one, else 0.
   void set_site_host_key_mismatch(const std::string& site, bool mismatch);
   void add_pulled(const std::string& site, std::int64_t bytes, std::int64_t files);
@@ -79,6 +85,8 @@ private:
   prometheus::Family<prometheus::Gauge>& site_next_retry_;
   prometheus::Family<prometheus::Gauge>& target_last_success_;
   prometheus::Family<prometheus::Gauge>& target_unreadable_;
+  prometheus::Family<prometheus::Gauge>& target_progress_bytes_;
+  prometheus::Family<prometheus::Gauge>& target_progress_total_;
   prometheus::Family<prometheus::Gauge>& site_host_key_mismatch_;
   prometheus::Family<prometheus::Counter>& pulled_bytes_;
   prometheus::Family<prometheus::Counter>& pulled_files_;

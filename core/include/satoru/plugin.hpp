@@ -30,7 +30,7 @@
 namespace satoru {
 
 /// Bumped whenever anything in this header changes layout or meaning.
-inline constexpr std::uint32_t plugin_abi_version = 2;
+inline constexpr std::uint32_t plugin_abi_version = 3;
 
 /// Result of one preflight check; each becomes a job event.
 struct check_result {

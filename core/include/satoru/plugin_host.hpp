@@ -1,6 +1,7 @@
 #pragma once
 
 #include "satoru/plugin.hpp"
+#include "satoru/progress.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -17,13 +18,17 @@ public:
   virtual void emit(const std::string& level, const std::string& step,
                     const std::string& target, const std::string& message,
                     const boost::json::object& data) = 0;
+  /// A running step of `target` moved (often: every second or faster).
+  virtual void progress(const std::string& /*target*/, const satoru::progress& /*now*/) {}
+  /// The step ended: its progress is no longer current.
+  virtual void progress_ended(const std::string& /*target*/) {}
 };
 
 /// An event sink that drops everything (tools, tests).
 class null_event_sink final : public event_sink {
 public:
-  void emit(const std::string&, const std::string&, const std::string&, const std::string&,
-            const boost::json::object&) override {}
+  void emit(const std::string&, const std::string&, const std::string&,
+            const std::string&, const boost::json::object&) override {}
 };
 
 /// The core's implementation of plugin_services for one target (or for the
@@ -42,8 +47,8 @@ public:
   expected<remote_shell*> remote() override;
   const ssh_endpoint& endpoint() const override { return endpoint_; }
   expected<process_result> run(process_spec spec) override;
-  void event(const std::string& level, const std::string& step, const std::string& message,
-             const boost::json::object& data = {}) override;
+  void event(const std::string& level, const std::string& step,
+             const std::string& message, const boost::json::object& data = {}) override;
   const cancel_token& cancel() const override { return cancel_; }
   satoru::deadline target_deadline() const override { return deadline_; }
 

@@ -2,6 +2,7 @@
 
 #include "satoru/cancel.hpp"
 #include "satoru/error.hpp"
+#include "satoru/progress.hpp"
 
 #include <chrono>
 #include <functional>
@@ -16,18 +17,27 @@ namespace satoru {
 /// timeout or cancel kills it together with whatever it started (ssh under
 /// rsync, for example).
 struct process_spec {
-  std::vector<std::string> argv;                           ///< argv[0] is looked up in PATH
+  std::vector<std::string> argv; ///< argv[0] is looked up in PATH
   /// The child's variables on top of PATH, LANG and HOME (the only ones it
   /// takes from ours): a tool gets what it needs and nothing else, so the
   /// daemon's secrets (restic's password, B2 keys) reach only restic.
   std::vector<std::pair<std::string, std::string>> env;
   /// Pass our whole environment on instead (tests start `satoru` this way).
   bool inherit_environment = false;
-  std::string cwd;                                         ///< empty = inherit
-  std::string stdin_data;                                  ///< written, then stdin closed
-  std::chrono::milliseconds timeout{0};                    ///< 0 = no deadline
-  /// Kill the child when it writes nothing to stdout/stderr for this long (0 = off).
+  std::string cwd;                      ///< empty = inherit
+  std::string stdin_data;               ///< written, then stdin closed
+  std::chrono::milliseconds timeout{0}; ///< 0 = no deadline
+  /// Kill the child when it makes no progress for this long (0 = off):
+  /// with progress_output, when its progress lines stop moving (a tool that
+  /// redraws a stalled meter every second is stalled all the same); other
+  /// output, and any output without progress_output, counts as progress.
   std::chrono::milliseconds no_progress_timeout{0};
+  /// The progress meter the child prints on stdout, parsed into a
+  /// progress_meter named progress_step ("pull", "snapshot", "copy").
+  progress_format progress_output = progress_format::none;
+  std::string progress_step;
+  /// Called (on the calling thread) whenever the progress moved.
+  std::function<void(const progress&)> on_progress;
   /// Called for each complete line (without the newline), on the calling thread.
   std::function<void(std::string_view)> on_stdout_line;
   std::function<void(std::string_view)> on_stderr_line;
@@ -36,10 +46,10 @@ struct process_spec {
 };
 
 struct process_result {
-  int exit_code = -1;        ///< -1 when killed by a signal
+  int exit_code = -1; ///< -1 when killed by a signal
   int term_signal = 0;
   bool timed_out = false;
-  bool stalled = false;      ///< killed by no_progress_timeout
+  bool stalled = false; ///< killed by no_progress_timeout
   bool cancelled = false;
   std::string out;
   std::string err;
@@ -47,6 +57,8 @@ struct process_result {
   /// The limits that applied (copied from the spec) so describe() can name them.
   std::chrono::milliseconds timeout{0};
   std::chrono::milliseconds no_progress_timeout{0};
+  std::string progress_step; ///< the spec's, so that a stall names its step
+  progress last_progress;    ///< where the meter stood at the end
 
   bool ok() const { return exit_code == 0; }
   /// One line explaining how it ended, e.g. "exited with 23: rsync: change_dir ...".

@@ -288,6 +288,10 @@ pull_result directory_rsync_handler::pull_unguarded(const target_spec& target,
   spec.argv = std::move(*argv);
   spec.env = rsync_environment();
   spec.no_progress_timeout = options.no_progress_timeout;
+  // --info=progress2: the transfer's progress for the CLI and metrics, and
+  // the watchdog's measure of a stall.
+  spec.progress_output = progress_format::rsync_progress2;
+  spec.progress_step = "pull";
   // The --stats block is at the end of stdout; progress lines before it
   // are only needed by the stall watchdog.
   spec.capture_limit = 1 << 20;

@@ -774,6 +774,10 @@ pull_result sqlite_dump_handler::pull_unguarded(const target_spec& target,
                       incoming});
     spec.env = rsync_environment();
     spec.no_progress_timeout = options.no_progress_timeout;
+    // --info=progress2: the transfer's progress for the CLI and metrics, and
+    // the watchdog's measure of a stall.
+    spec.progress_output = progress_format::rsync_progress2;
+    spec.progress_step = "pull";
     spec.capture_limit = 1 << 20;
     auto run = services.run(std::move(spec));
     if (!run) {

@@ -1,7 +1,11 @@
 #pragma once
 
 #include "satoru/actors/interfaces.hpp"
+#include "satoru/metrics.hpp"
 #include "satoru/plugin_host.hpp"
+
+#include <map>
+#include <mutex>
 
 namespace satoru::actors {
 
@@ -17,10 +21,25 @@ public:
   void emit(const std::string& level, const std::string& step, const std::string& target,
             const std::string& message, const boost::json::object& data) override;
 
+  /// Progress of a running step goes to the site's metrics (at most once a
+  /// second) and to job_events (at most once a minute per target: history
+  /// stays small; the first after the step ran a minute).
+  void track_progress(metrics* m, std::string site);
+  void progress(const std::string& target, const satoru::progress& now) override;
+  void progress_ended(const std::string& target) override;
+
 private:
+  struct progress_marks {
+    std::int64_t metric_ms = 0;
+    std::int64_t event_ms = 0;
+  };
   store_actor store_;
   std::int64_t job_id_;
   std::int64_t epoch_;
+  metrics* metrics_ = nullptr;
+  std::string site_;
+  std::mutex mutex_;
+  std::map<std::string, progress_marks> marks_; ///< by target hash
 };
 
 } // namespace satoru::actors
