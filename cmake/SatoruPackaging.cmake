@@ -71,6 +71,8 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS "${SATORU_PRIVATE_LIBDIR}")
 # SQLite copies); gzip is essential. curl removes dead locks on rest: remotes.
 set(CPACK_DEBIAN_SATORU_PACKAGE_DEPENDS "restic, rsync, openssh-client, sqlite3")
 set(CPACK_DEBIAN_SATORU_PACKAGE_RECOMMENDS "curl")
+# pg_restore checks the dumps of postgres_dump targets.
+set(CPACK_DEBIAN_SATORU_PACKAGE_SUGGESTS "postgresql-client")
 set(CPACK_DEBIAN_SATORU_DESCRIPTION
   "pull-model backup orchestrator for fleets of edge hosts\n"
   "Satoru reaches edge hosts over SSH with pinned host keys, pulls folders\n"

@@ -273,8 +273,9 @@ TEST_F(OutOfTreePlugin, LoadsBesideTheShippedOnesAndBrokenLibrariesAreRefused) {
   EXPECT_NE(registry->find("sqlite_dump"), nullptr);
   // The impostor did not take the shipped mode over.
   EXPECT_EQ(registry->find("directory")->name(), "directory_rsync");
-  EXPECT_EQ(registry->modes(),
-            (std::vector<std::string>{"directory", "hello", "sqlite_dump"}));
+  EXPECT_EQ(
+      registry->modes(),
+      (std::vector<std::string>{"directory", "hello", "postgres_dump", "sqlite_dump"}));
   for (const auto& p : registry->plugins())
     EXPECT_EQ(p.abi_version, satoru::plugin_abi_version) << p.name;
 
@@ -347,7 +348,8 @@ TEST_F(OutOfTreePlugin, CliListsItChecksConfigsWithItAndBacksItUp) {
     }
   }
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"directory_rsync", "hello", "sqlite_dump"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"directory_rsync", "hello", "postgres_dump",
+                                             "sqlite_dump"}));
   std::map<std::string, std::string> refused;
   for (auto& p : listing.at("refused").as_array())
     refused[std::string(p.at("file").as_string())] =
@@ -384,7 +386,8 @@ TEST_F(OutOfTreePlugin, CliListsItChecksConfigsWithItAndBacksItUp) {
   env.write_config();
   r = env.run({"check-config"});
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
-  EXPECT_TRUE(contains(r.err, "available: directory, hello, sqlite_dump")) << r.err;
+  EXPECT_TRUE(contains(r.err, "available: directory, hello, postgres_dump, sqlite_dump"))
+      << r.err;
 }
 
 TEST_F(OutOfTreePlugin, PluginsCommandWorksWithoutAConfig) {
@@ -396,6 +399,6 @@ TEST_F(OutOfTreePlugin, PluginsCommandWorksWithoutAConfig) {
   ASSERT_TRUE(p);
   EXPECT_EQ(p->exit_code, 0) << p->out << p->err;
   auto listing = boost::json::parse(p->out).as_object();
-  EXPECT_EQ(listing.at("plugins").as_array().size(), 3u);
+  EXPECT_EQ(listing.at("plugins").as_array().size(), 4u);
   EXPECT_EQ(listing.at("refused").as_array().size(), 7u);
 }
