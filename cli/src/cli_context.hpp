@@ -15,7 +15,7 @@
 
 namespace satoru::cli {
 
-/// Exit codes of the contract (README "Using it").
+/// Exit codes of the contract (docs/reference.md "Exit codes").
 enum exit_code : int { exit_ok = 0, exit_failed = 1, exit_usage = 2, exit_warning = 3 };
 
 /// Options shared by every subcommand.

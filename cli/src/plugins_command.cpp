@@ -16,6 +16,14 @@ struct plugins_args {
   std::string plugin_dir;
 };
 
+boost::json::object build_json(const plugin_build& b) {
+  return {{"satoru_version", b.satoru_version},
+          {"compiler", b.compiler},
+          {"cxx_abi", b.cxx_abi},
+          {"stdlib_abi", b.stdlib_abi},
+          {"boost_version", b.boost_version}};
+}
+
 } // namespace
 
 void add_plugins_command(CLI::App& app, global_options& opts, command_runner& run) {
@@ -44,18 +52,25 @@ void add_plugins_command(CLI::App& app, global_options& opts, command_runner& ru
                             {"version", p.version},
                             {"file", p.file},
                             {"modes", std::move(modes)},
-                            {"abi_version", p.abi_version}});
+                            {"abi_version", p.abi_version},
+                            {"build", build_json(p.build)}});
         }
         for (const auto& p : registry->problems())
           refused.push_back({{"file", p.file}, {"reason", p.message}});
         print_json(boost::json::object{{"plugin_dir", dir},
                                        {"abi_version", plugin_abi_version},
+                                       {"build", build_json(host_build())},
                                        {"plugins", std::move(loaded)},
                                        {"refused", std::move(refused)}});
         return exit_ok;
       }
+      const auto& host = host_build();
       std::cout << fmt::format("plugins in {} (satoru plugin ABI version {})\n", dir,
                                plugin_abi_version);
+      // What every plugin here was built with: the loader refuses the others.
+      std::cout << fmt::format("built for satoru {}, {}, {}, {} ({})\n\n",
+                               host.satoru_version, host.cxx_abi, host.stdlib_abi,
+                               host.boost_version, host.compiler);
       std::cout << fmt::format("{:<20} {:<10} {:<24} {:<4} {}\n", "NAME", "VERSION",
                                "MODES", "ABI", "FILE");
       for (const auto& p : registry->plugins())

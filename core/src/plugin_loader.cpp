@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <dlfcn.h>
 #include <filesystem>
 #include <map>
@@ -15,8 +16,26 @@ namespace fs = std::filesystem;
 namespace {
 
 using abi_fn = std::uint32_t (*)();
+using build_fn = const satoru_plugin_build_info* (*)();
 using create_fn = target_handler* (*)();
 using destroy_fn = void (*)(target_handler*);
+
+/// Reads a stamp field by field, stopping at the builder's size: a stamp
+/// from a later satoru may have more fields, one from an earlier fewer.
+plugin_build to_build(const satoru_plugin_build_info& info) {
+  using field_ptr = const char* const satoru_plugin_build_info::*;
+  auto field = [&](std::size_t offset, field_ptr member) -> std::string {
+    if (offset + sizeof(const char*) > info.size || !(info.*member))
+      return "(not stamped)";
+    return info.*member;
+  };
+#define SATORU_STAMP_FIELD(name)                                                         \
+  field(offsetof(satoru_plugin_build_info, name), &satoru_plugin_build_info::name)
+  return {SATORU_STAMP_FIELD(satoru_version), SATORU_STAMP_FIELD(compiler),
+          SATORU_STAMP_FIELD(cxx_abi), SATORU_STAMP_FIELD(stdlib_abi),
+          SATORU_STAMP_FIELD(boost_version)};
+#undef SATORU_STAMP_FIELD
+}
 
 std::string dl_error() {
   const char* e = dlerror();
@@ -39,6 +58,34 @@ struct plugin_registry::library {
 
 plugin_registry::~plugin_registry() = default;
 
+const plugin_build& host_build() {
+  static const satoru_plugin_build_info info = SATORU_PLUGIN_BUILD_INFO;
+  static const plugin_build build = to_build(info);
+  return build;
+}
+
+std::string build_mismatch(const plugin_build& plugin, const plugin_build& host) {
+  if (plugin.satoru_version != host.satoru_version)
+    return fmt::format(
+        "built for satoru {}, this is satoru {}: rebuild the plugin against "
+        "this satoru's SDK (find_package(Satoru {} EXACT))",
+        plugin.satoru_version, host.satoru_version, host.satoru_version);
+  if (plugin.cxx_abi != host.cxx_abi)
+    return fmt::format("built with {} ({}), satoru with {}: rebuild the plugin with the "
+                       "compiler satoru was built with ({})",
+                       plugin.cxx_abi, plugin.compiler, host.cxx_abi, host.compiler);
+  if (plugin.stdlib_abi != host.stdlib_abi)
+    return fmt::format(
+        "built with the {}, satoru with the {}: rebuild the plugin without "
+        "changing the standard library or its ABI (_GLIBCXX_USE_CXX11_ABI)",
+        plugin.stdlib_abi, host.stdlib_abi);
+  if (plugin.boost_version != host.boost_version)
+    return fmt::format("built against {}, satoru against {}: rebuild the plugin against "
+                       "{} (Boost.JSON objects cross the plugin boundary)",
+                       plugin.boost_version, host.boost_version, host.boost_version);
+  return "";
+}
+
 std::shared_ptr<plugin_registry> plugin_registry::load(const std::string& dir) {
   auto registry = std::make_shared<plugin_registry>();
   std::error_code ec;
@@ -57,7 +104,10 @@ std::shared_ptr<plugin_registry> plugin_registry::load(const std::string& dir) {
     auto refuse = [&](const std::string& why) {
       registry->problems_.push_back({file.string(), why});
     };
-    void* handle = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+    // Lazily first: a library built with another C++ or standard library
+    // ABI usually misses symbols too (std::string's mangling differs), and
+    // its build stamp says why far better than "undefined symbol".
+    void* handle = dlopen(file.c_str(), RTLD_LAZY | RTLD_LOCAL);
     if (!handle) {
       refuse("cannot load: " + dl_error());
       continue;
@@ -66,17 +116,44 @@ std::shared_ptr<plugin_registry> plugin_registry::load(const std::string& dir) {
     auto create = reinterpret_cast<create_fn>(dlsym(handle, "satoru_plugin_create"));
     auto destroy = reinterpret_cast<destroy_fn>(dlsym(handle, "satoru_plugin_destroy"));
     if (!abi || !create || !destroy) {
-      refuse("not a satoru plugin: missing satoru_plugin_* entry points (use SATORU_PLUGIN)");
+      refuse("not a satoru plugin: missing satoru_plugin_* entry points (use "
+             "SATORU_PLUGIN)");
       dlclose(handle);
       continue;
     }
     auto version = abi();
     if (version != plugin_abi_version) {
-      refuse(fmt::format("plugin ABI version {}, this satoru needs {}; rebuild the plugin "
-                         "against this satoru's headers",
-                         version, plugin_abi_version));
+      refuse(
+          fmt::format("plugin ABI version {}, this satoru needs {}; rebuild the plugin "
+                      "against this satoru's headers",
+                      version, plugin_abi_version));
       dlclose(handle);
       continue;
+    }
+    // Checked before any C++ object crosses: std::string, std::function,
+    // Boost.JSON and our error types must have the same layout on both sides.
+    auto build_stamp = reinterpret_cast<build_fn>(dlsym(handle, "satoru_plugin_build"));
+    const satoru_plugin_build_info* info = build_stamp ? build_stamp() : nullptr;
+    if (!info) {
+      refuse(
+          "no build stamp (satoru_plugin_build): rebuild the plugin with SATORU_PLUGIN "
+          "from this satoru's SDK");
+      dlclose(handle);
+      continue;
+    }
+    auto build = to_build(*info);
+    if (auto why = build_mismatch(build, host_build()); !why.empty()) {
+      refuse(why);
+      dlclose(handle);
+      continue;
+    }
+    // Now every symbol must resolve, before any of its code runs.
+    if (void* bound = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL); !bound) {
+      refuse("cannot load: " + dl_error());
+      dlclose(handle);
+      continue;
+    } else {
+      dlclose(bound); // the same handle, counted twice
     }
     auto lib = std::make_unique<library>();
     lib->handle = handle;
@@ -89,6 +166,7 @@ std::shared_ptr<plugin_registry> plugin_registry::load(const std::string& dir) {
     loaded_plugin p;
     p.file = file.string();
     p.abi_version = version;
+    p.build = std::move(build);
     p.handler = lib->handler;
     try {
       p.name = lib->handler->name();
@@ -125,9 +203,10 @@ expected<void> plugin_registry::add_loaded(loaded_plugin plugin) {
   for (const auto& mode : plugin.modes)
     for (const auto& other : plugins_)
       if (std::find(other.modes.begin(), other.modes.end(), mode) != other.modes.end())
-        return error{errc::plugin,
-                     fmt::format("mode \"{}\" is already served by plugin {} ({}); refused",
-                                 mode, other.name, other.file.empty() ? "built in" : other.file)};
+        return error{
+            errc::plugin,
+            fmt::format("mode \"{}\" is already served by plugin {} ({}); refused", mode,
+                        other.name, other.file.empty() ? "built in" : other.file)};
   plugins_.push_back(std::move(plugin));
   return {};
 }
@@ -138,6 +217,7 @@ expected<void> plugin_registry::add(std::unique_ptr<target_handler> handler) {
   p.version = handler->version();
   p.modes = handler->modes();
   p.abi_version = plugin_abi_version;
+  p.build = host_build();
   p.handler = handler.get();
   if (auto r = add_loaded(std::move(p)); !r) return r;
   owned_.push_back(std::move(handler));
@@ -146,13 +226,15 @@ expected<void> plugin_registry::add(std::unique_ptr<target_handler> handler) {
 
 target_handler* plugin_registry::find(const std::string& mode) const {
   for (const auto& p : plugins_)
-    if (std::find(p.modes.begin(), p.modes.end(), mode) != p.modes.end()) return p.handler;
+    if (std::find(p.modes.begin(), p.modes.end(), mode) != p.modes.end())
+      return p.handler;
   return nullptr;
 }
 
 std::vector<std::string> plugin_registry::modes() const {
   std::vector<std::string> out;
-  for (const auto& p : plugins_) out.insert(out.end(), p.modes.begin(), p.modes.end());
+  for (const auto& p : plugins_)
+    out.insert(out.end(), p.modes.begin(), p.modes.end());
   std::sort(out.begin(), out.end());
   return out;
 }

@@ -91,45 +91,39 @@ std::string rsync_rsh_quote(std::string_view word) {
   return out;
 }
 
-std::string rsync_ssh_command(const ssh_endpoint& endpoint) {
-  std::string cmd = "ssh";
-  auto add = [&cmd](std::string_view word) {
-    cmd.push_back(' ');
-    cmd += rsync_rsh_quote(word);
-  };
+std::vector<std::string> ssh_command_args(const ssh_endpoint& endpoint) {
+  std::vector<std::string> args{"ssh"};
   // ssh checks -i's file under its literal name but later expands '%'
   // tokens in it; a path with '%' therefore goes through IdentityFile, where
   // "%%" stands for '%'.
   if (endpoint.identity_file.find('%') == std::string::npos) {
-    add("-i");
-    add(endpoint.identity_file);
+    args.insert(args.end(), {"-i", endpoint.identity_file});
   } else {
-    add("-o");
-    add("IdentityFile=" + ssh_config_value(endpoint.identity_file));
+    args.insert(args.end(),
+                {"-o", "IdentityFile=" + ssh_config_value(endpoint.identity_file)});
   }
-  add("-p");
-  add(std::to_string(endpoint.port));
-  if (!endpoint.user.empty()) {
-    // -l rather than user@host: a user name can contain '@'.
-    add("-l");
-    add(endpoint.user);
+  args.insert(args.end(), {"-p", std::to_string(endpoint.port)});
+  // -l rather than user@host: a user name can contain '@'.
+  if (!endpoint.user.empty()) args.insert(args.end(), {"-l", endpoint.user});
+  args.insert(
+      args.end(),
+      {"-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o",
+       "UserKnownHostsFile=" + ssh_config_value(endpoint.known_hosts_file.empty()
+                                                    ? std::string("/dev/null")
+                                                    : endpoint.known_hosts_file),
+       "-o", "GlobalKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes", "-o",
+       "ConnectTimeout=" + std::to_string(std::max(1, endpoint.connect_timeout_seconds)),
+       "-F", "/dev/null"});
+  return args;
+}
+
+std::string rsync_ssh_command(const ssh_endpoint& endpoint) {
+  std::string cmd;
+  for (const auto& word : ssh_command_args(endpoint)) {
+    if (!cmd.empty()) cmd.push_back(' ');
+    // "ssh" itself needs no quoting; every other word goes through rsync's parser.
+    cmd += cmd.empty() ? word : rsync_rsh_quote(word);
   }
-  add("-o");
-  add("StrictHostKeyChecking=yes");
-  add("-o");
-  add("BatchMode=yes");
-  add("-o");
-  add("UserKnownHostsFile=" + ssh_config_value(endpoint.known_hosts_file.empty()
-                                                   ? std::string("/dev/null")
-                                                   : endpoint.known_hosts_file));
-  add("-o");
-  add("GlobalKnownHostsFile=/dev/null");
-  add("-o");
-  add("IdentitiesOnly=yes");
-  add("-o");
-  add("ConnectTimeout=" + std::to_string(std::max(1, endpoint.connect_timeout_seconds)));
-  add("-F");
-  add("/dev/null");
   return cmd;
 }
 

@@ -6,7 +6,7 @@ namespace satoru::detail {
 /// Timestamps are Unix milliseconds; 0 means "never".
 const std::vector<std::string>& schema_migrations() {
   static const std::vector<std::string> migrations = {
-    // 1: the five tables of the contract plus daemon liveness.
+    // 1: the five tables of the contract (docs/reference.md) plus daemon liveness.
     R"sql(
 CREATE TABLE sites (
   id                INTEGER PRIMARY KEY,

@@ -83,7 +83,9 @@ TEST(CheckConfig, ReportsEveryErrorWithItsPointerAndWritesNothing) {
         << pointer << "\n"
         << r.err;
   EXPECT_NE(r.err.find("did you mean \"host\""), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("available: directory, sqlite_dump"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("available: directory, postgres_dump, sqlite_dump"),
+            std::string::npos)
+      << r.err;
   EXPECT_EQ(r.err.find("secret-value"), std::string::npos) << "a secret leaked";
   EXPECT_EQ(listing(tmp.path()), before) << "check-config wrote something";
 }

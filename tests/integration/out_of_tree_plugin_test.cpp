@@ -1,7 +1,9 @@
-// A plugin author's path: install satoru's core component, build a plugin
-// outside the tree against the installed headers and library, drop it into a
-// plugin folder, and see satoru load it, serve its mode and back it up —
-// while broken libraries beside it are refused with a clear reason.
+// A plugin author's path: install satoru and its plugin SDK, build a plugin
+// outside the tree with find_package(Satoru) and satoru_add_plugin() alone,
+// drop it into a plugin folder, and see satoru load it, serve its mode and
+// back it up — while broken libraries and libraries built with another
+// satoru version, C++ ABI, standard library ABI or Boost beside it are
+// refused, each with a one-line reason.
 #include "satoru_env.hpp"
 
 #include "satoru/plugin_loader.hpp"
@@ -118,29 +120,52 @@ extern "C" __attribute__((visibility("default"))) void* satoru_plugin_create() n
 extern "C" __attribute__((visibility("default"))) void satoru_plugin_destroy(void*) noexcept {}
 )cpp";
 
-/// Plain CMake, no satoru CMake package: -I <prefix>/include and the
-/// installed libsatoru-core.so, as docs/plugins.md tells authors.
+/// Headers of another Boost release, placed before the system's: what a
+/// plugin built on a machine with another Boost would have compiled against.
+const char* other_boost_version_hpp = R"cpp(
+#ifndef BOOST_VERSION_HPP
+#define BOOST_VERSION_HPP
+#define BOOST_VERSION 108300
+#define BOOST_LIB_VERSION "1_83"
+#endif
+)cpp";
+
+/// satoru/version.hpp of another satoru release, placed before the SDK's.
+const char* other_satoru_version_hpp = R"cpp(
+#pragma once
+#define SATORU_VERSION_STRING "0.0.9"
+#define SATORU_VERSION_MAJOR 0
+#define SATORU_VERSION_MINOR 0
+#define SATORU_VERSION_PATCH 9
+)cpp";
+
+/// What docs/plugins.md tells authors to write: find_package(Satoru) and
+/// satoru_add_plugin(), nothing else. The mismatched builds below differ
+/// from `hello` only in one compile setting each.
 const char* cmake_lists = R"cmake(
 cmake_minimum_required(VERSION 3.25)
 project(hello_plugin LANGUAGES CXX)
-set(CMAKE_CXX_STANDARD 17)
-set(CMAKE_CXX_STANDARD_REQUIRED ON)
-find_package(Boost 1.81 REQUIRED COMPONENTS json)
-find_library(SATORU_CORE NAMES satoru-core
-  PATHS ${SATORU_PREFIX}/lib ${SATORU_PREFIX}/lib64 ${SATORU_PREFIX}/lib/x86_64-linux-gnu
-  NO_DEFAULT_PATH REQUIRED)
-function(plugin target file name mode)
-  add_library(${target} MODULE ${file})
-  set_target_properties(${target} PROPERTIES PREFIX "lib" OUTPUT_NAME "satoru-plugin-${target}"
-    CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Werror)
-  target_compile_definitions(${target} PRIVATE HELLO_NAME="${name}" HELLO_MODE="${mode}")
-  target_include_directories(${target} PRIVATE ${SATORU_PREFIX}/include)
-  target_link_libraries(${target} PRIVATE ${SATORU_CORE} Boost::json)
+find_package(Satoru REQUIRED)
+function(hello name mode)
+  satoru_add_plugin(NAME ${name} SOURCES hello.cpp)
+  target_compile_definitions(satoru_plugin_${name} PRIVATE HELLO_NAME="${name}"
+    HELLO_MODE="${mode}")
 endfunction()
-plugin(hello hello.cpp hello hello)
-plugin(zz-duplicate hello.cpp impostor directory)
-plugin(wrong-abi wrong_abi.cpp wrong_abi none)
+hello(hello hello)
+target_compile_options(satoru_plugin_hello PRIVATE -Wall -Wextra -Werror)
+hello(zz_duplicate directory)
+satoru_add_plugin(NAME wrong_abi SOURCES wrong_abi.cpp)
+# -fabi-version=11 is GCC 7's C++ ABI (__GXX_ABI_VERSION 1011).
+hello(old_cxx_abi old_cxx_abi)
+target_compile_options(satoru_plugin_old_cxx_abi PRIVATE -fabi-version=11 -Wno-abi)
+hello(old_string_abi old_string_abi)
+target_compile_definitions(satoru_plugin_old_string_abi PRIVATE _GLIBCXX_USE_CXX11_ABI=0)
+hello(other_boost other_boost)
+target_include_directories(satoru_plugin_other_boost BEFORE PRIVATE
+  ${CMAKE_SOURCE_DIR}/other-boost)
+hello(other_version other_version)
+target_include_directories(satoru_plugin_other_version BEFORE PRIVATE
+  ${CMAKE_SOURCE_DIR}/other-satoru)
 )cmake";
 
 int sh(const std::string& command, std::string* out = nullptr) {
@@ -157,18 +182,23 @@ struct OutOfTreePlugin : ::testing::Test {
     work = new temp_dir("satoru-oot");
     const std::string prefix = *work / "prefix";
     std::string out;
-    if (sh("cmake --install " + satoru::shell_quote(SATORU_BINARY_DIR) + " --prefix " +
-               satoru::shell_quote(prefix) + " --component core",
-           &out) != 0) {
-      setup_error = "cmake --install failed:\n" + out;
-      return;
-    }
+    // The program's component and the SDK's, as the satoru and satoru-dev
+    // packages hold them.
+    for (const char* component : {"runtime", "dev"})
+      if (sh("cmake --install " + satoru::shell_quote(SATORU_BINARY_DIR) + " --prefix " +
+                 satoru::shell_quote(prefix) + " --component " + component,
+             &out) != 0) {
+        setup_error = "cmake --install failed:\n" + out;
+        return;
+      }
     const std::string src = *work / "src", build = *work / "build";
     write(src + "/CMakeLists.txt", cmake_lists);
     write(src + "/hello.cpp", hello_cpp);
     write(src + "/wrong_abi.cpp", wrong_abi_cpp);
+    write(src + "/other-boost/boost/version.hpp", other_boost_version_hpp);
+    write(src + "/other-satoru/satoru/version.hpp", other_satoru_version_hpp);
     if (sh("cmake -S " + satoru::shell_quote(src) + " -B " + satoru::shell_quote(build) +
-               " -DSATORU_PREFIX=" + satoru::shell_quote(prefix) +
+               " -DCMAKE_PREFIX_PATH=" + satoru::shell_quote(prefix) +
                " -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build " +
                satoru::shell_quote(build) + " -j2",
            &out) != 0) {
@@ -176,14 +206,15 @@ struct OutOfTreePlugin : ::testing::Test {
       return;
     }
     // A plugin folder as an operator would assemble it: the shipped
-    // plugins, the new one, and three that must be refused.
+    // plugins, the new one, and seven that must be refused.
     plugin_dir = *work / "plugins";
     fs::create_directories(plugin_dir);
     for (const auto& f : fs::directory_iterator(SATORU_PLUGIN_DIR))
       if (f.path().extension() == ".so")
         fs::copy_file(f.path(), plugin_dir + "/" + f.path().filename().string());
-    for (const char* name : {"hello", "zz-duplicate", "wrong-abi"})
-      fs::copy_file(build + "/libsatoru-plugin-" + std::string(name) + ".so",
+    for (const char* name : {"hello", "zz-duplicate", "wrong-abi", "old-cxx-abi",
+                             "old-string-abi", "other-boost", "other-version"})
+      fs::copy_file(build + "/plugins/libsatoru-plugin-" + std::string(name) + ".so",
                     plugin_dir + "/libsatoru-plugin-" + std::string(name) + ".so");
     write(plugin_dir + "/libsatoru-plugin-not-a-library.so", "this is not an ELF file\n");
   }
@@ -202,9 +233,18 @@ struct OutOfTreePlugin : ::testing::Test {
 
 } // namespace
 
-TEST_F(OutOfTreePlugin, InstalledCoreHasTheHeadersAndLibraryAPluginNeeds) {
+TEST_F(OutOfTreePlugin, InstalledSdkHasTheHeadersLibraryAndCMakePackage) {
   const std::string prefix = *work / "prefix";
   EXPECT_TRUE(fs::exists(prefix + "/include/satoru/plugin.hpp"));
+  EXPECT_TRUE(fs::exists(prefix + "/include/satoru/version.hpp"));
+  std::string cmake_files;
+  sh("cd " + satoru::shell_quote(prefix) + " && find . -path '*/cmake/Satoru/*' | sort",
+     &cmake_files);
+  for (const char* f : {"SatoruConfig.cmake", "SatoruConfigVersion.cmake",
+                        "SatoruTargets.cmake", "SatoruPlugin.cmake"})
+    EXPECT_TRUE(contains(cmake_files, std::string("/cmake/Satoru/") + f + "\n"))
+        << f << " missing in:\n"
+        << cmake_files;
   std::string libs;
   sh("find " + satoru::shell_quote(prefix) + " -name 'libsatoru-core.so*'", &libs);
   EXPECT_TRUE(contains(libs, "libsatoru-core.so\n")) << libs;
@@ -233,15 +273,18 @@ TEST_F(OutOfTreePlugin, LoadsBesideTheShippedOnesAndBrokenLibrariesAreRefused) {
   EXPECT_NE(registry->find("sqlite_dump"), nullptr);
   // The impostor did not take the shipped mode over.
   EXPECT_EQ(registry->find("directory")->name(), "directory_rsync");
-  EXPECT_EQ(registry->modes(),
-            (std::vector<std::string>{"directory", "hello", "sqlite_dump"}));
+  EXPECT_EQ(
+      registry->modes(),
+      (std::vector<std::string>{"directory", "hello", "postgres_dump", "sqlite_dump"}));
   for (const auto& p : registry->plugins())
     EXPECT_EQ(p.abi_version, satoru::plugin_abi_version) << p.name;
 
   std::map<std::string, std::string> refused;
   for (const auto& p : registry->problems())
     refused[p.file] = p.message;
-  EXPECT_EQ(refused.size(), 3u);
+  EXPECT_EQ(refused.size(), 7u);
+  for (const auto& [f, why] : refused)
+    EXPECT_EQ(why.find('\n'), std::string::npos) << "not one line: " << why;
   EXPECT_TRUE(contains(refused[file("wrong-abi")], "ABI version 999"))
       << refused[file("wrong-abi")];
   EXPECT_TRUE(contains(refused[file("wrong-abi")],
@@ -253,6 +296,26 @@ TEST_F(OutOfTreePlugin, LoadsBesideTheShippedOnesAndBrokenLibrariesAreRefused) {
                        "\"directory\" is already served by "
                        "plugin directory_rsync"))
       << refused[file("zz-duplicate")];
+
+  // Each stamp field that differs is named with both values.
+  const auto& host = satoru::host_build();
+  EXPECT_EQ(host.satoru_version, SATORU_VERSION_STRING);
+  EXPECT_TRUE(contains(refused[file("other-version")],
+                       "built for satoru 0.0.9, this is satoru " + host.satoru_version))
+      << refused[file("other-version")];
+  EXPECT_TRUE(
+      contains(refused[file("old-cxx-abi")], "built with Itanium C++ ABI 1011 (GCC"))
+      << refused[file("old-cxx-abi")];
+  EXPECT_TRUE(contains(refused[file("old-cxx-abi")], "satoru with " + host.cxx_abi))
+      << refused[file("old-cxx-abi")];
+  EXPECT_TRUE(
+      contains(refused[file("old-string-abi")],
+               "built with the libstdc++ pre-C++11 ABI, satoru with the libstdc++ "
+               "C++11 ABI"))
+      << refused[file("old-string-abi")];
+  EXPECT_TRUE(contains(refused[file("other-boost")],
+                       "built against Boost 1_83, satoru against " + host.boost_version))
+      << refused[file("other-boost")];
 }
 
 TEST_F(OutOfTreePlugin, CliListsItChecksConfigsWithItAndBacksItUp) {
@@ -277,16 +340,23 @@ TEST_F(OutOfTreePlugin, CliListsItChecksConfigsWithItAndBacksItUp) {
       EXPECT_EQ(p.at("file").as_string(), file("hello"));
       EXPECT_EQ(boost::json::serialize(p.at("modes")), R"(["hello"])");
       EXPECT_EQ(p.at("abi_version").as_int64(), satoru::plugin_abi_version);
+      // Its build stamp is shown, and it is this satoru's.
+      EXPECT_EQ(p.at("build"), listing.at("build"));
+      EXPECT_EQ(p.at("build").at("satoru_version").as_string(), SATORU_VERSION_STRING);
+      EXPECT_TRUE(contains(std::string(p.at("build").at("cxx_abi").as_string()),
+                           "Itanium C++ ABI"));
     }
   }
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"directory_rsync", "hello", "sqlite_dump"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"directory_rsync", "hello", "postgres_dump",
+                                             "sqlite_dump"}));
   std::map<std::string, std::string> refused;
   for (auto& p : listing.at("refused").as_array())
     refused[std::string(p.at("file").as_string())] =
         std::string(p.at("reason").as_string());
-  EXPECT_EQ(refused.size(), 3u) << r.out;
+  EXPECT_EQ(refused.size(), 7u) << r.out;
   EXPECT_TRUE(contains(refused[file("wrong-abi")], "999")) << r.out;
+  EXPECT_TRUE(contains(refused[file("other-boost")], "Boost 1_83")) << r.out;
 
   // The table says the same to a human.
   r = env.run({"plugins"});
@@ -294,6 +364,7 @@ TEST_F(OutOfTreePlugin, CliListsItChecksConfigsWithItAndBacksItUp) {
   EXPECT_TRUE(contains(r.out, "hello")) << r.out;
   EXPECT_TRUE(contains(r.out, "refused")) << r.out;
   EXPECT_TRUE(contains(r.out, "ABI version 999")) << r.out;
+  EXPECT_TRUE(contains(r.out, "built for satoru 0.0.9")) << r.out;
 
   r = env.run({"check-config"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -315,7 +386,8 @@ TEST_F(OutOfTreePlugin, CliListsItChecksConfigsWithItAndBacksItUp) {
   env.write_config();
   r = env.run({"check-config"});
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
-  EXPECT_TRUE(contains(r.err, "available: directory, hello, sqlite_dump")) << r.err;
+  EXPECT_TRUE(contains(r.err, "available: directory, hello, postgres_dump, sqlite_dump"))
+      << r.err;
 }
 
 TEST_F(OutOfTreePlugin, PluginsCommandWorksWithoutAConfig) {
@@ -327,6 +399,6 @@ TEST_F(OutOfTreePlugin, PluginsCommandWorksWithoutAConfig) {
   ASSERT_TRUE(p);
   EXPECT_EQ(p->exit_code, 0) << p->out << p->err;
   auto listing = boost::json::parse(p->out).as_object();
-  EXPECT_EQ(listing.at("plugins").as_array().size(), 3u);
-  EXPECT_EQ(listing.at("refused").as_array().size(), 3u);
+  EXPECT_EQ(listing.at("plugins").as_array().size(), 4u);
+  EXPECT_EQ(listing.at("refused").as_array().size(), 7u);
 }

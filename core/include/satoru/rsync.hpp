@@ -26,6 +26,13 @@ namespace satoru {
 /// quote character stands for itself (so shell_quote's '\'' idiom would break).
 std::string rsync_rsh_quote(std::string_view word);
 
+/// The ssh command line (argv, without host and remote command) that trusts
+/// exactly what the site's libssh session trusts: its pinned key and
+/// known_hosts, nothing from ~/.ssh/config (the options listed below).
+/// Plugins that stream a remote command's output into a local file run it as
+/// `ssh_command_args(e) + {"--", e.host, command}`.
+std::vector<std::string> ssh_command_args(const ssh_endpoint& endpoint);
+
 /// The `-e` value: ssh with the site's pinned key and known_hosts and nothing
 /// from ~/.ssh/config, so the rsync data channel trusts exactly what the
 /// libssh session trusts:
