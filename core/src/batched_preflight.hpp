@@ -33,15 +33,17 @@ struct recorded_command {
 };
 
 /// Plugin services whose shell records instead of running (pass 1). Events
-/// are dropped; everything else is the real services'.
+/// are dropped and local processes refused; the rest is the real services'.
 class recording_services final : public plugin_services {
 public:
   explicit recording_services(plugin_services& real);
   ~recording_services() override;
   expected<remote_shell*> remote() override;
   const ssh_endpoint& endpoint() const override { return real_.endpoint(); }
-  expected<process_result> run(process_spec spec) override {
-    return real_.run(std::move(spec));
+  /// Local processes do not run while recording (they run in the replay):
+  /// a check must not happen twice.
+  expected<process_result> run(process_spec) override {
+    return error{errc::invalid_argument, "not run while recording a preflight"};
   }
   void event(const std::string&, const std::string&, const std::string&,
              const boost::json::object&) override {}
