@@ -5,7 +5,8 @@
 #
 # Usage: bench/fleet_bench.sh [--build DIR] [--sites "10 100 1000"] [--work DIR]
 #                             [--keep] [--workers N] [--summary FILE] [--logs DIR]
-#                             [--user-rc] [--latency MS]
+#                             [--user-rc] [--latency MS] [--queue cli|scheduler]
+#                             [--satoru-only] [--time-limit S]
 #
 #   --build DIR       build tree with bin/satoru and plugins/ (default: build)
 #   --sites "N ..."   fleet sizes, each measured once (default "10 100 1000")
@@ -19,6 +20,14 @@
 #   --user-rc         remote commands read the user's real shell startup files
 #                     (as in pipeline_bench.sh; by default the edge HOME is empty)
 #   --latency MS      add MS ms to every round trip (bench/delay_proxy.py)
+#   --queue HOW       cli (default): `satoru run SITE` per site, timed from the
+#                     first call; scheduler: the daemon queues the fleet itself
+#                     (site_scan_interval_hours 24: every site is due at its
+#                     first tick, spread over up to 60 s), timed from the
+#                     daemon's start; no rerun then (nothing is due again)
+#   --satoru-only     skip the script (a probe of satoru alone)
+#   --time-limit S    stop waiting for satoru's jobs after S s and report the
+#                     rate so far (sites finished per minute) instead of a total
 #
 # The fleet: sites site-0001 ... site-N on the one edge host, distinguished by
 # path: each has a folder of 20 files (256 KiB in all, half random, half text)
@@ -54,6 +63,9 @@ summary=""
 logs=""
 user_rc=false
 latency=0
+queue=cli
+satoru_only=false
+time_limit=0
 
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -66,6 +78,9 @@ while [[ $# -gt 0 ]]; do
   --logs) logs=$2; shift 2 ;;
   --user-rc) user_rc=true; shift ;;
   --latency) latency=$2; shift 2 ;;
+  --queue) queue=$2; shift 2 ;;
+  --satoru-only) satoru_only=true; shift ;;
+  --time-limit) time_limit=$2; shift 2 ;;
   -h | --help)
     sed -n '/^# Usage:/,/^# The fleet/p' "$0" | sed '$d; s/^# \{0,1\}//'
     exit 0
@@ -78,6 +93,8 @@ for n in $sizes; do
 done
 [[ "$workers" =~ ^[1-9][0-9]*$ ]] || die "--workers must be a positive number"
 [[ "$latency" =~ ^[0-9]+$ ]] || die "--latency must be a number of milliseconds"
+[[ "$queue" == cli || "$queue" == scheduler ]] || die "--queue takes cli or scheduler"
+[[ "$time_limit" =~ ^[0-9]+$ ]] || die "--time-limit must be a number of seconds"
 
 bench_setup
 
@@ -96,7 +113,7 @@ hz=$(getconf CLK_TCK)
 
 site_names() { for ((i = 1; i <= $1; i++)); do printf 'site-%04d\n' "$i"; done; }
 
-# n phase tool wall_s cpu_s hwm_kb sessions connections ok failed queue_s
+# n phase tool wall_s cpu_s hwm_kb sessions connections ok failed queue_s own_cpu_s
 results="$work/results.tsv"
 : >"$results"
 
@@ -111,7 +128,7 @@ satoru_config() {
   "database_path": "$dir/satoru.db",
   "plugin_dir": "$build/plugins",
   "metrics_listen": "127.0.0.1:$(free_port)",
-  "site_scan_interval_hours": 0,
+  "site_scan_interval_hours": $([[ $queue == scheduler ]] && echo 24 || echo 0),
   "restic_retention_interval_hours": 0,
   "restic_sync_interval_hours": 0,
   "job_worker_concurrency": $workers,
@@ -131,46 +148,69 @@ EOF
   } >"$dir/satoru.json"
 }
 
-# Jobs of this phase (id > $1) not finished yet.
+# Jobs of this phase (id > $1) not finished yet, and sites not yet queued
+# when the scheduler queues them ($3 sites expected).
 jobs_pending() {
   sqlite3 -readonly "$2/satoru.db" \
-    "SELECT COUNT(*) FROM jobs WHERE id > $1 AND status IN ('queued', 'running')"
+    "SELECT $3 - COUNT(*) + IFNULL(SUM(status IN ('queued', 'running')), 0) FROM jobs
+     WHERE id > $1 AND type = 'backup'"
+}
+
+# utime + stime of the daemon alone, in clock ticks.
+daemon_own_ticks() {
+  sed 's/.*) //' "/proc/$daemon_pid/stat" | awk '{ print $12 + $13 }'
 }
 
 # The whole fleet by satoru's daemon; records a results row.
 run_satoru() {
-  local n=$1 phase=$2 dir=$3 base t0 t1 q1 ticks0 ticks1 s0 c0 s1 c1 qcpu ok failed
+  local n=$1 phase=$2 dir=$3 base=0 t0 t1 q1 ticks0=0 own0=0 ticks1 s0 c0 s1 c1 qcpu=0 ok failed
   sync
-  base=$(sqlite3 -readonly "$dir/satoru.db" "SELECT COALESCE(MAX(id), 0) FROM jobs")
-  ticks0=$(daemon_cpu_ticks)
   read -r s0 c0 < <(edge_sessions)
-  t0=$EPOCHREALTIME
-  # Queue every site (the daemon starts on the first ones meanwhile).
-  # shellcheck disable=SC2016 # expanded by that bash
-  /usr/bin/time -f '%U %S' -o "$dir/queue.time" bash -c '
-    while read -r site; do "$0" --config "$1" run "$site" >/dev/null 2>>"$2" || exit 1; done' \
-    "$satoru" "$dir/satoru.json" "$dir/queue.err" < <(site_names "$n")
-  q1=$EPOCHREALTIME
-  while (($(jobs_pending "$base" "$dir") > 0)); do
+  if [[ $queue == scheduler ]]; then
+    # The daemon queues the fleet itself: the clock runs from its start.
+    t0=$EPOCHREALTIME
+    DAEMON_SETTLE_S=0 start_daemon "$dir/satoru.json" "$dir/daemon.log"
+    q1=$t0
+  else
+    base=$(sqlite3 -readonly "$dir/satoru.db" "SELECT COALESCE(MAX(id), 0) FROM jobs")
+    ticks0=$(daemon_cpu_ticks)
+    own0=$(daemon_own_ticks)
+    t0=$EPOCHREALTIME
+    # Queue every site (the daemon starts on the first ones meanwhile).
+    # shellcheck disable=SC2016 # expanded by that bash
+    /usr/bin/time -f '%U %S' -o "$dir/queue.time" bash -c '
+      while read -r site; do "$0" --config "$1" run "$site" >/dev/null 2>>"$2" || exit 1; done' \
+      "$satoru" "$dir/satoru.json" "$dir/queue.err" < <(site_names "$n")
+    q1=$EPOCHREALTIME
+    qcpu=$(awk '{ print $1 + $2 }' "$dir/queue.time")
+  fi
+  while (($(jobs_pending "$base" "$dir" "$n") > 0)); do
     kill -0 "$daemon_pid" 2>/dev/null || die "the daemon died: $(tail -n 5 "$dir/daemon.log")"
+    if ((time_limit > 0)) && awk -v a="$t0" -v b="$EPOCHREALTIME" -v l="$time_limit" \
+      'BEGIN { exit !(b - a >= l) }'; then
+      log "N=$n $phase satoru: time limit of $time_limit s reached"
+      break
+    fi
     sleep 0.2
   done
   t1=$EPOCHREALTIME
   read -r s1 c1 < <(edge_sessions)
   ticks1=$(daemon_cpu_ticks)
-  qcpu=$(awk '{ print $1 + $2 }' "$dir/queue.time")
+  local own
+  own=$(awk -v a="$own0" -v b="$(daemon_own_ticks)" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
   IFS='|' read -r ok failed < <(sqlite3 -readonly "$dir/satoru.db" \
     "SELECT IFNULL(SUM(status IN ('success', 'warning')), 0),
-            IFNULL(SUM(status NOT IN ('success', 'warning')), 0)
+            IFNULL(SUM(status IN ('failed', 'interrupted')), 0)
      FROM jobs WHERE id > $base AND type = 'backup'")
   wall_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
   local queue_s cpu
   queue_s=$(awk -v a="$t0" -v b="$q1" 'BEGIN { printf "%.3f", b - a }')
   cpu=$(awk -v a="$ticks0" -v b="$ticks1" -v hz="$hz" -v q="$qcpu" \
     'BEGIN { printf "%.2f", (b - a) / hz + q }')
-  printf '%s\t%s\tsatoru\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$phase" "$wall_s" "$cpu" \
-    "$(daemon_hwm_kb)" "$((s1 - s0))" "$((c1 - c0))" "$ok" "$failed" "$queue_s" >>"$results"
-  log "N=$n $phase satoru: ${wall_s} s (queueing ${queue_s} s), CPU ${cpu} s, $ok ok, $failed failed, $((s1 - s0)) remote commands"
+  printf '%s\t%s\tsatoru\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$phase" "$wall_s" \
+    "$cpu" "$(daemon_hwm_kb)" "$((s1 - s0))" "$((c1 - c0))" "$ok" "$failed" "$queue_s" "$own" \
+    >>"$results"
+  log "N=$n $phase satoru: ${wall_s} s (queueing ${queue_s} s), CPU ${cpu} s (daemon alone ${own} s), $ok ok, $failed failed, $((s1 - s0)) remote commands, VmHWM $(daemon_hwm_kb) kB"
   ((failed == 0)) || log "N=$n $phase satoru: FAILED jobs: $(sqlite3 -readonly "$dir/satoru.db" \
     "SELECT s.name || ': ' || j.error FROM jobs j JOIN sites s ON s.id = j.site_id
      WHERE j.id > $base AND j.status NOT IN ('success', 'warning') LIMIT 3")"
@@ -188,7 +228,7 @@ run_script() {
     BASELINE_DIRS="$remote/{}/files" BASELINE_DBS="$remote/{}/app.db" \
     BASELINE_STAGING="$dir/staging/{}" BASELINE_REPO="$dir/repo" "$here/baseline_backup.sh"
   read -r s1 c1 < <(edge_sessions)
-  printf '%s\t%s\tscript\t%s\t%s\t%s\t%s\t%s\t%s\t0\t0\n' "$n" "$phase" "$wall_s" "$cpu_s" \
+  printf '%s\t%s\tscript\t%s\t%s\t%s\t%s\t%s\t%s\t0\t0\t0\n' "$n" "$phase" "$wall_s" "$cpu_s" \
     "$maxrss_kb" "$((s1 - s0))" "$((c1 - c0))" "$n" >>"$results"
   log "N=$n $phase script: ${wall_s} s, CPU ${cpu_s} s, $((s1 - s0)) remote commands"
 }
@@ -201,14 +241,16 @@ for n in $sizes; do
   sdir="$work/n$n/satoru"
   satoru_config "$sdir" "$n"
   "$satoru" --config "$sdir/satoru.json" check-config >/dev/null
-  start_daemon "$sdir/satoru.json" "$sdir/daemon.log"
-  for phase in first rerun; do
+  [[ $queue == scheduler ]] || start_daemon "$sdir/satoru.json" "$sdir/daemon.log"
+  phases="first rerun"
+  [[ $queue == cli && $time_limit -eq 0 ]] || phases=first
+  for phase in $phases; do
     # Who goes first alternates: satoru in the first phase, the script in the rerun.
     if [[ $phase == first ]]; then
       run_satoru "$n" "$phase" "$sdir"
-      run_script "$n" "$phase" "$work/n$n/script"
+      [[ $satoru_only == true ]] || run_script "$n" "$phase" "$work/n$n/script"
     else
-      run_script "$n" "$phase" "$work/n$n/script"
+      [[ $satoru_only == true ]] || run_script "$n" "$phase" "$work/n$n/script"
       run_satoru "$n" "$phase" "$sdir"
     fi
   done
@@ -218,7 +260,7 @@ for n in $sizes; do
     sqlite3 -readonly -separator ' ' "$sdir/satoru.db" \
       "SELECT j.id, s.name, j.status, j.started_at - j.created_at, j.finished_at - j.started_at,
          j.error FROM jobs j JOIN sites s ON s.id = j.site_id ORDER BY j.id" >"$logs/n$n-jobs.txt"
-    cp -- "$work/n$n/script/first.log" "$logs/n$n-script-first.log"
+    [[ $satoru_only == true ]] || cp -- "$work/n$n/script/first.log" "$logs/n$n-script-first.log"
   fi
   # Keep the results, free the disk.
   rm -rf -- "$work/n$n"
@@ -227,29 +269,53 @@ done
 # -- the summary -------------------------------------------------------------------------
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
-python3 - "$results" "$summary" "$load" "$workers" "$latency" "$user_rc" <<'EOF'
+python3 - "$results" "$summary" "$load" "$workers" "$latency" "$user_rc" "$queue" "$time_limit" <<'EOF'
 import sys
 
-path, summary_path, load, workers, latency, user_rc = sys.argv[1:7]
+path, summary_path, load, workers, latency, user_rc, queue, limit = sys.argv[1:9]
 rows = [line.rstrip("\n").split("\t") for line in open(path) if line.strip()]
 data = {}
-for n, phase, tool, wall, cpu, hwm, sessions, conns, ok, failed, queue in rows:
+for n, phase, tool, wall, cpu, hwm, sessions, conns, ok, failed, queued, own in rows:
     data[(int(n), phase, tool)] = dict(
         wall=float(wall), cpu=float(cpu), hwm=int(hwm), sessions=int(sessions),
-        conns=int(conns), ok=int(ok or 0), failed=int(failed or 0), queue=float(queue))
-sizes = sorted({k[0] for k in data})
+        conns=int(conns), ok=int(ok or 0), failed=int(failed or 0), queue=float(queued),
+        own=float(own))
 out = []
 def row(measure, value, unit, target="-", verdict="-"):
     out.append((measure, value, unit, target, verdict))
 
-mode = f"{workers} at once" + (f", +{latency} ms per round trip" if latency != "0" else "") \
-    + (", user shell rc files" if user_rc == "true" else "")
+mode = f"{workers} at once, queued by {queue}" \
+    + (f", +{latency} ms per round trip" if latency != "0" else "") \
+    + (", user shell rc files" if user_rc == "true" else "") \
+    + (f", satoru stopped after {limit} s" if limit != "0" else "")
 print(f"\nfleet benchmark: {mode}; load average at the end {load}")
+partial = [k for k in data if k[2] == "satoru" and data[k]["ok"] + data[k]["failed"] < k[0]
+           or (k[0], k[1], "script") not in data]
+for k in sorted(partial):
+    # A probe: satoru alone or stopped by --time-limit; report its rate.
+    s, n = data[k], k[0]
+    done = s["ok"] + s["failed"]
+    print(f"N={n} {k[1]} satoru alone: {done} of {n} sites done in {s['wall']:.1f} s = "
+          f"{60 * done / s['wall']:.0f} sites/min, CPU {s['cpu'] / max(done, 1):.3f} s per site "
+          f"done (daemon alone {s['own']:.1f} s), daemon peak RSS {s['hwm'] / 1024:.1f} MB, "
+          f"{s['sessions'] / max(done, 1):.2f} remote commands per site done, "
+          f"{s['failed']} failed")
+    row(f"N={n} {k[1]} satoru alone: sites done / wall", f"{done}/{s['wall']:.1f}", "s")
+    row(f"N={n} {k[1]} satoru alone: sites per minute", f"{60 * done / s['wall']:.0f}", "")
+    row(f"N={n} {k[1]} satoru alone: CPU per site done", f"{s['cpu'] / max(done, 1):.3f}", "s")
+    row(f"N={n}: satoru daemon peak RSS (VmHWM)", f"{s['hwm'] / 1024:.1f}", "MB",
+        "< 150" if n >= 1000 else "-",
+        ("met" if s["hwm"] < 150 * 1024 else "MISSED") if n >= 1000 else "-")
+for k in partial:
+    del data[k]
+sizes = sorted({k[0] for k in data if (k[0], "first", "script") in data})
 print(f"{'N':>5} {'phase':<6} {'satoru s':>9} {'(queueing)':>10} {'script s':>9} {'ratio':>6} "
       f"{'goal':<11} {'sites/min s/b':>15} {'CPU s/site s/b':>15} {'satoru RSS':>11} "
       f"{'cmds/site s/b':>14} {'conns/site s/b':>15} {'failed':>6}")
 for n in sizes:
     for phase in ["first", "rerun"]:
+        if (n, phase, "satoru") not in data or (n, phase, "script") not in data:
+            continue
         s, b = data[(n, phase, "satoru")], data[(n, phase, "script")]
         ratio = s["wall"] / b["wall"]
         verdict = "met" if ratio <= 0.5 else "MISSED"
@@ -272,11 +338,12 @@ for n in sizes:
             f"<= {goal}", "met" if s["sessions"] / n <= goal else "MISSED")
         row(f"{p}: satoru jobs failed", str(s["failed"]), "", "0",
             "met" if s["failed"] == 0 else "MISSED")
-    hwm = data[(n, "rerun", "satoru")]["hwm"] / 1024
+    hwm = max(v["hwm"] for k, v in data.items() if k[0] == n and k[2] == "satoru") / 1024
     big = n >= 1000
     row(f"N={n}: satoru daemon peak RSS (VmHWM)", f"{hwm:.1f}", "MB",
         "< 150" if big else "-", ("met" if hwm < 150 else "MISSED") if big else "-")
-if len(sizes) > 1:
+if len(sizes) > 1 and all((m, p, t) in data for m in sizes for p in ["first", "rerun"]
+                          for t in ["satoru", "script"]):
     lo, hi = sizes[0], sizes[-1]
     print(f"\ngrowth from N={lo} to N={hi} (per site; 1.00 = constant):")
     for phase in ["first", "rerun"]:
