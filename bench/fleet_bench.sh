@@ -309,9 +309,10 @@ for k in sorted(partial):
 for k in partial:
     del data[k]
 sizes = sorted({k[0] for k in data if (k[0], "first", "script") in data})
-print(f"{'N':>5} {'phase':<6} {'satoru s':>9} {'(queueing)':>10} {'script s':>9} {'ratio':>6} "
-      f"{'goal':<11} {'sites/min s/b':>15} {'CPU s/site s/b':>15} {'satoru RSS':>11} "
-      f"{'cmds/site s/b':>14} {'conns/site s/b':>15} {'failed':>6}")
+if sizes:
+    print(f"{'N':>5} {'phase':<6} {'satoru s':>9} {'(queueing)':>10} {'script s':>9} {'ratio':>6} "
+          f"{'goal':<11} {'sites/min s/b':>15} {'CPU s/site s/b':>15} {'satoru RSS':>11} "
+          f"{'cmds/site s/b':>14} {'conns/site s/b':>15} {'failed':>6}")
 for n in sizes:
     for phase in ["first", "rerun"]:
         if (n, phase, "satoru") not in data or (n, phase, "script") not in data:
