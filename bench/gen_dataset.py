@@ -13,6 +13,13 @@
                                                MODE clustered (consecutive ids),
                                                appended (new rows at the end) or
                                                scattered (random ids)
+  gen_dataset.py fleet ROOT N [FILES] [KIB] [ROWS]
+                                               N sites for bench/fleet_bench.sh:
+                                               ROOT/site-0001/files/ with FILES files
+                                               (default 20) of KIB KiB in all (default
+                                               256) and ROOT/site-0001/app.db of ROWS
+                                               rows (default 200, ~0.4 MB); sites that
+                                               exist already are kept
 """
 
 import os
@@ -46,10 +53,10 @@ def text(rng, pool, size):
     return "".join(out)[:size]
 
 
-def make_dir(path, seed, files=1000, mib=100):
+def make_dir(path, seed, files=1000, mib=100, pool=None, subdirs=10):
     rng = random.Random(seed)
-    pool = line_pool(rng)
-    want = mib * 1024 * 1024
+    pool = pool or line_pool(rng)
+    want = int(mib * 1024 * 1024)
     mean = want // files
     # Sizes spread from ~8 % to ~192 % of the mean, scaled to the exact total.
     sizes = [rng.randint(mean * 8 // 100, mean * 192 // 100) for _ in range(files)]
@@ -58,7 +65,7 @@ def make_dir(path, seed, files=1000, mib=100):
     sizes[-1] += want - sum(sizes)
     total = 0
     for i, size in enumerate(sizes):
-        sub = os.path.join(path, f"d{i % 10:02d}")
+        sub = os.path.join(path, f"d{i % subdirs:02d}")
         os.makedirs(sub, exist_ok=True)
         total += size
         name = os.path.join(sub, f"f{i:04d}.{'bin' if i % 2 == 0 else 'txt'}")
@@ -74,11 +81,11 @@ def row(rng, pool):
     return (text(rng, pool, TEXT_BYTES), rng.randbytes(BLOB_BYTES))
 
 
-def make_db(path, seed, rows=25600):
+def make_db(path, seed, rows=25600, pool=None):
     if os.path.exists(path):
         os.remove(path)
     rng = random.Random(seed)
-    pool = line_pool(rng)
+    pool = pool or line_pool(rng)
     db = sqlite3.connect(path)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, rev INTEGER NOT NULL, "
@@ -116,6 +123,21 @@ def change(path, mode, seed, pct=1.0):
     print(f"{path}: {mode} change of {n} rows")
 
 
+def make_fleet(root, n, files=20, kib=256, rows=200):
+    pool = line_pool(random.Random("satoru-fleet"))  # one text pool for all sites
+    made = 0
+    for i in range(1, n + 1):
+        site = os.path.join(root, f"site-{i:04d}")
+        if os.path.exists(os.path.join(site, "done")):
+            continue
+        make_dir(os.path.join(site, "files"), f"satoru-fleet-{i}-dir", files, kib / 1024,
+                 pool=pool, subdirs=2)
+        make_db(os.path.join(site, "app.db"), f"satoru-fleet-{i}-db", rows, pool=pool)
+        open(os.path.join(site, "done"), "w").close()
+        made += 1
+    print(f"{root}: {n} sites ({made} new)")
+
+
 def main(argv):
     if len(argv) < 4:
         sys.exit(__doc__)
@@ -124,6 +146,8 @@ def main(argv):
         make_dir(argv[2], argv[3], *(int(x) for x in argv[4:6]))
     elif kind == "db":
         make_db(argv[2], argv[3], *(int(x) for x in argv[4:5]))
+    elif kind == "fleet":
+        make_fleet(argv[2], int(argv[3]), *(int(x) for x in argv[4:7]))
     elif kind == "change" and len(argv) >= 5:
         change(argv[2], argv[3], argv[4], *(float(x) for x in argv[5:6]))
     else:

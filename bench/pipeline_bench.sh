@@ -25,6 +25,9 @@
 #   --user-rc                 let remote commands read the user's real shell
 #                             startup files (by default the edge host's HOME is
 #                             an empty folder, see below)
+#   --latency MS              add MS ms to every round trip: both satoru and the
+#                             script connect through bench/delay_proxy.py (MS/2
+#                             each way) instead of straight to the edge sshd
 #
 # The site: 2 directory targets (1,000 files, 100 MiB each, half random, half
 # text) and 2 sqlite_dump targets (25,600 rows of ~2 KB, ~50 MB each), all
@@ -38,7 +41,10 @@
 #   scattered  after updating 1% of db1's rows at random (the worst case)
 # and for the three changes the bytes pulled for db1 and the repository growth
 # (restic stats --mode raw-data before/after). Wall times are medians over the
-# repetitions; who runs first alternates between repetitions.
+# repetitions; who runs first alternates between repetitions. Every run also
+# counts the edge sshd's sessions (remote commands, one per rsync transfer
+# too: "Starting session:" lines of its VERBOSE log) and connections (SSH
+# handshakes) during that run.
 #
 # The edge host is this machine's own user (root) behind a loopback sshd, and
 # bash sources ~/.bashrc for every command sshd runs. A heavy ~/.bashrc (pyenv
@@ -55,19 +61,17 @@ root=$(cd -- "$here/.." && pwd -P)
 build="$root/build"
 runs=3
 work=""
-keep=false
 compress=""
 target_concurrency=""
 summary=""
 user_rc=false
+latency=0
 via_daemon=false
 logs=""
-daemon_pid=""
 
-die() {
-  echo "pipeline_bench: $*" >&2
-  exit 1
-}
+bench_name=pipeline_bench
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -79,6 +83,7 @@ while [[ $# -gt 0 ]]; do
   --target-concurrency) target_concurrency=$2; shift 2 ;;
   --summary) summary=$2; shift 2 ;;
   --user-rc) user_rc=true; shift ;;
+  --latency) latency=$2; shift 2 ;;
   --via-daemon) via_daemon=true; shift ;;
   --logs) logs=$2; shift 2 ;;
   -h | --help)
@@ -93,81 +98,14 @@ done
   die "--compress must be true or false"
 [[ -z "$target_concurrency" || "$target_concurrency" =~ ^[1-9][0-9]*$ ]] ||
   die "--target-concurrency must be a positive number"
+[[ "$latency" =~ ^[0-9]+$ ]] || die "--latency must be a number of milliseconds"
 
-build=$(cd -- "$build" && pwd -P) || die "no build folder $build"
-if [[ -n "$logs" ]]; then
-  mkdir -p "$logs"
-  logs=$(cd -- "$logs" && pwd -P)
-fi
-satoru="$build/bin/satoru"
-[[ -x "$satoru" ]] || die "no $satoru: build it first (bench/run does)"
-compgen -G "$build/plugins/libsatoru-plugin-*.so" >/dev/null || die "no plugins in $build/plugins"
-for tool in restic rsync sqlite3 gzip ssh python3 /usr/bin/time /usr/sbin/sshd; do
-  command -v "$tool" >/dev/null || die "$tool is missing: run scripts/bootstrap"
-done
-
-if [[ -z "$work" ]]; then
-  work=$(mktemp -d "${TMPDIR:-/tmp}/satoru-pipeline-bench.XXXXXX")
-else
-  mkdir -p "$work"
-  work=$(cd -- "$work" && pwd -P)
-fi
-edge="$work/edge"
-
-cleanup() {
-  stop_daemon
-  "$root/scripts/edge-host" stop "$edge" >/dev/null 2>&1 || true
-  if [[ "$keep" == false ]]; then rm -rf -- "$work"; else echo "kept $work" >&2; fi
-}
-trap cleanup EXIT
-trap 'echo "pipeline_bench: line $LINENO failed (exit $?): $BASH_COMMAND" >&2' ERR
-
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-
-# The daemon of --via-daemon: started per repetition, stopped by its pid.
-start_daemon() {
-  local dir=$1 metrics i
-  metrics=$(sed -n 's/.*"metrics_listen": "\(.*\)".*/\1/p' "$dir/satoru.json")
-  "$satoru" --config "$dir/satoru.json" daemon >"$dir/daemon.log" 2>&1 &
-  daemon_pid=$!
-  for ((i = 0; i < 300; i++)); do
-    curl -sf -o /dev/null "http://$metrics/metrics" && break
-    kill -0 "$daemon_pid" 2>/dev/null || die "the daemon exited: $(tail -n 5 "$dir/daemon.log")"
-    sleep 0.1
-  done
-  # Let its start-up work (repository check, metrics refresh) finish untimed.
-  sleep 5
-}
-
-stop_daemon() {
-  [[ -n "$daemon_pid" ]] || return 0
-  kill -TERM "$daemon_pid" 2>/dev/null || true
-  wait "$daemon_pid" 2>/dev/null || true
-  daemon_pid=""
-}
-
-# utime + stime + cutime + cstime of the daemon, in clock ticks.
-daemon_cpu_ticks() {
-  sed 's/.*) //' "/proc/$daemon_pid/stat" | awk '{ print $12 + $13 + $14 + $15 }'
-}
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+bench_setup
 
 # -- the edge host and its data ----------------------------------------------------
 
-if [[ "$user_rc" == true ]]; then
-  port=$("$root/scripts/edge-host" start "$edge")
-else
-  # --remote-path turns PermitUserEnvironment on; the PATH is sshd's default.
-  port=$("$root/scripts/edge-host" start "$edge" \
-    --remote-path /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
-  mkdir -p "$edge/home"
-  sed -i "s|^environment=\"PATH=[^\"]*\"|&,environment=\"HOME=$edge/home\"|" \
-    "$edge/authorized_keys"
-  grep -q 'environment="HOME=' "$edge/authorized_keys" || die "cannot set the edge host's HOME"
-fi
+start_edge "$work/edge" "$user_rc"
+[[ "$latency" -eq 0 ]] || start_delay_proxy "$latency"
 user=$(id -un)
 remote="$edge/remote"
 log "edge host on 127.0.0.1:$port; generating data in $remote"
@@ -178,55 +116,13 @@ python3 "$here/gen_dataset.py" db "$work/pristine/db1.db" satoru-bench-db1 >/dev
 python3 "$here/gen_dataset.py" db "$remote/db2.db" satoru-bench-db2 >/dev/null
 db1="$remote/db1.db"
 
-printf '%s\n' "satoru-bench-password" >"$work/restic.pass"
-chmod 600 "$work/restic.pass"
-export RESTIC_PASSWORD_FILE="$work/restic.pass"
 
 # rep phase tool wall_s maxrss_kb own_hwm_kb db1_bytes db1_size growth data_added cpu_s
+#   sessions connections preflight_commands
 results="$work/results.tsv"
 : >"$results"
 
 # -- helpers ---------------------------------------------------------------------------
-
-# Runs a command under GNU time, sampling the VmHWM of its process (satoru
-# itself, without its children) until it exits. Sets wall_s, maxrss_kb (GNU
-# time: the largest of the process and its children), own_hwm_kb and cpu_s
-# (user + system of the process and its children: the local side only; the
-# edge host's sshd, rsync, sqlite3 and gzip are not counted).
-measure() {
-  local out=$1 tfile child="" hwm="" t0 t1 status
-  shift
-  tfile=$(mktemp "$work/time.XXXXXX")
-  own_hwm_kb=0
-  t0=$EPOCHREALTIME
-  /usr/bin/time -f '%M %U %S' -o "$tfile" "$@" >"$out" 2>&1 &
-  local tpid=$!
-  while kill -0 "$tpid" 2>/dev/null; do
-    # No child yet (time has not forked) or already gone: try again next tick.
-    [[ -n "$child" ]] || child=$( (ps -o pid= --ppid "$tpid" 2>/dev/null || true) | head -n1 | tr -d ' ')
-    if [[ -n "$child" && -r "/proc/$child/status" ]]; then
-      hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$child/status" 2>/dev/null || true)
-      [[ -z "$hwm" ]] || own_hwm_kb=$hwm
-    fi
-    sleep 0.1
-  done
-  status=0
-  wait "$tpid" || status=$?
-  t1=$EPOCHREALTIME
-  wall_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-  read -r maxrss_kb cpu_s < <(tail -n1 "$tfile" | awk '{ printf "%s %.2f\n", $1, $2 + $3 }')
-  rm -f -- "$tfile"
-  if [[ $status -ne 0 ]]; then
-    echo "pipeline_bench: '$*' exited $status; last lines of $out:" >&2
-    tail -n 20 "$out" >&2
-    exit 1
-  fi
-}
-
-repo_raw_bytes() {
-  restic -r "$1" stats --mode raw-data --json --no-lock |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["total_size"])'
-}
 
 satoru_config() {
   local dir=$1 extra="" options=""
@@ -260,16 +156,18 @@ EOF
 
 # One backup by satoru; records a results row.
 run_satoru() {
-  local rep=$1 phase=$2 dir=$3 before after bytes added size
+  local rep=$1 phase=$2 dir=$3 before after bytes added size s0 c0 s1 c1 pre
   sync
   before=$(repo_raw_bytes "$dir/repo")
   local ticks_before=0
   [[ -z "$daemon_pid" ]] || ticks_before=$(daemon_cpu_ticks)
+  read -r s0 c0 < <(edge_sessions)
   measure "$dir/$phase.log" "$satoru" --config "$dir/satoru.json" run bench-edge --wait
+  read -r s1 c1 < <(edge_sessions)
   if [[ -n "$daemon_pid" ]]; then
     # The job ran in the daemon: its peak so far and its CPU (with the
     # children it reaped), not the follower's.
-    own_hwm_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$daemon_pid/status")
+    own_hwm_kb=$(daemon_hwm_kb)
     maxrss_kb=0
     cpu_s=$(awk -v a="$ticks_before" -v b="$(daemon_cpu_ticks)" -v hz="$(getconf CLK_TCK)" \
       'BEGIN { printf "%.2f", (b - a) / hz }')
@@ -280,36 +178,46 @@ run_satoru() {
     sqlite3 -readonly -separator ' ' "$dir/satoru.db" \
       "SELECT e.ts - j.created_at, e.level, e.step, e.target, e.message FROM job_events e
        JOIN jobs j ON j.id = e.job_id WHERE j.id = (SELECT MAX(id) FROM jobs) ORDER BY e.id"
-    echo "-- wall ${wall_s} s"
+    echo "-- wall ${wall_s} s; edge sshd: $((s1 - s0)) sessions, $((c1 - c0)) connections:"
+    grep "Starting session:" "$edge/sshd.log" | tail -n +"$((s0 + 1))"
   } >>"$dir/$phase.log"
   [[ -z "$logs" ]] || cp -- "$dir/$phase.log" "$logs/rep$rep-$phase-satoru.log"
   IFS='|' read -r bytes added < <(sqlite3 -readonly "$dir/satoru.db" \
     "SELECT last_bytes, last_data_added FROM site_targets WHERE path = '$db1'")
+  # What the job itself says its preflight cost (the preflight.remote event).
+  pre=$(sqlite3 -readonly "$dir/satoru.db" \
+    "SELECT COALESCE(MAX(json_extract(data, '\$.remote_commands')), -1) FROM job_events
+     WHERE step = 'preflight.remote' AND job_id = (SELECT MAX(id) FROM jobs)")
   size=$(stat -c %s "$db1")
-  printf '%s\t%s\tsatoru\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$phase" "$wall_s" \
-    "$maxrss_kb" "$own_hwm_kb" "$bytes" "$size" "$((after - before))" "$added" "$cpu_s" >>"$results"
-  log "rep $rep $phase satoru: ${wall_s} s, db1 pulled $bytes B, repo +$((after - before)) B"
+  printf '%s\t%s\tsatoru\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$phase" \
+    "$wall_s" "$maxrss_kb" "$own_hwm_kb" "$bytes" "$size" "$((after - before))" "$added" \
+    "$cpu_s" "$((s1 - s0))" "$((c1 - c0))" "$pre" >>"$results"
+  log "rep $rep $phase satoru: ${wall_s} s, $((s1 - s0)) remote commands, db1 pulled $bytes B, repo +$((after - before)) B"
 }
 
 # One backup by the baseline script; records a results row.
 run_script() {
-  local rep=$1 phase=$2 dir=$3 before after bytes size
+  local rep=$1 phase=$2 dir=$3 before after bytes size s0 c0 s1 c1
   sync
   before=$(repo_raw_bytes "$dir/repo")
   : >"$dir/stats"
+  read -r s0 c0 < <(edge_sessions)
   measure "$dir/$phase.log" env BASELINE_HOST=127.0.0.1 BASELINE_PORT="$port" \
     BASELINE_USER="$user" BASELINE_KEY="$edge/client_key" \
     BASELINE_KNOWN_HOSTS="$edge/known_hosts" BASELINE_DIRS="$remote/dir1 $remote/dir2" \
     BASELINE_DBS="$remote/db1.db $remote/db2.db" BASELINE_STAGING="$dir/staging" \
     BASELINE_REPO="$dir/repo" BASELINE_STATS="$dir/stats" "$here/baseline_backup.sh"
+  read -r s1 c1 < <(edge_sessions)
   after=$(repo_raw_bytes "$dir/repo")
   bytes=$(awk -v p="$db1" '$1 == p { print $2 }' "$dir/stats")
-  echo "-- wall ${wall_s} s" >>"$dir/$phase.log"
+  echo "-- wall ${wall_s} s; edge sshd: $((s1 - s0)) sessions, $((c1 - c0)) connections" \
+    >>"$dir/$phase.log"
   [[ -z "$logs" ]] || cp -- "$dir/$phase.log" "$logs/rep$rep-$phase-script.log"
   size=$(stat -c %s "$db1")
-  printf '%s\t%s\tscript\t%s\t%s\t0\t%s\t%s\t%s\t0\t%s\n' "$rep" "$phase" "$wall_s" \
-    "$maxrss_kb" "$bytes" "$size" "$((after - before))" "$cpu_s" >>"$results"
-  log "rep $rep $phase script: ${wall_s} s, db1 pulled $bytes B, repo +$((after - before)) B"
+  printf '%s\t%s\tscript\t%s\t%s\t0\t%s\t%s\t%s\t0\t%s\t%s\t%s\t-1\n' "$rep" "$phase" \
+    "$wall_s" "$maxrss_kb" "$bytes" "$size" "$((after - before))" "$cpu_s" "$((s1 - s0))" \
+    "$((c1 - c0))" >>"$results"
+  log "rep $rep $phase script: ${wall_s} s, $((s1 - s0)) remote commands, db1 pulled $bytes B, repo +$((after - before)) B"
 }
 
 # Both tools on the same edge state; who goes first alternates per repetition.
@@ -334,7 +242,8 @@ for ((rep = 1; rep <= runs; rep++)); do
   done
   satoru_config "$work/rep$rep/satoru"
   "$satoru" --config "$work/rep$rep/satoru/satoru.json" check-config >/dev/null
-  [[ "$via_daemon" == false ]] || start_daemon "$work/rep$rep/satoru"
+  [[ "$via_daemon" == false ]] ||
+    start_daemon "$work/rep$rep/satoru/satoru.json" "$work/rep$rep/satoru/daemon.log"
   run_both "$rep" first
   run_both "$rep" rerun
   for change in clustered appended scattered; do
@@ -352,17 +261,22 @@ done
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 mode=$([[ "$via_daemon" == true ]] && echo "via a daemon" || echo "in-process run --wait")
 [[ "$user_rc" == false ]] || mode="$mode, user shell rc files"
-python3 - "$results" "$summary" "$load" "$compress" "$target_concurrency" "$mode" <<'EOF'
+[[ "$latency" -eq 0 ]] || mode="$mode, +$latency ms per round trip (delay proxy)"
+slow_edge=$([[ "$user_rc" == true || "$latency" -gt 0 ]] && echo true || echo false)
+python3 - "$results" "$summary" "$load" "$compress" "$target_concurrency" "$mode" \
+  "$slow_edge" <<'EOF'
 import statistics
 import sys
 
-path, summary_path, load, compress, tconc, mode = sys.argv[1:7]
+path, summary_path, load, compress, tconc, mode, slow_edge = sys.argv[1:8]
 rows = [line.rstrip("\n").split("\t") for line in open(path) if line.strip()]
 data = {}
-for rep, phase, tool, wall, maxrss, hwm, b, size, growth, added, cpu in rows:
+for (rep, phase, tool, wall, maxrss, hwm, b, size, growth, added, cpu, sessions, conns,
+     pre) in rows:
     data.setdefault((phase, tool), []).append(
         dict(wall=float(wall), maxrss=int(maxrss), hwm=int(hwm), bytes=int(b or 0),
-             size=int(size), growth=int(growth), added=int(added or 0), cpu=float(cpu)))
+             size=int(size), growth=int(growth), added=int(added or 0), cpu=float(cpu),
+             sessions=int(sessions), conns=int(conns), pre=int(pre)))
 
 def med(phase, tool, key):
     return statistics.median(r[key] for r in data[(phase, tool)])
@@ -377,7 +291,8 @@ print(f"\npipeline benchmark: {len(data[('first', 'satoru')])} repetitions, conf
       f"load average at the end {load}")
 print(f"{'phase':<10} {'satoru wall s (runs)':<26} {'script wall s (runs)':<26} {'ratio':>6} "
       f"{'target':<13} {'local CPU s satoru/script':>26}")
-targets = {"first": 0.8, "rerun": 0.6}
+# Issue 11's goals: a quiet edge host; a slow one (user rc files, latency).
+targets = {"first": 0.6, "rerun": 0.3} if slow_edge == "true" else {"first": 0.5, "rerun": 0.2}
 for phase in ["first", "rerun", "clustered", "appended", "scattered"]:
     s = [r["wall"] for r in data[(phase, "satoru")]]
     b = [r["wall"] for r in data[(phase, "script")]]
@@ -395,6 +310,27 @@ for phase in ["first", "rerun", "clustered", "appended", "scattered"]:
         f"<= {target}" if target else "-", verdict)
     row(f"{phase}: local CPU satoru/script",
         f"{med(phase, 'satoru', 'cpu'):.1f}/{med(phase, 'script', 'cpu'):.1f}", "s")
+
+# Remote commands (sshd sessions) per job. Goal: 1 for the preflight, 1 per
+# directory, 2 per database that changed and 1 per unchanged one (its
+# fingerprint); here 2 directories and 2 databases.
+session_goals = {"first": 7, "rerun": 5, "clustered": 6, "appended": 6, "scattered": 6}
+print(f"\n{'phase':<10} {'satoru sessions (runs)':<24} {'goal':<10} {'connections':<12} "
+      f"{'preflight.remote':<17} {'script sessions':<16} {'connections':<12}")
+for phase in ["first", "rerun", "clustered", "appended", "scattered"]:
+    ss = [r["sessions"] for r in data[(phase, "satoru")]]
+    sc = statistics.median(r["conns"] for r in data[(phase, "satoru")])
+    sp = max(r["pre"] for r in data[(phase, "satoru")])
+    bs = statistics.median(r["sessions"] for r in data[(phase, "script")])
+    bc = statistics.median(r["conns"] for r in data[(phase, "script")])
+    goal = session_goals[phase]
+    verdict = "met" if max(ss) <= goal else "MISSED"
+    print(f"{phase:<10} {' '.join(map(str, ss)):<24} {f'<= {goal} {verdict}':<10} {sc:<12g} "
+          f"{sp:<17} {bs:<16g} {bc:<12g}")
+    row(f"{phase}: satoru remote commands (sshd sessions, max)", str(max(ss)), "",
+        f"<= {goal}", verdict)
+    row(f"{phase}: satoru ssh connections / preflight commands", f"{sc:g} / {sp}", "")
+    row(f"{phase}: script remote commands / connections", f"{bs:g} / {bc:g}", "")
 
 print(f"\n{'change':<10} {'db1 size':>10} {'satoru pulled':>14} {'script pulled':>14} "
       f"{'satoru repo+':>13} {'script repo+':>13} {'satoru data_added':>18}")
