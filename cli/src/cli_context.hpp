@@ -99,6 +99,8 @@ void add_prune_command(CLI::App& app, global_options& opts, command_runner& run)
 void add_sync_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_snapshots_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_restore_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_ls_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_diff_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_plugins_command(CLI::App& app, global_options& opts, command_runner& run);
 
 } // namespace satoru::cli
