@@ -45,6 +45,8 @@ int main(int argc, char** argv) {
   add_trust_command(app, opts, run);
   add_prune_command(app, opts, run);
   add_sync_command(app, opts, run);
+  add_check_command(app, opts, run);
+  add_drill_command(app, opts, run);
   add_snapshots_command(app, opts, run);
   add_ls_command(app, opts, run);
   add_diff_command(app, opts, run);

@@ -3,6 +3,7 @@
 
 #include "satoru/process.hpp"
 #include "satoru/restic.hpp"
+#include "satoru/sqlite_check.hpp"
 #include "satoru/time.hpp"
 
 #include <boost/json.hpp>
@@ -54,21 +55,6 @@ tree_count count_tree(const fs::path& root) {
     }
   }
   return c;
-}
-
-/// `PRAGMA integrity_check` of a restored database: "ok" or sqlite's complaint.
-std::string integrity_check(const fs::path& db) {
-  process_spec spec;
-  spec.argv = {"sqlite3", "-init",  "/dev/null", "-readonly",
-               "-bail",   "-batch", db.string(), "PRAGMA integrity_check"};
-  spec.timeout = std::chrono::hours{1};
-  auto r = run_process(spec);
-  if (!r) return "cannot run sqlite3: " + r.err().message;
-  std::string verdict = r->out;
-  while (!verdict.empty() && (verdict.back() == '\n' || verdict.back() == '\r'))
-    verdict.pop_back();
-  if (!r->ok()) return r->describe("sqlite3") + (verdict.empty() ? "" : ": " + verdict);
-  return verdict;
 }
 
 /// Removes a private scratch folder on every return path (fail() throws).
@@ -279,7 +265,7 @@ void add_restore_command(CLI::App& app, global_options& opts, command_runner& ru
         // The staged copy was checked before it was snapshotted; this proves
         // the restored bytes are still a sound database.
         std::string verdict = fs::is_regular_file(db, ec)
-                                  ? integrity_check(db)
+                                  ? sqlite_integrity_check(db.string())
                                   : "the snapshot holds no " + db.filename().string();
         result["database"] = db.string();
         result["integrity_check"] = verdict;

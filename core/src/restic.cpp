@@ -858,8 +858,14 @@ expected<void> restic_client::prune(const cancel_token& cancel) const {
   return {};
 }
 
-expected<void> restic_client::check(const cancel_token& cancel) const {
-  auto r = run({"check"}, cancel);
+expected<void> restic_client::check(const cancel_token& cancel,
+                                    const std::string& read_data_subset) const {
+  std::vector<std::string> args{"check"};
+  // "0%" means structure only; anything else was validated by the config
+  // (digits, '%', '/', '.': never a flag).
+  if (!read_data_subset.empty() && read_data_subset != "0%")
+    args.push_back("--read-data-subset=" + read_data_subset);
+  auto r = run(std::move(args), cancel);
   if (!r) return r.err();
   return {};
 }

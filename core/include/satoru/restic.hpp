@@ -199,8 +199,11 @@ public:
                                              const std::string& group_by,
                                              const cancel_token& cancel = {}) const;
   expected<void> prune(const cancel_token& cancel = {}) const;
-  /// `restic check`; the error carries restic's complaint.
-  expected<void> check(const cancel_token& cancel = {}) const;
+  /// `restic check`, with `--read-data-subset` when `read_data_subset` is
+  /// not empty or "0%" ("2%", "1/7": also reads that share of the pack
+  /// data); the error carries restic's complaint.
+  expected<void> check(const cancel_token& cancel = {},
+                       const std::string& read_data_subset = {}) const;
   /// Removes stale locks (`restic unlock`, which only removes stale ones).
   expected<void> unlock(const cancel_token& cancel = {}) const;
   /// The repository's locks (`list locks` and `cat lock` with --no-lock, so
