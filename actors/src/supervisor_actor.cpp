@@ -1,6 +1,7 @@
 #include "satoru/actors/supervisor_actor.hpp"
 
 #include "satoru/actors/site_actor.hpp"
+#include "satoru/disk_headroom.hpp"
 #include "satoru/time.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -9,7 +10,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <sys/statvfs.h>
 
 namespace satoru::actors {
 
@@ -398,10 +398,13 @@ void heartbeat(self_ptr self) {
   auto& st = self->state;
   renew_leases(self);
   if (st.ctx.metrics) {
-    struct statvfs fs {};
-    if (::statvfs(st.ctx.cfg->staging_root.c_str(), &fs) == 0)
-      st.ctx.metrics->set_staging_free(static_cast<std::int64_t>(fs.f_bavail) *
-                                       static_cast<std::int64_t>(fs.f_frsize));
+    const auto& cfg = *st.ctx.cfg;
+    for (const auto& path : {cfg.staging_root, cfg.restic_repo_path})
+      if (auto space = fs_space_of(path)) {
+        st.ctx.metrics->set_fs_free(path, space->free);
+        st.ctx.metrics->set_fs_min_free(path, min_free_bytes(cfg, space->total));
+        if (path == cfg.staging_root) st.ctx.metrics->set_staging_free(space->free);
+      }
   }
   bool daemon = st.only_job == 0;
   auto beat = st.heartbeats++;

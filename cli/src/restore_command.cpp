@@ -1,6 +1,7 @@
 #include "cli_context.hpp"
 #include "snapshot_support.hpp"
 
+#include "satoru/disk_headroom.hpp"
 #include "satoru/process.hpp"
 #include "satoru/restic.hpp"
 #include "satoru/sqlite_check.hpp"
@@ -141,14 +142,29 @@ void create_restore_folder(const fs::path& to) {
 }
 
 /// Every `--path` names something in the snapshot (checked before anything
-/// is created, so a typo costs nothing); exits 2 naming the first that does
-/// not.
-void check_restore_paths(const restic_client& client, const snapshot_info& snap,
-                         const target_config& target,
-                         const std::vector<std::string>& paths) {
-  if (paths.empty()) return;
+/// is created, so a typo costs nothing; exits 2 naming the first that does
+/// not), and what will be restored fits on the filesystem of `to` with
+/// disk_min_free to spare (`copies`: 2 when it passes through a scratch
+/// folder there; exits 1 otherwise).
+void check_restore_plan(const config& cfg, const restic_client& client,
+                        const snapshot_info& snap, const target_config& target,
+                        const std::vector<std::string>& paths, const fs::path& to,
+                        int copies) {
   auto listed = client.ls(snap.id);
   if (!listed) fail(exit_failed, listed.err().message);
+  std::int64_t needed = 0;
+  for (const auto& n : *listed) {
+    const auto rel = relative_snapshot_path(n.path);
+    bool chosen = paths.empty();
+    for (const auto& p : paths) {
+      const auto want = relative_snapshot_path(p);
+      chosen = chosen || rel == want || rel.rfind(want + "/", 0) == 0;
+    }
+    if (chosen && n.type == "file") needed += n.size * copies;
+  }
+  if (auto problem = headroom_problem(cfg, to.string(), "restore", needed);
+      !problem.empty())
+    fail(exit_failed, "restore refused: " + problem);
   for (const auto& p : paths) {
     const auto wanted = relative_snapshot_path(p);
     bool found = std::any_of(listed->begin(), listed->end(), [&](const snapshot_node& n) {
@@ -192,7 +208,6 @@ void add_restore_command(CLI::App& app, global_options& opts, command_runner& ru
       check_restore_folder(to, args->force);
       auto client = local_restic(cfg);
       auto snap = resolve_snapshot_or_exit(client, cfg, site, target, args->snapshot);
-      check_restore_paths(client, snap, target, args->paths);
       // The folder that was backed up, as the snapshot recorded it (the
       // staging path at the time, which need not be today's).
       const std::string inner =
@@ -202,6 +217,7 @@ void add_restore_command(CLI::App& app, global_options& opts, command_runner& ru
       // scratch folder beside `to` (same filesystem, so it supports the
       // xattrs `to` would get).
       const bool set_owners = target.mode == "directory" && ::geteuid() == 0;
+      check_restore_plan(cfg, client, snap, target, args->paths, to, set_owners ? 2 : 1);
       create_restore_folder(to);
       scratch_folder scratch;
       if (set_owners) {

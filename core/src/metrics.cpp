@@ -132,7 +132,11 @@ metrics::metrics()
     , drill_max_age_(family(
           prometheus::BuildGauge(), *registry_, "satoru_restore_drill_max_age_seconds",
           "restore_drill_max_age_days: a target not verified by a restore "
-          "drill for longer raises an alert.")) {
+          "drill for longer raises an alert."))
+    , fs_min_free_(family(prometheus::BuildGauge(), *registry_,
+                          "satoru_fs_min_free_bytes",
+                          "Free bytes disk_min_free keeps on the filesystem holding a "
+                          "configured path; work that would go below is refused.")) {
   offsite_snapshots_removed_.Add({});
   for (const auto& s : all_job_statuses)
     queue_depth_.Add({{"status", s}}).Set(0);
@@ -312,6 +316,10 @@ void metrics::set_target_last_verified(const std::string& site, const std::strin
 
 void metrics::set_drill_max_age(std::int64_t secs) {
   drill_max_age_.Add({}).Set(static_cast<double>(secs));
+}
+
+void metrics::set_fs_min_free(const std::string& path, std::int64_t bytes) {
+  fs_min_free_.Add({{"path", path}}).Set(static_cast<double>(bytes));
 }
 
 void metrics::set_fs_free(const std::string& path, std::int64_t bytes) {

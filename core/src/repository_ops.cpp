@@ -1,5 +1,6 @@
 #include "satoru/repository_ops.hpp"
 
+#include "satoru/disk_headroom.hpp"
 #include "satoru/identity.hpp"
 #include "satoru/restic.hpp"
 #include "satoru/sqlite_check.hpp"
@@ -276,6 +277,17 @@ drill_result run_restore_drill(const config& cfg, const site_config& site,
     scratch.path.clear();
     return fail("cannot create a scratch folder in " + cfg.staging_root + ": " + why);
   }
+  // The restore writes the snapshot's files into scratch space: refused up
+  // front when that would break disk_min_free.
+  auto listed = client.ls(latest.id, cancel);
+  if (!listed)
+    return fail("cannot list snapshot " + latest.short_id + ": " + listed.err().message);
+  std::int64_t needed = 0;
+  for (const auto& n : *listed)
+    needed += n.type == "file" ? n.size : 0;
+  if (auto problem = headroom_problem(cfg, scratch.path, "scratch", needed);
+      !problem.empty())
+    return fail(problem);
   const auto started = now_ms();
   const std::string inner = latest.paths.size() == 1 ? latest.paths.front() : "";
   if (auto r = client.restore(latest.id, inner, scratch.path, tags, cancel); !r)

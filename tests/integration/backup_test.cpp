@@ -823,7 +823,8 @@ TEST_F(Backup, LsDiffAndPartialRestoreIntoASafeFolder) {
   std::vector<std::string> names;
   for (const auto& [p, n] : latest)
     names.push_back(p);
-  EXPECT_EQ(names, (std::vector<std::string>{"a.txt", "sub", "sub/b.txt", "sub/new.txt"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"a.txt", "sub", "sub/b.txt", "sub/new.txt"}));
   EXPECT_EQ(latest["a.txt"].at("size").to_number<std::int64_t>(), 18);
   EXPECT_EQ(str(latest["a.txt"].at("type")), "file");
   EXPECT_EQ(str(latest["a.txt"].at("name")), "a.txt");
@@ -862,8 +863,8 @@ TEST_F(Backup, LsDiffAndPartialRestoreIntoASafeFolder) {
   // restore --path (repeatable): only those, at their place; a new folder is
   // private.
   const auto part = env.path("part");
-  r = env.run({"restore", "edge", data, "--path", "sub/b.txt", "--path", "/a.txt", "--to",
-               part});
+  r = env.run(
+      {"restore", "edge", data, "--path", "sub/b.txt", "--path", "/a.txt", "--to", part});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(tree_of(part).size(), 3u) << "a.txt, sub, sub/b.txt";
   EXPECT_EQ(read_file(part + "/a.txt"), "version 2, longer\n");
@@ -909,4 +910,55 @@ TEST_F(Backup, LsDiffAndPartialRestoreIntoASafeFolder) {
   EXPECT_EQ(tree_of(planted)["sub"].type, 'd');
   EXPECT_EQ(tree_of(planted)["a.txt"].content, "version 2, longer\n");
   EXPECT_EQ(read_file(planted + "/sub/new.txt"), "new\n");
+}
+
+TEST_F(Backup, AFullStagingDiskRefusesTheBigTargetUpFrontAndTheSmallOneGoesOn) {
+  // Staging on its own small filesystem (48 MiB), 24 MiB of it kept free.
+  const std::string small = env.path("small-disk");
+  std::filesystem::create_directories(small);
+  if (run_shell("mount -t tmpfs -o size=48m,mode=0700 tmpfs " +
+                satoru::shell_quote(small)) != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs CAP_SYS_ADMIN)";
+  struct unmount {
+    std::string path;
+    ~unmount() { run_shell("umount -l " + satoru::shell_quote(path)); }
+  } unmount_at_end{small};
+  const std::string db = host.remote_root() + "/big.db";
+  host.make_sqlite_db(
+      db, "CREATE TABLE t(v BLOB);"
+          "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n "
+          "WHERE i < 16000) INSERT INTO t(v) SELECT randomblob(1000) FROM n;");
+  const std::string data = host.remote_root() + "/data";
+  host.write_file(data + "/a.txt", "small\n");
+  env.add_site("edge", host, {{"sqlite_dump", db}, {"directory", data}});
+  env.config["staging_root"] = small;
+  env.config["disk_min_free"] = {{"bytes", "24MiB"}};
+  env.write_config();
+
+  // The first pull of the database fits (nothing staged yet).
+  backup("edge");
+  const auto staged_db = staging_of("edge", db) + "/big.db";
+  const auto first_copy = digest(staged_db);
+  // The next one needs a whole new copy beside the staged one: refused
+  // before anything is pulled, with what is free, what is needed and the
+  // setting; the folder target goes on.
+  host.write_file(data + "/b.txt", "more\n");
+  auto r = env.run({"run", "edge", "--wait"});
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "not enough space on the staging filesystem of " + small))
+      << r.out;
+  EXPECT_TRUE(contains(r.out, "disk_min_free")) << r.out;
+  EXPECT_EQ(str(target_json(env, "edge", db).at("last_status")), "failed");
+  EXPECT_EQ(str(target_json(env, "edge", data).at("last_status")), "success");
+  EXPECT_EQ(digest(staged_db), first_copy) << "the last good staged copy is kept";
+  auto snaps = snapshots_json(env, {"--site", "edge", "--target", data});
+  EXPECT_EQ(snaps.size(), 2u);
+
+  // A restore that would break disk_min_free on its filesystem is refused
+  // too, before it writes anything.
+  const auto to = small + "/restore";
+  r = env.run({"restore", "edge", db, "--to", to});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.err, "not enough space on the restore filesystem")) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(to));
 }

@@ -221,7 +221,7 @@ private:
 TEST(Monitoring, AlertRulesPassPromtoolChecksAndTheirUnitTests) {
   auto check = run_tool({"promtool", "check", "rules", alerts_file});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
-  EXPECT_TRUE(contains(check.out, "SUCCESS: 13 rules found")) << check.out;
+  EXPECT_TRUE(contains(check.out, "SUCCESS: 14 rules found")) << check.out;
 
   // Every alert has firing and non-firing cases there (see the file).
   auto test =
@@ -233,7 +233,8 @@ TEST(Monitoring, AlertRulesPassPromtoolChecksAndTheirUnitTests) {
        {"SatoruBackupStale", "SatoruSiteFailed", "SatoruSiteWarning", "SatoruSyncStale",
         "SatoruSyncFailing", "SatoruOffsiteLagGrowing", "SatoruStagingDiskLow",
         "SatoruDaemonDown", "SatoruHostKeyMismatch", "SatoruTargetUnreadableFiles",
-        "SatoruTargetStale", "SatoruRepositoryCheckFailed", "SatoruTargetNotVerified"}) {
+        "SatoruTargetStale", "SatoruRepositoryCheckFailed", "SatoruTargetNotVerified",
+        "SatoruDiskHeadroomLow"}) {
     EXPECT_TRUE(contains(read_file(alerts_file), std::string("alert: ") + name)) << name;
     EXPECT_TRUE(contains(tests, std::string("alertname: ") + name))
         << name << " is not tested";
@@ -421,13 +422,13 @@ TEST(Monitoring, EveryDashboardAndAlertQueryReturnsDataFromARealDaemon) {
   // 3. Every alert rule is loaded and evaluates cleanly, and every series it
   // selects exists (no misspelt metric or label value).
   const std::set<std::string> alert_names = {
-      "SatoruBackupStale",      "SatoruSiteFailed",
-      "SatoruSiteWarning",      "SatoruSyncStale",
-      "SatoruSyncFailing",      "SatoruOffsiteLagGrowing",
-      "SatoruStagingDiskLow",   "SatoruDaemonDown",
-      "SatoruHostKeyMismatch",  "SatoruTargetUnreadableFiles",
-      "SatoruTargetStale",      "SatoruRepositoryCheckFailed",
-      "SatoruTargetNotVerified"};
+      "SatoruBackupStale",       "SatoruSiteFailed",
+      "SatoruSiteWarning",       "SatoruSyncStale",
+      "SatoruSyncFailing",       "SatoruOffsiteLagGrowing",
+      "SatoruStagingDiskLow",    "SatoruDaemonDown",
+      "SatoruHostKeyMismatch",   "SatoruTargetUnreadableFiles",
+      "SatoruTargetStale",       "SatoruRepositoryCheckFailed",
+      "SatoruTargetNotVerified", "SatoruDiskHeadroomLow"};
   boost::json::array rules;
   ASSERT_TRUE(wait_until(
       [&] {

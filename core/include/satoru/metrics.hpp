@@ -82,6 +82,8 @@ public:
   void set_drill_max_age(std::int64_t seconds);
   /// Free bytes (for unprivileged users) of the filesystem holding `path`.
   void set_fs_free(const std::string& path, std::int64_t bytes);
+  /// The free space disk_min_free keeps on the filesystem holding `path`.
+  void set_fs_min_free(const std::string& path, std::int64_t bytes);
 
 private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -117,6 +119,7 @@ private:
   prometheus::Family<prometheus::Gauge>& target_last_verified_;
   prometheus::Family<prometheus::Gauge>& fs_free_;
   prometheus::Family<prometheus::Gauge>& drill_max_age_;
+  prometheus::Family<prometheus::Gauge>& fs_min_free_;
 };
 
 /// The text exposition of a registry (what /metrics serves).
