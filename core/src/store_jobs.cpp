@@ -136,6 +136,16 @@ bool any_queued(sqlite3* db, const char* types_sql) {
   return !q.ok() || q.step() == SQLITE_ROW; // on doubt, take the slow path
 }
 
+/// "'restic_sync', 'offsite_retention', 'offsite_check'": the job types that
+/// use the off-site repository, as an SQL list.
+std::string offsite_types_sql() {
+  std::string out;
+  for (auto t : all_job_types())
+    if (uses_offsite(t))
+      out += (out.empty() ? "'" : ", '") + std::string{to_string(t)} + "'";
+  return out;
+}
+
 } // namespace
 
 expected<enqueue_result> store::enqueue(job_type type, std::int64_t site_id) {
@@ -221,6 +231,18 @@ store::claim_job(std::int64_t job_id, const std::string& owner, std::int64_t lea
                    "WHERE j.id = ? AND r.status = 'running' AND r.id <> j.id");
     busy.bind(1, job_id);
     if (busy.step() == SQLITE_ROW) return result{};
+    // The off-site repository too (a `sync --wait` and a `prune --offsite
+    // --wait` run in two processes).
+    SATORU_PREPARE(kind, db, "SELECT type FROM jobs WHERE id = ?");
+    kind.bind(1, job_id);
+    if (kind.step() == SQLITE_ROW)
+      if (auto type = parse_job_type(kind.text(0)); type && uses_offsite(*type)) {
+        SATORU_PREPARE(offsite, db,
+                       "SELECT 1 FROM jobs WHERE type IN (" + offsite_types_sql() +
+                           ") AND status = 'running' AND id <> ? LIMIT 1");
+        offsite.bind(1, job_id);
+        if (offsite.step() == SQLITE_ROW) return result{};
+      }
     // A retry waits for its time here too.
     SATORU_PREPARE(due, db, "SELECT 1 FROM jobs WHERE id = ? AND next_attempt_at > ?");
     due.bind(1, job_id).bind(2, now_ms());
@@ -238,11 +260,8 @@ expected<std::optional<job_row>> store::claim_repository_job(job_type type,
     return result{};
   return detail::with_write_transaction(impl_->db, [&]() -> expected<result> {
     // One of each type at a time; one at a time on the off-site repository.
-    std::string types = "'" + std::string{to_string(type)} + "'";
-    if (uses_offsite(type))
-      for (auto other : all_job_types())
-        if (other != type && uses_offsite(other))
-          types += std::string{", '"} + to_string(other) + "'";
+    std::string types = uses_offsite(type) ? offsite_types_sql()
+                                           : "'" + std::string{to_string(type)} + "'";
     SATORU_PREPARE(busy, db,
                    "SELECT 1 FROM jobs WHERE type IN (" + types +
                        ") AND status = 'running' LIMIT 1");

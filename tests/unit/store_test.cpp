@@ -279,6 +279,8 @@ TEST_F(StoreTest, JobsOnTheOffsiteRepositoryNeverRunTogether) {
   EXPECT_FALSE(*db.claim_repository_job(job_type::offsite_check, "me", 60000));
   EXPECT_TRUE(*db.claim_repository_job(job_type::check, "me", 60000))
       << "the local repository's check is not held back by the copy";
+  EXPECT_FALSE(*db.claim_job(prune, "another process", 60000))
+      << "nor by id (`prune --offsite --wait` in a process without a daemon)";
   job_outcome done;
   done.status = job_status::success;
   ASSERT_TRUE(*db.finish_job(*running, done));
