@@ -1,5 +1,7 @@
 #include "satoru/actors/restic_actor.hpp"
 
+#include "check_state.hpp"
+
 #include "satoru/actors/store_event_sink.hpp"
 #include "satoru/actors/task_actor.hpp"
 #include "satoru/repository_ops.hpp"
@@ -9,9 +11,6 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-
-/// Only ever passed between a task thread and this actor, never serialized.
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(satoru::retention_result)
 
 namespace satoru::actors {
 
@@ -123,6 +122,59 @@ void ensure_repository(self_ptr self) {
       });
 }
 
+/// The drill of one target: restore and verify on a task thread (sharing
+/// the repository), record it, answer with the job's outcome.
+void drill_target(self_ptr self, const job_row& job, cancel_token cancel,
+                  const std::string& site_name, const std::string& target_hash,
+                  caf::typed_response_promise<job_outcome> promise) {
+  auto ctx = self->state.ctx;
+  auto store = self->state.store;
+  const auto* site = ctx.cfg->find_site(site_name);
+  const target_config* target = nullptr;
+  if (site)
+    for (const auto& t : site->targets)
+      if (t.hash == target_hash) target = &t;
+  if (!site || !target) {
+    promise.deliver(job_outcome{job_status::failed,
+                                "the target chosen for the drill is no longer configured",
+                                failure_kind::transient,
+                                {},
+                                std::nullopt});
+    return;
+  }
+  auto site_copy = *site;
+  auto target_copy = *target;
+  schedule<drill_result>(
+      self, false,
+      [=] {
+        store_event_sink sink{store, job.id, job.epoch};
+        return run_restore_drill(*ctx.cfg, site_copy, target_copy, sink, cancel);
+      },
+      std::chrono::seconds{ctx.cfg->restic_timeout_seconds}, cancel,
+      [=](expected<drill_result> r) mutable {
+        job_outcome out;
+        out.status = cancel.cancelled() ? job_status::interrupted
+                     : r && r->passed   ? job_status::success
+                                        : job_status::failed;
+        out.error = !r ? r.err().message : r->error;
+        // A snapshot that fails verification stays bad: an operator must look.
+        if (out.status == job_status::failed)
+          out.failure = r ? failure_kind::permanent : classify(r.err().code);
+        if (out.status == job_status::interrupted) {
+          promise.deliver(std::move(out));
+          return;
+        }
+        const bool passed = out.status == job_status::success;
+        const auto at = now_ms();
+        if (passed && ctx.metrics)
+          ctx.metrics->set_target_last_verified(site_name, target_hash, at);
+        self->request(store, caf::infinite, drill_atom::value, job, site_name,
+                      target_hash, passed, r ? r->snapshot_id : std::string{}, at)
+            .then([=](bool) mutable { promise.deliver(out); },
+                  [=](caf::error&) mutable { promise.deliver(out); });
+      });
+}
+
 } // namespace
 
 restic_actor::behavior_type
@@ -172,6 +224,49 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
                 out.failure = r ? failure_kind::transient : classify(r.err().code);
               promise.deliver(std::move(out));
             });
+        return promise;
+      },
+      [=](check_atom, const job_row& job,
+          cancel_token cancel) -> caf::result<job_outcome> {
+        auto promise = self->make_response_promise<job_outcome>();
+        auto started = now_ms();
+        schedule<repository_check>(
+            self, true,
+            [=] {
+              store_event_sink sink{store, job.id, job.epoch};
+              return run_check(*ctx.cfg, false, sink, cancel);
+            },
+            timeout, cancel,
+            [=](expected<repository_check> r) mutable {
+              if (!cancel.cancelled())
+                record_check(self, ctx, store, "local", started, r);
+              promise.deliver(check_outcome(r, cancel.cancelled()));
+            });
+        return promise;
+      },
+      [=](drill_atom, const job_row& job,
+          cancel_token cancel) -> caf::result<job_outcome> {
+        auto promise = self->make_response_promise<job_outcome>();
+        self->request(store, caf::infinite, drill_atom::value)
+            .then(
+                [=](std::vector<std::string>& chosen) mutable {
+                  if (chosen.size() != 2) {
+                    store_event_sink{store, job.id, job.epoch}.emit(
+                        "ok", "drill", "",
+                        "no target has a snapshot yet: nothing to drill", {});
+                    promise.deliver(job_outcome{
+                        job_status::success, "", failure_kind::none, {}, std::nullopt});
+                    return;
+                  }
+                  drill_target(self, job, cancel, chosen[0], chosen[1], promise);
+                },
+                [=](caf::error& err) mutable {
+                  promise.deliver(job_outcome{job_status::failed,
+                                              self->system().render(err),
+                                              failure_kind::transient,
+                                              {},
+                                              std::nullopt});
+                });
         return promise;
       },
       [=](copy_atom, const job_row& job,

@@ -23,13 +23,22 @@ auto logged(const char* what) {
   };
 }
 
-/// Queues a repository job when its interval has passed since the last one.
-void schedule_repository_job(self_ptr self, job_type type, int interval_hours) {
+/// When this process started: checks, drills and off-site retention that
+/// never ran wait one interval from here (not from the epoch), so that a new
+/// installation does its first backups before them.
+const std::int64_t process_started_ms = now_ms();
+
+/// Queues a repository job when its interval has passed since the last one
+/// (with `wait_first`, a type that never ran waits one interval from the
+/// process start).
+void schedule_repository_job(self_ptr self, job_type type, int interval_hours,
+                             bool wait_first = false) {
   if (interval_hours <= 0) return;
   auto& st = self->state;
   self->request(st.store, caf::infinite, last_atom::value, type, std::int64_t{0})
       .then(
           [=](std::int64_t last) {
+            if (last == 0 && wait_first) last = process_started_ms;
             if (last + interval_hours * hour_ms > now_ms()) return;
             self->request(self->state.store, caf::infinite, enqueue_atom::value, type,
                           std::int64_t{0})
@@ -65,8 +74,16 @@ void tick(self_ptr self) {
             logged("finding due sites"));
   }
   schedule_repository_job(self, job_type::retention, cfg.restic_retention_interval_hours);
-  if (cfg.restic_b2_repository)
+  schedule_repository_job(self, job_type::check, cfg.check_interval_hours, true);
+  schedule_repository_job(self, job_type::restore_drill, cfg.restore_drill_interval_hours,
+                          true);
+  if (cfg.restic_b2_repository) {
     schedule_repository_job(self, job_type::restic_sync, cfg.restic_sync_interval_hours);
+    schedule_repository_job(self, job_type::offsite_retention,
+                            cfg.restic_b2_retention_interval_hours, true);
+    schedule_repository_job(self, job_type::offsite_check,
+                            cfg.restic_b2_check_interval_hours, true);
+  }
 }
 
 } // namespace

@@ -136,6 +136,24 @@ store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_st
       [=](sync_state_atom, const sync_state_row& row) {
         check(db->put_sync_state(row), "writing sync_state");
       },
+      [=](drill_atom) {
+        std::vector<std::string> out;
+        auto next = db->next_drill_target();
+        if (!check(next, "choosing the target of a restore drill") || !*next) return out;
+        auto site = db->get_site((*next)->site_id);
+        if (check(site, "reading a site") && *site)
+          out = {(*site)->name, (*next)->target_hash};
+        return out;
+      },
+      [=](drill_atom, const job_row& lease, const std::string& site_name,
+          const std::string& target_hash, bool passed, const std::string& snapshot_id,
+          std::int64_t at) -> caf::result<bool> {
+        auto site = db->find_site(site_name);
+        if (!check(site, "reading a site") || !*site) return false;
+        return reply(
+            db->record_drill(lease, (*site)->id, target_hash, passed, snapshot_id, at),
+            "recording a restore drill");
+      },
       [=](history_atom, std::int64_t before_ms, std::int32_t batch) -> std::int32_t {
         auto n = db->prune_history(before_ms, batch);
         return check(n, "deleting old history") ? *n : 0;

@@ -1,6 +1,7 @@
 #include "satoru/actors/supervisor_actor.hpp"
 
 #include "satoru/actors/site_actor.hpp"
+#include "satoru/disk_headroom.hpp"
 #include "satoru/time.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -9,7 +10,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <sys/statvfs.h>
 
 namespace satoru::actors {
 
@@ -241,20 +241,43 @@ void dispatch(self_ptr self, const job_row& job) {
         .then(on_reply, on_error);
     return;
   case job_type::restic_sync:
+  case job_type::offsite_retention:
     if (!st.sync) {
-      failed(failure_kind::permanent,
-             "off-site copies are not available in this process");
+      failed(failure_kind::permanent, "off-site jobs are not available in this process");
       return;
     }
-    self->request(st.sync, caf::infinite, run_atom::value, job, token)
+    if (job.type == job_type::restic_sync)
+      self->request(st.sync, caf::infinite, run_atom::value, job, token)
+          .then(on_reply, on_error);
+    else
+      self->request(st.sync, caf::infinite, retention_atom::value, job, token)
+          .then(on_reply, on_error);
+    return;
+  case job_type::offsite_check:
+    if (!st.sync) {
+      failed(failure_kind::permanent, "off-site jobs are not available in this process");
+      return;
+    }
+    self->request(st.sync, caf::infinite, check_atom::value, job, token)
+        .then(on_reply, on_error);
+    return;
+  case job_type::check:
+    self->request(st.restic, caf::infinite, check_atom::value, job, token)
+        .then(on_reply, on_error);
+    return;
+  case job_type::restore_drill:
+    self->request(st.restic, caf::infinite, drill_atom::value, job, token)
         .then(on_reply, on_error);
     return;
   }
 }
 
-bool repository_job_running(self_ptr self, job_type type) {
+/// A repository job of `type` may not start now: one of its type runs, or
+/// (for the off-site repository) any job that uses that repository.
+bool repository_job_blocked(self_ptr self, job_type type) {
   for (const auto& [id, job] : self->state.running)
-    if (job.lease.type == type) return true;
+    if (job.lease.type == type || (uses_offsite(type) && uses_offsite(job.lease.type)))
+      return true;
   return false;
 }
 
@@ -276,9 +299,11 @@ void poll(self_ptr self) {
             [=](caf::error&) { self->state.polling = false; });
     return;
   }
-  // Repository jobs run beside site jobs, one of each type at a time.
-  for (auto type : {job_type::retention, job_type::restic_sync}) {
-    if (repository_job_running(self, type)) continue;
+  // Repository jobs run beside site jobs, one of each type at a time, and
+  // one at a time on the off-site repository (the store's claim enforces
+  // both in its transaction; this only saves asking).
+  for (auto type : all_job_types()) {
+    if (is_site_job(type) || repository_job_blocked(self, type)) continue;
     self->request(st.store, caf::infinite, claim_atom::value, type)
         .then(
             [=](job_row& job) {
@@ -373,10 +398,13 @@ void heartbeat(self_ptr self) {
   auto& st = self->state;
   renew_leases(self);
   if (st.ctx.metrics) {
-    struct statvfs fs {};
-    if (::statvfs(st.ctx.cfg->staging_root.c_str(), &fs) == 0)
-      st.ctx.metrics->set_staging_free(static_cast<std::int64_t>(fs.f_bavail) *
-                                       static_cast<std::int64_t>(fs.f_frsize));
+    const auto& cfg = *st.ctx.cfg;
+    for (const auto& path : {cfg.staging_root, cfg.restic_repo_path})
+      if (auto space = fs_space_of(path)) {
+        st.ctx.metrics->set_fs_free(path, space->free);
+        st.ctx.metrics->set_fs_min_free(path, min_free_bytes(cfg, space->total));
+        if (path == cfg.staging_root) st.ctx.metrics->set_staging_free(space->free);
+      }
   }
   bool daemon = st.only_job == 0;
   auto beat = st.heartbeats++;

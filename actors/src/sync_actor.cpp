@@ -1,5 +1,10 @@
 #include "satoru/actors/sync_actor.hpp"
 
+#include "check_state.hpp"
+
+#include "satoru/actors/store_event_sink.hpp"
+#include "satoru/actors/task_actor.hpp"
+#include "satoru/repository_ops.hpp"
 #include "satoru/restic.hpp"
 #include "satoru/time.hpp"
 
@@ -111,6 +116,41 @@ void run_copy(self_ptr self, const job_row& job, cancel_token cancel,
             });
 }
 
+/// The answer to off-site work when no off-site repository is configured.
+job_outcome no_offsite_repository() {
+  return job_outcome{job_status::failed, "no restic_b2_repository is configured",
+                     failure_kind::permanent, {}, std::nullopt};
+}
+
+/// forget + prune on the off-site repository, on its own thread.
+void run_offsite_retention_job(self_ptr self, const job_row& job, cancel_token cancel,
+                               caf::typed_response_promise<job_outcome> promise) {
+  auto& st = self->state;
+  auto ctx = st.ctx;
+  auto store = st.store;
+  run_task<retention_result>(
+      self,
+      [=] {
+        store_event_sink sink{store, job.id, job.epoch};
+        return run_offsite_retention(*ctx.cfg, sink, cancel);
+      },
+      cancel, std::chrono::seconds{ctx.cfg->sync_timeout_seconds},
+      [=](expected<retention_result> r) mutable {
+        if (r && r->ok && ctx.metrics) {
+          ctx.metrics->add_offsite_snapshots_removed(r->removed);
+          ctx.metrics->set_offsite_repository_size(r->size_after);
+        }
+        job_outcome out;
+        out.status = cancel.cancelled() ? job_status::interrupted
+                     : r && r->ok       ? job_status::success
+                                        : job_status::failed;
+        out.error = !r ? r.err().message : r->error;
+        // A dead link, a busy remote or a lock may pass next time.
+        if (out.status == job_status::failed) out.failure = failure_kind::transient;
+        promise.deliver(std::move(out));
+      });
+}
+
 } // namespace
 
 sync_actor::behavior_type sync_behavior(sync_actor::stateful_pointer<sync_state> self,
@@ -149,17 +189,41 @@ sync_actor::behavior_type sync_behavior(sync_actor::stateful_pointer<sync_state>
   return {
       [=](run_atom, const job_row& job, cancel_token cancel) -> caf::result<job_outcome> {
         auto& s = self->state;
-        if (s.repository.empty())
-          return job_outcome{job_status::failed,
-                             "no restic_b2_repository is configured",
-                             failure_kind::permanent,
-                             {},
-                             std::nullopt};
+        if (s.repository.empty()) return no_offsite_repository();
         auto promise = self->make_response_promise<job_outcome>();
         s.last.repository = s.repository;
         run_copy(self, job, cancel, promise);
         return promise;
       },
+      [=](retention_atom, const job_row& job,
+          cancel_token cancel) -> caf::result<job_outcome> {
+        if (self->state.repository.empty()) return no_offsite_repository();
+        auto promise = self->make_response_promise<job_outcome>();
+        run_offsite_retention_job(self, job, cancel, promise);
+        return promise;
+      },
+      [=](check_atom, const job_row& job,
+          cancel_token cancel) -> caf::result<job_outcome> {
+        if (self->state.repository.empty()) return no_offsite_repository();
+        auto promise = self->make_response_promise<job_outcome>();
+        auto ctx = self->state.ctx;
+        auto store = self->state.store;
+        auto started = now_ms();
+        run_task<repository_check>(
+            self,
+            [=] {
+              store_event_sink sink{store, job.id, job.epoch};
+              return run_check(*ctx.cfg, true, sink, cancel);
+            },
+            cancel, std::chrono::seconds{ctx.cfg->sync_timeout_seconds},
+            [=](expected<repository_check> r) mutable {
+              if (!cancel.cancelled())
+                record_check(self, ctx, store, "offsite", started, r);
+              promise.deliver(check_outcome(r, cancel.cancelled()));
+            });
+        return promise;
+      },
+      [=](expire_atom, cancel_token token) { token.cancel(); },
       [=](refresh_atom) { refresh(self); },
   };
 }

@@ -1,6 +1,7 @@
 #include "satoru/actors/target_handler_actor.hpp"
 
 #include "satoru/actors/store_event_sink.hpp"
+#include "satoru/disk_headroom.hpp"
 #include "satoru/files.hpp"
 #include "satoru/health.hpp"
 #include "satoru/preflight.hpp"
@@ -55,6 +56,16 @@ target_result pull_target(const runtime_context& ctx, const site_config& site,
     return finish(job_status::failed, r.err().message, classify(r.err().code));
   if (auto r = fresh_private_dir(spec.work_dir); !r)
     return finish(job_status::failed, r.err().message, classify(r.err().code));
+  // A sqlite_dump target writes a whole new copy beside the staged one
+  // before replacing it; a directory changes files in place (its floor is
+  // disk_min_free itself).
+  const std::int64_t needed =
+      target.mode == "sqlite_dump" ? tree_bytes(spec.staging_dir) : 0;
+  if (auto problem = headroom_problem(*ctx.cfg, ctx.cfg->staging_root, "staging", needed);
+      !problem.empty()) {
+    sink.emit("fail", "pull", target.hash, problem, {{"needed_bytes", needed}});
+    return finish(job_status::failed, problem, failure_kind::transient);
+  }
 
   sink.track_progress(ctx.metrics.get(), site.name);
   host_services services{endpoint_of(site), sink, cancel, deadline, target.hash};
@@ -88,9 +99,10 @@ target_result pull_target(const runtime_context& ctx, const site_config& site,
   }
   if (ctx.metrics) {
     const auto* unreadable = result.data.if_contains("unreadable_files");
-    ctx.metrics->set_target_unreadable(
-        site.name, target.hash,
-        unreadable && unreadable->is_number() ? unreadable->to_number<std::int64_t>() : 0);
+    ctx.metrics->set_target_unreadable(site.name, target.hash,
+                                       unreadable && unreadable->is_number()
+                                           ? unreadable->to_number<std::int64_t>()
+                                           : 0);
   }
   auto data = result.data;
   data["bytes"] = result.bytes;

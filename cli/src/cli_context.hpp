@@ -97,8 +97,12 @@ void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run
 void add_trust_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_prune_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_sync_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_check_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_drill_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_snapshots_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_restore_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_ls_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_diff_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_plugins_command(CLI::App& app, global_options& opts, command_runner& run);
 
 } // namespace satoru::cli

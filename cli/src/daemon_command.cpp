@@ -44,6 +44,13 @@ void publish_sites(metrics& m, const config& cfg, store& db) {
     sites.emplace_back(s.name, hashes);
   }
   m.set_sites(sites);
+  m.set_drill_max_age(static_cast<std::int64_t>(cfg.restore_drill_max_age_days) * 86400);
+  for (const char* which : {"local", "offsite"})
+    if (auto row = db.get_sync_state(check_state_key(which)); row && !row->status.empty())
+      m.set_check_result(which, row->status == "success", row->last_success_at);
+  for (const auto& s : cfg.sites)
+    m.set_site_backup_interval(
+        s.name, static_cast<std::int64_t>(cfg.site_scan_interval_hours) * 3600);
   if (auto rows = db.list_sites())
     for (const auto& s : *rows) {
       m.set_site_health(s.name, s.health);
@@ -51,8 +58,10 @@ void publish_sites(metrics& m, const config& cfg, store& db) {
       m.set_site_last_success(s.name, s.last_success_at);
       if (auto targets = db.list_targets(s.id))
         for (const auto& t : *targets)
-          if (t.enabled)
+          if (t.enabled) {
             m.set_target_last_success(s.name, t.target_hash, t.last_success_at);
+            m.set_target_last_verified(s.name, t.target_hash, t.last_verified_at);
+          }
     }
 }
 

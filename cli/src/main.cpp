@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
       "Transient failures are retried with backoff and full jitter (config keys "
       "retry_max_attempts, default 4; retry_initial_delay_seconds, 60; "
       "retry_max_delay_seconds, 3600); `satoru sites` shows a pending retry under NEXT "
-      "RETRY, `satoru jobs` as \"queued (retry N of M at TIME)\". Finished jobs older than "
+      "RETRY, `satoru jobs` as \"queued (retry N of M at TIME)\". Finished jobs older "
+      "than "
       "job_history_days (90) are deleted by the daemon. sites, jobs, job, snapshots and "
       "plugins only read the database.");
   // Global options work before or after the subcommand:
@@ -44,7 +45,11 @@ int main(int argc, char** argv) {
   add_trust_command(app, opts, run);
   add_prune_command(app, opts, run);
   add_sync_command(app, opts, run);
+  add_check_command(app, opts, run);
+  add_drill_command(app, opts, run);
   add_snapshots_command(app, opts, run);
+  add_ls_command(app, opts, run);
+  add_diff_command(app, opts, run);
   add_restore_command(app, opts, run);
   add_plugins_command(app, opts, run);
 

@@ -1,12 +1,15 @@
 #include "cli_context.hpp"
 #include "snapshot_support.hpp"
 
+#include "satoru/disk_headroom.hpp"
 #include "satoru/process.hpp"
 #include "satoru/restic.hpp"
+#include "satoru/sqlite_check.hpp"
 #include "satoru/time.hpp"
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -26,14 +29,9 @@ struct restore_args {
   std::string target;
   std::string snapshot = "latest";
   std::string to;
+  std::vector<std::string> paths; ///< --path: only these, relative to the target
   bool force = false;
 };
-
-bool is_hex(const std::string& text) {
-  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  });
-}
 
 /// What a restore left in the folder: counted by walking it, because
 /// restic 0.14's restore reports nothing machine-readable.
@@ -58,82 +56,6 @@ tree_count count_tree(const fs::path& root) {
     }
   }
   return c;
-}
-
-/// The snapshot the user means: the newest of the target, or the one whose
-/// id starts with `wanted` — which must be one of this target's.
-snapshot_info resolve_or_exit(const restic_client& client, const config& cfg,
-                              const site_config& site, const target_config& target,
-                              const std::string& wanted) {
-  const auto tags = snapshot_tags(site.uuid, target.hash);
-  auto listed = client.snapshots(tags);
-  if (!listed && listed.err().code != errc::not_found)
-    fail(exit_failed, listed.err().message);
-  std::vector<snapshot_info> list =
-      listed ? std::move(*listed) : std::vector<snapshot_info>{};
-  sort_by_time(list);
-  const std::string what = fmt::format("target {} of site {}", target.path, site.name);
-  if (wanted == "latest") {
-    if (list.empty())
-      fail(exit_failed, fmt::format("{} has no snapshot yet (run `satoru run {} --wait`)",
-                                    what, site.name));
-    return list.back();
-  }
-  if (!is_hex(wanted) || wanted.size() < 4 || wanted.size() > 64)
-    fail(exit_usage,
-         fmt::format("\"{}\" is not a snapshot id (hex digits, at least 4) or "
-                     "\"latest\"",
-                     wanted));
-  std::vector<const snapshot_info*> matches;
-  for (const auto& s : list)
-    if (s.id.rfind(wanted, 0) == 0) matches.push_back(&s);
-  if (matches.size() == 1) return *matches.front();
-  if (matches.size() > 1)
-    fail(exit_usage,
-         fmt::format("snapshot id {} is ambiguous: {} snapshots of {} start with "
-                     "it; give more digits",
-                     wanted, matches.size(), what));
-  // Not one of the target's: say whose it is, so a mix-up is obvious.
-  auto all = client.snapshots({});
-  if (all)
-    for (const auto& s : *all)
-      if (s.id.rfind(wanted, 0) == 0) {
-        std::string owner = "not made by satoru";
-        if (!s.tag_value("target").empty()) {
-          std::string site_name = "site=" + s.tag_value("site");
-          std::string target_name = "target=" + s.tag_value("target");
-          for (const auto& other : cfg.sites) {
-            if (other.uuid != s.tag_value("site")) continue;
-            site_name = "site " + other.name;
-            for (const auto& t : other.targets)
-              if (t.hash == s.tag_value("target")) target_name = "target " + t.path;
-          }
-          owner = "a snapshot of " + target_name + " of " + site_name;
-        }
-        fail(exit_usage,
-             fmt::format("snapshot {} is not a snapshot of {} (it is {}); `satoru "
-                         "snapshots --site {} --target {}` lists that target's",
-                         wanted, what, owner, site.name, target.hash));
-      }
-  fail(exit_usage,
-       fmt::format("no snapshot {} in the repository; `satoru snapshots --site {} "
-                   "--target {}` lists that target's",
-                   wanted, site.name, target.hash));
-}
-
-/// `PRAGMA integrity_check` of a restored database: "ok" or sqlite's complaint.
-std::string integrity_check(const fs::path& db) {
-  process_spec spec;
-  spec.argv = {"sqlite3", "-init",  "/dev/null", "-readonly",
-               "-bail",   "-batch", db.string(), "PRAGMA integrity_check"};
-  spec.timeout = std::chrono::hours{1};
-  auto r = run_process(spec);
-  if (!r) return "cannot run sqlite3: " + r.err().message;
-  std::string verdict = r->out;
-  while (!verdict.empty() && (verdict.back() == '\n' || verdict.back() == '\r'))
-    verdict.pop_back();
-  if (!r->ok()) return r->describe("sqlite3") + (verdict.empty() ? "" : ": " + verdict);
-  return verdict;
 }
 
 /// Removes a private scratch folder on every return path (fail() throws).
@@ -175,6 +97,87 @@ expected<void> apply_recorded_owners(const fs::path& from, const fs::path& to) {
   return {};
 }
 
+/// The checks on `--to` that need nothing restored yet: it may be missing
+/// (created later), else it must be a real folder (not a symlink) of the
+/// user running the restore, and empty unless `force`. Exits 2 otherwise.
+void check_restore_folder(const fs::path& to, bool force) {
+  struct stat st {};
+  if (::lstat(to.c_str(), &st) != 0) {
+    if (errno == ENOENT) return;
+    fail(exit_usage, fmt::format("cannot read --to {}: {}", to.string(),
+                                 std::generic_category().message(errno)));
+  }
+  if (S_ISLNK(st.st_mode))
+    fail(exit_usage,
+         fmt::format("--to {} is a symlink; give the folder it points to, if that is "
+                     "really where the files belong",
+                     to.string()));
+  if (!S_ISDIR(st.st_mode))
+    fail(exit_usage, fmt::format("--to {} exists and is not a folder", to.string()));
+  if (st.st_uid != ::geteuid())
+    fail(exit_usage,
+         fmt::format("--to {} belongs to uid {}, not to the user restoring (uid {}); "
+                     "restore into a folder of your own and move the files from there",
+                     to.string(), st.st_uid, ::geteuid()));
+  std::error_code ec;
+  bool empty = fs::directory_iterator(to, ec) == fs::directory_iterator{};
+  if (ec)
+    fail(exit_usage, fmt::format("cannot read --to {}: {}", to.string(), ec.message()));
+  if (!empty && !force)
+    fail(exit_usage, fmt::format("--to {} is not empty; use --force to restore into it "
+                                 "anyway (files of the same name are replaced)",
+                                 to.string()));
+}
+
+/// Creates a missing `--to` as a private folder (0700: restored files may be
+/// secrets whatever their own modes say); its parents the usual way.
+void create_restore_folder(const fs::path& to) {
+  std::error_code ec;
+  fs::create_directories(to.parent_path(), ec);
+  if (::mkdir(to.c_str(), 0700) != 0 && errno != EEXIST)
+    fail(exit_failed, fmt::format("restore failed: cannot create {}: {}", to.string(),
+                                  std::generic_category().message(errno)));
+  // Created meanwhile by someone else: the same checks again.
+  check_restore_folder(to, true);
+}
+
+/// Every `--path` names something in the snapshot (checked before anything
+/// is created, so a typo costs nothing; exits 2 naming the first that does
+/// not), and what will be restored fits on the filesystem of `to` with
+/// disk_min_free to spare (`copies`: 2 when it passes through a scratch
+/// folder there; exits 1 otherwise).
+void check_restore_plan(const config& cfg, const restic_client& client,
+                        const snapshot_info& snap, const target_config& target,
+                        const std::vector<std::string>& paths, const fs::path& to,
+                        int copies) {
+  auto listed = client.ls(snap.id);
+  if (!listed) fail(exit_failed, listed.err().message);
+  std::int64_t needed = 0;
+  for (const auto& n : *listed) {
+    const auto rel = relative_snapshot_path(n.path);
+    bool chosen = paths.empty();
+    for (const auto& p : paths) {
+      const auto want = relative_snapshot_path(p);
+      chosen = chosen || rel == want || rel.rfind(want + "/", 0) == 0;
+    }
+    if (chosen && n.type == "file") needed += n.size * copies;
+  }
+  if (auto problem = headroom_problem(cfg, to.string(), "restore", needed);
+      !problem.empty())
+    fail(exit_failed, "restore refused: " + problem);
+  for (const auto& p : paths) {
+    const auto wanted = relative_snapshot_path(p);
+    bool found = std::any_of(listed->begin(), listed->end(), [&](const snapshot_node& n) {
+      return !wanted.empty() && relative_snapshot_path(n.path) == wanted;
+    });
+    if (!found)
+      fail(exit_usage,
+           fmt::format("--path {}: snapshot {} of {} has no such file or folder (`satoru "
+                       "ls` lists what it holds)",
+                       p, snap.short_id, target.path));
+  }
+}
+
 } // namespace
 
 void add_restore_command(CLI::App& app, global_options& opts, command_runner& run) {
@@ -188,6 +191,9 @@ void add_restore_command(CLI::App& app, global_options& opts, command_runner& ru
       ->capture_default_str();
   cmd->add_option("--to", args->to, "folder to restore into (created when missing)")
       ->required();
+  cmd->add_option("--path", args->paths,
+                  "restore only this file or folder, relative to the target's root "
+                  "(repeatable; `satoru ls` shows the names)");
   cmd->add_flag("--force", args->force,
                 "restore into a folder that is not empty (same names are replaced)");
   cmd->add_flag("--json", opts.json, "print the result as JSON");
@@ -199,24 +205,9 @@ void add_restore_command(CLI::App& app, global_options& opts, command_runner& ru
 
       std::error_code ec;
       const fs::path to = fs::absolute(args->to, ec).lexically_normal();
-      auto status = fs::status(to, ec);
-      if (fs::exists(status)) {
-        if (!fs::is_directory(status))
-          fail(exit_usage,
-               fmt::format("--to {} exists and is not a folder", to.string()));
-        bool empty = fs::directory_iterator(to, ec) == fs::directory_iterator{};
-        if (ec)
-          fail(exit_usage,
-               fmt::format("cannot read --to {}: {}", to.string(), ec.message()));
-        if (!empty && !args->force)
-          fail(exit_usage,
-               fmt::format("--to {} is not empty; use --force to restore into it "
-                           "anyway (files of the same name are replaced)",
-                           to.string()));
-      }
-
+      check_restore_folder(to, args->force);
       auto client = local_restic(cfg);
-      auto snap = resolve_or_exit(client, cfg, site, target, args->snapshot);
+      auto snap = resolve_snapshot_or_exit(client, cfg, site, target, args->snapshot);
       // The folder that was backed up, as the snapshot recorded it (the
       // staging path at the time, which need not be today's).
       const std::string inner =
@@ -226,9 +217,10 @@ void add_restore_command(CLI::App& app, global_options& opts, command_runner& ru
       // scratch folder beside `to` (same filesystem, so it supports the
       // xattrs `to` would get).
       const bool set_owners = target.mode == "directory" && ::geteuid() == 0;
+      check_restore_plan(cfg, client, snap, target, args->paths, to, set_owners ? 2 : 1);
+      create_restore_folder(to);
       scratch_folder scratch;
       if (set_owners) {
-        fs::create_directories(to, ec);
         std::string tmpl = (to.parent_path() / ".satoru-restore-XXXXXX").string();
         if (ec || ::mkdtemp(tmpl.data()) == nullptr)
           fail(exit_failed,
@@ -239,7 +231,7 @@ void add_restore_command(CLI::App& app, global_options& opts, command_runner& ru
       }
       if (auto r = client.restore(snap.id, inner,
                                   set_owners ? scratch.path.string() : to.string(),
-                                  snapshot_tags(site.uuid, target.hash));
+                                  snapshot_tags(site.uuid, target.hash), {}, args->paths);
           !r)
         fail(exit_failed, "restore failed: " + r.err().message);
       if (set_owners) {
@@ -269,20 +261,27 @@ void add_restore_command(CLI::App& app, global_options& opts, command_runner& ru
                                  {"dirs", count.dirs},
                                  {"symlinks", count.links},
                                  {"bytes", count.bytes}};
+      boost::json::array paths;
+      for (const auto& p : args->paths)
+        paths.emplace_back(p);
+      result["paths"] = std::move(paths);
       std::string summary = fmt::format(
-          "restored snapshot {} ({}) of {} {} into {}: {} files, {} folders, {} "
+          "restored {}snapshot {} ({}) of {} {} into {}: {} files, {} folders, {} "
           "symlinks, {}",
+          args->paths.empty() ? "" : fmt::format("{} of ", fmt::join(args->paths, ", ")),
           snap.short_id, display_snapshot_time(snap), site.name, target.path, to.string(),
           count.files, count.dirs, count.links, format_bytes(count.bytes));
 
       int code = exit_ok;
       std::string check_line;
-      if (target.mode == "sqlite_dump") {
+      const fs::path db = to / fs::path(target.path).filename();
+      // A partial restore checks the database only when it restored it.
+      if (target.mode == "sqlite_dump" &&
+          (args->paths.empty() || fs::is_regular_file(db, ec))) {
         // The staged copy was checked before it was snapshotted; this proves
         // the restored bytes are still a sound database.
-        const fs::path db = to / fs::path(target.path).filename();
         std::string verdict = fs::is_regular_file(db, ec)
-                                  ? integrity_check(db)
+                                  ? sqlite_integrity_check(db.string())
                                   : "the snapshot holds no " + db.filename().string();
         result["database"] = db.string();
         result["integrity_check"] = verdict;

@@ -36,6 +36,27 @@ std::vector<site_row> configured_sites(const config& cfg, std::optional<store>& 
   return out;
 }
 
+/// The targets the database knows of a site (none before its first job).
+std::vector<target_row> targets_of(std::optional<store>& db, const site_row& s) {
+  if (!db || s.id <= 0) return {};
+  auto rows = db->list_targets(s.id);
+  if (!rows) fail(exit_failed, rows.err().message);
+  return std::move(*rows);
+}
+
+/// When a restore drill last verified the site: its least recently verified
+/// target's time (0 when one never was, or the site has no targets yet).
+std::int64_t site_last_verified(const std::vector<target_row>& targets) {
+  std::int64_t oldest = 0;
+  bool first = true;
+  for (const auto& t : targets) {
+    if (!t.enabled) continue;
+    oldest = first ? t.last_verified_at : std::min(oldest, t.last_verified_at);
+    first = false;
+  }
+  return oldest;
+}
+
 } // namespace
 
 void add_sites_command(CLI::App& app, global_options& opts, command_runner& run) {
@@ -61,12 +82,7 @@ void add_sites_command(CLI::App& app, global_options& opts, command_runner& run)
         for (const auto& s : sites) {
           // Each target's last scan: what an operator checks after a backup
           // (and what a dashboard without Prometheus can read).
-          std::vector<target_row> targets;
-          if (db && s.id > 0) {
-            auto rows = db->list_targets(s.id);
-            if (!rows) fail(exit_failed, rows.err().message);
-            targets = std::move(*rows);
-          }
+          auto targets = targets_of(db, s);
           boost::json::array target_list;
           for (const auto& t : targets)
             target_list.push_back({{"path", t.path},
@@ -81,7 +97,9 @@ void add_sites_command(CLI::App& app, global_options& opts, command_runner& run)
                                    {"last_data_added", t.last_data_added},
                                    {"last_snapshot_id", t.last_snapshot_id},
                                    {"last_scan_at", format_time(t.last_scan_at)},
-                                   {"last_success_at", format_time(t.last_success_at)}});
+                                   {"last_success_at", format_time(t.last_success_at)},
+                                   {"last_verified_at", format_time(t.last_verified_at)},
+                                   {"last_verified_snapshot", t.last_verified_snapshot}});
           out.push_back({{"name", s.name},
                          {"uuid", s.uuid},
                          {"host", s.host},
@@ -92,6 +110,7 @@ void add_sites_command(CLI::App& app, global_options& opts, command_runner& run)
                          {"last_preflight_at", format_time(s.last_preflight_at)},
                          {"last_backup_at", format_time(s.last_backup_at)},
                          {"last_success_at", format_time(s.last_success_at)},
+                         {"last_verified_at", format_time(site_last_verified(targets))},
                          {"target_count", s.target_count},
                          {"next_retry_at", retries.count(s.name) ? next_retry(s) : ""},
                          {"targets", std::move(target_list)}});
@@ -99,15 +118,16 @@ void add_sites_command(CLI::App& app, global_options& opts, command_runner& run)
         print_json(out);
         return exit_ok;
       }
-      std::cout << fmt::format("{:<20} {:<36} {:<22} {:<8} {:<20} {:<20} {:<20} {}\n",
-                               "NAME", "UUID", "HOST", "HEALTH", "LAST PREFLIGHT",
-                               "LAST BACKUP", "NEXT RETRY", "TARGETS");
+      const char* row = "{:<20} {:<36} {:<22} {:<8} {:<20} {:<20} {:<20} {:<20} {}\n";
+      std::cout << fmt::format(fmt::runtime(row), "NAME", "UUID", "HOST", "HEALTH",
+                               "LAST PREFLIGHT", "LAST BACKUP", "LAST VERIFIED",
+                               "NEXT RETRY", "TARGETS");
       for (const auto& s : sites)
-        std::cout << fmt::format("{:<20} {:<36} {:<22} {:<8} {:<20} {:<20} {:<20} {}\n",
-                                 s.name, s.uuid, fmt::format("{}:{}", s.host, s.port),
-                                 s.health, format_time(s.last_preflight_at),
-                                 format_time(s.last_backup_at), next_retry(s),
-                                 s.target_count);
+        std::cout << fmt::format(
+            fmt::runtime(row), s.name, s.uuid, fmt::format("{}:{}", s.host, s.port),
+            s.health, format_time(s.last_preflight_at), format_time(s.last_backup_at),
+            format_time(site_last_verified(targets_of(db, s))), next_retry(s),
+            s.target_count);
       return exit_ok;
     };
   });

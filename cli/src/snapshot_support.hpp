@@ -1,6 +1,6 @@
 #pragma once
 
-/// Helpers shared by `satoru snapshots` and `satoru restore`: naming a target
+/// Helpers shared by `satoru snapshots`, `ls`, `diff` and `restore`: naming a target
 /// on the command line and showing restic's snapshot times.
 
 #include "satoru/config.hpp"
@@ -22,6 +22,18 @@ const target_config& target_or_exit(const site_config& site, const std::string& 
 /// The snapshot's time as every other listing prints it (UTC,
 /// "2024-05-01T08:00:00Z"), or restic's own text when it does not parse.
 std::string display_snapshot_time(const snapshot_info& snapshot);
+
+/// The snapshot of `target` the user means: "latest" (its newest) or an id
+/// or unique prefix of one of its snapshots; else exit 2 naming whose
+/// snapshot that id is (exit 1 when the repository cannot be read).
+snapshot_info resolve_snapshot_or_exit(const restic_client& client, const config& cfg,
+                                       const site_config& site,
+                                       const target_config& target,
+                                       const std::string& wanted);
+
+/// A path inside a target's snapshot as the user sees it: relative to the
+/// target's root, no leading or trailing '/' ("/etc/app/" -> "etc/app").
+std::string relative_snapshot_path(const std::string& path);
 
 /// Sorts oldest first (restic's order, but copied snapshots can interleave).
 void sort_by_time(std::vector<snapshot_info>& list);

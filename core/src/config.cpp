@@ -89,6 +89,14 @@ const key_list top_level_keys = {
     "restic_retention_policy",
     "restic_retention_interval_hours",
     "restic_sync_interval_hours",
+    "restic_b2_retention_policy",
+    "restic_b2_retention_interval_hours",
+    "check_interval_hours",
+    "check_read_data_subset",
+    "restic_b2_check_interval_hours",
+    "restore_drill_interval_hours",
+    "restore_drill_max_age_days",
+    "disk_min_free",
     "restic_b2_repository",
     "restic_b2_account_id",
     "restic_b2_account_key",
@@ -113,6 +121,7 @@ const key_list retention_keys = {"keep_last",   "keep_hourly",  "keep_daily",
                                  "keep_weekly", "keep_monthly", "keep_yearly",
                                  "keep_within"};
 const key_list secret_keys = {"file", "env"};
+const key_list disk_min_free_keys = {"percent", "bytes"};
 const key_list ssh_keys = {"identity_file", "known_hosts_file",
                            "connect_timeout_seconds"};
 const key_list site_keys = {"name", "uuid", "host", "port",
@@ -191,6 +200,56 @@ bool is_restic_duration(std::string_view text, bool& nonzero) {
     nonzero |= digit_nonzero;
   }
   return true;
+}
+
+/// restic check's --read-data-subset values satoru accepts: "x%" with x a
+/// number from 0 to 100 (decimals allowed; "0%" = read no data) or "n/t"
+/// with 1 <= n <= t (restic's own syntax; digits only, so never a flag).
+bool is_data_subset(std::string_view text) {
+  auto digits = [](std::string_view t) {
+    return !t.empty() && t.size() <= 9 && std::all_of(t.begin(), t.end(), [](char c) {
+      return std::isdigit(static_cast<unsigned char>(c));
+    });
+  };
+  if (auto slash = text.find('/'); slash != std::string_view::npos) {
+    auto n = text.substr(0, slash), t = text.substr(slash + 1);
+    return digits(n) && digits(t) && std::stoll(std::string(n)) >= 1 &&
+           std::stoll(std::string(n)) <= std::stoll(std::string(t));
+  }
+  if (text.size() < 2 || text.back() != '%') return false;
+  auto number = text.substr(0, text.size() - 1);
+  auto dot = number.find('.');
+  auto whole = number.substr(0, dot);
+  if (!digits(whole) ||
+      (dot != std::string_view::npos && !digits(number.substr(dot + 1))))
+    return false;
+  return std::stod(std::string(number)) <= 100.0;
+}
+
+/// A size like "5GiB", "500 MB", "1T" or "1048576" (bytes): a whole number
+/// and an optional unit (B, K/KB/KiB, M/MB/MiB, G/GB/GiB, T/TB/TiB; all
+/// binary, as df -h shows them).
+std::optional<std::int64_t> parse_size(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])))
+    ++i;
+  if (i == 0 || i > 15) return std::nullopt;
+  std::int64_t number = std::stoll(std::string(text.substr(0, i)));
+  auto unit = text.substr(i);
+  while (!unit.empty() && unit.front() == ' ')
+    unit.remove_prefix(1);
+  static const std::pair<std::string_view, int> units[] = {
+      {"", 0},    {"B", 0}, {"K", 1},  {"KB", 1},  {"KiB", 1}, {"M", 2},  {"MB", 2},
+      {"MiB", 2}, {"G", 3}, {"GB", 3}, {"GiB", 3}, {"T", 4},   {"TB", 4}, {"TiB", 4}};
+  for (const auto& [name, power] : units)
+    if (unit == name) {
+      for (int p = 0; p < power; ++p) {
+        if (number > (std::int64_t{1} << 52)) return std::nullopt;
+        number *= 1024;
+      }
+      return number;
+    }
+  return std::nullopt;
 }
 
 /// "host:port" or "[v6]:port" with a port in 1..65535.
@@ -514,15 +573,47 @@ private:
     }
   }
 
+  /// restic_retention_policy, then restic_b2_retention_policy (the local
+  /// one when absent).
   void load_retention(const json::object& root, config& cfg) {
-    node n = child(root, "", "restic_retention_policy");
-    if (!n) {
-      cfg.retention = retention_policy{};
-      cfg.retention.keep_daily = 7;
-      cfg.retention.keep_weekly = 4;
-      cfg.retention.keep_monthly = 6;
-      return;
+    cfg.retention = retention_policy{};
+    cfg.retention.keep_daily = 7;
+    cfg.retention.keep_weekly = 4;
+    cfg.retention.keep_monthly = 6;
+    if (node n = child(root, "", "restic_retention_policy"))
+      load_policy(n, cfg.retention);
+    cfg.b2_retention = cfg.retention;
+    if (node n = child(root, "", "restic_b2_retention_policy"))
+      load_policy(n, cfg.b2_retention);
+  }
+
+  /// disk_min_free: {"percent": 0..100, "bytes": "5GiB" | number}; a given
+  /// object replaces the default (10 %) entirely.
+  void load_disk_min_free(const json::object& root, config& cfg) {
+    node n = child(root, "", "disk_min_free");
+    if (!n) return;
+    const auto* obj = object_of(n);
+    if (obj == nullptr) return;
+    if (!reject_unknown_keys(*obj, n.pointer, disk_min_free_keys)) return;
+    cfg.disk_min_free_percent = 0;
+    cfg.disk_min_free_bytes = 0;
+    if (node p = child(*obj, n.pointer, "percent"))
+      if (auto v = integer_of(p, 0, 100)) cfg.disk_min_free_percent = *v;
+    if (node b = child(*obj, n.pointer, "bytes")) {
+      std::optional<std::int64_t> size;
+      if (const auto* text = b.value->if_string())
+        size = parse_size(std::string_view(text->data(), text->size()));
+      else if (auto v = integer_of(b, 0, int_max))
+        size = *v;
+      if (size)
+        cfg.disk_min_free_bytes = *size;
+      else if (b.value->is_string())
+        fail(b.pointer, "must be a size like \"5GiB\", \"500MiB\" or a number of bytes");
     }
+  }
+
+  /// One retention policy object; `out` changes only when it is valid.
+  void load_policy(const node& n, retention_policy& out) {
     const auto* obj = object_of(n);
     if (obj == nullptr) return;
     bool valid = reject_unknown_keys(*obj, n.pointer, retention_keys);
@@ -562,7 +653,7 @@ private:
       fail(n.pointer,
            "must keep something: set at least one of keep_last, keep_hourly, "
            "keep_daily, keep_weekly, keep_monthly, keep_yearly (> 0) or keep_within");
-    cfg.retention = policy;
+    if (valid && keeps_something) out = policy;
   }
 
   void load_numbers(const json::object& root, config& cfg) {
@@ -576,6 +667,24 @@ private:
            int_max, never);
     number("restic_sync_interval_hours", cfg.restic_sync_interval_hours, 0, int_max,
            never);
+    number("restic_b2_retention_interval_hours", cfg.restic_b2_retention_interval_hours,
+           0, int_max, never);
+    number("check_interval_hours", cfg.check_interval_hours, 0, int_max, never);
+    number("restic_b2_check_interval_hours", cfg.restic_b2_check_interval_hours, 0,
+           int_max, never);
+    number("restore_drill_interval_hours", cfg.restore_drill_interval_hours, 0, int_max,
+           never);
+    number("restore_drill_max_age_days", cfg.restore_drill_max_age_days, 1, int_max);
+    if (node n = child(root, "", "check_read_data_subset")) {
+      if (auto s = string_of(n)) {
+        if (is_data_subset(*s))
+          cfg.check_read_data_subset = *s;
+        else
+          fail(n.pointer, "must be a percentage like \"2%\", a fraction like \"1/7\", "
+                          "or \"0%\" to read no data");
+      }
+    }
+    load_disk_min_free(root, cfg);
     number("site_scan_interval_hours", cfg.site_scan_interval_hours, 0, int_max, never);
     number("job_worker_concurrency", cfg.job_worker_concurrency, 1, int_max);
     number("target_concurrency", cfg.target_concurrency, 1, int_max);

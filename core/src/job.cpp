@@ -16,6 +16,14 @@ const char* to_string(job_type t) {
     return "retention";
   case job_type::restic_sync:
     return "restic_sync";
+  case job_type::offsite_retention:
+    return "offsite_retention";
+  case job_type::check:
+    return "check";
+  case job_type::offsite_check:
+    return "offsite_check";
+  case job_type::restore_drill:
+    return "restore_drill";
   }
   return "backup";
 }
@@ -38,9 +46,17 @@ const char* to_string(job_status s) {
   return "queued";
 }
 
+const std::vector<job_type>& all_job_types() {
+  static const std::vector<job_type> types = {
+      job_type::preflight,         job_type::backup,
+      job_type::retention,         job_type::restic_sync,
+      job_type::offsite_retention, job_type::check,
+      job_type::offsite_check,     job_type::restore_drill};
+  return types;
+}
+
 std::optional<job_type> parse_job_type(const std::string& text) {
-  for (auto t : {job_type::preflight, job_type::backup, job_type::retention,
-                 job_type::restic_sync})
+  for (auto t : all_job_types())
     if (text == to_string(t)) return t;
   return std::nullopt;
 }
@@ -62,6 +78,11 @@ bool is_terminal(job_status s) {
 
 bool is_site_job(job_type t) {
   return t == job_type::preflight || t == job_type::backup;
+}
+
+bool uses_offsite(job_type t) {
+  return t == job_type::restic_sync || t == job_type::offsite_retention ||
+         t == job_type::offsite_check;
 }
 
 job_status combine_parts(const std::vector<job_status>& parts) {

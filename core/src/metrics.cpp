@@ -13,8 +13,13 @@ namespace {
 const std::vector<std::string> all_health = {"unknown", "ok", "warning", "failed"};
 const std::vector<std::string> all_sync_status = {"never", "running", "success",
                                                   "failed"};
-const std::vector<std::string> all_job_types = {"preflight", "backup", "retention",
-                                                "restic_sync"};
+std::vector<std::string> job_type_names() {
+  std::vector<std::string> out;
+  for (auto t : satoru::all_job_types())
+    out.emplace_back(to_string(t));
+  return out;
+}
+const std::vector<std::string> job_type_labels = job_type_names();
 const std::vector<std::string> all_job_statuses = {"queued",  "running", "success",
                                                    "warning", "failed",  "interrupted"};
 
@@ -108,18 +113,52 @@ metrics::metrics()
                           "Local snapshots not yet copied off-site."))
     , staging_free_(family(prometheus::BuildGauge(), *registry_,
                            "satoru_staging_free_bytes",
-                           "Free bytes on the staging filesystem.")) {
+                           "Free bytes on the staging filesystem."))
+    , offsite_snapshots_removed_(
+          family(prometheus::BuildCounter(), *registry_,
+                 "satoru_offsite_retention_snapshots_removed_total",
+                 "Snapshots removed by off-site retention."))
+    , offsite_repository_size_(family(prometheus::BuildGauge(), *registry_,
+                                      "satoru_offsite_repository_size_bytes",
+                                      "Size of the off-site repository after its last "
+                                      "retention (restic stats raw-data)."))
+    , site_backup_interval_(family(
+          prometheus::BuildGauge(), *registry_, "satoru_site_backup_interval_seconds",
+          "The site's backup interval (site_scan_interval_hours)."))
+    , check_ok_(family(prometheus::BuildGauge(), *registry_, "satoru_repository_check_ok",
+                       "1 when the last restic check of the repository passed, 0 when "
+                       "it failed (absent until the first check)."))
+    , check_last_success_(
+          family(prometheus::BuildGauge(), *registry_,
+                 "satoru_repository_check_last_success_timestamp_seconds",
+                 "Unix time of the repository's last passed restic check."))
+    , target_last_verified_(family(prometheus::BuildGauge(), *registry_,
+                                   "satoru_target_last_verified_timestamp_seconds",
+                                   "Unix time a restore drill last proved the target's "
+                                   "latest snapshot restorable (0 = never)."))
+    , fs_free_(family(prometheus::BuildGauge(), *registry_, "satoru_fs_free_bytes",
+                      "Free bytes (for unprivileged users) of the filesystem holding a "
+                      "configured path: staging_root or restic_repo_path."))
+    , drill_max_age_(family(
+          prometheus::BuildGauge(), *registry_, "satoru_restore_drill_max_age_seconds",
+          "restore_drill_max_age_days: a target not verified by a restore "
+          "drill for longer raises an alert."))
+    , fs_min_free_(family(prometheus::BuildGauge(), *registry_,
+                          "satoru_fs_min_free_bytes",
+                          "Free bytes disk_min_free keeps on the filesystem holding a "
+                          "configured path; work that would go below is refused.")) {
+  offsite_snapshots_removed_.Add({});
   for (const auto& s : all_job_statuses)
     queue_depth_.Add({{"status", s}}).Set(0);
   // Counters exist (at 0) from the start, or increase() misses their first event.
-  for (const auto& t : all_job_types)
+  for (const auto& t : job_type_labels)
     for (const char* s : {"success", "warning", "failed"})
       jobs_finished_.Add({{"type", t}, {"status", s}});
   snapshots_removed_.Add({});
-  for (const auto& t : all_job_types)
+  for (const auto& t : job_type_labels)
     job_retries_.Add({{"type", t}});
   running_jobs_.Add({}).Set(0);
-  for (const auto& t : all_job_types)
+  for (const auto& t : job_type_labels)
     job_duration_.Add({{"type", t}},
                       prometheus::Histogram::BucketBoundaries{1, 5, 15, 60, 300, 900,
                                                               1800, 3600, 7200, 21600});
@@ -144,6 +183,7 @@ void metrics::set_sites(
     for (const auto& t : targets) {
       target_last_success_.Add({{"site", site}, {"target", t}});
       target_unreadable_.Add({{"site", site}, {"target", t}});
+      target_last_verified_.Add({{"site", site}, {"target", t}});
     }
   }
 }
@@ -270,6 +310,46 @@ void metrics::set_staging_free(std::int64_t bytes) {
 
 std::string serialize_metrics(const prometheus::Registry& registry) {
   return prometheus::TextSerializer{}.Serialize(registry.Collect());
+}
+
+} // namespace satoru
+
+namespace satoru {
+
+void metrics::add_offsite_snapshots_removed(std::int64_t snapshots) {
+  offsite_snapshots_removed_.Add({}).Increment(
+      static_cast<double>(std::max<std::int64_t>(snapshots, 0)));
+}
+
+void metrics::set_offsite_repository_size(std::int64_t bytes) {
+  offsite_repository_size_.Add({}).Set(static_cast<double>(bytes));
+}
+
+void metrics::set_site_backup_interval(const std::string& site, std::int64_t secs) {
+  site_backup_interval_.Add({{"site", site}}).Set(static_cast<double>(secs));
+}
+
+void metrics::set_check_result(const std::string& repository, bool ok,
+                               std::int64_t unix_ms) {
+  check_ok_.Add({{"repository", repository}}).Set(ok ? 1 : 0);
+  if (ok) check_last_success_.Add({{"repository", repository}}).Set(seconds(unix_ms));
+}
+
+void metrics::set_target_last_verified(const std::string& site, const std::string& target,
+                                       std::int64_t unix_ms) {
+  target_last_verified_.Add({{"site", site}, {"target", target}}).Set(seconds(unix_ms));
+}
+
+void metrics::set_drill_max_age(std::int64_t secs) {
+  drill_max_age_.Add({}).Set(static_cast<double>(secs));
+}
+
+void metrics::set_fs_min_free(const std::string& path, std::int64_t bytes) {
+  fs_min_free_.Add({{"path", path}}).Set(static_cast<double>(bytes));
+}
+
+void metrics::set_fs_free(const std::string& path, std::int64_t bytes) {
+  fs_free_.Add({{"path", path}}).Set(static_cast<double>(bytes));
 }
 
 } // namespace satoru

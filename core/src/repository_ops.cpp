@@ -1,10 +1,16 @@
 #include "satoru/repository_ops.hpp"
 
+#include "satoru/disk_headroom.hpp"
+#include "satoru/identity.hpp"
 #include "satoru/restic.hpp"
+#include "satoru/sqlite_check.hpp"
 #include "satoru/time.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <set>
 
 namespace satoru {
@@ -30,32 +36,37 @@ std::string describe_group(const config& cfg, const std::vector<std::string>& ta
 
 } // namespace
 
-retention_result run_retention(const config& cfg, event_sink& events,
-                               const cancel_token& cancel) {
+namespace {
+
+/// forget with `policy` over satoru's snapshots (grouped by tags, so that
+/// every target keeps its own history), then prune, on one repository;
+/// events under `step` ("retention", "offsite_retention").
+retention_result forget_and_prune(const config& cfg, restic_client& repo,
+                                  const retention_policy& policy, const std::string& step,
+                                  event_sink& events, const cancel_token& cancel) {
   retention_result out;
-  auto local = local_restic(cfg);
-  local.report_to(&events);
-  auto fail = [&](const std::string& step, const std::string& message) {
+  repo.report_to(&events);
+  const auto where = redact_repository(repo.repository().location);
+  auto fail = [&](const std::string& which, const std::string& message) {
     out.error = message;
-    events.emit("fail", step, "", message, {});
+    events.emit("fail", which, "", message, {});
     return out;
   };
-  auto exists = local.exists(cancel);
-  if (!exists) return fail("retention", exists.err().message);
+  auto exists = repo.exists(cancel);
+  if (!exists) return fail(step, exists.err().message);
   if (!*exists) {
-    events.emit("ok", "retention", "", "the local repository has no snapshots yet", {});
+    events.emit("ok", step, "", where + " has no snapshots yet", {});
     out.ok = true;
     return out;
   }
   // A restic killed with the daemon leaves its lock, which would make forget
   // and prune wait; only locks of our dead processes (and what restic calls
   // stale) are removed. forget and prune wait for anyone else's.
-  if (auto r = local.clear_dead_locks(cancel); !r)
-    return fail("retention.unlock", r.err().message);
+  if (auto r = repo.clear_dead_locks(cancel); !r)
+    return fail(step + ".unlock", r.err().message);
 
-  auto flags = cfg.retention.restic_flags();
-  auto groups = local.forget(flags, {"satoru"}, "tags", cancel);
-  if (!groups) return fail("retention.forget", groups.err().message);
+  auto groups = repo.forget(policy.restic_flags(), {"satoru"}, "tags", cancel);
+  if (!groups) return fail(step + ".forget", groups.err().message);
   for (const auto& g : *groups) {
     std::string hash;
     auto what = describe_group(cfg, g.tags, &hash);
@@ -64,29 +75,243 @@ retention_result run_retention(const config& cfg, event_sink& events,
     boost::json::array removed_ids;
     for (const auto& id : g.removed_ids)
       removed_ids.push_back(boost::json::value(id));
-    events.emit("ok", "retention.forget", hash,
+    events.emit("ok", step + ".forget", hash,
                 fmt::format("{}: kept {}, removed {}", what, g.kept, g.removed),
                 {{"kept", g.kept}, {"removed", g.removed}, {"removed_ids", removed_ids}});
   }
 
-  auto before = local.stats(cancel);
-  if (!before) return fail("retention.stats", before.err().message);
-  if (auto r = local.prune(cancel); !r) return fail("retention.prune", r.err().message);
-  auto after = local.stats(cancel);
-  if (!after) return fail("retention.stats", after.err().message);
+  auto before = repo.stats(cancel);
+  if (!before) return fail(step + ".stats", before.err().message);
+  if (auto r = repo.prune(cancel); !r) return fail(step + ".prune", r.err().message);
+  auto after = repo.stats(cancel);
+  if (!after) return fail(step + ".stats", after.err().message);
   out.size_after = after->total_size;
   out.freed_bytes = std::max<std::int64_t>(0, before->total_size - after->total_size);
-  events.emit(
-      "ok", "retention.prune", "",
-      fmt::format("kept {} and removed {} snapshots; prune freed {} (repository now {})",
-                  out.kept, out.removed,
-                  format_bytes(static_cast<std::uint64_t>(out.freed_bytes)),
-                  format_bytes(static_cast<std::uint64_t>(out.size_after))),
-      {{"kept", out.kept},
-       {"removed", out.removed},
-       {"freed_bytes", out.freed_bytes},
-       {"size_bytes", out.size_after}});
+  events.emit("ok", step + ".prune", "",
+              fmt::format("{}: kept {} and removed {} snapshots; prune freed {} (now {})",
+                          where, out.kept, out.removed,
+                          format_bytes(static_cast<std::uint64_t>(out.freed_bytes)),
+                          format_bytes(static_cast<std::uint64_t>(out.size_after))),
+              {{"kept", out.kept},
+               {"removed", out.removed},
+               {"freed_bytes", out.freed_bytes},
+               {"size_bytes", out.size_after}});
   out.ok = true;
+  return out;
+}
+
+} // namespace
+
+retention_result run_retention(const config& cfg, event_sink& events,
+                               const cancel_token& cancel) {
+  auto local = local_restic(cfg);
+  return forget_and_prune(cfg, local, cfg.retention, "retention", events, cancel);
+}
+
+retention_result run_offsite_retention(const config& cfg, event_sink& events,
+                                       const cancel_token& cancel) {
+  auto remote_repo = offsite_repository(cfg);
+  if (!remote_repo) {
+    retention_result out;
+    out.error = "no restic_b2_repository is configured";
+    events.emit("fail", "offsite_retention", "", out.error, {});
+    return out;
+  }
+  restic_client remote{*remote_repo, std::chrono::seconds{cfg.sync_timeout_seconds}};
+  auto out = forget_and_prune(cfg, remote, cfg.b2_retention, "offsite_retention", events,
+                              cancel);
+  if (!out.ok)
+    // A run whose remote went away leaves its lock there: ours to remove now
+    // that its process is gone (short deadline: the remote may still be down).
+    (void)restic_client{*remote_repo, std::chrono::seconds{20}}.clear_dead_locks(
+        cancel_token{});
+  return out;
+}
+
+repository_check run_check(const config& cfg, bool offsite, event_sink& events,
+                           const cancel_token& cancel) {
+  repository_check out;
+  const std::string step = offsite ? "offsite_check" : "check";
+  auto repo = offsite ? offsite_repository(cfg) : local_repository(cfg);
+  if (!repo) {
+    out.error = "no restic_b2_repository is configured";
+    events.emit("fail", step, "", out.error, {});
+    return out;
+  }
+  restic_client client{*repo, std::chrono::seconds{offsite ? cfg.sync_timeout_seconds
+                                                           : cfg.restic_timeout_seconds}};
+  client.report_to(&events);
+  const auto where = redact_repository(repo->location);
+  auto fail = [&](const std::string& message) {
+    out.error = fmt::format("restic check of {} failed: {}", where, message);
+    events.emit("fail", step, "", out.error, {});
+    return out;
+  };
+  auto exists = client.exists(cancel);
+  if (!exists) return fail(exists.err().message);
+  if (!*exists) {
+    events.emit("ok", step, "", where + " does not exist yet: nothing to check", {});
+    out.ok = true;
+    return out;
+  }
+  if (auto r = client.clear_dead_locks(cancel); !r) return fail(r.err().message);
+  const auto started = now_ms();
+  if (auto r = client.check(cancel, cfg.check_read_data_subset); !r) {
+    // restic says "Fatal: repository contains errors" (and lists them) when
+    // the data is damaged; anything else (a lock, the link) may pass later.
+    out.damaged = r.err().message.find("contains errors") != std::string::npos ||
+                  r.err().message.find("error: ") != std::string::npos;
+    return fail(r.err().message);
+  }
+  out.ok = true;
+  events.emit("ok", step, "",
+              fmt::format("restic check of {} passed in {} (read {} of the data)", where,
+                          format_duration(now_ms() - started),
+                          cfg.check_read_data_subset),
+              {{"read_data_subset", cfg.check_read_data_subset}});
+  return out;
+}
+
+namespace {
+
+/// Files and their bytes in a restored tree, hard links counted each time
+/// (as `restic ls` lists them).
+std::pair<std::int64_t, std::int64_t> count_files(const std::filesystem::path& root) {
+  std::int64_t files = 0, bytes = 0;
+  std::error_code ec;
+  for (std::filesystem::recursive_directory_iterator it(root, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    auto st = it->symlink_status(ec);
+    if (!ec && std::filesystem::is_regular_file(st)) {
+      ++files;
+      bytes += static_cast<std::int64_t>(it->file_size(ec));
+    }
+  }
+  return {files, bytes};
+}
+
+/// A private scratch folder (0700) for one drill, removed with it.
+struct scratch_dir {
+  std::string path;
+  ~scratch_dir() {
+    std::error_code ec;
+    if (!path.empty()) std::filesystem::remove_all(path, ec);
+  }
+};
+
+/// What a restored directory target must hold: the snapshot's own count.
+std::string verify_directory(const restic_client& client, const snapshot_info& snap,
+                             const std::string& restored, const cancel_token& cancel,
+                             boost::json::object& data) {
+  auto listed = client.ls(snap.id, cancel);
+  if (!listed) return "cannot list the snapshot: " + listed.err().message;
+  std::int64_t want_files = 0, want_bytes = 0;
+  for (const auto& n : *listed)
+    if (n.type == "file") {
+      ++want_files;
+      want_bytes += n.size;
+    }
+  auto [files, bytes] = count_files(restored);
+  data = {{"files", files},
+          {"bytes", bytes},
+          {"snapshot_files", want_files},
+          {"snapshot_bytes", want_bytes}};
+  if (files != want_files || bytes != want_bytes)
+    return fmt::format(
+        "restored {} files, {} bytes; the snapshot holds {} files, {} bytes", files,
+        bytes, want_files, want_bytes);
+  return {};
+}
+
+/// What a restored database must be: sound, with every table of the staged
+/// copy it was snapshotted from (when that is readable).
+std::string verify_database(const std::string& db, const std::string& staged,
+                            boost::json::object& data) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(db, ec))
+    return "the snapshot holds no " + std::filesystem::path(db).filename().string();
+  auto verdict = sqlite_integrity_check(db);
+  data["integrity_check"] = verdict;
+  if (verdict != "ok")
+    return "PRAGMA integrity_check: " + verdict.substr(0, verdict.find('\n'));
+  auto tables = sqlite_tables(db);
+  if (!tables) return tables.err().message;
+  data["tables"] = static_cast<std::int64_t>(tables->size());
+  if (auto had = sqlite_tables(staged))
+    for (const auto& t : *had)
+      if (!std::binary_search(tables->begin(), tables->end(), t))
+        return "table " + t + " of the staged copy is missing";
+  return {};
+}
+
+} // namespace
+
+drill_result run_restore_drill(const config& cfg, const site_config& site,
+                               const target_config& target, event_sink& events,
+                               const cancel_token& cancel) {
+  drill_result out;
+  const auto what = fmt::format("{} of site {}", target.path, site.name);
+  auto fail = [&](const std::string& message, const boost::json::object& data = {}) {
+    out.error = fmt::format("restore drill of {}: {}", what, message);
+    events.emit("fail", "drill", target.hash, out.error, data);
+    return out;
+  };
+  auto client = local_restic(cfg);
+  client.report_to(&events);
+  const auto tags = snapshot_tags(site.uuid, target.hash);
+  auto list = client.snapshots(tags, cancel);
+  if (!list) return fail(list.err().message);
+  if (list->empty()) return fail("it has no snapshot");
+  auto latest = *std::max_element(list->begin(), list->end(),
+                                  [](const snapshot_info& a, const snapshot_info& b) {
+                                    return a.unix_ms() < b.unix_ms();
+                                  });
+  out.snapshot_id = latest.id;
+
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.staging_root, ec);
+  scratch_dir scratch{
+      (std::filesystem::path(cfg.staging_root) / ".satoru-drill-XXXXXX").string()};
+  if (::mkdtemp(scratch.path.data()) == nullptr) {
+    auto why = std::generic_category().message(errno);
+    scratch.path.clear();
+    return fail("cannot create a scratch folder in " + cfg.staging_root + ": " + why);
+  }
+  // The restore writes the snapshot's files into scratch space: refused up
+  // front when that would break disk_min_free.
+  auto listed = client.ls(latest.id, cancel);
+  if (!listed)
+    return fail("cannot list snapshot " + latest.short_id + ": " + listed.err().message);
+  std::int64_t needed = 0;
+  for (const auto& n : *listed)
+    needed += n.type == "file" ? n.size : 0;
+  if (auto problem = headroom_problem(cfg, scratch.path, "scratch", needed);
+      !problem.empty())
+    return fail(problem);
+  const auto started = now_ms();
+  const std::string inner = latest.paths.size() == 1 ? latest.paths.front() : "";
+  if (auto r = client.restore(latest.id, inner, scratch.path, tags, cancel); !r)
+    return fail("restore of snapshot " + latest.short_id + " failed: " + r.err().message);
+
+  boost::json::object data;
+  std::string problem;
+  if (target.mode == "sqlite_dump") {
+    const auto name = std::filesystem::path(target.path).filename().string();
+    const auto staged =
+        std::filesystem::path(staging_path(cfg.staging_root, site.uuid, target.hash)) /
+        name;
+    problem = verify_database(scratch.path + "/" + name, staged.string(), data);
+  } else {
+    problem = verify_directory(client, latest, scratch.path, cancel, data);
+  }
+  data["snapshot_id"] = latest.id;
+  if (!problem.empty()) return fail("snapshot " + latest.short_id + ": " + problem, data);
+  out.passed = true;
+  events.emit("ok", "drill", target.hash,
+              fmt::format("restored snapshot {} of {} into scratch space and verified it "
+                          "in {}",
+                          latest.short_id, what, format_duration(now_ms() - started)),
+              data);
   return out;
 }
 

@@ -330,6 +330,21 @@ expected<std::string> inner_path(const std::string& path, const snapshot_info& s
                                     " (it holds " + root + ")"};
 }
 
+/// A path chosen for a partial restore, relative to the restored folder:
+/// leading slashes dropped, lexically normal, never "" or leaving it.
+expected<std::string> relative_restore_path(const std::string& path) {
+  std::string p = normal_path(path);
+  while (!p.empty() && p.front() == '/')
+    p.erase(0, 1);
+  if (p.empty() || p == ".")
+    return error{errc::invalid_argument,
+                 "restore path \"" + path + "\" names no file or folder"};
+  for (const auto& part : fs::path(p))
+    if (part == "..")
+      return error{errc::invalid_argument, "restore path " + path + " leaves the target"};
+  return p;
+}
+
 /// Moves `from` to `to`, merging folders into existing ones and replacing
 /// files, like restic's own restore into a folder that is not empty.
 expected<void> merge_move(const fs::path& from, const fs::path& to) {
@@ -843,8 +858,14 @@ expected<void> restic_client::prune(const cancel_token& cancel) const {
   return {};
 }
 
-expected<void> restic_client::check(const cancel_token& cancel) const {
-  auto r = run({"check"}, cancel);
+expected<void> restic_client::check(const cancel_token& cancel,
+                                    const std::string& read_data_subset) const {
+  std::vector<std::string> args{"check"};
+  // "0%" means structure only; anything else was validated by the config
+  // (digits, '%', '/', '.': never a flag).
+  if (!read_data_subset.empty() && read_data_subset != "0%")
+    args.push_back("--read-data-subset=" + read_data_subset);
+  auto r = run(std::move(args), cancel);
   if (!r) return r.err();
   return {};
 }
@@ -859,6 +880,27 @@ expected<repo_stats> restic_client::stats(const cancel_token& cancel) const {
   auto r = run({"stats", "--json", "--mode", "raw-data"}, cancel);
   if (!r) return r.err();
   return restic_json::parse_stats(r->out);
+}
+
+expected<std::vector<snapshot_node>> restic_client::ls(const std::string& snapshot,
+                                                       const cancel_token& cancel) const {
+  // Only hex ids: anything else could be read by restic as a flag.
+  if (!is_hex_id(snapshot))
+    return error{errc::invalid_argument, "invalid snapshot id \"" + snapshot + "\""};
+  auto r = run({"ls", "--json", snapshot}, cancel);
+  if (!r) return r.err();
+  return restic_json::parse_ls(r->out);
+}
+
+expected<std::vector<snapshot_change>>
+restic_client::diff(const std::string& from, const std::string& to,
+                    const cancel_token& cancel) const {
+  for (const auto& id : {from, to})
+    if (!is_hex_id(id))
+      return error{errc::invalid_argument, "invalid snapshot id \"" + id + "\""};
+  auto r = run({"diff", "--json", from, to}, cancel);
+  if (!r) return r.err();
+  return restic_json::parse_diff(r->out);
 }
 
 expected<std::int64_t> restic_client::copy_from(const restic_repository& source,
@@ -937,7 +979,8 @@ restic_client::resolve_snapshot(const std::string& snapshot,
 expected<void> restic_client::restore(const std::string& snapshot,
                                       const std::string& path, const std::string& target,
                                       const std::vector<std::string>& tags,
-                                      const cancel_token& cancel) const {
+                                      const cancel_token& cancel,
+                                      const std::vector<std::string>& only) const {
   if (target.empty())
     return error{errc::invalid_argument, "restore needs a target folder"};
   auto snap = resolve_snapshot(snapshot, tags, cancel);
@@ -945,16 +988,19 @@ expected<void> restic_client::restore(const std::string& snapshot,
   auto inner = inner_path(path, *snap);
   if (!inner) return inner.err();
   const fs::path to = absolute_path(target);
-
-  if (inner->empty()) {
-    auto r = run({"restore", snap->id, "--target", to.string()}, cancel);
-    if (!r) return r.err();
-    return {};
+  // What to restore, relative to the snapshot's root: the subfolder, or the
+  // chosen paths below it.
+  std::vector<std::string> wanted;
+  for (const auto& p : only) {
+    auto rel = relative_restore_path(p);
+    if (!rel) return rel.err();
+    wanted.push_back(inner->empty() ? *rel : *inner + "/" + *rel);
   }
+  if (wanted.empty() && !inner->empty()) wanted.push_back(*inner);
 
-  // A subfolder: restic 0.14 restores it with its parents, so restore into
-  // a private folder inside the target (same filesystem: moves are renames)
-  // and move the subfolder's contents up.
+  // restic restores a path with its parents and follows symlinks it finds
+  // in its target, so it restores into a private folder inside the target
+  // (same filesystem: moves are renames), whose contents are moved up.
   std::error_code ec;
   fs::create_directories(to, ec);
   if (ec) return error{errc::io, "cannot create " + to.string() + ": " + ec.message()};
@@ -963,16 +1009,21 @@ expected<void> restic_client::restore(const std::string& snapshot,
     return error{errc::io, "cannot create a temporary folder in " + to.string() + ": " +
                                std::generic_category().message(errno)};
   remove_on_exit cleanup{tmpl};
-  auto r = run(
-      {"restore", snap->id, "--target", tmpl, "--include", escape_pattern("/" + *inner)},
-      cancel);
+  std::vector<std::string> args{"restore", snap->id, "--target", tmpl};
+  for (const auto& w : wanted) {
+    args.push_back("--include");
+    args.push_back(escape_pattern("/" + w));
+  }
+  auto r = run(std::move(args), cancel);
   if (!r) return r.err();
+  for (const auto& w : wanted)
+    if (!fs::exists(fs::symlink_status(fs::path(tmpl) / w, ec)))
+      return error{errc::not_found, "path " + (only.empty() ? path : w) +
+                                        " is not in snapshot " + snap->short_id};
   const fs::path restored = fs::path(tmpl) / *inner;
   auto status = fs::symlink_status(restored, ec);
-  if (!fs::exists(status))
-    return error{errc::not_found,
-                 "path " + path + " is not in snapshot " + snap->short_id};
-  if (!fs::is_directory(status)) return merge_move(restored, to / restored.filename());
+  if (!inner->empty() && only.empty() && !fs::is_directory(status))
+    return merge_move(restored, to / restored.filename());
   fs::directory_iterator it(restored, ec), end;
   for (; !ec && it != end; it.increment(ec)) {
     auto moved = merge_move(it->path(), to / it->path().filename());

@@ -166,6 +166,61 @@ expected<std::vector<snapshot_info>> parse_snapshots(std::string_view text) {
   return out;
 }
 
+namespace {
+
+/// Calls `each` with every line of `text` that is a JSON object; an error
+/// when no line is (restic printed something else).
+template <class F> expected<void> for_each_object_line(std::string_view text, F each) {
+  bool any = false;
+  while (!text.empty()) {
+    auto end = text.find('\n');
+    auto line = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
+    if (line.empty() || line.front() != '{') continue;
+    auto v = parse_value(line);
+    if (!v || !v->is_object()) continue;
+    any = true;
+    each(v->get_object());
+  }
+  if (!any) return error{errc::tool, "restic printed no JSON"};
+  return {};
+}
+
+} // namespace
+
+expected<std::vector<snapshot_node>> parse_ls(std::string_view text) {
+  std::vector<snapshot_node> out;
+  auto r = for_each_object_line(text, [&](const json::object& o) {
+    if (string_field(o, "struct_type") != "node") return;
+    snapshot_node n;
+    n.path = string_field(o, "path");
+    n.type = string_field(o, "type");
+    n.size = int_field(o, "size");
+    n.mode = static_cast<std::uint32_t>(int_field(o, "mode")) & 0777u;
+    n.uid = int_field(o, "uid");
+    n.gid = int_field(o, "gid");
+    if (auto ns = parse_time(string_field(o, "mtime"))) n.mtime_ms = *ns / 1'000'000;
+    out.push_back(std::move(n));
+  });
+  if (!r) return r.err();
+  return out;
+}
+
+expected<std::vector<snapshot_change>> parse_diff(std::string_view text) {
+  std::vector<snapshot_change> out;
+  bool stats = false;
+  auto r = for_each_object_line(text, [&](const json::object& o) {
+    auto type = string_field(o, "message_type");
+    stats = stats || type == "statistics";
+    auto modifier = string_field(o, "modifier");
+    if (type != "change" || modifier.empty()) return;
+    out.push_back(snapshot_change{string_field(o, "path"), modifier.front()});
+  });
+  if (!r) return r.err();
+  if (!stats) return error{errc::tool, "restic diff printed no statistics line"};
+  return out;
+}
+
 expected<std::vector<forget_group>> parse_forget(std::string_view text) {
   std::vector<forget_group> out;
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) return out;

@@ -25,6 +25,13 @@ std::optional<std::string> parse_error_line(std::string_view line);
 /// The array printed by `snapshots --json`.
 expected<std::vector<snapshot_info>> parse_snapshots(std::string_view text);
 
+/// The node lines of `ls --json` (one JSON object per line; the snapshot
+/// line and anything that is not a node are skipped).
+expected<std::vector<snapshot_node>> parse_ls(std::string_view text);
+
+/// The change lines of `diff --json` (statistics and other lines skipped).
+expected<std::vector<snapshot_change>> parse_diff(std::string_view text);
+
 /// The array of groups printed by `forget --json`; empty output (restic
 /// prints nothing when no snapshot matched) is an empty list.
 expected<std::vector<forget_group>> parse_forget(std::string_view text);

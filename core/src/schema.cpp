@@ -6,8 +6,8 @@ namespace satoru::detail {
 /// Timestamps are Unix milliseconds; 0 means "never".
 const std::vector<std::string>& schema_migrations() {
   static const std::vector<std::string> migrations = {
-    // 1: the five tables of the contract (docs/reference.md) plus daemon liveness.
-    R"sql(
+      // 1: the five tables of the contract (docs/reference.md) plus daemon liveness.
+      R"sql(
 CREATE TABLE sites (
   id                INTEGER PRIMARY KEY,
   name              TEXT    NOT NULL UNIQUE,
@@ -91,18 +91,18 @@ CREATE TABLE nodes (
   metrics_listen TEXT    NOT NULL DEFAULT ''
 );
 )sql",
-    // 2: when the last successful off-site copy started; local snapshots
-    // taken after it are the ones not yet off-site (the offsite lag).
-    R"sql(
+      // 2: when the last successful off-site copy started; local snapshots
+      // taken after it are the ones not yet off-site (the offsite lag).
+      R"sql(
 ALTER TABLE sync_state ADD COLUMN last_success_started_at INTEGER NOT NULL DEFAULT 0;
 )sql",
-    // 3: the job lifecycle. `epoch` is the fencing token of a lease (it grows
-    // with every claim, across all jobs); retries wait for `next_attempt_at`
-    // and use their own budget (`failed_attempts`), apart from recoveries of
-    // jobs whose process died (`recoveries`); a retry of a backup pulls only
-    // `retry_targets` (comma-separated hashes) and remembers the worst status
-    // of the targets already done (`carried_status`).
-    R"sql(
+      // 3: the job lifecycle. `epoch` is the fencing token of a lease (it grows
+      // with every claim, across all jobs); retries wait for `next_attempt_at`
+      // and use their own budget (`failed_attempts`), apart from recoveries of
+      // jobs whose process died (`recoveries`); a retry of a backup pulls only
+      // `retry_targets` (comma-separated hashes) and remembers the worst status
+      // of the targets already done (`carried_status`).
+      R"sql(
 ALTER TABLE jobs ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN next_attempt_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0;
@@ -111,6 +111,69 @@ ALTER TABLE jobs ADD COLUMN retry_targets TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN carried_status TEXT NOT NULL DEFAULT '';
 CREATE INDEX jobs_epoch ON jobs (epoch);
 CREATE INDEX jobs_finished ON jobs (finished_at) WHERE status IN ('success', 'warning', 'failed');
+)sql",
+      // 4: job types for off-site retention, repository checks and restore
+      // drills, and when a drill last verified each target (and which
+      // snapshot). SQLite cannot change a CHECK constraint, so `jobs` is rebuilt,
+      // and job_events with it: its copy references the new table (the renames
+      // carry the reference along), so dropping the old tables, which cascades
+      // under foreign_keys=ON, deletes no event.
+      R"sql(
+CREATE TABLE jobs_v4 (
+  id           INTEGER PRIMARY KEY,
+  site_id      INTEGER REFERENCES sites(id),  -- NULL for repository jobs
+  type         TEXT    NOT NULL
+               CHECK (type IN ('preflight', 'backup', 'retention', 'restic_sync',
+                               'offsite_retention', 'check', 'offsite_check',
+                               'restore_drill')),
+  status       TEXT    NOT NULL
+               CHECK (status IN ('queued', 'running', 'success', 'warning', 'failed',
+                                 'interrupted')),
+  created_at   INTEGER NOT NULL,
+  started_at   INTEGER NOT NULL DEFAULT 0,
+  finished_at  INTEGER NOT NULL DEFAULT 0,
+  heartbeat_at INTEGER NOT NULL DEFAULT 0,
+  attempts     INTEGER NOT NULL DEFAULT 0,
+  error        TEXT    NOT NULL DEFAULT '',
+  owner        TEXT    NOT NULL DEFAULT '',
+  lease_until  INTEGER NOT NULL DEFAULT 0,
+  epoch           INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL DEFAULT 0,
+  failed_attempts INTEGER NOT NULL DEFAULT 0,
+  recoveries      INTEGER NOT NULL DEFAULT 0,
+  retry_targets   TEXT NOT NULL DEFAULT '',
+  carried_status  TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO jobs_v4 (id, site_id, type, status, created_at, started_at, finished_at,
+                     heartbeat_at, attempts, error, owner, lease_until, epoch,
+                     next_attempt_at, failed_attempts, recoveries, retry_targets,
+                     carried_status)
+  SELECT id, site_id, type, status, created_at, started_at, finished_at, heartbeat_at,
+         attempts, error, owner, lease_until, epoch, next_attempt_at, failed_attempts,
+         recoveries, retry_targets, carried_status FROM jobs;
+CREATE TABLE job_events_v4 (
+  id      INTEGER PRIMARY KEY,
+  job_id  INTEGER NOT NULL REFERENCES jobs_v4(id) ON DELETE CASCADE,
+  ts      INTEGER NOT NULL,
+  level   TEXT    NOT NULL,
+  step    TEXT    NOT NULL,
+  target  TEXT    NOT NULL DEFAULT '',
+  message TEXT    NOT NULL,
+  data    TEXT    NOT NULL DEFAULT ''
+);
+INSERT INTO job_events_v4 SELECT id, job_id, ts, level, step, target, message, data
+  FROM job_events;
+DROP TABLE job_events;
+DROP TABLE jobs;
+ALTER TABLE jobs_v4 RENAME TO jobs;
+ALTER TABLE job_events_v4 RENAME TO job_events;
+CREATE INDEX jobs_next_queued ON jobs (status, id);
+CREATE INDEX jobs_of_site ON jobs (site_id, id);
+CREATE INDEX jobs_epoch ON jobs (epoch);
+CREATE INDEX jobs_finished ON jobs (finished_at) WHERE status IN ('success', 'warning', 'failed');
+CREATE INDEX job_events_of_job ON job_events (job_id, id);
+ALTER TABLE site_targets ADD COLUMN last_verified_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE site_targets ADD COLUMN last_verified_snapshot TEXT NOT NULL DEFAULT '';
 )sql",
   };
   return migrations;

@@ -136,6 +136,16 @@ bool any_queued(sqlite3* db, const char* types_sql) {
   return !q.ok() || q.step() == SQLITE_ROW; // on doubt, take the slow path
 }
 
+/// "'restic_sync', 'offsite_retention', 'offsite_check'": the job types that
+/// use the off-site repository, as an SQL list.
+std::string offsite_types_sql() {
+  std::string out;
+  for (auto t : all_job_types())
+    if (uses_offsite(t))
+      out += (out.empty() ? "'" : ", '") + std::string{to_string(t)} + "'";
+  return out;
+}
+
 } // namespace
 
 expected<enqueue_result> store::enqueue(job_type type, std::int64_t site_id) {
@@ -197,7 +207,8 @@ store::claim_next(const std::string& owner, std::int64_t lease_ms, int max_runni
         pick, db,
         "SELECT j.id FROM jobs j JOIN sites s ON s.id = j.site_id "
         "WHERE j.status = 'queued' AND j.next_attempt_at <= ?1 AND s.enabled = 1 AND "
-        "j.type IN ('preflight', 'backup') AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.site_id = "
+        "j.type IN ('preflight', 'backup') AND NOT EXISTS (SELECT 1 FROM jobs r WHERE "
+        "r.site_id = "
         "j.site_id AND r.status = 'running')" +
             skip + " ORDER BY j.id LIMIT 1");
     pick.bind(1, now_ms());
@@ -220,6 +231,18 @@ store::claim_job(std::int64_t job_id, const std::string& owner, std::int64_t lea
                    "WHERE j.id = ? AND r.status = 'running' AND r.id <> j.id");
     busy.bind(1, job_id);
     if (busy.step() == SQLITE_ROW) return result{};
+    // The off-site repository too (a `sync --wait` and a `prune --offsite
+    // --wait` run in two processes).
+    SATORU_PREPARE(kind, db, "SELECT type FROM jobs WHERE id = ?");
+    kind.bind(1, job_id);
+    if (kind.step() == SQLITE_ROW)
+      if (auto type = parse_job_type(kind.text(0)); type && uses_offsite(*type)) {
+        SATORU_PREPARE(offsite, db,
+                       "SELECT 1 FROM jobs WHERE type IN (" + offsite_types_sql() +
+                           ") AND status = 'running' AND id <> ? LIMIT 1");
+        offsite.bind(1, job_id);
+        if (offsite.step() == SQLITE_ROW) return result{};
+      }
     // A retry waits for its time here too.
     SATORU_PREPARE(due, db, "SELECT 1 FROM jobs WHERE id = ? AND next_attempt_at > ?");
     due.bind(1, job_id).bind(2, now_ms());
@@ -233,11 +256,15 @@ expected<std::optional<job_row>> store::claim_repository_job(job_type type,
                                                              std::int64_t lease_ms) {
   auto db = impl_->db.get();
   using result = std::optional<job_row>;
-  if (!any_queued(db, "'retention', 'restic_sync'")) return result{};
+  if (!any_queued(db, (std::string{"'"} + to_string(type) + "'").c_str()))
+    return result{};
   return detail::with_write_transaction(impl_->db, [&]() -> expected<result> {
+    // One of each type at a time; one at a time on the off-site repository.
+    std::string types = uses_offsite(type) ? offsite_types_sql()
+                                           : "'" + std::string{to_string(type)} + "'";
     SATORU_PREPARE(busy, db,
-                   "SELECT 1 FROM jobs WHERE type = ? AND status = 'running' LIMIT 1");
-    busy.bind(1, to_string(type));
+                   "SELECT 1 FROM jobs WHERE type IN (" + types +
+                       ") AND status = 'running' LIMIT 1");
     if (busy.step() == SQLITE_ROW) return result{};
     SATORU_PREPARE(pick, db,
                    "SELECT id FROM jobs WHERE type = ? AND status = 'queued' AND "
@@ -320,10 +347,11 @@ expected<bool> store::holds_lease(const job_row& lease) {
 expected<bool> store::finish_job(const job_row& lease, const job_outcome& outcome) {
   auto db = impl_->db.get();
   return detail::with_write_transaction(impl_->db, [&]() -> expected<bool> {
-    SATORU_PREPARE(q, db,
-                   "UPDATE jobs SET status = ?, error = ?, finished_at = ?, heartbeat_at = "
-                   "?, next_attempt_at = 0 WHERE id = ? AND owner = ? AND epoch = ? AND "
-                   "status = 'running'");
+    SATORU_PREPARE(
+        q, db,
+        "UPDATE jobs SET status = ?, error = ?, finished_at = ?, heartbeat_at = "
+        "?, next_attempt_at = 0 WHERE id = ? AND owner = ? AND epoch = ? AND "
+        "status = 'running'");
     auto now = now_ms();
     q.bind(1, to_string(outcome.status)).bind(2, outcome.error).bind(3, now).bind(4, now);
     q.bind(5, lease.id).bind(6, lease.owner).bind(7, lease.epoch);
@@ -336,7 +364,8 @@ expected<bool> store::finish_job(const job_row& lease, const job_outcome& outcom
     const char* level = outcome.status == job_status::success   ? "ok"
                         : outcome.status == job_status::warning ? "warn"
                                                                 : "fail";
-    if (auto r = insert_event(db, lease.id, level, "finished", "", msg); !r) return r.err();
+    if (auto r = insert_event(db, lease.id, level, "finished", "", msg); !r)
+      return r.err();
     auto reason = outcome.status == job_status::success ? success_reason(lease.type)
                                                         : outcome.error;
     if (auto r = record_site_effects(db, lease, outcome.status, reason, true); !r)
@@ -350,11 +379,12 @@ expected<bool> store::retry_job(const job_row& lease, const job_outcome& outcome
                                 std::int64_t backoff_bound_ms) {
   auto db = impl_->db.get();
   return detail::with_write_transaction(impl_->db, [&]() -> expected<bool> {
-    SATORU_PREPARE(q, db,
-                   "UPDATE jobs SET status = 'queued', owner = '', lease_until = 0, "
-                   "next_attempt_at = ?, failed_attempts = failed_attempts + 1, error = ?, "
-                   "retry_targets = ?, carried_status = ? WHERE id = ? AND owner = ? AND "
-                   "epoch = ? AND status = 'running'");
+    SATORU_PREPARE(
+        q, db,
+        "UPDATE jobs SET status = 'queued', owner = '', lease_until = 0, "
+        "next_attempt_at = ?, failed_attempts = failed_attempts + 1, error = ?, "
+        "retry_targets = ?, carried_status = ? WHERE id = ? AND owner = ? AND "
+        "epoch = ? AND status = 'running'");
     q.bind(1, next_attempt_at).bind(2, outcome.error);
     q.bind(3, join_hashes(outcome.retry_targets));
     q.bind(4, outcome.carried_status ? to_string(*outcome.carried_status) : "");
@@ -378,8 +408,8 @@ expected<bool> store::retry_job(const job_row& lease, const job_outcome& outcome
                               boost::json::serialize(data));
         !r)
       return r.err();
-    auto reason = fmt::format("retrying at {}: {}", format_time(next_attempt_at),
-                              outcome.error);
+    auto reason =
+        fmt::format("retrying at {}: {}", format_time(next_attempt_at), outcome.error);
     if (auto r = record_site_effects(db, lease, outcome.status, reason, false); !r)
       return r.err();
     return true;
@@ -427,11 +457,10 @@ store::recover_jobs(int max_recoveries,
                     "recoveries = ? WHERE id = ?"
                   : "UPDATE jobs SET status = 'queued', owner = '', lease_until = "
                     "0, finished_at = ?, error = ?, recoveries = ? WHERE id = ?");
-      auto message =
-          give_up ? fmt::format("the job {}; giving up after {} recoveries", why,
-                                max_recoveries)
-                  : fmt::format("the job {}; queued again (recovery {} of {})", why,
-                                recoveries, max_recoveries);
+      auto message = give_up ? fmt::format("the job {}; giving up after {} recoveries",
+                                           why, max_recoveries)
+                             : fmt::format("the job {}; queued again (recovery {} of {})",
+                                           why, recoveries, max_recoveries);
       u.bind(1, give_up ? now : 0)
           .bind(2, give_up ? message : std::string{})
           .bind(3, recoveries)
@@ -524,10 +553,11 @@ expected<std::int64_t> store::add_event(std::int64_t job_id, const std::string& 
     return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db));
   }
   // A worker whose lease lapsed writes nothing more into its job's history.
-  SATORU_PREPARE(q, db,
-                 "INSERT INTO job_events (job_id, ts, level, step, target, message, data) "
-                 "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM jobs "
-                 "WHERE id = ?1 AND epoch = ?8 AND status = 'running')");
+  SATORU_PREPARE(
+      q, db,
+      "INSERT INTO job_events (job_id, ts, level, step, target, message, data) "
+      "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM jobs "
+      "WHERE id = ?1 AND epoch = ?8 AND status = 'running')");
   q.bind(1, job_id).bind(2, now_ms()).bind(3, level).bind(4, step).bind(5, target);
   q.bind(6, message).bind(7, data).bind(8, epoch);
   if (auto r = q.run(); !r) return r.err();
@@ -536,10 +566,11 @@ expected<std::int64_t> store::add_event(std::int64_t job_id, const std::string& 
 }
 
 expected<std::vector<std::pair<std::string, std::int64_t>>> store::pending_retries() {
-  SATORU_PREPARE(q, impl_->db.get(),
-                 "SELECT s.name, MIN(j.next_attempt_at) FROM jobs j JOIN sites s ON s.id = "
-                 "j.site_id WHERE j.status = 'queued' AND j.next_attempt_at > 0 GROUP BY "
-                 "s.name");
+  SATORU_PREPARE(
+      q, impl_->db.get(),
+      "SELECT s.name, MIN(j.next_attempt_at) FROM jobs j JOIN sites s ON s.id = "
+      "j.site_id WHERE j.status = 'queued' AND j.next_attempt_at > 0 GROUP BY "
+      "s.name");
   std::vector<std::pair<std::string, std::int64_t>> out;
   while (q.step() == SQLITE_ROW)
     out.emplace_back(q.text(0), q.int64(1));
@@ -564,8 +595,7 @@ expected<int> store::prune_history(std::int64_t before_ms, int batch) {
       job.bind(1, id);
       if (auto r = job.run(); !r) return r.err();
     }
-    SATORU_PREPARE(nodes, db,
-                   "DELETE FROM nodes WHERE heartbeat_at < ?");
+    SATORU_PREPARE(nodes, db, "DELETE FROM nodes WHERE heartbeat_at < ?");
     nodes.bind(1, before_ms);
     if (auto r = nodes.run(); !r) return r.err();
     return static_cast<int>(ids.size());

@@ -12,9 +12,9 @@ namespace satoru {
 namespace {
 
 constexpr const char* site_columns =
-  "s.id, s.name, s.uuid, s.host, s.port, s.user, s.enabled, s.health, s.health_reason, "
-  "s.last_preflight_at, s.last_backup_at, s.last_success_at, "
-  "(SELECT COUNT(*) FROM site_targets t WHERE t.site_id = s.id AND t.enabled = 1)";
+    "s.id, s.name, s.uuid, s.host, s.port, s.user, s.enabled, s.health, s.health_reason, "
+    "s.last_preflight_at, s.last_backup_at, s.last_success_at, "
+    "(SELECT COUNT(*) FROM site_targets t WHERE t.site_id = s.id AND t.enabled = 1)";
 
 site_row read_site(const detail::statement& q) {
   site_row r;
@@ -39,7 +39,8 @@ expected<std::vector<site_row>> collect_sites(sqlite3* db, detail::statement& q)
   for (;;) {
     int rc = q.step();
     if (rc == SQLITE_DONE) return out;
-    if (rc != SQLITE_ROW) return error{errc::database, std::string{"database: "} + sqlite3_errmsg(db)};
+    if (rc != SQLITE_ROW)
+      return error{errc::database, std::string{"database: "} + sqlite3_errmsg(db)};
     out.push_back(read_site(q));
   }
 }
@@ -64,12 +65,14 @@ expected<void> upsert_site(sqlite3* db, const site_config& site, std::int64_t no
   q.bind(1, site.name).bind(2, site.uuid).bind(3, site.host).bind(4, site.port);
   q.bind(5, site.user).bind(6, now).bind(7, now);
   if (q.step() != SQLITE_ROW)
-    return error{errc::database, fmt::format("saving site {}: {}", site.name, sqlite3_errmsg(db))};
+    return error{errc::database,
+                 fmt::format("saving site {}: {}", site.name, sqlite3_errmsg(db))};
   site_id = q.int64(0);
   return {};
 }
 
-expected<void> upsert_targets(sqlite3* db, const site_config& site, std::int64_t site_id) {
+expected<void> upsert_targets(sqlite3* db, const site_config& site,
+                              std::int64_t site_id) {
   for (const auto& t : site.targets) {
     SATORU_PREPARE(q, db,
                    "INSERT INTO site_targets (site_id, target_hash, mode, path, enabled) "
@@ -82,7 +85,8 @@ expected<void> upsert_targets(sqlite3* db, const site_config& site, std::int64_t
   SATORU_PREPARE(all, db, "SELECT id, target_hash FROM site_targets WHERE site_id = ?");
   all.bind(1, site_id);
   std::set<std::string> wanted;
-  for (const auto& t : site.targets) wanted.insert(t.hash);
+  for (const auto& t : site.targets)
+    wanted.insert(t.hash);
   std::vector<std::int64_t> stale;
   while (all.step() == SQLITE_ROW)
     if (!wanted.count(all.text(1))) stale.push_back(all.int64(0));
@@ -149,36 +153,78 @@ expected<std::optional<site_row>> store::get_site(std::int64_t id) {
   return std::optional<site_row>{rows->front()};
 }
 
+namespace {
+
+constexpr const char* target_columns =
+    "SELECT id, site_id, target_hash, mode, path, enabled, last_status, "
+    "last_error, last_bytes, last_files, last_duration_ms, last_scan_at, "
+    "last_success_at, last_snapshot_id, last_data_added, last_verified_at, "
+    "last_verified_snapshot FROM site_targets ";
+
+target_row read_target(detail::statement& q) {
+  target_row t;
+  t.id = q.int64(0);
+  t.site_id = q.int64(1);
+  t.target_hash = q.text(2);
+  t.mode = q.text(3);
+  t.path = q.text(4);
+  t.enabled = q.int64(5) != 0;
+  t.last_status = q.text(6);
+  t.last_error = q.text(7);
+  t.last_bytes = q.int64(8);
+  t.last_files = q.int64(9);
+  t.last_duration_ms = q.int64(10);
+  t.last_scan_at = q.int64(11);
+  t.last_success_at = q.int64(12);
+  t.last_snapshot_id = q.text(13);
+  t.last_data_added = q.int64(14);
+  t.last_verified_at = q.int64(15);
+  t.last_verified_snapshot = q.text(16);
+  return t;
+}
+
+} // namespace
+
 expected<std::vector<target_row>> store::list_targets(std::int64_t site_id) {
   SATORU_PREPARE(q, impl_->db.get(),
-                 "SELECT id, site_id, target_hash, mode, path, enabled, last_status, "
-                 "last_error, last_bytes, last_files, last_duration_ms, last_scan_at, "
-                 "last_success_at, last_snapshot_id, last_data_added FROM site_targets "
-                 "WHERE site_id = ? ORDER BY id");
+                 std::string{target_columns} + "WHERE site_id = ? ORDER BY id");
   q.bind(1, site_id);
   std::vector<target_row> out;
   for (;;) {
     int rc = q.step();
     if (rc == SQLITE_DONE) return out;
     if (rc != SQLITE_ROW) return impl_->db.last_error("reading site_targets");
-    target_row t;
-    t.id = q.int64(0);
-    t.site_id = q.int64(1);
-    t.target_hash = q.text(2);
-    t.mode = q.text(3);
-    t.path = q.text(4);
-    t.enabled = q.int64(5) != 0;
-    t.last_status = q.text(6);
-    t.last_error = q.text(7);
-    t.last_bytes = q.int64(8);
-    t.last_files = q.int64(9);
-    t.last_duration_ms = q.int64(10);
-    t.last_scan_at = q.int64(11);
-    t.last_success_at = q.int64(12);
-    t.last_snapshot_id = q.text(13);
-    t.last_data_added = q.int64(14);
-    out.push_back(std::move(t));
+    out.push_back(read_target(q));
   }
+}
+
+expected<std::optional<target_row>> store::next_drill_target() {
+  SATORU_PREPARE(q, impl_->db.get(),
+                 std::string{target_columns} +
+                     "WHERE enabled = 1 AND last_success_at > 0 AND site_id IN (SELECT "
+                     "id FROM sites WHERE enabled = 1) ORDER BY last_verified_at, "
+                     "site_id, id LIMIT 1");
+  int rc = q.step();
+  if (rc == SQLITE_DONE) return std::optional<target_row>{};
+  if (rc != SQLITE_ROW) return impl_->db.last_error("reading site_targets");
+  return std::optional<target_row>{read_target(q)};
+}
+
+expected<bool> store::record_drill(const job_row& lease, std::int64_t site_id,
+                                   const std::string& target_hash, bool passed,
+                                   const std::string& snapshot_id, std::int64_t at) {
+  auto db = impl_->db.get();
+  return detail::with_write_transaction(impl_->db, [&]() -> expected<bool> {
+    auto holds = holds_lease(lease);
+    if (!holds || !*holds) return holds;
+    if (!passed) return true; // a failed drill leaves the last good one standing
+    SATORU_PREPARE(q, db,
+                   "UPDATE site_targets SET last_verified_at = ?, "
+                   "last_verified_snapshot = ? WHERE site_id = ? AND target_hash = ?");
+    q.bind(1, at).bind(2, snapshot_id).bind(3, site_id).bind(4, target_hash);
+    if (auto r = q.run(); !r) return r.err();
+    return true;
+  });
 }
 
 expected<bool> store::record_target(const job_row& lease, const target_result& result) {
@@ -188,16 +234,19 @@ expected<bool> store::record_target(const job_row& lease, const target_result& r
     if (!holds || !*holds) return holds;
     auto now = now_ms();
     bool good = result.status != job_status::failed;
-    SATORU_PREPARE(q, db,
-                   "UPDATE site_targets SET last_status = ?, last_error = ?, last_bytes = ?, "
-                   "last_files = ?, last_duration_ms = ?, last_scan_at = ?, "
-                   "last_success_at = CASE WHEN ? THEN ? ELSE last_success_at END, "
-                   "last_snapshot_id = CASE WHEN ? <> '' THEN ? ELSE last_snapshot_id END, "
-                   "last_data_added = ? WHERE site_id = ? AND target_hash = ?");
+    SATORU_PREPARE(
+        q, db,
+        "UPDATE site_targets SET last_status = ?, last_error = ?, last_bytes = ?, "
+        "last_files = ?, last_duration_ms = ?, last_scan_at = ?, "
+        "last_success_at = CASE WHEN ? THEN ? ELSE last_success_at END, "
+        "last_snapshot_id = CASE WHEN ? <> '' THEN ? ELSE last_snapshot_id END, "
+        "last_data_added = ? WHERE site_id = ? AND target_hash = ?");
     q.bind(1, to_string(result.status)).bind(2, result.error).bind(3, result.bytes);
     q.bind(4, result.files).bind(5, result.duration_ms).bind(6, now);
     q.bind(7, good ? 1 : 0).bind(8, now);
-    q.bind(9, result.snapshot_id).bind(10, result.snapshot_id).bind(11, result.data_added);
+    q.bind(9, result.snapshot_id)
+        .bind(10, result.snapshot_id)
+        .bind(11, result.data_added);
     q.bind(12, lease.site_id).bind(13, result.target_hash);
     if (auto r = q.run(); !r) return r.err();
     return true;
@@ -205,13 +254,14 @@ expected<bool> store::record_target(const job_row& lease, const target_result& r
 }
 
 expected<std::vector<site_row>> store::sites_due_for_backup(std::int64_t interval_ms) {
-  SATORU_PREPARE(q, impl_->db.get(),
-                 fmt::format("SELECT {} FROM sites s WHERE s.enabled = 1 AND NOT EXISTS "
-                             "(SELECT 1 FROM jobs j WHERE j.site_id = s.id AND j.type = "
-                             "'backup' AND j.status IN ('queued', 'running')) AND "
-                             "COALESCE((SELECT MAX(created_at) FROM jobs j WHERE j.site_id = "
-                             "s.id AND j.type = 'backup'), 0) + ? <= ? ORDER BY s.id",
-                             site_columns));
+  SATORU_PREPARE(
+      q, impl_->db.get(),
+      fmt::format("SELECT {} FROM sites s WHERE s.enabled = 1 AND NOT EXISTS "
+                  "(SELECT 1 FROM jobs j WHERE j.site_id = s.id AND j.type = "
+                  "'backup' AND j.status IN ('queued', 'running')) AND "
+                  "COALESCE((SELECT MAX(created_at) FROM jobs j WHERE j.site_id = "
+                  "s.id AND j.type = 'backup'), 0) + ? <= ? ORDER BY s.id",
+                  site_columns));
   q.bind(1, interval_ms).bind(2, now_ms());
   return collect_sites(impl_->db.get(), q);
 }

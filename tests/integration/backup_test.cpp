@@ -804,3 +804,170 @@ TEST_F(Backup, RestoreOfACorruptSqliteSnapshotFailsTheIntegrityCheck) {
   // The restore itself happened, so the operator can look at the file.
   EXPECT_TRUE(std::filesystem::exists(env.path("restored") + "/app.db"));
 }
+
+TEST_F(Backup, LsDiffAndPartialRestoreIntoASafeFolder) {
+  const std::string data = host.remote_root() + "/data";
+  host.write_file(data + "/a.txt", "version 1\n");
+  host.write_file(data + "/sub/b.txt", "bbb\n");
+  host.write_file(data + "/gone.txt", "soon gone\n");
+  env.add_site("edge", host, {{"directory", data}});
+  env.write_config();
+  backup("edge");
+  auto old_id = str(snapshots_json(env, {"--site", "edge"})[0].at("id"));
+  host.write_file(data + "/a.txt", "version 2, longer\n");
+  host.write_file(data + "/sub/new.txt", "new\n");
+  std::filesystem::remove(data + "/gone.txt");
+  backup("edge");
+
+  // ls: the latest tree, relative to the target's root, with sizes and modes.
+  auto paths_of = [](const boost::json::value& listing) {
+    std::map<std::string, boost::json::object> out;
+    for (const auto& n : listing.as_array())
+      out[str(n.at("path"))] = n.as_object();
+    return out;
+  };
+  auto r = env.run({"ls", "edge", data, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto latest = paths_of(parse_json(r));
+  std::vector<std::string> names;
+  for (const auto& [p, n] : latest)
+    names.push_back(p);
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"a.txt", "sub", "sub/b.txt", "sub/new.txt"}));
+  EXPECT_EQ(latest["a.txt"].at("size").to_number<std::int64_t>(), 18);
+  EXPECT_EQ(str(latest["a.txt"].at("type")), "file");
+  EXPECT_EQ(str(latest["a.txt"].at("name")), "a.txt");
+  EXPECT_EQ(str(latest["sub"].at("type")), "dir");
+  EXPECT_EQ(str(latest["sub/b.txt"].at("mode")), "0644");
+  // One folder of an older snapshot, as a table.
+  r = env.run({"ls", "edge", data, "--snapshot", old_id.substr(0, 8)});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "gone.txt") && contains(r.out, "MTIME")) << r.out;
+  r = env.run({"ls", "edge", data, "sub", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(paths_of(parse_json(r)).size(), 3u) << r.out;
+  r = env.run({"ls", "edge", data, "no/such"});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_TRUE(contains(r.err, "no/such")) << r.err;
+
+  // diff: added, removed and changed paths with their sizes.
+  r = env.run({"diff", "edge", data, old_id.substr(0, 8), "latest", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto d = parse_json(r).as_object();
+  ASSERT_EQ(d.at("added").as_array().size(), 1u) << r.out;
+  EXPECT_EQ(str(d.at("added").as_array()[0].at("path")), "sub/new.txt");
+  ASSERT_EQ(d.at("removed").as_array().size(), 1u) << r.out;
+  EXPECT_EQ(str(d.at("removed").as_array()[0].at("path")), "gone.txt");
+  EXPECT_EQ(d.at("removed").as_array()[0].at("size_before").to_number<int>(), 10);
+  bool a_changed = false;
+  for (const auto& c : d.at("changed").as_array())
+    if (str(c.at("path")) == "a.txt")
+      a_changed = c.at("size_before").to_number<int>() == 10 &&
+                  c.at("size_after").to_number<int>() == 18;
+  EXPECT_TRUE(a_changed) << r.out;
+  r = env.run({"diff", "edge", data, old_id.substr(0, 8), "latest"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "1 added, 1 removed")) << r.out;
+
+  // restore --path (repeatable): only those, at their place; a new folder is
+  // private.
+  const auto part = env.path("part");
+  r = env.run(
+      {"restore", "edge", data, "--path", "sub/b.txt", "--path", "/a.txt", "--to", part});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(tree_of(part).size(), 3u) << "a.txt, sub, sub/b.txt";
+  EXPECT_EQ(read_file(part + "/a.txt"), "version 2, longer\n");
+  EXPECT_EQ(read_file(part + "/sub/b.txt"), "bbb\n");
+  struct stat st {};
+  ASSERT_EQ(::stat(part.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  for (const auto& bad : {std::string{"no/such"}, std::string{"../etc"}}) {
+    r = env.run({"restore", "edge", data, "--path", bad, "--to", env.path("x")});
+    EXPECT_EQ(r.exit_code, 2) << bad << r.out << r.err;
+    EXPECT_TRUE(contains(r.err, bad)) << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(env.path("x")));
+
+  // --to: a symlink and another user's folder are refused, even with --force.
+  const auto real = env.path("real");
+  ASSERT_EQ(::mkdir(real.c_str(), 0700), 0);
+  ASSERT_EQ(::symlink(real.c_str(), env.path("link").c_str()), 0);
+  r = env.run({"restore", "edge", data, "--to", env.path("link"), "--force"});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_TRUE(contains(r.err, "symlink")) << r.err;
+  EXPECT_TRUE(tree_of(real).empty());
+  const auto foreign = env.path("foreign");
+  ASSERT_EQ(::mkdir(foreign.c_str(), 0777), 0);
+  ASSERT_EQ(::chown(foreign.c_str(), 65534, 65534), 0);
+  r = env.run({"restore", "edge", data, "--to", foreign, "--force"});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_TRUE(contains(r.err, "belongs to uid 65534")) << r.err;
+  EXPECT_TRUE(tree_of(foreign).empty());
+
+  // Symlinks planted in --to are replaced, never followed.
+  const auto victim = env.path("victim");
+  ASSERT_EQ(::mkdir(victim.c_str(), 0700), 0);
+  write_bytes(env.path("victim.txt"), "keep\n", 0644);
+  const auto planted = env.path("planted");
+  ASSERT_EQ(::mkdir(planted.c_str(), 0700), 0);
+  ASSERT_EQ(::symlink(victim.c_str(), (planted + "/sub").c_str()), 0);
+  ASSERT_EQ(::symlink(env.path("victim.txt").c_str(), (planted + "/a.txt").c_str()), 0);
+  r = env.run({"restore", "edge", data, "--to", planted, "--force"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(tree_of(victim).empty()) << "restored through a planted symlink";
+  EXPECT_EQ(read_file(env.path("victim.txt")), "keep\n");
+  EXPECT_EQ(tree_of(planted)["sub"].type, 'd');
+  EXPECT_EQ(tree_of(planted)["a.txt"].content, "version 2, longer\n");
+  EXPECT_EQ(read_file(planted + "/sub/new.txt"), "new\n");
+}
+
+TEST_F(Backup, AFullStagingDiskRefusesTheBigTargetUpFrontAndTheSmallOneGoesOn) {
+  // Staging on its own small filesystem (48 MiB), 24 MiB of it kept free.
+  const std::string small = env.path("small-disk");
+  std::filesystem::create_directories(small);
+  if (run_shell("mount -t tmpfs -o size=48m,mode=0700 tmpfs " +
+                satoru::shell_quote(small)) != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs CAP_SYS_ADMIN)";
+  struct unmount {
+    std::string path;
+    ~unmount() { run_shell("umount -l " + satoru::shell_quote(path)); }
+  } unmount_at_end{small};
+  const std::string db = host.remote_root() + "/big.db";
+  host.make_sqlite_db(
+      db, "CREATE TABLE t(v BLOB);"
+          "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n "
+          "WHERE i < 16000) INSERT INTO t(v) SELECT randomblob(1000) FROM n;");
+  const std::string data = host.remote_root() + "/data";
+  host.write_file(data + "/a.txt", "small\n");
+  env.add_site("edge", host, {{"sqlite_dump", db}, {"directory", data}});
+  env.config["staging_root"] = small;
+  env.config["disk_min_free"] = {{"bytes", "24MiB"}};
+  env.write_config();
+
+  // The first pull of the database fits (nothing staged yet).
+  backup("edge");
+  const auto staged_db = staging_of("edge", db) + "/big.db";
+  const auto first_copy = digest(staged_db);
+  // The next one needs a whole new copy beside the staged one: refused
+  // before anything is pulled, with what is free, what is needed and the
+  // setting; the folder target goes on.
+  host.write_file(data + "/b.txt", "more\n");
+  auto r = env.run({"run", "edge", "--wait"});
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "not enough space on the staging filesystem of " + small))
+      << r.out;
+  EXPECT_TRUE(contains(r.out, "disk_min_free")) << r.out;
+  EXPECT_EQ(str(target_json(env, "edge", db).at("last_status")), "failed");
+  EXPECT_EQ(str(target_json(env, "edge", data).at("last_status")), "success");
+  EXPECT_EQ(digest(staged_db), first_copy) << "the last good staged copy is kept";
+  auto snaps = snapshots_json(env, {"--site", "edge", "--target", data});
+  EXPECT_EQ(snaps.size(), 2u);
+
+  // A restore that would break disk_min_free on its filesystem is refused
+  // too, before it writes anything.
+  const auto to = small + "/restore";
+  r = env.run({"restore", "edge", db, "--to", to});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.err, "not enough space on the restore filesystem")) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(to));
+}

@@ -57,14 +57,22 @@ std::string target_hash_of(const satoru_env& env, const std::string& site,
   return {};
 }
 
-std::string sync_state(const satoru_env& env, const std::string& column) {
+/// A column of sync_state (of its only row, or of `repository`'s).
+std::string sync_state(const satoru_env& env, const std::string& column,
+                       const std::string& repository = "") {
   std::string out;
-  run_shell("sqlite3 '" + env.path("state/satoru.db") + "' 'SELECT " + column +
-                " FROM sync_state'",
+  run_shell("sqlite3 '" + env.path("state/satoru.db") + "' \"SELECT " + column +
+                " FROM sync_state" +
+                (repository.empty() ? "" : " WHERE repository = '" + repository + "'") +
+                "\"",
             &out);
   while (!out.empty() && out.back() == '\n')
     out.pop_back();
   return out;
+}
+
+std::string str(const boost::json::value& v) {
+  return v.is_string() ? std::string(v.as_string()) : std::string{};
 }
 
 } // namespace
@@ -257,4 +265,146 @@ TEST(Sync, RefusedWhenNoRemoteIsConfigured) {
   auto r = env.run({"sync"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(contains(r.err, "/restic_b2_repository")) << r.err;
+}
+
+TEST(Sync, OffsiteRetentionLeavesExactlyItsPolicysSnapshotsAndACleanRepository) {
+  satoru_env env;
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  rclone_server remote;
+  ASSERT_TRUE(remote.start(env.path("b2"))) << remote.last_error();
+  auto dir = host.remote_root() + "/data";
+  env.add_site("edge", host, {{"directory", dir}});
+  auto repo = remote.repository("fleet");
+  env.config["restic_b2_repository"] = repo;
+  // The usual shape: the off-site copy keeps a longer history than the
+  // local repository.
+  env.config["restic_retention_policy"] = {{"keep_last", 1}};
+  env.config["restic_b2_retention_policy"] = {{"keep_last", 2}};
+  env.write_config();
+  for (int i = 0; i < 3; ++i) {
+    host.write_file(dir + "/f", "version " + std::to_string(i));
+    ASSERT_EQ(env.run({"run", "edge", "--wait"}).exit_code, 0);
+  }
+  ASSERT_EQ(env.run({"sync", "--wait"}).exit_code, 0);
+  auto hash = target_hash_of(env, "edge", 0);
+  auto local = snapshots_of_target(env, env.path("repo"), hash);
+  ASSERT_EQ(local.size(), 3u);
+  ASSERT_EQ(snapshots_of_target(env, repo, hash).size(), 3u);
+  ASSERT_EQ(env.run({"prune", "--wait"}).exit_code, 0);
+  ASSERT_EQ(snapshots_of_target(env, env.path("repo"), hash).size(), 1u);
+
+  auto r = env.run({"prune", "--offsite", "--wait"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "offsite_retention.forget")) << r.out;
+  EXPECT_TRUE(contains(r.out, "kept 2, removed 1")) << r.out;
+  EXPECT_TRUE(contains(r.out, "freed")) << r.out;
+  // Off-site: the two newest (copies keep the local id as their original).
+  auto left = snapshots_of_target(env, repo, hash);
+  ASSERT_EQ(left.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    auto shown = restic(env, repo, {"snapshots", "--json", left[i]});
+    EXPECT_TRUE(contains(shown.out, local[i + 1])) << shown.out;
+  }
+  auto check = restic(env, repo, {"check"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  auto id = parse_id(r);
+  EXPECT_EQ(std::string(job_json(env, id).at("type").as_string()), "offsite_retention");
+  // The next copy brings nothing back.
+  auto again = env.run({"sync", "--wait"});
+  EXPECT_TRUE(contains(again.out, "copied 0 new snapshot(s)")) << again.out;
+  EXPECT_EQ(snapshots_of_target(env, repo, hash).size(), 2u);
+
+  // Without an off-site repository there is nothing to prune there.
+  env.config.erase("restic_b2_repository");
+  env.config.erase("restic_b2_retention_policy");
+  env.write_config();
+  r = env.run({"prune", "--offsite"});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_TRUE(contains(r.err, "/restic_b2_repository")) << r.err;
+}
+
+TEST(Verification, ChecksAndRestoreDrillsProveRestorabilityAndFlagDamage) {
+  satoru_env env;
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  rclone_server remote;
+  ASSERT_TRUE(remote.start(env.path("b2"))) << remote.last_error();
+  auto dir = host.remote_root() + "/data";
+  auto db = host.remote_root() + "/app.db";
+  host.write_file(dir + "/a.txt", "alpha\n");
+  host.write_file(dir + "/sub/b.bin", std::string(5000, 'b'));
+  host.make_sqlite_db(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);"
+                          "CREATE TABLE u(x);"
+                          "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n "
+                          "WHERE i < 3000) INSERT INTO t(v) SELECT hex(randomblob(40)) "
+                          "FROM n;");
+  env.add_site("edge", host, {{"directory", dir}, {"sqlite_dump", db}});
+  env.config["restic_b2_repository"] = remote.repository("fleet");
+  env.config["check_read_data_subset"] = "100%";
+  env.write_config();
+  ASSERT_EQ(env.run({"run", "edge", "--wait"}).exit_code, 0);
+  ASSERT_EQ(env.run({"sync", "--wait"}).exit_code, 0);
+
+  // Both repositories pass restic check (reading all of their data).
+  for (auto args : std::vector<std::vector<std::string>>{
+           {"check", "--wait"}, {"check", "--offsite", "--wait"}}) {
+    auto r = env.run(args);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_TRUE(contains(r.out, "passed") && contains(r.out, "read 100%")) << r.out;
+  }
+  EXPECT_EQ(sync_state(env, "status", "check:local"), "success");
+
+  // Drills go round-robin: the folder, then the database; both verify.
+  auto r = env.run({"drill", "--wait"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "verified") && contains(r.out, dir)) << r.out;
+  r = env.run({"drill", "--wait"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "verified") && contains(r.out, db)) << r.out;
+  auto sites = parse_json(env.run({"sites", "--json"})).as_array();
+  ASSERT_EQ(sites.size(), 1u);
+  EXPECT_NE(str(sites[0].at("last_verified_at")), "-");
+  std::string db_verified;
+  for (auto& t : sites[0].at("targets").as_array()) {
+    EXPECT_NE(str(t.at("last_verified_at")), "-") << str(t.at("path"));
+    if (str(t.at("path")) == db) db_verified = str(t.at("last_verified_at"));
+  }
+  EXPECT_TRUE(contains(env.run({"sites"}).out, "LAST VERIFIED"));
+  // Nothing of the drills is left behind.
+  std::string leftovers;
+  run_shell("ls -a '" + env.path("staging") + "' | grep -c satoru-drill", &leftovers);
+  EXPECT_EQ(leftovers, "0\n");
+
+  // A database damaged in staging and snapshotted as it is: the drill of
+  // that target fails on its integrity check, and it stays unverified.
+  auto uuid = str(sites[0].at("uuid"));
+  auto hash = target_hash_of(env, "edge", 1);
+  auto staged = env.path("staging") + "/" + uuid + "/" + hash;
+  ASSERT_EQ(run_shell("dd if=/dev/urandom of='" + staged +
+                      "/app.db' bs=4096 seek=5 count=20 conv=notrunc 2>/dev/null"),
+            0);
+  ASSERT_EQ(run_shell("cd '" + staged + "' && RESTIC_PASSWORD_FILE='" +
+                      env.password_file() + "' RESTIC_REPOSITORY='" + env.path("repo") +
+                      "' restic backup -q --tag satoru --tag site=" + uuid +
+                      " --tag target=" + hash + " . >/dev/null"),
+            0);
+  ASSERT_EQ(env.run({"drill", "--wait"}).exit_code, 0) << "the folder again";
+  r = env.run({"drill", "--wait"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "integrity_check")) << r.out;
+  EXPECT_TRUE(contains(r.out, "not retried")) << r.out;
+  sites = parse_json(env.run({"sites", "--json"})).as_array();
+  for (auto& t : sites[0].at("targets").as_array())
+    if (str(t.at("path")) == db)
+      EXPECT_EQ(str(t.at("last_verified_at")), db_verified)
+          << "a failed drill verifies nothing";
+
+  // A pack file gone from the local repository: check fails, not retried.
+  ASSERT_EQ(run_shell("rm \"$(find '" + env.path("repo") + "/data' -type f | head -1)\""),
+            0);
+  r = env.run({"check", "--wait"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "restic check of")) << r.out;
+  EXPECT_EQ(sync_state(env, "status", "check:local"), "failed");
 }

@@ -981,6 +981,54 @@ TEST_F(ConfigTest, B2CredentialsComeAsAPair) {
   EXPECT_TRUE(is_clean(parse(root)));
 }
 
+TEST_F(ConfigTest, OffsiteRetentionChecksAndDrillsHaveDefaultsAndAreValidated) {
+  auto root = base();
+  auto defaults = parse(root);
+  ASSERT_TRUE(is_clean(defaults));
+  const auto& d = *defaults.value;
+  EXPECT_EQ(d.restic_b2_retention_interval_hours, 168);
+  EXPECT_EQ(d.b2_retention.restic_flags(), d.retention.restic_flags())
+      << "the off-site policy defaults to the local one";
+  EXPECT_EQ(d.check_interval_hours, 24);
+  EXPECT_EQ(d.check_read_data_subset, "2%");
+  EXPECT_EQ(d.restic_b2_check_interval_hours, 168);
+  EXPECT_EQ(d.restore_drill_interval_hours, 24);
+  EXPECT_EQ(d.restore_drill_max_age_days, 7);
+
+  root["restic_retention_policy"] = {{"keep_last", 5}};
+  root["restic_b2_retention_policy"] = {{"keep_daily", 30}};
+  root["check_read_data_subset"] = "1/7";
+  auto set = parse(root);
+  ASSERT_TRUE(is_clean(set));
+  EXPECT_EQ(set.value->b2_retention.restic_flags(),
+            (std::vector<std::string>{"--keep-daily", "30"}));
+  EXPECT_EQ(set.value->retention.restic_flags(),
+            (std::vector<std::string>{"--keep-last", "5"}));
+  EXPECT_EQ(set.value->check_read_data_subset, "1/7");
+
+  for (const char* bad : {"2", "101%", "-1%", "--help", "0/7", "8/7", "x%"}) {
+    root["check_read_data_subset"] = bad;
+    auto r = parse(root);
+    EXPECT_TRUE(has_diag_containing(r, "/check_read_data_subset", "percentage")) << bad;
+  }
+  root["check_read_data_subset"] = "0%";
+  EXPECT_EQ(d.disk_min_free_percent, 10);
+  EXPECT_EQ(d.disk_min_free_bytes, 0);
+  root["disk_min_free"] = json::parse(R"({"percent": 5, "bytes": "5GiB"})");
+  auto disk = parse(root);
+  ASSERT_TRUE(is_clean(disk));
+  EXPECT_EQ(disk.value->disk_min_free_percent, 5);
+  EXPECT_EQ(disk.value->disk_min_free_bytes, 5LL << 30);
+  root["disk_min_free"] = json::parse(R"({"bytes": "5 parsecs"})");
+  EXPECT_TRUE(has_diag_containing(parse(root), "/disk_min_free/bytes", "size like"));
+  root["disk_min_free"] = json::parse(R"({"percent": 150})");
+  EXPECT_TRUE(has_diag_containing(parse(root), "/disk_min_free/percent", "between"));
+  root.erase("disk_min_free");
+  root["restic_b2_retention_policy"] = json::object{};
+  EXPECT_TRUE(has_diag_containing(parse(root), "/restic_b2_retention_policy",
+                                  "must keep something"));
+}
+
 // -- the shipped files ---------------------------------------------------------------
 
 TEST(ConfigExample, LoadsCleanly) {
@@ -1020,7 +1068,7 @@ TEST(ConfigSchema, MatchesTheLoaderKeys) {
   std::vector<std::string> keys;
   for (const auto& p : properties)
     keys.emplace_back(p.key());
-  EXPECT_EQ(keys.size(), 27u);
+  EXPECT_EQ(keys.size(), 35u);
 
   // A config holding every schema key (with junk values) yields type errors
   // but never "unknown key".

@@ -19,7 +19,8 @@ using satoru::testing::temp_dir;
 
 namespace {
 
-site_config make_site(const std::string& name, std::vector<std::string> dirs = {"/srv/a"}) {
+site_config make_site(const std::string& name,
+                      std::vector<std::string> dirs = {"/srv/a"}) {
   site_config s;
   s.name = name;
   s.uuid = derive_site_uuid(name);
@@ -39,11 +40,12 @@ site_config make_site(const std::string& name, std::vector<std::string> dirs = {
 std::string schema_dump(sqlite3* db) {
   std::string out;
   sqlite3_stmt* q = nullptr;
-  sqlite3_prepare_v2(db, "SELECT type, name, sql FROM sqlite_master ORDER BY name", -1, &q,
-                     nullptr);
+  sqlite3_prepare_v2(db, "SELECT type, name, sql FROM sqlite_master ORDER BY name", -1,
+                     &q, nullptr);
   while (sqlite3_step(q) == SQLITE_ROW)
     for (int i = 0; i < 3; ++i)
-      if (auto t = sqlite3_column_text(q, i)) out += reinterpret_cast<const char*>(t), out += "\n";
+      if (auto t = sqlite3_column_text(q, i))
+        out += reinterpret_cast<const char*>(t), out += "\n";
   sqlite3_finalize(q);
   return out;
 }
@@ -53,18 +55,22 @@ struct StoreTest : ::testing::Test {
   std::string path = tmp / "state/satoru.db";
   store db = std::move(store::open(path).value());
 
-  std::int64_t site_id(const std::string& name) {
-    return (*db.find_site(name))->id;
-  }
+  std::int64_t site_id(const std::string& name) { return (*db.find_site(name))->id; }
 };
 
 } // namespace
+
+namespace satoru::detail {
+/// The store's migrations (core/src/schema.cpp), for the migration test.
+const std::vector<std::string>& schema_migrations();
+} // namespace satoru::detail
 
 TEST_F(StoreTest, NewDatabaseHasTheFiveTablesAtLatestVersion) {
   EXPECT_EQ(*db.schema_version(), store::latest_schema_version());
   auto dump = schema_dump(db.handle());
   for (auto table : {"sites", "site_targets", "jobs", "job_events", "sync_state"})
-    EXPECT_NE(dump.find(std::string{"table\n"} + table + "\n"), std::string::npos) << table;
+    EXPECT_NE(dump.find(std::string{"table\n"} + table + "\n"), std::string::npos)
+        << table;
   for (auto index : {"jobs_next_queued", "jobs_of_site", "job_events_of_job"})
     EXPECT_NE(dump.find(index), std::string::npos) << index;
 }
@@ -99,8 +105,9 @@ TEST_F(StoreTest, CreatesPrivateFileAndFolder) {
 }
 
 TEST_F(StoreTest, RefusesADatabaseFromANewerSatoru) {
-  ASSERT_EQ(sqlite3_exec(db.handle(), "PRAGMA user_version = 999", nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db.handle(), "PRAGMA user_version = 999", nullptr, nullptr, nullptr),
+      SQLITE_OK);
   auto again = store::open(path);
   ASSERT_FALSE(again);
   EXPECT_NE(again.err().message.find("newer than this satoru"), std::string::npos);
@@ -123,7 +130,7 @@ TEST_F(StoreTest, SyncConfigUpsertsAndDisablesRemovedSitesKeepingHistory) {
   auto all = *db.list_sites(true);
   ASSERT_EQ(all.size(), 2u);
   EXPECT_FALSE(all[1].enabled);
-  EXPECT_EQ(db.list_targets(a)->size(), 2u);            // history kept
+  EXPECT_EQ(db.list_targets(a)->size(), 2u); // history kept
   EXPECT_EQ(db.list_jobs({a, std::nullopt, 10})->size(), 1u);
 
   // Coming back re-enables the same row.
@@ -208,7 +215,7 @@ TEST_F(StoreTest, RecoversJobsOfADeadProcess) {
   ASSERT_TRUE(db.sync_config({make_site("a"), make_site("b")}));
   auto a = db.enqueue(job_type::backup, site_id("a"))->id;
   auto b = db.enqueue(job_type::backup, site_id("b"))->id;
-  ASSERT_TRUE(*db.claim_next("dead", 1, 5));   // lease of 1 ms: expires at once
+  ASSERT_TRUE(*db.claim_next("dead", 1, 5)); // lease of 1 ms: expires at once
   ASSERT_TRUE(*db.claim_next("alive", 60000, 5));
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
 
@@ -219,13 +226,15 @@ TEST_F(StoreTest, RecoversJobsOfADeadProcess) {
   EXPECT_EQ(job.attempts, 1);
   auto events = *db.list_events(a);
   EXPECT_EQ(events.back().step, "recovery");
-  EXPECT_NE(events.back().message.find("queued again (recovery 1 of 3)"), std::string::npos);
+  EXPECT_NE(events.back().message.find("queued again (recovery 1 of 3)"),
+            std::string::npos);
   EXPECT_EQ(job.recoveries, 1);
   EXPECT_EQ(job.failed_attempts, 0) << "a recovery does not use up the retry budget";
   EXPECT_EQ((**db.get_job(b)).status, job_status::running);
 
   // The callback can declare a holder dead before its lease runs out.
-  touched = *db.recover_jobs(3, [](const std::string& owner) { return owner != "alive"; });
+  touched =
+      *db.recover_jobs(3, [](const std::string& owner) { return owner != "alive"; });
   EXPECT_EQ(touched, std::vector<std::int64_t>{b});
 }
 
@@ -254,20 +263,79 @@ TEST_F(StoreTest, RepositoryJobsRunOneOfEachTypeAtATime) {
   EXPECT_NE(r2, r1);
   EXPECT_FALSE(*db.claim_repository_job(job_type::retention, "me", 60000));
   EXPECT_EQ((*db.claim_repository_job(job_type::restic_sync, "me", 60000))->id, s1);
-  EXPECT_FALSE(*db.claim_next("me", 60000, 4)) << "site claims never take repository jobs";
+  EXPECT_FALSE(*db.claim_next("me", 60000, 4))
+      << "site claims never take repository jobs";
+}
+
+TEST_F(StoreTest, JobsOnTheOffsiteRepositoryNeverRunTogether) {
+  auto copy = db.enqueue(job_type::restic_sync, 0)->id;
+  auto prune = db.enqueue(job_type::offsite_retention, 0)->id;
+  db.enqueue(job_type::offsite_check, 0);
+  db.enqueue(job_type::check, 0);
+  auto running = *db.claim_repository_job(job_type::restic_sync, "me", 60000);
+  ASSERT_TRUE(running);
+  EXPECT_EQ(running->id, copy);
+  EXPECT_FALSE(*db.claim_repository_job(job_type::offsite_retention, "me", 60000));
+  EXPECT_FALSE(*db.claim_repository_job(job_type::offsite_check, "me", 60000));
+  EXPECT_TRUE(*db.claim_repository_job(job_type::check, "me", 60000))
+      << "the local repository's check is not held back by the copy";
+  EXPECT_FALSE(*db.claim_job(prune, "another process", 60000))
+      << "nor by id (`prune --offsite --wait` in a process without a daemon)";
+  job_outcome done;
+  done.status = job_status::success;
+  ASSERT_TRUE(*db.finish_job(*running, done));
+  auto next = *db.claim_repository_job(job_type::offsite_retention, "me", 60000);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->id, prune);
+  EXPECT_EQ(next->type, job_type::offsite_retention);
+}
+
+TEST_F(StoreTest, TheJobTypesMigrationKeepsEveryJobAndEvent) {
+  // A database at schema 3 (before the job types of checks, drills and
+  // off-site retention) with a job and its events.
+  const std::string old_path = tmp / "old.db";
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(old_path.c_str(), &raw), SQLITE_OK);
+  for (std::size_t i = 0; i < 3; ++i)
+    ASSERT_EQ(sqlite3_exec(raw, detail::schema_migrations()[i].c_str(), nullptr, nullptr,
+                           nullptr),
+              SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(raw,
+                   "PRAGMA user_version = 3;"
+                   "INSERT INTO jobs (id, type, status, created_at, epoch) VALUES "
+                   "(7, 'retention', 'success', 1, 3);"
+                   "INSERT INTO job_events (job_id, ts, level, step, message) VALUES "
+                   "(7, 2, 'ok', 'retention', 'kept 1'), (7, 3, 'ok', "
+                   "'retention.prune', 'freed')",
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  sqlite3_close(raw);
+  auto migrated = store::open(old_path);
+  ASSERT_TRUE(migrated) << migrated.err().message;
+  EXPECT_EQ(*migrated->schema_version(), store::latest_schema_version());
+  auto job = *migrated->get_job(7);
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->type, job_type::retention);
+  EXPECT_EQ(job->epoch, 3);
+  EXPECT_EQ(migrated->list_events(7)->size(), 2u);
+  EXPECT_TRUE(migrated->enqueue(job_type::restore_drill, 0)) << "a new type is accepted";
+  EXPECT_EQ(schema_dump(migrated->handle()), schema_dump(db.handle()))
+      << "a migrated database has the schema of a new one";
 }
 
 TEST_F(StoreTest, SitesDueForBackupFollowTheIntervalAndSkipQueued) {
   ASSERT_TRUE(db.sync_config({make_site("a"), make_site("b")}));
-  EXPECT_EQ(db.sites_due_for_backup(3600000)->size(), 2u);  // never backed up
+  EXPECT_EQ(db.sites_due_for_backup(3600000)->size(), 2u); // never backed up
   ASSERT_TRUE(db.enqueue(job_type::backup, site_id("a")));
   auto due = *db.sites_due_for_backup(3600000);
   ASSERT_EQ(due.size(), 1u);
   EXPECT_EQ(due[0].name, "b");
   // A finished backup an hour ago is due again with a 1 h interval.
-  ASSERT_EQ(sqlite3_exec(db.handle(),
-                         "UPDATE jobs SET status = 'success', created_at = created_at - 3600001",
-                         nullptr, nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(
+                db.handle(),
+                "UPDATE jobs SET status = 'success', created_at = created_at - 3600001",
+                nullptr, nullptr, nullptr),
             SQLITE_OK);
   EXPECT_EQ(db.sites_due_for_backup(3600000)->size(), 2u);
   EXPECT_EQ(db.sites_due_for_backup(7200000)->size(), 1u);
@@ -306,22 +374,25 @@ TEST_F(StoreTest, WritesWaitForAnotherWriterInsteadOfFailing) {
 
   // 1. The failure mode we avoid, shown with raw SQL on two connections.
   ASSERT_EQ(sqlite3_exec(other.handle(), "BEGIN", nullptr, nullptr, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(other.handle(), "SELECT COUNT(*) FROM jobs", nullptr, nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(other.handle(), "SELECT COUNT(*) FROM jobs", nullptr, nullptr,
+                         nullptr),
             SQLITE_OK);
-  ASSERT_TRUE(db.enqueue(job_type::backup, site_id("a")));  // commits a write meanwhile
+  ASSERT_TRUE(db.enqueue(job_type::backup, site_id("a"))); // commits a write meanwhile
   auto started = std::chrono::steady_clock::now();
-  int rc = sqlite3_exec(other.handle(), "INSERT INTO jobs (type, status, created_at) "
-                                        "VALUES ('retention', 'queued', 0)",
+  int rc = sqlite3_exec(other.handle(),
+                        "INSERT INTO jobs (type, status, created_at) "
+                        "VALUES ('retention', 'queued', 0)",
                         nullptr, nullptr, nullptr);
   EXPECT_EQ(rc & 0xff, SQLITE_BUSY);
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2))
-    << "the upgrade fails at once, not after busy_timeout";
+      << "the upgrade fails at once, not after busy_timeout";
   sqlite3_exec(other.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
 
   // 2. Ours: another connection holds the write lock for 500 ms; claim waits.
   std::thread holder([&] {
     sqlite3_exec(other.handle(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
-    sqlite3_exec(other.handle(), "UPDATE sites SET health = 'ok'", nullptr, nullptr, nullptr);
+    sqlite3_exec(other.handle(), "UPDATE sites SET health = 'ok'", nullptr, nullptr,
+                 nullptr);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     sqlite3_exec(other.handle(), "COMMIT", nullptr, nullptr, nullptr);
   });
@@ -338,7 +409,8 @@ TEST_F(StoreTest, WritesWaitForAnotherWriterInsteadOfFailing) {
 // Two processes claiming from one database: every job is claimed exactly once.
 TEST_F(StoreTest, TwoProcessesNeverClaimTheSameJob) {
   std::vector<site_config> sites;
-  for (int i = 0; i < 40; ++i) sites.push_back(make_site("s" + std::to_string(i)));
+  for (int i = 0; i < 40; ++i)
+    sites.push_back(make_site("s" + std::to_string(i)));
   ASSERT_TRUE(db.sync_config(sites));
   for (auto& s : *db.list_sites()) {
     auto b = db.enqueue(job_type::backup, s.id);
@@ -528,8 +600,8 @@ TEST_F(StoreTest, TheDatabaseStaysFlatWhenHistoryIsBounded) {
         auto t = d * day + h * 3600 * 1000;
         auto sql = "INSERT INTO jobs (site_id, type, status, created_at, started_at, "
                    "finished_at) VALUES (" +
-                   std::to_string(s) + ", 'backup', 'success', " + std::to_string(t) + ", " +
-                   std::to_string(t) + ", " + std::to_string(t + 60000) + ")";
+                   std::to_string(s) + ", 'backup', 'success', " + std::to_string(t) +
+                   ", " + std::to_string(t) + ", " + std::to_string(t + 60000) + ")";
         ASSERT_EQ(sqlite3_exec(db.handle(), sql.c_str(), nullptr, nullptr, nullptr),
                   SQLITE_OK);
         auto job = sqlite3_last_insert_rowid(db.handle());

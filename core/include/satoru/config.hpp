@@ -22,42 +22,59 @@ struct ssh_config {
 
 struct target_config {
   std::string mode;
-  std::string path;              ///< absolute path on the edge host, lexically normal
-  boost::json::object options;   ///< mode specific, validated by its plugin
-  std::string hash;              ///< target_hash(mode, path)
+  std::string path;            ///< absolute path on the edge host, lexically normal
+  boost::json::object options; ///< mode specific, validated by its plugin
+  std::string hash;            ///< target_hash(mode, path)
 };
 
 struct site_config {
   std::string name;
-  std::string uuid;              ///< configured or derived (UUIDv5 of the name)
+  std::string uuid; ///< configured or derived (UUIDv5 of the name)
   std::string host;
   int port = 22;
   std::string user;
-  ssh_config ssh;                ///< effective settings after merging
+  ssh_config ssh; ///< effective settings after merging
   std::vector<target_config> targets;
 };
 
 struct retention_policy {
   std::optional<int> keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly,
-    keep_yearly;
+      keep_yearly;
   std::optional<std::string> keep_within; ///< restic duration, e.g. "30d"
   /// The restic `forget` flags for this policy, e.g. {"--keep-daily", "7"}.
   std::vector<std::string> restic_flags() const;
 };
 
 struct config {
-  std::string file;              ///< the config file as given
+  std::string file; ///< the config file as given
   std::string staging_root;
   std::string restic_repo_path;
   secret_source restic_password;
   retention_policy retention;
   int restic_retention_interval_hours = 24;
   int restic_sync_interval_hours = 24;
+  /// Retention of the off-site repository (restic_b2_retention_policy, else
+  /// the local policy) and how often it runs (0 = never).
+  retention_policy b2_retention;
+  int restic_b2_retention_interval_hours = 168;
+  /// `restic check` of the local repository (0 = never), reading this much
+  /// of the data ("2%", "1/7"; "0%" = structure only), and of the off-site one.
+  int check_interval_hours = 24;
+  std::string check_read_data_subset = "2%";
+  int restic_b2_check_interval_hours = 168;
+  /// Restore drills: one target every interval (0 = never), round-robin; a
+  /// target not verified for max_age days raises an alert.
+  int restore_drill_interval_hours = 24;
+  int restore_drill_max_age_days = 7;
+  /// Free space every pull, snapshot and restore must leave on its
+  /// filesystem (disk_min_free): both bounds apply; 0 = no bound.
+  double disk_min_free_percent = 10;
+  std::int64_t disk_min_free_bytes = 0;
   std::optional<std::string> restic_b2_repository;
   secret_source restic_b2_account_id;
   secret_source restic_b2_account_key;
   int job_worker_concurrency = 4;
-  int target_concurrency = 2;    ///< targets of one site pulled at once
+  int target_concurrency = 2; ///< targets of one site pulled at once
   int site_scan_interval_hours = 24;
   std::string database_path;
   std::string metrics_listen = "127.0.0.1:9464";
@@ -82,14 +99,14 @@ struct config {
 /// One problem found in a config file, located by JSON pointer.
 struct config_diagnostic {
   std::string file;
-  std::string pointer;   ///< e.g. "/sites/2/targets/0/path"; empty for file-level errors
+  std::string pointer; ///< e.g. "/sites/2/targets/0/path"; empty for file-level errors
   std::string message;
   /// "satoru.json: /sites/2/targets/0/path: must be an absolute path"
   std::string to_string() const;
 };
 
 struct config_result {
-  std::optional<config> value;             ///< set only when diagnostics is empty
+  std::optional<config> value; ///< set only when diagnostics is empty
   std::vector<config_diagnostic> diagnostics;
 };
 
@@ -99,9 +116,10 @@ struct load_options {
   std::function<std::vector<std::string>(const std::string& plugin_dir)> known_modes;
   /// Checks a target's options with the plugin serving its mode; one
   /// message per problem. Empty function = options are not checked.
-  std::function<std::vector<std::string>(const std::string& plugin_dir, const std::string& mode,
+  std::function<std::vector<std::string>(const std::string& plugin_dir,
+                                         const std::string& mode,
                                          const boost::json::object& options)>
-    check_options;
+      check_options;
   /// Default plugin_dir when the config does not set one.
   std::string default_plugin_dir;
 };

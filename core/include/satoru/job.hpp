@@ -14,7 +14,23 @@
 
 namespace satoru {
 
-enum class job_type { preflight, backup, retention, restic_sync };
+/// preflight and backup belong to a site; the others to a repository:
+/// retention and check to the local one, restic_sync (the copy),
+/// offsite_retention and offsite_check to the off-site one; restore_drill
+/// restores one target of the local repository into scratch space.
+enum class job_type {
+  preflight,
+  backup,
+  retention,
+  restic_sync,
+  offsite_retention,
+  check,
+  offsite_check,
+  restore_drill
+};
+
+/// Every job type, in declaration order.
+const std::vector<job_type>& all_job_types();
 
 /// `queued` includes a job waiting for its next attempt (`next_attempt_at`
 /// in the future). `interrupted`: stopped by a shutdown; queued again at the
@@ -32,6 +48,9 @@ bool is_finished(job_status s);
 bool is_terminal(job_status s);
 /// Preflight and backup jobs belong to a site; the others to the repository.
 bool is_site_job(job_type t);
+/// Jobs that write or lock the off-site repository: they run one at a time
+/// (a prune or check must never overlap a copy).
+bool uses_offsite(job_type t);
 
 /// Site health ("ok", "warning", "failed") of a job that ended with `s`: the
 /// one place where a status becomes a health.

@@ -69,6 +69,26 @@ public:
   void set_sync_status(const std::string& status);
   void set_offsite_lag(std::int64_t snapshots);
   void set_staging_free(std::int64_t bytes);
+  /// Off-site retention: snapshots it removed, the off-site size after prune.
+  void add_offsite_snapshots_removed(std::int64_t snapshots);
+  void set_offsite_repository_size(std::int64_t bytes);
+
+  // -- freshness, restorability and headroom -----------------------------------
+  /// The site's backup interval (site_scan_interval_hours), so that alerts
+  /// can compare a target's age with it.
+  void set_site_backup_interval(const std::string& site, std::int64_t seconds);
+  /// How the last `restic check` of a repository ("local" or "offsite")
+  /// ended (1 passed, 0 failed) and when it last passed.
+  void set_check_result(const std::string& repository, bool ok, std::int64_t unix_ms);
+  /// When a restore drill last proved the target restorable (0 = never).
+  void set_target_last_verified(const std::string& site, const std::string& target,
+                                std::int64_t unix_ms);
+  /// restore_drill_max_age_days in seconds, for the alert on unverified targets.
+  void set_drill_max_age(std::int64_t seconds);
+  /// Free bytes (for unprivileged users) of the filesystem holding `path`.
+  void set_fs_free(const std::string& path, std::int64_t bytes);
+  /// The free space disk_min_free keeps on the filesystem holding `path`.
+  void set_fs_min_free(const std::string& path, std::int64_t bytes);
 
 private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -98,6 +118,15 @@ private:
   prometheus::Family<prometheus::Gauge>& sync_status_;
   prometheus::Family<prometheus::Gauge>& offsite_lag_;
   prometheus::Family<prometheus::Gauge>& staging_free_;
+  prometheus::Family<prometheus::Counter>& offsite_snapshots_removed_;
+  prometheus::Family<prometheus::Gauge>& offsite_repository_size_;
+  prometheus::Family<prometheus::Gauge>& site_backup_interval_;
+  prometheus::Family<prometheus::Gauge>& check_ok_;
+  prometheus::Family<prometheus::Gauge>& check_last_success_;
+  prometheus::Family<prometheus::Gauge>& target_last_verified_;
+  prometheus::Family<prometheus::Gauge>& fs_free_;
+  prometheus::Family<prometheus::Gauge>& drill_max_age_;
+  prometheus::Family<prometheus::Gauge>& fs_min_free_;
 };
 
 /// The text exposition of a registry (what /metrics serves).

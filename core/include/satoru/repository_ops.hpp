@@ -34,6 +34,48 @@ struct retention_result {
 retention_result run_retention(const config& cfg, event_sink& events,
                                const cancel_token& cancel);
 
+/// The same on the off-site repository (restic_b2_repository) with
+/// restic_b2_retention_policy (the local policy unless set); events under
+/// "offsite_retention". The caller keeps it apart from copies and checks of
+/// that repository (the sync actor runs one at a time).
+retention_result run_offsite_retention(const config& cfg, event_sink& events,
+                                       const cancel_token& cancel);
+
+struct repository_check {
+  bool ok = false;
+  bool damaged = false; ///< restic found errors in the repository (not a lock or link)
+  std::string error;
+};
+
+/// The sync_state row that keeps how the checks of a repository ended
+/// ("check:local", "check:offsite"), beside the off-site copy's own row
+/// (keyed by its repository).
+inline std::string check_state_key(const std::string& which) {
+  return "check:" + which;
+}
+
+/// `restic check` of the local repository (or with `offsite` the off-site
+/// one) reading check_read_data_subset of the data, after removing the
+/// locks of our dead processes; events under "check" / "offsite_check".
+repository_check run_check(const config& cfg, bool offsite, event_sink& events,
+                           const cancel_token& cancel);
+
+/// What a restore drill of one target found.
+struct drill_result {
+  bool passed = false;
+  std::string error;       ///< why it did not pass
+  std::string snapshot_id; ///< the snapshot it restored
+};
+
+/// Restores the latest snapshot of `target` of `site` into a private scratch
+/// folder below staging_root and verifies it: a sqlite_dump database passes
+/// `PRAGMA integrity_check` and has every table of the staged copy; a
+/// directory holds the snapshot's file count and bytes (`restic ls`). The
+/// scratch folder is removed afterwards. Events under "drill".
+drill_result run_restore_drill(const config& cfg, const site_config& site,
+                               const target_config& target, event_sink& events,
+                               const cancel_token& cancel);
+
 struct offsite_result {
   bool ok = false;
   std::string error;

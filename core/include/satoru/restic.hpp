@@ -58,6 +58,24 @@ struct snapshot_info {
   std::int64_t unix_ms() const;
 };
 
+/// One entry of a snapshot's tree (`restic ls --json`, documented fields).
+struct snapshot_node {
+  std::string path; ///< relative to the snapshot's root, "/" first ("/etc/app.conf")
+  std::string type; ///< "file", "dir", "symlink", "dev", "chardev", "fifo", "socket"
+  std::int64_t size = 0;
+  std::uint32_t mode = 0; ///< permission bits (07777)
+  std::int64_t uid = 0, gid = 0;
+  std::int64_t mtime_ms = 0; ///< Unix milliseconds (0 when unparsable)
+};
+
+/// One line of `restic diff --json`: a path and how it changed from the
+/// first snapshot to the second ('+' added, '-' removed, 'M' content
+/// changed, 'T' type changed, 'U' metadata changed).
+struct snapshot_change {
+  std::string path; ///< relative to the snapshots' root, "/" first
+  char modifier = '?';
+};
+
 /// Per-group result of `forget --json`.
 struct forget_group {
   std::vector<std::string> tags;
@@ -181,8 +199,11 @@ public:
                                              const std::string& group_by,
                                              const cancel_token& cancel = {}) const;
   expected<void> prune(const cancel_token& cancel = {}) const;
-  /// `restic check`; the error carries restic's complaint.
-  expected<void> check(const cancel_token& cancel = {}) const;
+  /// `restic check`, with `--read-data-subset` when `read_data_subset` is
+  /// not empty or "0%" ("2%", "1/7": also reads that share of the pack
+  /// data); the error carries restic's complaint.
+  expected<void> check(const cancel_token& cancel = {},
+                       const std::string& read_data_subset = {}) const;
   /// Removes stale locks (`restic unlock`, which only removes stale ones).
   expected<void> unlock(const cancel_token& cancel = {}) const;
   /// The repository's locks (`list locks` and `cat lock` with --no-lock, so
@@ -217,11 +238,26 @@ public:
   /// whole snapshot. With an id and tags, the snapshot must carry the tags.
   /// restic 0.14 has no `ID:subfolder` syntax and restores a subfolder with
   /// its parents, so a subfolder goes through a private folder in `target`
-  /// and is moved into place.
+  /// and is moved into place. With `only`, just those files or folders
+  /// (relative to `path`, no "..") are restored, at their place below
+  /// `target`; one that is not in the snapshot is a not_found error.
+  /// Everything is restored into a fresh private folder inside `target` and
+  /// renamed into place, so a symlink planted in `target` is replaced, never
+  /// followed.
   expected<void> restore(const std::string& snapshot, const std::string& path,
                          const std::string& target,
                          const std::vector<std::string>& tags = {},
-                         const cancel_token& cancel = {}) const;
+                         const cancel_token& cancel = {},
+                         const std::vector<std::string>& only = {}) const;
+
+  /// Every entry of a snapshot's tree (`restic ls --json ID`), in restic's
+  /// order (depth first, names sorted).
+  expected<std::vector<snapshot_node>> ls(const std::string& snapshot,
+                                          const cancel_token& cancel = {}) const;
+  /// What changed between two snapshots (`restic diff --json A B`).
+  expected<std::vector<snapshot_change>> diff(const std::string& from,
+                                              const std::string& to,
+                                              const cancel_token& cancel = {}) const;
 
   /// The version line of the restic binary ("restic 0.14.0 ...").
   static expected<std::string> version();

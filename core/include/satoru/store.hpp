@@ -34,34 +34,36 @@ struct target_row {
   std::int64_t id = 0, site_id = 0;
   std::string target_hash, mode, path;
   bool enabled = true;
-  std::string last_status;            ///< "", success, warning, failed
+  std::string last_status; ///< "", success, warning, failed
   std::string last_error;
-  std::int64_t last_bytes = 0;        ///< bytes transferred by the last pull
-  std::int64_t last_files = 0;        ///< files transferred by the last pull
+  std::int64_t last_bytes = 0; ///< bytes transferred by the last pull
+  std::int64_t last_files = 0; ///< files transferred by the last pull
   std::int64_t last_duration_ms = 0;
   std::int64_t last_scan_at = 0;
   std::int64_t last_success_at = 0;
   std::string last_snapshot_id;
   std::int64_t last_data_added = 0;   ///< bytes restic added for the last snapshot
+  std::int64_t last_verified_at = 0;  ///< last passed restore drill; 0 = never
+  std::string last_verified_snapshot; ///< the snapshot that drill restored
 };
 
 struct event_row {
   std::int64_t id = 0, job_id = 0, ts = 0;
-  std::string level;                  ///< info, ok, warn, fail, error
-  std::string step;                   ///< e.g. "preflight.ssh", "pull", "snapshot"
-  std::string target;                 ///< target_hash or ""
+  std::string level;  ///< info, ok, warn, fail, error
+  std::string step;   ///< e.g. "preflight.ssh", "pull", "snapshot"
+  std::string target; ///< target_hash or ""
   std::string message;
-  std::string data;                   ///< JSON object text or ""
+  std::string data; ///< JSON object text or ""
 };
 
 struct sync_state_row {
   std::string repository;
   std::int64_t last_attempt_at = 0, last_success_at = 0;
   std::int64_t last_success_started_at = 0; ///< start of the last successful copy
-  std::string status;                 ///< "", running, success, failed
+  std::string status;                       ///< "", running, success, failed
   std::string error;
-  std::int64_t snapshots_copied = 0;  ///< by the last successful run
-  std::int64_t offsite_lag = 0;       ///< local snapshots not yet in the remote
+  std::int64_t snapshots_copied = 0; ///< by the last successful run
+  std::int64_t offsite_lag = 0;      ///< local snapshots not yet in the remote
 };
 
 struct job_filter {
@@ -72,7 +74,7 @@ struct job_filter {
 
 struct enqueue_result {
   std::int64_t id = 0;
-  bool existing = false;              ///< an identical job was already queued
+  bool existing = false; ///< an identical job was already queued
 };
 
 /// The SQLite state store: the durable truth of the service. One object per
@@ -106,6 +108,15 @@ public:
   /// Records a target's pull and snapshot while `lease` still holds its job;
   /// false (nothing written) when the lease was lost.
   expected<bool> record_target(const job_row& lease, const target_result& result);
+  /// Records a restore drill of a target: `passed` sets last_verified_at to
+  /// `at` and the snapshot it restored. Only while `lease` holds the drill job.
+  expected<bool> record_drill(const job_row& lease, std::int64_t site_id,
+                              const std::string& target_hash, bool passed,
+                              const std::string& snapshot_id, std::int64_t at);
+  /// The enabled target a restore drill should verify next: one with a
+  /// snapshot, least recently verified first (never verified first of all),
+  /// ties by site and target order. Empty when no target has a snapshot.
+  expected<std::optional<target_row>> next_drill_target();
 
   // -- jobs -------------------------------------------------------------------
   /// Queues a job, or returns the id of the same type already queued for the
@@ -114,17 +125,16 @@ public:
   expected<enqueue_result> enqueue(job_type type, std::int64_t site_id);
   /// Claims the oldest due queued job whose site has no running job, if
   /// fewer than max_running of owner's jobs run. `busy_sites` are skipped too.
-  expected<std::optional<job_row>> claim_next(const std::string& owner,
-                                              std::int64_t lease_ms, int max_running,
-                                              const std::set<std::int64_t>& busy_sites = {});
+  expected<std::optional<job_row>>
+  claim_next(const std::string& owner, std::int64_t lease_ms, int max_running,
+             const std::set<std::int64_t>& busy_sites = {});
   /// Claims one specific due queued job (in-process `run --wait`).
-  expected<std::optional<job_row>> claim_job(std::int64_t job_id, const std::string& owner,
-                                             std::int64_t lease_ms);
+  expected<std::optional<job_row>>
+  claim_job(std::int64_t job_id, const std::string& owner, std::int64_t lease_ms);
   /// Claims the oldest due queued repository job (retention, restic_sync) of
   /// a type unless one of that type is already running anywhere.
-  expected<std::optional<job_row>> claim_repository_job(job_type type,
-                                                        const std::string& owner,
-                                                        std::int64_t lease_ms);
+  expected<std::optional<job_row>>
+  claim_repository_job(job_type type, const std::string& owner, std::int64_t lease_ms);
   /// Extends the leases of exactly these jobs (each with its epoch) while
   /// owner still holds them; returns the ids whose lease is no longer ours.
   expected<std::vector<std::int64_t>> renew_leases(const std::string& owner,
@@ -147,8 +157,9 @@ public:
   /// after max_recoveries. Recoveries do not use up the retry budget.
   /// `owner_alive`, when given, lets the caller declare a holder dead before
   /// its lease runs out (same host, pid gone). Returns the ids touched.
-  expected<std::vector<std::int64_t>> recover_jobs(
-    int max_recoveries = 3, const std::function<bool(const std::string&)>& owner_alive = {});
+  expected<std::vector<std::int64_t>>
+  recover_jobs(int max_recoveries = 3,
+               const std::function<bool(const std::string&)>& owner_alive = {});
   /// Marks the running jobs of owner interrupted (clean shutdown).
   expected<int> interrupt_owned(const std::string& owner, const std::string& reason);
   expected<std::optional<job_row>> get_job(std::int64_t id);
@@ -171,9 +182,10 @@ public:
   /// while that lease holds its running job: 0 is returned otherwise.
   expected<std::int64_t> add_event(std::int64_t job_id, const std::string& level,
                                    const std::string& step, const std::string& target,
-                                   const std::string& message, const std::string& data = "",
-                                   std::int64_t epoch = 0);
-  expected<std::vector<event_row>> list_events(std::int64_t job_id, std::int64_t after_id = 0);
+                                   const std::string& message,
+                                   const std::string& data = "", std::int64_t epoch = 0);
+  expected<std::vector<event_row>> list_events(std::int64_t job_id,
+                                               std::int64_t after_id = 0);
 
   // -- sync state -------------------------------------------------------------
   expected<sync_state_row> get_sync_state(const std::string& repository);

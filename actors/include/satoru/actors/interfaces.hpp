@@ -60,7 +60,14 @@ using store_actor = caf::typed_actor<
     /// The sync_state row of a repository (empty fields when it never ran).
     caf::replies_to<sync_state_atom, std::string>::with<sync_state_row>,
     /// Writes the sync_state row of a repository.
-    caf::reacts_to<sync_state_atom, sync_state_row>>;
+    caf::reacts_to<sync_state_atom, sync_state_row>,
+    /// The target the next restore drill verifies: {site name, target hash},
+    /// or empty when no target has a snapshot yet.
+    caf::replies_to<drill_atom>::with<std::vector<std::string>>,
+    /// Records a drill (job lease, site name, target hash, passed, snapshot
+    /// id, time): replies false when the lease was lost.
+    caf::replies_to<drill_atom, job_row, std::string, std::string, bool, std::string,
+                    std::int64_t>::with<bool>>;
 
 /// Runs the jobs of one site, one at a time.
 using site_actor = caf::typed_actor<
@@ -87,16 +94,29 @@ using restic_actor = caf::typed_actor<
     /// Counts snapshots per site and those taken after a time (Unix ms), and
     /// reads the repository size; shares the repository.
     caf::replies_to<stats_atom, std::int64_t>::with<repository_counts>,
+    /// Runs a check job (`restic check`) once nothing else uses the repository.
+    caf::replies_to<check_atom, job_row, cancel_token>::with<job_outcome>,
+    /// Runs a restore_drill job: restores the next target's latest snapshot
+    /// into scratch space and verifies it; shares the repository.
+    caf::replies_to<drill_atom, job_row, cancel_token>::with<job_outcome>,
     /// Internal: a step's deadline (plus grace) passed: cancel its token.
     caf::reacts_to<expire_atom, cancel_token>,
     /// Internal: drops queued work whose job was cancelled before it started.
     caf::reacts_to<sweep_atom>>;
 
 /// Owns the off-site repository: runs restic_sync jobs (the copy itself goes
-/// through the restic actor), keeps sync_state and the repository metrics.
+/// through the restic actor) and offsite_retention jobs, keeps sync_state and
+/// the repository metrics. The supervisor never runs two jobs that use the
+/// off-site repository at once (uses_offsite).
 using sync_actor = caf::typed_actor<
     /// Runs one attempt of a claimed restic_sync job and reports how it ended.
     caf::replies_to<run_atom, job_row, cancel_token>::with<job_outcome>,
+    /// Runs one attempt of an offsite_retention job (forget + prune there).
+    caf::replies_to<retention_atom, job_row, cancel_token>::with<job_outcome>,
+    /// Runs one attempt of an offsite_check job (`restic check` there).
+    caf::replies_to<check_atom, job_row, cancel_token>::with<job_outcome>,
+    /// Internal: a step's deadline (plus grace) passed: cancel its token.
+    caf::reacts_to<expire_atom, cancel_token>,
     /// Refreshes snapshot counts, repository size and offsite lag metrics
     /// (sent after every job and at start-up).
     caf::reacts_to<refresh_atom>>;

@@ -2,6 +2,7 @@
 
 #include "satoru/cancel.hpp"
 #include "satoru/job.hpp"
+#include "satoru/repository_ops.hpp"
 #include "satoru/store.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -47,6 +48,8 @@ using lease_atom = caf::atom_constant<caf::atom("lease")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
 using history_atom = caf::atom_constant<caf::atom("history")>;
 using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
+using check_atom = caf::atom_constant<caf::atom("check")>;
+using drill_atom = caf::atom_constant<caf::atom("drill")>;
 
 // -- core types that travel as messages ------------------------------------------
 } // namespace satoru::actors
@@ -233,3 +236,8 @@ typename Inspector::result_type inspect(Inspector& f, queue_counts& x) {
 /// A cancel token is shared memory between threads of one process; it is
 /// never serialized.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(satoru::cancel_token)
+/// Only ever passed between a task thread and the actor that started it,
+/// never serialized.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(satoru::retention_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(satoru::repository_check)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(satoru::drill_result)
