@@ -433,6 +433,7 @@ repository_overview inspect_repository(const config& cfg, std::int64_t since_ms,
                                        const cancel_token& cancel) {
   repository_overview out;
   auto local = local_restic(cfg);
+  local.read_without_lock();
   auto exists = local.exists(cancel);
   if (!exists || !*exists) {
     out.ok = exists.has_value();

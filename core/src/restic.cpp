@@ -454,8 +454,11 @@ expected<process_spec> restic_client::command(std::vector<std::string> args,
   process_spec spec;
   spec.argv.reserve(args.size() + 1);
   spec.argv.emplace_back("restic");
+  const bool reads =
+      !args.empty() && (args[0] == "cat" || args[0] == "snapshots" || args[0] == "stats");
   for (auto& arg : args)
     spec.argv.push_back(std::move(arg));
+  if (no_lock_ && reads) spec.argv.emplace_back("--no-lock");
   spec.env = std::move(*env);
   spec.cwd = cwd;
   spec.timeout = timeout_;

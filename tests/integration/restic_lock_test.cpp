@@ -31,12 +31,28 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::size_t files_in(const std::string& dir) {
+/// The locks in a local repository's `locks` folder. restic writes a lock
+/// as `<id>-tmp-<n>` and renames it; a writer killed before the rename
+/// leaves that file, which restic ignores (it is no lock: `list locks`,
+/// `check` and `prune` pass beside it), so it is not counted.
+std::size_t locks_in(const std::string& dir) {
   std::error_code ec;
   std::size_t n = 0;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-    ++n;
+    n += contains(it->path().filename().string(), "-tmp-") ? 0 : 1;
   return n;
+}
+
+/// In a forked child: becomes the command of `spec` (its environment added).
+[[noreturn]] void exec_spec(process_spec& spec) {
+  for (const auto& [k, v] : spec.env)
+    ::setenv(k.c_str(), v.c_str(), 1);
+  std::vector<char*> argv;
+  for (auto& a : spec.argv)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execvp(argv[0], argv.data());
+  ::_exit(127);
 }
 
 /// A restic of the test's own that holds a lock: `backup --stdin` blocks
@@ -54,7 +70,7 @@ public:
     if (::pipe(fds) != 0) return;
     int report[2]; // the child says whether its namespace worked
     if (::pipe(report) != 0) return;
-    const auto before = files_in(locks_dir);
+    const auto before = locks_in(locks_dir);
     pid_ = ::fork();
     if (pid_ == 0) {
       ::close(fds[1]);
@@ -69,14 +85,7 @@ public:
       (void)ignored;
       ::close(report[1]);
       if (!ok) ::_exit(126);
-      for (const auto& [k, v] : spec->env)
-        ::setenv(k.c_str(), v.c_str(), 1);
-      std::vector<char*> argv;
-      for (auto& a : spec->argv)
-        argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execvp(argv[0], argv.data());
-      ::_exit(127);
+      exec_spec(*spec);
     }
     ::close(fds[0]);
     ::close(report[1]);
@@ -90,7 +99,7 @@ public:
       return;
     }
     // The file appears before restic has written it; readable = really held.
-    held_ = wait_until([&] { return files_in(locks_dir) > before; }, 60s, 10ms) &&
+    held_ = wait_until([&] { return locks_in(locks_dir) > before; }, 60s, 10ms) &&
             wait_until(
                 [&] {
                   auto all = client.locks();
@@ -179,11 +188,11 @@ TEST(ResticLocks, ResticsUnlockKeepsAZombiesLockOursRemovesIt) {
   ASSERT_TRUE(holder.holds());
   holder.kill9(); // a zombie, like a restic killed with its daemon under an init that
                   // does not reap
-  ASSERT_EQ(files_in(locks), 1u);
+  ASSERT_EQ(locks_in(locks), 1u);
 
   // restic 0.14's own rule: same host and kill(pid, 0) works -> not stale.
   ASSERT_TRUE(client.unlock());
-  EXPECT_EQ(files_in(locks), 1u) << "restic 0.14 now removes a zombie's lock itself";
+  EXPECT_EQ(locks_in(locks), 1u) << "restic 0.14 now removes a zombie's lock itself";
   auto plain = restic(env, env.path("repo"), {"check"});
   EXPECT_NE(plain.exit_code, 0)
       << "restic check must not pass a lock: " << plain.out << plain.err;
@@ -195,7 +204,7 @@ TEST(ResticLocks, ResticsUnlockKeepsAZombiesLockOursRemovesIt) {
   ASSERT_EQ(cleaned->removed.size(), 1u);
   EXPECT_EQ(cleaned->removed[0].pid, holder.pid());
   EXPECT_EQ(cleaned->removed[0].hostname, lock_host_name());
-  EXPECT_EQ(files_in(locks), 0u);
+  EXPECT_EQ(locks_in(locks), 0u);
   ASSERT_FALSE(sink.events.empty());
   EXPECT_TRUE(contains(sink.events[0].message, "PID " + std::to_string(holder.pid()) +
                                                    " on host " + lock_host_name()))
@@ -214,7 +223,7 @@ TEST(ResticLocks, ALiveLockIsKeptAndPruneWaitsForItNamingItsHolder) {
   ASSERT_TRUE(cleaned) << cleaned.err().message;
   EXPECT_TRUE(cleaned->removed.empty());
   ASSERT_EQ(cleaned->kept.size(), 1u);
-  EXPECT_EQ(files_in(env.path("repo/locks")), 1u);
+  EXPECT_EQ(locks_in(env.path("repo/locks")), 1u);
 
   // prune needs the exclusive lock: it waits, says whose lock it met, and
   // goes on once the holder is done (released when prune reports the wait).
@@ -248,7 +257,7 @@ TEST(ResticLocks, AnotherHostsDeadLockIsNeverRemoved) {
   EXPECT_TRUE(cleaned->removed.empty());
   ASSERT_EQ(cleaned->kept.size(), 1u);
   EXPECT_EQ(cleaned->kept[0].hostname, "satoru-elsewhere");
-  EXPECT_EQ(files_in(env.path("repo/locks")), 1u);
+  EXPECT_EQ(locks_in(env.path("repo/locks")), 1u);
 }
 
 TEST(ResticLocks, ACancelledResticLeavesNoLock) {
@@ -264,7 +273,7 @@ TEST(ResticLocks, ACancelledResticLeavesNoLock) {
         run_shell("head -c 100000000 /dev/urandom > '" + env.path("big/blob") + "'"), 0);
     cancel_token token;
     std::thread watcher{[&] {
-      wait_until([&] { return files_in(locks) > 0; }, 60s, 5ms);
+      wait_until([&] { return locks_in(locks) > 0; }, 60s, 5ms);
       token.cancel();
     }};
     auto r = client.backup(env.path("big"), {"satoru"}, "satoru", token);
@@ -273,8 +282,59 @@ TEST(ResticLocks, ACancelledResticLeavesNoLock) {
   }
   ASSERT_TRUE(cancelled) << "the backup always finished before its cancel";
   // restic 0.14 dies on SIGTERM without removing its lock; the client did.
-  EXPECT_EQ(files_in(locks), 0u);
+  EXPECT_EQ(locks_in(locks), 0u);
   EXPECT_TRUE(client.check());
+}
+
+/// The daemon's metrics refresh reads with --no-lock: beside an exclusive
+/// lock it still reads, and it leaves no lock of its own (a refresh killed
+/// with a stopping daemon once left one that failed the next `restic check`).
+TEST(ResticLocks, TheMetricsReadsTakeNoLockAndWorkBesideAnExclusiveOne) {
+  satoru_env env;
+  auto client = local_client(env);
+  const auto locks = env.path("repo/locks");
+  auto spec = client.command({"prune"});
+  ASSERT_TRUE(spec);
+  const pid_t pruner = ::fork();
+  if (pruner == 0) {
+    exec_spec(*spec);
+  }
+  // Stopped as soon as its exclusive lock is in place (restic writes a
+  // `<id>-tmp-<n>` file first and renames it): prune now holds it.
+  auto written = [&] {
+    std::error_code ec;
+    for (fs::directory_iterator it(locks, ec), end; !ec && it != end; it.increment(ec))
+      if (!contains(it->path().filename().string(), "-tmp-") &&
+          fs::file_size(it->path(), ec) > 0)
+        return true;
+    return ::waitpid(pruner, nullptr, WNOHANG) != 0; // ended: give up
+  };
+  const bool held = wait_until(written, 60s, 1ms) && ::kill(pruner, 0) == 0;
+  ::kill(pruner, SIGSTOP);
+  struct reaper {
+    pid_t pid;
+    ~reaper() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reap{pruner};
+  ASSERT_TRUE(held) << "restic prune never wrote its lock";
+  ASSERT_EQ(locks_in(locks), 1u);
+
+  auto locked = client.snapshots({"satoru"});
+  EXPECT_FALSE(locked) << "a plain read must meet prune's exclusive lock";
+
+  client.read_without_lock();
+  auto exists = client.exists();
+  ASSERT_TRUE(exists) << exists.err().message;
+  EXPECT_TRUE(*exists);
+  auto snaps = client.snapshots({"satoru"});
+  ASSERT_TRUE(snaps) << snaps.err().message;
+  EXPECT_EQ(snaps->size(), 1u);
+  auto stats = client.stats();
+  ASSERT_TRUE(stats) << stats.err().message;
+  EXPECT_GT(stats->total_size, 0);
+  EXPECT_EQ(locks_in(locks), 1u) << "the reads must leave only prune's lock";
 }
 
 TEST(ResticLocks, AZombiesLockOnARestRemoteIsRemovedThere) {
@@ -289,13 +349,13 @@ TEST(ResticLocks, AZombiesLockOnARestRemoteIsRemovedThere) {
   ASSERT_TRUE(holder.holds());
   holder.kill9();
   ASSERT_TRUE(client.unlock());
-  ASSERT_EQ(files_in(locks), 1u) << "restic 0.14 now removes a zombie's lock itself";
+  ASSERT_EQ(locks_in(locks), 1u) << "restic 0.14 now removes a zombie's lock itself";
 
   auto cleaned = client.clear_dead_locks();
   ASSERT_TRUE(cleaned) << cleaned.err().message;
   EXPECT_EQ(cleaned->removed.size(), 1u);
   EXPECT_TRUE(cleaned->left.empty());
-  EXPECT_EQ(files_in(locks), 0u);
+  EXPECT_EQ(locks_in(locks), 0u);
   auto check = restic(env, location, {"check"});
   EXPECT_EQ(check.exit_code, 0) << check.err;
 }
@@ -318,7 +378,8 @@ SATORU_TEST_STOP_IN=@STOP_IN@
 SATORU_TEST_MARK=@MARK@
 SATORU_TEST_LOCKS=@LOCKS@
 if [ "$1" = "$SATORU_TEST_STOP_IN" ] && [ ! -e "$SATORU_TEST_MARK" ]; then
-  count() { find "$SATORU_TEST_LOCKS" -type f -size +0 2>/dev/null | wc -l; }
+  # A lock in place, not restic's `<id>-tmp-<n>` file before its rename.
+  count() { find "$SATORU_TEST_LOCKS" -type f -size +0 ! -name '*-tmp-*' 2>/dev/null | wc -l; }
   before=$(count)
   REAL "$@" &
   child=$!
@@ -414,7 +475,7 @@ TEST_P(KilledInsideRestic, NextStartRunsRetentionAndCheckWithNoOperatorStep) {
   ASSERT_TRUE(wait_until([&] { return fs::exists(env.path("stopped")); }, 120s))
       << daemon.log();
   daemon.kill9();
-  ASSERT_GE(files_in(watched), 1u) << "restic's lock must be left behind by the kill";
+  ASSERT_GE(locks_in(watched), 1u) << "restic's lock must be left behind by the kill";
 
   // The next start: the interrupted job runs again, retention runs, and
   // nobody unlocked anything by hand.
@@ -424,8 +485,8 @@ TEST_P(KilledInsideRestic, NextStartRunsRetentionAndCheckWithNoOperatorStep) {
   auto sync = env.run({"sync", "--wait"});
   EXPECT_EQ(sync.exit_code, 0) << sync.out << sync.err;
   EXPECT_EQ(daemon.stop(), 0);
-  EXPECT_EQ(files_in(local_locks), 0u);
-  EXPECT_EQ(files_in(remote_locks), 0u);
+  EXPECT_EQ(locks_in(local_locks), 0u);
+  EXPECT_EQ(locks_in(remote_locks), 0u);
   auto local_check = restic(env, env.path("repo"), {"check"});
   EXPECT_EQ(local_check.exit_code, 0) << local_check.err;
   auto remote_check = restic(env, offsite, {"check"});

@@ -223,6 +223,12 @@ public:
   /// Where lock events go (waiting for a lock, dead locks removed); none by
   /// default. The sink must outlive the client's calls.
   void report_to(event_sink* events) { events_ = events; }
+  /// Reads (`cat config`, `snapshots`, `stats`) take no lock from now on.
+  /// For background readers such as the metrics refresh: a reader killed
+  /// with the daemon then leaves no lock behind, and it never makes an
+  /// exclusive retention wait. Its numbers may be off while a prune runs,
+  /// which the next read corrects.
+  void read_without_lock() { no_lock_ = true; }
   expected<repo_stats> stats(const cancel_token& cancel = {}) const;
   /// `restic copy --from-repo SRC` into this repository; returns the number
   /// of snapshots copied. restic 0.14's copy has no --json, so the count is
@@ -311,6 +317,7 @@ private:
   std::chrono::milliseconds timeout_;
   event_sink* events_ = nullptr;
   bool tidy_ = true; ///< clean up after children that died (off for the cleaner itself)
+  bool no_lock_ = false; ///< reads pass --no-lock (read_without_lock)
 };
 
 /// restic's cache folder for a config: `<restic_repo_path>-cache`, a private
