@@ -147,6 +147,34 @@ auto guarded(Body&& body, OnError&& on_error) noexcept -> decltype(body()) {
   }
 }
 
+/// validate_options() of a plugin whose options are checked by `parse` (one
+/// message per problem): an exception becomes one problem, not a crash.
+template <class Parse> std::vector<std::string> checked_options(Parse&& parse) noexcept {
+  return guarded(std::forward<Parse>(parse), [](const std::string& what) {
+    return std::vector<std::string>{"options: cannot be checked: " + what};
+  });
+}
+
+/// The first steps of a preflight(): the option problems as one failing
+/// "options" check, then the shell on the edge host. nullptr, with a failing
+/// "remote.path" check, when the host cannot be reached: the path checks
+/// cannot run then.
+inline remote_shell* start_preflight(const std::vector<std::string>& option_problems,
+                                     plugin_services& services,
+                                     std::vector<check_result>& checks) {
+  if (!option_problems.empty()) {
+    std::string text;
+    for (const auto& p : option_problems)
+      text += (text.empty() ? "" : "; ") + p;
+    checks.push_back({"options", check_result::level::fail, text});
+  }
+  auto shell = services.remote();
+  if (shell) return *shell;
+  checks.push_back({"remote.path", check_result::level::fail,
+                    "cannot reach the edge host: " + shell.err().message});
+  return nullptr;
+}
+
 } // namespace satoru
 
 /// What a library was built with. Plain C: the loader reads it before it

@@ -118,14 +118,10 @@ std::vector<std::string> directory_rsync_handler::local_tools(const std::string&
 std::vector<std::string>
 directory_rsync_handler::validate_options(const std::string&,
                                           const boost::json::object& options) const {
-  return guarded(
-      [&] {
-        directory_options parsed;
-        return parse_directory_options(options, parsed);
-      },
-      [](const std::string& what) {
-        return std::vector<std::string>{"options: cannot be checked: " + what};
-      });
+  return checked_options([&] {
+    directory_options parsed;
+    return parse_directory_options(options, parsed);
+  });
 }
 
 std::vector<check_result> directory_rsync_handler::preflight(const target_spec& target,
@@ -133,19 +129,9 @@ std::vector<check_result> directory_rsync_handler::preflight(const target_spec& 
   std::vector<check_result> checks;
   try {
     directory_options options;
-    auto problems = parse_directory_options(target.options, options);
-    if (!problems.empty()) {
-      std::string text;
-      for (const auto& p : problems)
-        text += (text.empty() ? "" : "; ") + p;
-      checks.push_back({"options", check_result::level::fail, text});
-    }
-    auto shell = services.remote();
-    if (!shell) {
-      checks.push_back({"remote.path", check_result::level::fail,
-                        "cannot reach the edge host: " + shell.err().message});
-      return checks;
-    }
+    remote_shell* shell = start_preflight(
+        parse_directory_options(target.options, options), services, checks);
+    if (shell == nullptr) return checks;
 
     // One word for the shell, whatever the path holds: quotes, `$(...)`,
     // ';', newlines. Only builtins run, so the answer does not depend on
@@ -157,7 +143,7 @@ std::vector<check_result> directory_rsync_handler::preflight(const target_spec& 
         " elif [ ! -r \"$p\" ] || [ ! -x \"$p\" ]; then echo unreadable;"
         " else echo ok; fi";
     check_result path{"remote.path", check_result::level::fail, ""};
-    auto run = (*shell)->exec(script, check_timeout);
+    auto run = shell->exec(script, check_timeout);
     const std::string user = services.endpoint().user;
     if (!run) {
       path.message = "cannot check " + target.path + ": " + run.err().message;
@@ -179,9 +165,9 @@ std::vector<check_result> directory_rsync_handler::preflight(const target_spec& 
       }
     }
     checks.push_back(std::move(path));
-    checks.push_back(check_remote_rsync(**shell, check_timeout));
+    checks.push_back(check_remote_rsync(*shell, check_timeout));
     if (options.sudo)
-      checks.push_back(check_remote_sudo(**shell, target.site_name, services.endpoint(),
+      checks.push_back(check_remote_sudo(*shell, target.site_name, services.endpoint(),
                                          {"rsync", sudo_rsync_probe}, check_timeout));
   } catch (const std::exception& e) {
     checks.push_back({"plugin", check_result::level::fail,

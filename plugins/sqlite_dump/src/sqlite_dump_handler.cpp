@@ -324,14 +324,10 @@ std::vector<std::string> sqlite_dump_handler::local_tools(const std::string&) co
 std::vector<std::string>
 sqlite_dump_handler::validate_options(const std::string&,
                                       const boost::json::object& options) const {
-  return guarded(
-      [&] {
-        sqlite_options parsed;
-        return parse_sqlite_options(options, parsed);
-      },
-      [](const std::string& what) {
-        return std::vector<std::string>{"options: cannot be checked: " + what};
-      });
+  return checked_options([&] {
+    sqlite_options parsed;
+    return parse_sqlite_options(options, parsed);
+  });
 }
 
 std::vector<check_result> sqlite_dump_handler::preflight(const target_spec& target,
@@ -340,20 +336,10 @@ std::vector<check_result> sqlite_dump_handler::preflight(const target_spec& targ
   std::vector<check_result> checks;
   try {
     sqlite_options options;
-    auto problems = parse_sqlite_options(target.options, options);
-    if (!problems.empty()) {
-      std::string text;
-      for (const auto& p : problems)
-        text += (text.empty() ? "" : "; ") + p;
-      checks.push_back({"options", level::fail, text});
-    }
-    auto shell = services.remote();
-    if (!shell) {
-      checks.push_back({"remote.path", level::fail,
-                        "cannot reach the edge host: " + shell.err().message});
-      return checks;
-    }
-    remote_shell& sh = **shell;
+    remote_shell* shell =
+        start_preflight(parse_sqlite_options(target.options, options), services, checks);
+    if (shell == nullptr) return checks;
+    remote_shell& sh = *shell;
     const std::string user = services.endpoint().user;
     const std::string helper = options.sudo ? options.sudo_helper : std::string{};
     if (options.sudo) {
