@@ -55,7 +55,10 @@ snapshot_outcome take_snapshot(const runtime_context& ctx, const store_actor& st
                                const snapshot_request& req, const cancel_token& cancel) {
   snapshot_outcome out;
   store_event_sink sink{store, req.job_id, req.epoch};
+  for (const auto& site : ctx.cfg->sites)
+    if (site.uuid == req.site_uuid) sink.track_progress(ctx.metrics.get(), site.name);
   auto client = local_restic(*ctx.cfg);
+  client.report_to(&sink, req.target_hash);
   auto started = now_ms();
   auto summary = client.backup(
       req.staging_dir, snapshot_tags(req.site_uuid, req.target_hash), "satoru", cancel);

@@ -8,6 +8,7 @@ runtime_config::runtime_config() {
   add_message_type<std::vector<job_row>>("std::vector<job_row>");
   add_message_type<job_outcome>("job_outcome");
   add_message_type<job_event>("job_event");
+  add_message_type<job_progress>("job_progress");
   add_message_type<target_result>("target_result");
   add_message_type<preflight_summary>("preflight_summary");
   add_message_type<snapshot_request>("snapshot_request");

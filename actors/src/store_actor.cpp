@@ -84,6 +84,10 @@ store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_st
                             e.epoch),
               "recording an event");
       },
+      [=](progress_atom, const job_progress& p) {
+        check(db->put_progress(p.job_id, p.epoch, p.target, p.now, p.ended),
+              "recording progress");
+      },
       [=](scan_atom, const job_row& lease, const target_result& result) {
         auto r = db->record_target(lease, result);
         if (check(r, "recording a target") && !*r)

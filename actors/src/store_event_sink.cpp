@@ -24,18 +24,22 @@ void store_event_sink::track_progress(metrics* m, std::string site) {
 
 void store_event_sink::progress(const std::string& target, const satoru::progress& now) {
   const std::int64_t t = now_ms();
-  bool metric = false, event = false;
+  bool live = false, event = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto [it, first] = marks_.try_emplace(target);
     if (first) it->second.event_ms = t; // a step shorter than a minute writes none
-    metric = t - it->second.metric_ms >= 1000;
+    live = t - it->second.live_ms >= 1000;
     event = t - it->second.event_ms >= 60'000;
-    if (metric) it->second.metric_ms = t;
+    if (live) it->second.live_ms = t;
     if (event) it->second.event_ms = t;
   }
-  if (metric && metrics_)
-    metrics_->set_target_progress(site_, target, now.bytes_done, now.bytes_total);
+  if (live) {
+    if (metrics_ && !target.empty())
+      metrics_->set_target_progress(site_, target, now.bytes_done, now.bytes_total);
+    caf::anon_send(store_, progress_atom::value,
+                   job_progress{job_id_, epoch_, target, now, false});
+  }
   if (event)
     emit("info", now.step + ".progress", target, now.describe(),
          {{"bytes_done", now.bytes_done},
@@ -47,12 +51,17 @@ void store_event_sink::progress(const std::string& target, const satoru::progres
           {"eta_seconds", now.eta_seconds}});
 }
 
-void store_event_sink::progress_ended(const std::string& target) {
+void store_event_sink::progress_ended(const std::string& target,
+                                      const satoru::progress& last) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    marks_.erase(target);
+    if (marks_.erase(target) == 0) return; // it never showed progress
   }
-  if (metrics_) metrics_->remove_target_progress(site_, target);
+  if (metrics_ && !target.empty()) metrics_->remove_target_progress(site_, target);
+  // The step's last values stay until the job's attempt ends, so that a
+  // follower polling the table sees where it ended (100% of a done pull).
+  caf::anon_send(store_, progress_atom::value,
+                 job_progress{job_id_, epoch_, target, last, true});
 }
 
 } // namespace satoru::actors

@@ -62,14 +62,16 @@ std::shared_ptr<plugin_registry> plugins_or_exit(const config& cfg);
 std::int64_t parse_job_id_or_exit(const std::string& text);
 
 /// Prints a job's events as they are written until it ends (finished or
-/// interrupted; a job waiting for a retry is followed through it); returns
-/// the last row read. `quit_early` is polled and stops the follow when true;
+/// interrupted; a job waiting for a retry is followed through it), with the
+/// live progress of its running steps (progress_display); returns the last
+/// row read. `quit_early` is polled and stops the follow when true;
 /// so do SIGINT and SIGTERM.
 job_row follow_job(store& db, std::int64_t job_id, bool json,
                    const std::function<bool()>& quit_early = {});
 
-/// A job event as JSON / as one printed line (JSON line with `json`).
+/// A job event as JSON / as one line of text (JSON with `json`) / printed.
 boost::json::object event_json(const event_row& e);
+std::string event_line(const event_row& e, bool json);
 void print_event(const event_row& e, bool json);
 
 /// Queues a job (or finds the identical queued one), prints its id and,

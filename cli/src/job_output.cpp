@@ -1,4 +1,5 @@
 #include "cli_context.hpp"
+#include "satoru/progress_display.hpp"
 #include "satoru/time.hpp"
 
 #include <boost/json.hpp>
@@ -7,9 +8,14 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
+#include <map>
 #include <pthread.h>
+#include <string_view>
+#include <sys/ioctl.h>
 #include <thread>
+#include <unistd.h>
 
 namespace satoru::cli {
 
@@ -50,13 +56,14 @@ boost::json::object event_json(const event_row& e) {
   return o;
 }
 
+std::string event_line(const event_row& e, bool json) {
+  if (json) return boost::json::serialize(event_json(e));
+  return fmt::format("{} {:<5} {:<24} {}{}", format_time(e.ts), e.level, e.step,
+                     e.target.empty() ? "" : "[" + e.target + "] ", e.message);
+}
+
 void print_event(const event_row& e, bool json) {
-  if (json)
-    std::cout << boost::json::serialize(event_json(e)) << std::endl;
-  else
-    std::cout << fmt::format("{} {:<5} {:<24} {}{}", format_time(e.ts), e.level, e.step,
-                             e.target.empty() ? "" : "[" + e.target + "] ", e.message)
-              << std::endl;
+  std::cout << event_line(e, json) << std::endl;
 }
 
 std::string retry_note(const job_row& job, const config& cfg) {
@@ -105,29 +112,80 @@ private:
   }, old_term_{};
 };
 
+/// How the live progress shows on stdout: JSON lines with --json, redrawn
+/// status lines on a terminal, plain lines otherwise.
+progress_display::mode display_mode(bool json) {
+  if (json) return progress_display::mode::json;
+  const char* term = std::getenv("TERM");
+  if (::isatty(STDOUT_FILENO) && !(term && std::string_view{term} == "dumb"))
+    return progress_display::mode::terminal;
+  return progress_display::mode::plain;
+}
+
+int terminal_width() {
+  winsize ws{};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return 80;
+}
+
+/// Names a target by its path (the event lines use its hash); the targets
+/// of the job's site are read when a hash is first seen.
+class target_labels {
+public:
+  target_labels(store& db, std::int64_t site_id)
+      : db_(db)
+      , site_id_(site_id) {}
+  std::string operator()(const std::string& hash) {
+    if (hash.empty()) return "repository";
+    if (!paths_.count(hash) && site_id_ > 0)
+      if (auto targets = db_.list_targets(site_id_))
+        for (const auto& t : *targets)
+          paths_[t.target_hash] = t.path;
+    auto it = paths_.find(hash);
+    return it == paths_.end() ? hash : it->second;
+  }
+
+private:
+  store& db_;
+  std::int64_t site_id_;
+  std::map<std::string, std::string> paths_;
+};
+
 } // namespace
 
 job_row follow_job(store& db, std::int64_t job_id, bool json,
                    const std::function<bool()>& quit_early) {
   follow_signals signals;
+  auto first = db.get_job(job_id);
+  if (!first) fail(exit_failed, first.err().message);
+  if (!*first) fail(exit_usage, fmt::format("no job {}", job_id));
+  target_labels labels{db, (*first)->site_id};
+  progress_display display{std::cout, display_mode(json), std::ref(labels),
+                           terminal_width()};
   std::int64_t last_event = 0;
   auto print_new = [&] {
     if (auto events = db.list_events(job_id, last_event))
       for (const auto& e : *events) {
-        print_event(e, json);
+        display.line(event_line(e, json));
         last_event = e.id;
       }
   };
   for (;;) {
     print_new();
+    if (auto rows = db.list_progress(job_id)) display.update(*rows, now_ms());
     auto job = db.get_job(job_id);
     if (!job) fail(exit_failed, job.err().message);
     if (!*job) fail(exit_usage, fmt::format("no job {}", job_id));
     if (is_terminal((*job)->status)) {
-      print_new(); // events written after the status change
+      // Where its last steps ended, then the events written after the
+      // status change.
+      if (auto rows = db.list_progress(job_id)) display.update(*rows, now_ms());
+      display.clear();
+      print_new();
       return **job;
     }
     if (follow_stopped) {
+      display.clear();
       std::cerr << fmt::format(
           "satoru: stopped following job {} (it is {}); `satoru job {} "
           "--follow` picks it up again\n",

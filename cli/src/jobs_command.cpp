@@ -1,9 +1,11 @@
 #include "cli_context.hpp"
+#include "satoru/progress_display.hpp"
 #include "satoru/time.hpp"
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include <cmath>
 #include <iostream>
 
 namespace satoru::cli {
@@ -38,6 +40,39 @@ boost::json::object job_json(const job_row& j) {
 std::string status_text(const job_row& j, const config& cfg) {
   auto note = retry_note(j, cfg);
   return note.empty() ? to_string(j.status) : fmt::format("queued ({})", note);
+}
+
+/// A running job's status with how far its running steps are ("running 43%").
+std::string running_text(const job_row& j, const std::vector<progress_row>& progress) {
+  auto fraction = running_fraction(progress, j.id);
+  if (j.status != job_status::running || !fraction) return to_string(j.status);
+  return fmt::format("running {:.0f}%", *fraction * 100);
+}
+
+/// The live progress of running jobs (none when nothing runs).
+std::vector<progress_row> live_progress(std::optional<store>& db,
+                                        const std::vector<job_row>& jobs) {
+  bool running = false;
+  for (const auto& j : jobs)
+    running = running || j.status == job_status::running;
+  if (!db || !running) return {};
+  auto rows = db->list_progress();
+  if (!rows) fail(exit_failed, rows.err().message);
+  return std::move(*rows);
+}
+
+/// "percent" and "progress" (the running steps) of a job in --json output.
+void add_progress_json(boost::json::object& o, const job_row& j,
+                       const std::vector<progress_row>& progress) {
+  auto fraction = running_fraction(progress, j.id);
+  if (fraction)
+    o["percent"] = std::round(*fraction * 1000) / 10;
+  else
+    o["percent"] = nullptr;
+  boost::json::array steps;
+  for (const auto& row : progress)
+    if (row.job_id == j.id && row.ended_at == 0) steps.push_back(progress_json(row));
+  o["progress"] = std::move(steps);
 }
 
 std::string duration_of(const job_row& j) {
@@ -84,10 +119,14 @@ void add_jobs_command(CLI::App& app, global_options& opts, command_runner& run) 
         if (!rows) fail(exit_failed, rows.err().message);
         jobs = std::move(*rows);
       }
+      auto progress = live_progress(db, jobs);
       if (opts.json) {
         boost::json::array out;
-        for (const auto& j : jobs)
-          out.push_back(job_json(j));
+        for (const auto& j : jobs) {
+          auto o = job_json(j);
+          add_progress_json(o, j, progress);
+          out.push_back(std::move(o));
+        }
         print_json(out);
         return exit_ok;
       }
@@ -96,11 +135,12 @@ void add_jobs_command(CLI::App& app, global_options& opts, command_runner& run) 
                                "ERROR");
       for (const auto& j : jobs) {
         auto note = retry_note(j, cfg);
-        std::cout << fmt::format(
-            "{:>6} {:<20} {:<11} {:<11} {:>7} {:<20} {:>9} {}\n", j.id,
-            j.site_name.empty() ? "-" : j.site_name, to_string(j.type),
-            to_string(j.status), j.attempts, format_time(j.created_at), duration_of(j),
-            note.empty() ? j.error : fmt::format("{}; {}", note, j.error));
+        std::cout << fmt::format("{:>6} {:<20} {:<11} {:<11} {:>7} {:<20} {:>9} {}\n",
+                                 j.id, j.site_name.empty() ? "-" : j.site_name,
+                                 to_string(j.type), running_text(j, progress), j.attempts,
+                                 format_time(j.created_at), duration_of(j),
+                                 note.empty() ? j.error
+                                              : fmt::format("{}; {}", note, j.error));
       }
       return exit_ok;
     };
@@ -130,6 +170,7 @@ void add_job_command(CLI::App& app, global_options& opts, command_runner& run) {
       if (!events) fail(exit_failed, events.err().message);
       if (opts.json) {
         auto out = job_json(**job);
+        add_progress_json(out, **job, live_progress(db, {**job}));
         boost::json::array list;
         for (const auto& e : *events)
           list.push_back(event_json(e));

@@ -1,4 +1,5 @@
 #include "cli_context.hpp"
+#include "satoru/progress_display.hpp"
 #include "satoru/time.hpp"
 
 #include <boost/json.hpp>
@@ -57,6 +58,53 @@ std::int64_t site_last_verified(const std::vector<target_row>& targets) {
   return oldest;
 }
 
+/// What a site runs now: its running job and that job's running step.
+struct running_work {
+  std::int64_t job_id = 0;
+  std::string step; ///< "pull 43%", "snapshot", else the step of its last event
+  std::vector<progress_row> progress;
+};
+
+/// The running work of each site (by name), from the jobs that run now.
+std::map<std::string, running_work> running_by_site(std::optional<store>& db) {
+  std::map<std::string, running_work> out;
+  if (!db) return out;
+  job_filter filter;
+  filter.status = job_status::running;
+  auto jobs = db->list_jobs(filter);
+  if (!jobs) fail(exit_failed, jobs.err().message);
+  if (jobs->empty()) return out;
+  auto rows = db->list_progress();
+  if (!rows) fail(exit_failed, rows.err().message);
+  for (const auto& j : *jobs) {
+    if (j.site_name.empty()) continue;
+    running_work w;
+    w.job_id = j.id;
+    w.step = running_steps(*rows, j.id);
+    for (const auto& r : *rows)
+      if (r.job_id == j.id && r.ended_at == 0) w.progress.push_back(r);
+    if (w.step.empty())
+      if (auto events = db->list_events(j.id); events && !events->empty())
+        w.step = events->back().step;
+    if (w.step.empty()) w.step = to_string(j.type);
+    out[j.site_name] = std::move(w);
+  }
+  return out;
+}
+
+/// "running" of a site in --json output: null when it runs nothing.
+boost::json::value running_json(const std::map<std::string, running_work>& running,
+                                const std::string& site) {
+  auto it = running.find(site);
+  if (it == running.end()) return nullptr;
+  boost::json::array steps;
+  for (const auto& r : it->second.progress)
+    steps.push_back(progress_json(r));
+  return boost::json::object{{"job_id", it->second.job_id},
+                             {"step", it->second.step},
+                             {"progress", std::move(steps)}};
+}
+
 } // namespace
 
 void add_sites_command(CLI::App& app, global_options& opts, command_runner& run) {
@@ -73,6 +121,11 @@ void add_sites_command(CLI::App& app, global_options& opts, command_runner& run)
         if (!pending) fail(exit_failed, pending.err().message);
         retries.insert(pending->begin(), pending->end());
       }
+      auto running = running_by_site(db);
+      auto step_of = [&](const site_row& s) {
+        auto it = running.find(s.name);
+        return it == running.end() ? std::string{"-"} : it->second.step;
+      };
       auto next_retry = [&](const site_row& s) {
         auto it = retries.find(s.name);
         return it == retries.end() ? std::string{"-"} : format_time(it->second);
@@ -113,21 +166,23 @@ void add_sites_command(CLI::App& app, global_options& opts, command_runner& run)
                          {"last_verified_at", format_time(site_last_verified(targets))},
                          {"target_count", s.target_count},
                          {"next_retry_at", retries.count(s.name) ? next_retry(s) : ""},
-                         {"targets", std::move(target_list)}});
+                         {"targets", std::move(target_list)},
+                         {"running", running_json(running, s.name)}});
         }
         print_json(out);
         return exit_ok;
       }
-      const char* row = "{:<20} {:<36} {:<22} {:<8} {:<20} {:<20} {:<20} {:<20} {}\n";
+      const char* row =
+          "{:<20} {:<36} {:<22} {:<8} {:<20} {:<20} {:<20} {:<20} {:<7} {}\n";
       std::cout << fmt::format(fmt::runtime(row), "NAME", "UUID", "HOST", "HEALTH",
                                "LAST PREFLIGHT", "LAST BACKUP", "LAST VERIFIED",
-                               "NEXT RETRY", "TARGETS");
+                               "NEXT RETRY", "TARGETS", "RUNNING");
       for (const auto& s : sites)
         std::cout << fmt::format(
             fmt::runtime(row), s.name, s.uuid, fmt::format("{}:{}", s.host, s.port),
             s.health, format_time(s.last_preflight_at), format_time(s.last_backup_at),
             format_time(site_last_verified(targets_of(db, s))), next_retry(s),
-            s.target_count);
+            s.target_count, step_of(s));
       return exit_ok;
     };
   });

@@ -45,6 +45,15 @@ private:
   deadline deadline_;
 };
 
+progress_feed::progress_feed(event_sink& events, std::string target, process_spec& spec)
+    : events_(events)
+    , target_(std::move(target)) {
+  spec.on_progress = [this](const progress& now) {
+    last_ = now;
+    events_.progress(target_, now);
+  };
+}
+
 host_services::host_services(ssh_endpoint endpoint, event_sink& events,
                              cancel_token cancel, satoru::deadline deadline,
                              std::string target_hash)
@@ -72,14 +81,10 @@ expected<remote_shell*> host_services::remote() {
 
 expected<process_result> host_services::run(process_spec spec) {
   spec.timeout = clamp(spec.timeout, deadline_);
-  const bool tracked = spec.progress_output != progress_format::none && !spec.on_progress;
-  if (tracked)
-    spec.on_progress = [this](const progress& now) {
-      events_.progress(target_hash_, now);
-    };
-  auto result = run_process(spec, cancel_);
-  if (tracked) events_.progress_ended(target_hash_);
-  return result;
+  std::optional<progress_feed> feed;
+  if (spec.progress_output != progress_format::none && !spec.on_progress)
+    feed.emplace(events_, target_hash_, spec);
+  return run_process(spec, cancel_);
 }
 
 void host_services::event(const std::string& level, const std::string& step,

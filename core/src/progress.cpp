@@ -73,7 +73,11 @@ std::optional<progress_sample> parse_rsync(std::string_view line) {
 }
 
 std::optional<progress_sample> parse_restic_json(std::string_view line) {
-  if (line.find("\"message_type\":\"status\"") == std::string_view::npos)
+  // The summary is the last word: everything it counted was processed (a
+  // short backup may print no status line after its first, empty one).
+  const bool summary =
+      line.find("\"message_type\":\"summary\"") != std::string_view::npos;
+  if (!summary && line.find("\"message_type\":\"status\"") == std::string_view::npos)
     return std::nullopt;
   boost::system::error_code ec;
   auto value = boost::json::parse(line, ec);
@@ -93,6 +97,12 @@ std::optional<progress_sample> parse_restic_json(std::string_view line) {
     return static_cast<std::uint64_t>(*n);
   };
   progress_sample s;
+  if (summary) {
+    s.bytes_done = s.bytes_total = count("total_bytes_processed");
+    s.files_done = s.files_total = count("total_files_processed");
+    s.fraction = 1.0;
+    return s;
+  }
   s.fraction = number("percent_done");
   s.bytes_done = count("bytes_done").value_or(0); // absent in the first line: none yet
   s.bytes_total = count("total_bytes");
@@ -186,7 +196,8 @@ bool progress_meter::update(const progress_sample& s, std::int64_t now_ms) {
   p.bytes_done = bytes;
   p.files_done = files;
   if (!s.fraction && p.bytes_total > 0)
-    p.fraction = std::min(1.0, static_cast<double>(bytes) / static_cast<double>(p.bytes_total));
+    p.fraction =
+        std::min(1.0, static_cast<double>(bytes) / static_cast<double>(p.bytes_total));
   if (moved) p.changed_at_ms = now_ms;
 
   // The rate over the last interval of at least a second, smoothed with a

@@ -540,6 +540,22 @@ expected<process_result> restic_client::execute(process_spec spec,
   }
 }
 
+expected<process_result>
+restic_client::execute_metered(process_spec spec, progress_format format,
+                               const std::string& step, const cancel_token& cancel,
+                               const std::string& what, bool accept_exit_3) const {
+  if (events_ == nullptr) return execute(std::move(spec), cancel, what, accept_exit_3);
+  // Into a pipe, restic's text meters (copy) print only their last line
+  // unless given a rate; backup --json prints 60 status lines a second
+  // anyway, and its last ones say 100%.
+  if (format != progress_format::restic_json)
+    set_env(spec.env, "RESTIC_PROGRESS_FPS", "1");
+  spec.progress_output = format;
+  spec.progress_step = step;
+  progress_feed feed{*events_, target_, spec};
+  return execute(std::move(spec), cancel, what, accept_exit_3);
+}
+
 void restic_client::emit(const std::string& level, const std::string& message,
                          const boost::json::object& data) const {
   if (events_ != nullptr) events_->emit(level, "restic.lock", "", message, data);
@@ -785,7 +801,8 @@ expected<backup_summary> restic_client::backup(const std::string& dir,
     }
   };
   const auto secrets = secrets_of(spec->env);
-  auto r = execute(std::move(*spec), cancel, "restic backup", true);
+  auto r = execute_metered(std::move(*spec), progress_format::restic_json, "snapshot",
+                           cancel, "restic backup", true);
   if (!r) return r.err();
   if (!summary)
     return error{errc::tool, "restic backup of " + folder + " printed no summary"};
@@ -927,7 +944,8 @@ expected<std::int64_t> restic_client::copy_from(const restic_repository& source,
   if (!spec) return spec.err();
   const std::string what = "restic copy from " + redact_repository(source.location) +
                            " to " + redact_repository(repo_.location);
-  auto r = execute(std::move(*spec), cancel, what, false);
+  auto r = execute_metered(std::move(*spec), progress_format::restic_copy, "copy", cancel,
+                           what, false);
   if (!r) return r.err();
 
   auto after = snapshots({}, cancel);

@@ -175,6 +175,31 @@ CREATE INDEX job_events_of_job ON job_events (job_id, id);
 ALTER TABLE site_targets ADD COLUMN last_verified_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE site_targets ADD COLUMN last_verified_snapshot TEXT NOT NULL DEFAULT '';
 )sql",
+      // 5: the live progress of running steps, for the CLI (`run --wait`, `job
+      // --follow`, `jobs`, `sites`): one row per step of a running job and
+      // target ('' for repository work such as the off-site copy), upserted
+      // at most once a second; `ended_at` is set with the step's last values
+      // when it ends, and the job's rows are deleted when its attempt ends.
+      // No foreign key: rows are deleted with their attempt, and a rebuild of
+      // `jobs` (as in 4) must not need to carry them along.
+      R"sql(
+CREATE TABLE job_progress (
+  job_id      INTEGER NOT NULL,
+  target      TEXT    NOT NULL,
+  step        TEXT    NOT NULL,
+  bytes_done  INTEGER NOT NULL DEFAULT 0,
+  bytes_total INTEGER NOT NULL DEFAULT 0,
+  files_done  INTEGER NOT NULL DEFAULT 0,
+  files_total INTEGER NOT NULL DEFAULT 0,
+  fraction    REAL    NOT NULL DEFAULT -1,
+  rate_bytes_per_s REAL NOT NULL DEFAULT 0,
+  eta_seconds INTEGER NOT NULL DEFAULT -1,
+  changed_at  INTEGER NOT NULL DEFAULT 0,
+  updated_at  INTEGER NOT NULL,
+  ended_at    INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (job_id, target, step)
+) WITHOUT ROWID;
+)sql",
   };
   return migrations;
 }

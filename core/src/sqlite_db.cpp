@@ -2,9 +2,10 @@
 
 namespace satoru::detail {
 
-statement::statement(sqlite3* db, std::string_view sql) : db_(db) {
-  if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr)
-      != SQLITE_OK) {
+statement::statement(sqlite3* db, std::string_view sql)
+    : db_(db) {
+  if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr) !=
+      SQLITE_OK) {
     prepare_error_ = sqlite3_errmsg(db);
     stmt_ = nullptr;
   }
@@ -16,6 +17,11 @@ statement::~statement() {
 
 statement& statement::bind(int index, std::int64_t value) {
   if (stmt_) sqlite3_bind_int64(stmt_, index, value);
+  return *this;
+}
+
+statement& statement::bind(int index, double value) {
+  if (stmt_) sqlite3_bind_double(stmt_, index, value);
   return *this;
 }
 
@@ -46,7 +52,13 @@ expected<void> statement::run() {
   }
 }
 
-std::int64_t statement::int64(int column) const { return sqlite3_column_int64(stmt_, column); }
+std::int64_t statement::int64(int column) const {
+  return sqlite3_column_int64(stmt_, column);
+}
+
+double statement::real(int column) const {
+  return sqlite3_column_double(stmt_, column);
+}
 
 std::string statement::text(int column) const {
   auto p = sqlite3_column_text(stmt_, column);

@@ -22,10 +22,17 @@ public:
   const std::string& prepare_error() const { return prepare_error_; }
 
   statement& bind(int index, std::int64_t value);
-  statement& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
+  statement& bind(int index, double value);
+  statement& bind(int index, int value) {
+    return bind(index, static_cast<std::int64_t>(value));
+  }
   statement& bind(int index, std::string_view value);
-  statement& bind(int index, const std::string& value) { return bind(index, std::string_view{value}); }
-  statement& bind(int index, const char* value) { return bind(index, std::string_view{value}); }
+  statement& bind(int index, const std::string& value) {
+    return bind(index, std::string_view{value});
+  }
+  statement& bind(int index, const char* value) {
+    return bind(index, std::string_view{value});
+  }
   statement& bind_null(int index);
 
   /// Steps once: SQLITE_ROW, SQLITE_DONE or an error code.
@@ -34,6 +41,7 @@ public:
   expected<void> run();
 
   std::int64_t int64(int column) const;
+  double real(int column) const;
   std::string text(int column) const;
   bool is_null(int column) const;
 
@@ -47,9 +55,13 @@ private:
 class connection {
 public:
   connection() = default;
-  explicit connection(sqlite3* db) : db_(db) {}
+  explicit connection(sqlite3* db)
+      : db_(db) {}
   ~connection();
-  connection(connection&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
+  connection(connection&& other) noexcept
+      : db_(other.db_) {
+    other.db_ = nullptr;
+  }
   connection& operator=(connection&& other) noexcept;
 
   sqlite3* get() const { return db_; }

@@ -110,6 +110,31 @@ expected<void> insert_event(sqlite3* db, std::int64_t job_id, const std::string&
   return q.run();
 }
 
+/// An attempt ended: its live progress is no longer current. With
+/// `keep_ended`, the last values of the steps that ended stay a little
+/// (drop_finished_progress): a follower polling the job sees where its last
+/// step ended even when the job finished right after it.
+expected<void> delete_progress(sqlite3* db, std::int64_t job_id,
+                               bool keep_ended = false) {
+  SATORU_PREPARE(q, db,
+                 keep_ended ? "DELETE FROM job_progress WHERE job_id = ? AND ended_at = 0"
+                            : "DELETE FROM job_progress WHERE job_id = ?");
+  q.bind(1, job_id);
+  return q.run();
+}
+
+/// How long the ended steps of a finished job stay in job_progress.
+constexpr std::int64_t finished_progress_kept_ms = 10'000;
+
+/// Deletes what finish_job left of the progress of jobs finished a while ago.
+expected<void> drop_finished_progress(sqlite3* db, std::int64_t now) {
+  SATORU_PREPARE(q, db,
+                 "DELETE FROM job_progress WHERE job_id IN (SELECT id FROM jobs WHERE "
+                 "status <> 'running' AND finished_at < ?)");
+  q.bind(1, now - finished_progress_kept_ms);
+  return q.run();
+}
+
 /// take_job plus its "started" event, and the row as it is now; nothing
 /// when another process was quicker.
 expected<std::optional<job_row>>
@@ -366,6 +391,7 @@ expected<bool> store::finish_job(const job_row& lease, const job_outcome& outcom
                                                                 : "fail";
     if (auto r = insert_event(db, lease.id, level, "finished", "", msg); !r)
       return r.err();
+    if (auto r = delete_progress(db, lease.id, true); !r) return r.err();
     auto reason = outcome.status == job_status::success ? success_reason(lease.type)
                                                         : outcome.error;
     if (auto r = record_site_effects(db, lease, outcome.status, reason, true); !r)
@@ -408,6 +434,7 @@ expected<bool> store::retry_job(const job_row& lease, const job_outcome& outcome
                               boost::json::serialize(data));
         !r)
       return r.err();
+    if (auto r = delete_progress(db, lease.id); !r) return r.err();
     auto reason =
         fmt::format("retrying at {}: {}", format_time(next_attempt_at), outcome.error);
     if (auto r = record_site_effects(db, lease, outcome.status, reason, false); !r)
@@ -423,6 +450,7 @@ store::recover_jobs(int max_recoveries,
   using ids = std::vector<std::int64_t>;
   return detail::with_write_transaction(impl_->db, [&]() -> expected<ids> {
     auto now = now_ms();
+    if (auto r = drop_finished_progress(db, now); !r) return r.err();
     SATORU_PREPARE(q, db,
                    "SELECT id, status, owner, recoveries, lease_until FROM jobs "
                    "WHERE status IN ('running', 'interrupted') ORDER BY id");
@@ -470,6 +498,7 @@ store::recover_jobs(int max_recoveries,
               insert_event(db, c.id, give_up ? "fail" : "warn", "recovery", "", message);
           !r)
         return r.err();
+      if (auto r = delete_progress(db, c.id); !r) return r.err();
       touched.push_back(c.id);
     }
     return touched;
@@ -493,6 +522,7 @@ expected<int> store::interrupt_owned(const std::string& owner,
       if (auto r = u.run(); !r) return r.err();
       if (auto r = insert_event(db, id, "warn", "interrupted", "", reason); !r)
         return r.err();
+      if (auto r = delete_progress(db, id); !r) return r.err();
     }
     return static_cast<int>(ids.size());
   });
@@ -563,6 +593,72 @@ expected<std::int64_t> store::add_event(std::int64_t job_id, const std::string& 
   if (auto r = q.run(); !r) return r.err();
   if (sqlite3_changes(db) != 1) return std::int64_t{0};
   return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db));
+}
+
+expected<bool> store::put_progress(std::int64_t job_id, std::int64_t epoch,
+                                   const std::string& target, const satoru::progress& now,
+                                   bool ended) {
+  auto db = impl_->db.get();
+  // Fenced like add_event: a worker whose lease lapsed shows nothing more.
+  SATORU_PREPARE(
+      q, db,
+      "INSERT INTO job_progress (job_id, target, step, bytes_done, bytes_total, "
+      "files_done, files_total, fraction, rate_bytes_per_s, eta_seconds, changed_at, "
+      "updated_at, ended_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+      "?13 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND epoch = ?14 AND status = "
+      "'running') ON CONFLICT (job_id, target, step) DO UPDATE SET "
+      "bytes_done = excluded.bytes_done, bytes_total = excluded.bytes_total, "
+      "files_done = excluded.files_done, files_total = excluded.files_total, "
+      "fraction = excluded.fraction, rate_bytes_per_s = excluded.rate_bytes_per_s, "
+      "eta_seconds = excluded.eta_seconds, changed_at = excluded.changed_at, "
+      "updated_at = excluded.updated_at, ended_at = excluded.ended_at");
+  const auto t = now_ms();
+  q.bind(1, job_id).bind(2, target).bind(3, now.step);
+  q.bind(4, static_cast<std::int64_t>(now.bytes_done));
+  q.bind(5, static_cast<std::int64_t>(now.bytes_total));
+  q.bind(6, static_cast<std::int64_t>(now.files_done));
+  q.bind(7, static_cast<std::int64_t>(now.files_total));
+  q.bind(8, now.fraction).bind(9, now.rate_bytes_per_s).bind(10, now.eta_seconds);
+  q.bind(11, now.changed_at_ms).bind(12, t).bind(13, ended ? t : std::int64_t{0});
+  q.bind(14, epoch);
+  if (auto r = q.run(); !r) return r.err();
+  return sqlite3_changes(db) == 1;
+}
+
+expected<std::vector<progress_row>>
+store::list_progress(std::optional<std::int64_t> job_id) {
+  SATORU_PREPARE(
+      q, impl_->db.get(),
+      "SELECT p.job_id, p.target, p.step, p.bytes_done, p.bytes_total, p.files_done, "
+      "p.files_total, p.fraction, p.rate_bytes_per_s, p.eta_seconds, p.changed_at, "
+      "p.updated_at, p.ended_at FROM job_progress p JOIN jobs j ON j.id = p.job_id "
+      "WHERE (?1 IS NULL AND j.status = 'running') OR p.job_id = ?1 "
+      "ORDER BY p.job_id, p.target, p.updated_at");
+  if (job_id)
+    q.bind(1, *job_id);
+  else
+    q.bind_null(1);
+  std::vector<progress_row> out;
+  for (;;) {
+    int rc = q.step();
+    if (rc == SQLITE_DONE) return out;
+    if (rc != SQLITE_ROW) return impl_->db.last_error("reading job_progress");
+    progress_row r;
+    r.job_id = q.int64(0);
+    r.target = q.text(1);
+    r.now.step = q.text(2);
+    r.now.bytes_done = static_cast<std::uint64_t>(q.int64(3));
+    r.now.bytes_total = static_cast<std::uint64_t>(q.int64(4));
+    r.now.files_done = static_cast<std::uint64_t>(q.int64(5));
+    r.now.files_total = static_cast<std::uint64_t>(q.int64(6));
+    r.now.fraction = q.real(7);
+    r.now.rate_bytes_per_s = q.real(8);
+    r.now.eta_seconds = q.int64(9);
+    r.now.changed_at_ms = q.int64(10);
+    r.updated_at = q.int64(11);
+    r.ended_at = q.int64(12);
+    out.push_back(std::move(r));
+  }
 }
 
 expected<std::vector<std::pair<std::string, std::int64_t>>> store::pending_retries() {

@@ -18,6 +18,7 @@
 
 #include <cctype>
 #include <fstream>
+#include <future>
 #include <map>
 #include <regex>
 #include <set>
@@ -507,19 +508,95 @@ TEST(Monitoring, APullsProgressIsAMetricWhileItRunsAndGoneAfter) {
   auto run = env.run({"run", "edge"});
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   const auto id = parse_id(run);
+  // The CLI follows the same pull through the database (job_progress).
+  auto follow = std::async(std::launch::async, [&] {
+    return env.run({"job", std::to_string(id), "--follow", "--json"});
+  });
   std::vector<long long> seen;
+  boost::json::value jobs_then;
+  cli_result sites_then;
   ASSERT_TRUE(wait_until(
       [&] {
         auto v = value_now();
         if (v > 0 && (seen.empty() || v != seen.back())) seen.push_back(v);
+        if (seen.size() == 2 && jobs_then.is_null()) {
+          jobs_then = parse_json(env.run({"jobs", "--json"}));
+          sites_then = env.run({"sites"});
+        }
         const auto status = str(job_json(env, id).if_contains("status"));
         return status != "running" && status != "queued";
       },
       120s, 250ms))
       << daemon.log();
   EXPECT_EQ(str(job_json(env, id).if_contains("status")), "success");
-  ASSERT_GE(seen.size(), 3u) << "the pull's bytes, as it moved";
-  for (std::size_t i = 1; i < seen.size(); ++i)
-    EXPECT_GT(seen[i], seen[i - 1]);
-  EXPECT_EQ(value_now(), -1) << "no stale series after the pull";
+  // The series follows the target's running step: the pull's bytes grow;
+  // the snapshot after it (if it runs long enough to show) starts again.
+  std::vector<long long> pulled;
+  for (auto v : seen) {
+    if (!pulled.empty() && v < pulled.back()) break;
+    pulled.push_back(v);
+  }
+  ASSERT_GE(pulled.size(), 3u) << "the pull's bytes, as it moved";
+  EXPECT_EQ(value_now(), -1) << "no stale series after the steps";
+
+  const auto followed = follow.get();
+  EXPECT_EQ(followed.exit_code, 0) << followed.err;
+  auto pull = progress_lines(followed.out, "pull");
+  ASSERT_GE(pull.size(), 4u) << followed.out;
+  auto bytes = [&](std::size_t i) {
+    return pull[i].at("bytes_done").to_number<double>();
+  };
+  for (std::size_t i = 1; i + 1 < pull.size(); ++i)
+    EXPECT_GT(bytes(i), bytes(i - 1)) << followed.out;
+  EXPECT_TRUE(pull.back().at("ended").as_bool());
+  EXPECT_DOUBLE_EQ(pull.back().at("fraction").to_number<double>(), 1.0);
+  EXPECT_EQ(pull.back().at("bytes_done").to_number<std::int64_t>(), 3000000);
+  EXPECT_EQ(pull.back().at("target").as_string(), satoru::target_hash("directory", dir));
+  // The snapshot's progress (restic backup --json) ends at 100% too.
+  auto snapshot = progress_lines(followed.out, "snapshot");
+  ASSERT_FALSE(snapshot.empty()) << followed.out;
+  EXPECT_DOUBLE_EQ(snapshot.back().at("fraction").to_number<double>(), 1.0) << followed.out;
+
+  // While it ran, `jobs` showed its percent and `sites` its running step.
+  ASSERT_TRUE(jobs_then.is_array()) << "never saw the pull run";
+  const auto& job = jobs_then.as_array()[0].as_object();
+  EXPECT_EQ(job.at("id").to_number<std::int64_t>(), id);
+  EXPECT_GT(job.at("percent").to_number<double>(), 0);
+  EXPECT_LT(job.at("percent").to_number<double>(), 100);
+  EXPECT_EQ(job.at("progress").as_array()[0].at("step").as_string(), "pull");
+  EXPECT_TRUE(contains(sites_then.out, " pull ")) << sites_then.out;
+}
+
+TEST(Monitoring, OnATerminalRunWaitRedrawsTheStatusLineOfAPullInPlace) {
+  satoru_env env;
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  const auto dir = add_slow_site(env, host, 4);
+  // `run --wait` with no daemon: the job runs in this process, and its
+  // stdout is a terminal (script's pseudo-terminal).
+  auto quote = [](const std::string& s) { return "'" + s + "'"; };
+  satoru::process_spec spec;
+  spec.argv = {"script", "-qfec",
+               quote(SATORU_BIN) + " --config " + quote(env.config_path()) +
+                   " run edge --wait",
+               "/dev/null"};
+  spec.env = {{"TERM", "xterm"}, {"COLUMNS", "200"}};
+  spec.inherit_environment = true;
+  spec.timeout = 120s;
+  auto r = satoru::run_process(spec);
+  ASSERT_TRUE(r) << r.err().message;
+  ASSERT_EQ(r->exit_code, 0) << r->out << r->err;
+  const std::string& screen = r->out;
+  // Two successive values of the status line, the second drawn over the
+  // first: carriage return and erase, no new line between them.
+  const std::regex redrawn{"\\[" + dir + "\\] pull ([^\x1b\r\n]+)\x1b\\[K\r\x1b\\[J\\[" +
+                           dir + "\\] pull ([^\x1b\r\n]+)\x1b\\[K"};
+  std::smatch m;
+  bool moved = false;
+  for (auto from = screen.cbegin();
+       !moved && std::regex_search(from, screen.cend(), m, redrawn); from = m[1].second)
+    moved = m[1].str() != m[2].str();
+  EXPECT_TRUE(moved) << screen;
+  // The event lines are printed whole, above it.
+  EXPECT_TRUE(contains(screen, "pulled " + dir)) << screen;
 }

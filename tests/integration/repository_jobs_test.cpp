@@ -179,11 +179,16 @@ TEST(Sync, CopiesToTheRemoteThenOnlyNewSnapshotsAndSurvivesARemoteOutage) {
   ASSERT_EQ(env.run({"run", "edge", "--wait"}).exit_code, 0);
   ASSERT_EQ(env.run({"run", "edge", "--wait"}).exit_code, 0);
 
-  // 1. First sync: initialises the remote and copies both snapshots.
-  auto first = env.run({"sync", "--wait"});
+  // 1. First sync: initialises the remote and copies both snapshots; its
+  // progress (restic copy's meter: packs) ends at 100%.
+  auto first = env.run({"sync", "--wait", "--json"});
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
   EXPECT_TRUE(contains(first.out, "initialised")) << first.out;
   EXPECT_TRUE(contains(first.out, "copied 2 new snapshot(s)")) << first.out;
+  auto copy = progress_lines(first.out, "copy");
+  ASSERT_FALSE(copy.empty()) << first.out;
+  EXPECT_TRUE(copy.back().at("ended").as_bool());
+  EXPECT_DOUBLE_EQ(copy.back().at("fraction").to_number<double>(), 1.0) << first.out;
   EXPECT_EQ(snapshots(env, repo).size(), 2u);
   auto check = restic(env, repo, {"check"});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;

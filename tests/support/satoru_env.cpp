@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 
 namespace satoru::testing {
 
@@ -242,6 +243,24 @@ bool contains(const std::string& text, const std::string& part) {
 std::string status_of(const satoru_env& env, std::int64_t id) {
   auto job = job_json(env, id);
   return job.contains("status") ? std::string(job.at("status").as_string()) : "";
+}
+
+std::vector<boost::json::object> progress_lines(const std::string& out,
+                                                const std::string& step) {
+  std::vector<boost::json::object> lines;
+  std::istringstream in{out};
+  for (std::string line; std::getline(in, line);) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(line, ec);
+    if (ec || !v.is_object()) continue;
+    const auto& o = v.get_object();
+    const auto* type = o.if_contains("type");
+    const auto* s = o.if_contains("step");
+    if (type && type->is_string() && type->get_string() == "progress" && s &&
+        s->is_string() && s->get_string() == step)
+      lines.push_back(o);
+  }
+  return lines;
 }
 
 std::string add_slow_site(satoru_env& env, const edge_host& host, int seconds) {

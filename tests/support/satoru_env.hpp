@@ -110,6 +110,11 @@ boost::json::value parse_json(const cli_result& r);
 /// `satoru job ID --json`: the job with its events.
 boost::json::object job_json(const satoru_env& env, std::int64_t id);
 
+/// The `{"type":"progress",…}` lines of a `--json` follow's output for one
+/// step ("pull", "snapshot", "copy"), in order.
+std::vector<boost::json::object> progress_lines(const std::string& out,
+                                                const std::string& step);
+
 /// Whether `text` contains `part`.
 bool contains(const std::string& text, const std::string& part);
 

@@ -75,13 +75,22 @@ TEST(progress, restic_backup_json_status_lines_from_a_real_run) {
   // restic 0.14.0 backup --json of the same 50 MB.
   auto lines = captured_lines("restic-0.14-backup.jsonl");
   auto samples = samples_of(progress_format::restic_json, lines);
-  ASSERT_EQ(samples.size(), lines.size() - 1) << "every line but the summary";
+  ASSERT_EQ(samples.size(), lines.size()) << "every status line and the summary";
   EXPECT_EQ(*samples.front().bytes_done, 0u);
-  EXPECT_EQ(*samples.back().bytes_done, 50000000u);
-  EXPECT_EQ(*samples.back().bytes_total, 50000000u);
-  EXPECT_EQ(*samples.back().files_done, 2u);
-  EXPECT_DOUBLE_EQ(*samples.back().fraction, 1.0);
-  EXPECT_FALSE(parse_progress(progress_format::restic_json, lines.back()));
+  const auto& status = samples[samples.size() - 2];
+  EXPECT_EQ(*status.bytes_done, 50000000u);
+  EXPECT_EQ(*status.bytes_total, 50000000u);
+  EXPECT_EQ(*status.files_done, 2u);
+  EXPECT_DOUBLE_EQ(*status.fraction, 1.0);
+  // The summary: everything it counted is done.
+  const auto& summary = samples.back();
+  EXPECT_EQ(*summary.bytes_done, 50000000u);
+  EXPECT_EQ(*summary.bytes_total, 50000000u);
+  EXPECT_EQ(*summary.files_done, 2u);
+  EXPECT_EQ(*summary.files_total, 2u);
+  EXPECT_DOUBLE_EQ(*summary.fraction, 1.0);
+  EXPECT_FALSE(parse_progress(progress_format::restic_json,
+                              R"({"message_type":"verbose_status","action":"new"})"));
 }
 
 TEST(progress, restic_copy_meter_from_a_real_run) {

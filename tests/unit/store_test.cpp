@@ -635,3 +635,65 @@ TEST_F(StoreTest, AReadOnlyStoreReadsAndNeverWrites) {
   EXPECT_FALSE(ro->enqueue(job_type::backup, site_id("a")));
   EXPECT_EQ(store::open_read_only(tmp / "missing.db").err().code, errc::not_found);
 }
+
+TEST_F(StoreTest, LiveProgressIsOneRowPerStepFencedAndGoneWithItsAttempt) {
+  ASSERT_TRUE(db.sync_config({make_site("a")}));
+  auto id = db.enqueue(job_type::backup, site_id("a"))->id;
+  auto lease = **db.claim_next("me", 60000, 1);
+  progress p;
+  p.step = "pull";
+  p.bytes_total = 4000;
+  for (std::uint64_t done : {1000, 2000, 3000}) {
+    p.bytes_done = done;
+    p.fraction = done / 4000.0;
+    ASSERT_TRUE(*db.put_progress(id, lease.epoch, "t1", p));
+  }
+  auto rows = *db.list_progress(id);
+  ASSERT_EQ(rows.size(), 1u) << "upserted, no history";
+  EXPECT_EQ(rows[0].now.bytes_done, 3000u);
+  EXPECT_DOUBLE_EQ(rows[0].now.fraction, 0.75);
+  EXPECT_EQ(rows[0].ended_at, 0);
+
+  // A worker of an earlier claim shows nothing.
+  EXPECT_FALSE(*db.put_progress(id, lease.epoch - 1, "t1", p));
+  // The step's end keeps its last values; the next step is a row of its own.
+  p.bytes_done = 4000;
+  p.fraction = 1;
+  ASSERT_TRUE(*db.put_progress(id, lease.epoch, "t1", p, true));
+  p.step = "snapshot";
+  p.bytes_done = 10;
+  ASSERT_TRUE(*db.put_progress(id, lease.epoch, "t1", p));
+  rows = *db.list_progress();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].now.step, "pull");
+  EXPECT_GT(rows[0].ended_at, 0);
+  EXPECT_DOUBLE_EQ(rows[0].now.fraction, 1.0);
+  EXPECT_EQ(rows[1].now.step, "snapshot");
+
+  // The attempt's end deletes them.
+  ASSERT_TRUE(*db.retry_job(lease, ended(job_status::failed, "x"), now_ms(), 1000));
+  EXPECT_TRUE(db.list_progress()->empty());
+  EXPECT_TRUE(db.list_progress(id)->empty());
+  // Not while it waits for its retry either.
+  EXPECT_FALSE(*db.put_progress(id, lease.epoch, "t1", p));
+
+  // A finished job keeps the last values of its ended steps for its
+  // followers (not in the list of running work), and only a while.
+  auto again = **db.claim_next("me", 60000, 1);
+  ASSERT_EQ(again.id, id);
+  p.step = "pull";
+  ASSERT_TRUE(*db.put_progress(id, again.epoch, "t1", p, true));
+  p.step = "snapshot";
+  ASSERT_TRUE(*db.put_progress(id, again.epoch, "t1", p));
+  ASSERT_TRUE(*db.finish_job(again, ended(job_status::success)));
+  EXPECT_TRUE(db.list_progress()->empty());
+  rows = *db.list_progress(id);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].now.step, "pull");
+  ASSERT_TRUE(db.recover_jobs(3));
+  EXPECT_EQ(db.list_progress(id)->size(), 1u) << "finished just now: kept";
+  sqlite3_exec(db.handle(), "UPDATE jobs SET finished_at = finished_at - 11000", nullptr,
+               nullptr, nullptr);
+  ASSERT_TRUE(db.recover_jobs(3));
+  EXPECT_TRUE(db.list_progress(id)->empty());
+}

@@ -20,8 +20,26 @@ public:
                     const boost::json::object& data) = 0;
   /// A running step of `target` moved (often: every second or faster).
   virtual void progress(const std::string& /*target*/, const satoru::progress& /*now*/) {}
-  /// The step ended: its progress is no longer current.
-  virtual void progress_ended(const std::string& /*target*/) {}
+  /// The step ended where `last` stands (its last values): its progress is
+  /// no longer current.
+  virtual void progress_ended(const std::string& /*target*/,
+                              const satoru::progress& /*last*/) {}
+};
+
+/// Feeds a child's progress meter (spec.progress_output) to an event sink
+/// for one target: each move while it runs, then, when the feed goes away,
+/// the step's end with its last values. Lives until the child has ended.
+class progress_feed {
+public:
+  progress_feed(event_sink& events, std::string target, process_spec& spec);
+  ~progress_feed() { events_.progress_ended(target_, last_); }
+  progress_feed(const progress_feed&) = delete;
+  progress_feed& operator=(const progress_feed&) = delete;
+
+private:
+  event_sink& events_;
+  std::string target_;
+  progress last_;
 };
 
 /// An event sink that drops everything (tools, tests).

@@ -220,9 +220,14 @@ public:
   /// reported, and restic's unlock removes it when it is 30 minutes old.
   expected<lock_cleanup> clear_dead_locks(const cancel_token& cancel = {}) const;
 
-  /// Where lock events go (waiting for a lock, dead locks removed); none by
-  /// default. The sink must outlive the client's calls.
-  void report_to(event_sink* events) { events_ = events; }
+  /// Where lock events go (waiting for a lock, dead locks removed) and the
+  /// progress of backup (step "snapshot") and copy (step "copy"), reported
+  /// for `target` (a target hash, "" for repository work); none by default.
+  /// The sink must outlive the client's calls.
+  void report_to(event_sink* events, std::string target = {}) {
+    events_ = events;
+    target_ = std::move(target);
+  }
   /// Reads (`cat config`, `snapshots`, `stats`) take no lock from now on.
   /// For background readers such as the metrics refresh: a reader killed
   /// with the daemon then leaves no lock behind, and it never makes an
@@ -308,6 +313,13 @@ private:
   expected<bool> remove_lock(const std::string& id, const cancel_token& cancel) const;
   void emit(const std::string& level, const std::string& message,
             const boost::json::object& data) const;
+  /// Runs a long command whose meter restic prints in `format`, feeding it
+  /// to the event sink as `step` (progress while it moves, then its end).
+  expected<process_result> execute_metered(process_spec spec, progress_format format,
+                                           const std::string& step,
+                                           const cancel_token& cancel,
+                                           const std::string& what,
+                                           bool accept_exit_3) const;
   /// The snapshot that `restore` means: an id, or the newest with `tags`.
   expected<snapshot_info> resolve_snapshot(const std::string& snapshot,
                                            const std::vector<std::string>& tags,
@@ -316,7 +328,8 @@ private:
   restic_repository repo_;
   std::chrono::milliseconds timeout_;
   event_sink* events_ = nullptr;
-  bool tidy_ = true; ///< clean up after children that died (off for the cleaner itself)
+  std::string target_; ///< what progress is reported for
+  bool tidy_ = true;   ///< clean up after children that died (off for the cleaner itself)
   bool no_lock_ = false; ///< reads pass --no-lock (read_without_lock)
 };
 

@@ -4,6 +4,7 @@
 #include "satoru/error.hpp"
 #include "satoru/health.hpp"
 #include "satoru/job.hpp"
+#include "satoru/progress.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -64,6 +65,15 @@ struct sync_state_row {
   std::string error;
   std::int64_t snapshots_copied = 0; ///< by the last successful run
   std::int64_t offsite_lag = 0;      ///< local snapshots not yet in the remote
+};
+
+/// The live progress of one step of a running job (table job_progress).
+struct progress_row {
+  std::int64_t job_id = 0;
+  std::string target;   ///< target hash; "" for repository work (the off-site copy)
+  satoru::progress now; ///< step and where it stands
+  std::int64_t updated_at = 0;
+  std::int64_t ended_at = 0; ///< the step ended (its last values); 0 = running
 };
 
 struct job_filter {
@@ -186,6 +196,21 @@ public:
                                    const std::string& data = "", std::int64_t epoch = 0);
   expected<std::vector<event_row>> list_events(std::int64_t job_id,
                                                std::int64_t after_id = 0);
+
+  // -- live progress ------------------------------------------------------------
+  /// Upserts the progress of a running step of a job's target; with
+  /// `ended`, its last values and the time it ended. Only while the job runs
+  /// under `epoch`: false (nothing written) otherwise. The rows of a job are
+  /// deleted when its attempt ends (retry, recovery, interruption); when it
+  /// finishes, the ended steps' rows stay 10 s more (for its followers) and
+  /// go with the next recover_jobs().
+  expected<bool> put_progress(std::int64_t job_id, std::int64_t epoch,
+                              const std::string& target, const satoru::progress& now,
+                              bool ended = false);
+  /// The progress rows of running jobs, or of one job whatever its status,
+  /// by job, target and step.
+  expected<std::vector<progress_row>>
+  list_progress(std::optional<std::int64_t> job_id = std::nullopt);
 
   // -- sync state -------------------------------------------------------------
   expected<sync_state_row> get_sync_state(const std::string& repository);

@@ -35,6 +35,8 @@ using store_actor = caf::typed_actor<
     caf::replies_to<lease_atom, job_row>::with<bool>,
     /// Appends a job event (fenced by its epoch).
     caf::reacts_to<event_atom, job_event>,
+    /// Upserts the live progress of a step (fenced by its epoch).
+    caf::reacts_to<progress_atom, job_progress>,
     /// Records a target's result under its job's lease.
     caf::reacts_to<scan_atom, job_row, target_result>,
     /// Renews the leases of exactly these jobs (and, for a daemon, its

@@ -50,6 +50,7 @@ using history_atom = caf::atom_constant<caf::atom("history")>;
 using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 using check_atom = caf::atom_constant<caf::atom("check")>;
 using drill_atom = caf::atom_constant<caf::atom("drill")>;
+using progress_atom = caf::atom_constant<caf::atom("progress")>;
 
 // -- core types that travel as messages ------------------------------------------
 } // namespace satoru::actors
@@ -108,6 +109,13 @@ typename Inspector::result_type inspect(Inspector& f, job_outcome& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, progress& x) {
+  return f(caf::meta::type_name("progress"), x.step, x.bytes_done, x.bytes_total,
+           x.files_done, x.files_total, x.fraction, x.rate_bytes_per_s, x.eta_seconds,
+           x.changed_at_ms);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sync_state_row& x) {
   return f(caf::meta::type_name("sync_state_row"), x.repository, x.last_attempt_at,
            x.last_success_at, x.last_success_started_at, x.status, x.error,
@@ -132,6 +140,22 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_event& x) {
   return f(caf::meta::type_name("job_event"), x.job_id, x.epoch, x.level, x.step,
            x.target, x.message, x.data);
+}
+
+/// The live progress of a step for job_progress (fenced by its epoch like
+/// job_event); `ended` carries the step's last values.
+struct job_progress {
+  std::int64_t job_id = 0;
+  std::int64_t epoch = 0;
+  std::string target;
+  progress now;
+  bool ended = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_progress& x) {
+  return f(caf::meta::type_name("job_progress"), x.job_id, x.epoch, x.target, x.now,
+           x.ended);
 }
 
 /// Summary of a preflight run, for the site actor's decisions.

@@ -21,16 +21,17 @@ public:
   void emit(const std::string& level, const std::string& step, const std::string& target,
             const std::string& message, const boost::json::object& data) override;
 
-  /// Progress of a running step goes to the site's metrics (at most once a
-  /// second) and to job_events (at most once a minute per target: history
-  /// stays small; the first after the step ran a minute).
+  /// Progress of a running step goes to the live table job_progress, read
+  /// by the CLI, and (after track_progress, for targets) the site's metrics,
+  /// both at most once a second; and to job_events at most once a minute per
+  /// target (history stays small; the first after the step ran a minute).
   void track_progress(metrics* m, std::string site);
   void progress(const std::string& target, const satoru::progress& now) override;
-  void progress_ended(const std::string& target) override;
+  void progress_ended(const std::string& target, const satoru::progress& last) override;
 
 private:
   struct progress_marks {
-    std::int64_t metric_ms = 0;
+    std::int64_t live_ms = 0;
     std::int64_t event_ms = 0;
   };
   store_actor store_;
