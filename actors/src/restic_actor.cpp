@@ -4,6 +4,7 @@
 
 #include "satoru/actors/store_event_sink.hpp"
 #include "satoru/actors/task_actor.hpp"
+#include "satoru/host_restore.hpp"
 #include "satoru/repository_ops.hpp"
 #include "satoru/restic.hpp"
 #include "satoru/time.hpp"
@@ -267,6 +268,38 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
                                               {},
                                               std::nullopt});
                 });
+        return promise;
+      },
+      [=](restore_atom, const job_row& job,
+          cancel_token cancel) -> caf::result<job_outcome> {
+        auto promise = self->make_response_promise<job_outcome>();
+        auto request = host_restore_request::from_json(job.params);
+        const auto* site = ctx.cfg->find_site(job.site_name);
+        if (!request || !site) {
+          promise.deliver(job_outcome{
+              job_status::failed,
+              !request ? request.err().message
+                       : fmt::format("site {} is no longer configured", job.site_name),
+              failure_kind::permanent,
+              {},
+              std::nullopt});
+          return promise;
+        }
+        auto site_copy = *site;
+        auto req = *request;
+        schedule<job_outcome>(
+            self, false,
+            [=] {
+              store_event_sink sink{store, job.id, job.epoch};
+              return run_host_restore(*ctx.cfg, site_copy, req, sink, cancel);
+            },
+            timeout + std::chrono::seconds{ctx.cfg->target_timeout_seconds}, cancel,
+            [=](expected<job_outcome> r) mutable {
+              promise.deliver(value_or_failure(std::move(r), [](const error& e) {
+                return job_outcome{
+                    job_status::failed, e.message, classify(e.code), {}, std::nullopt};
+              }));
+            });
         return promise;
       },
       [=](copy_atom, const job_row& job,

@@ -50,6 +50,7 @@ using history_atom = caf::atom_constant<caf::atom("history")>;
 using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 using check_atom = caf::atom_constant<caf::atom("check")>;
 using drill_atom = caf::atom_constant<caf::atom("drill")>;
+using restore_atom = caf::atom_constant<caf::atom("restore")>;
 
 // -- core types that travel as messages ------------------------------------------
 } // namespace satoru::actors
@@ -91,7 +92,7 @@ typename Inspector::result_type inspect(Inspector& f, job_row& x) {
   return f(caf::meta::type_name("job_row"), x.id, x.site_id, x.site_name, x.type,
            x.status, x.created_at, x.started_at, x.finished_at, x.heartbeat_at,
            x.attempts, x.failed_attempts, x.recoveries, x.error, x.owner, x.lease_until,
-           x.epoch, x.next_attempt_at, x.retry_targets, carried);
+           x.epoch, x.next_attempt_at, x.retry_targets, carried, x.params);
 }
 
 template <class Inspector>
