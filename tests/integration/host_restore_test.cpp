@@ -98,6 +98,17 @@ TEST(HostRestore,
     EXPECT_TRUE(contains(dry.out, line)) << line << "\n" << dry.out;
   EXPECT_EQ(tree_of(data), drifted);
   EXPECT_EQ(str_of(job_json(env, parse_id(dry)).at("type")), "restore");
+  // --path: only that folder is compared (and would be restored).
+  auto part =
+      env.run({"restore", "edge", data, "--to-host", "--path", "sub", "--dry-run"});
+  ASSERT_EQ(part.exit_code, 0) << part.out << part.err;
+  EXPECT_TRUE(contains(part.out, "M sub/b.txt")) << part.out;
+  EXPECT_FALSE(contains(part.out, "a.txt") || contains(part.out, "extra.txt"))
+      << part.out;
+  // Flags that do not fit the target are refused before anything is queued.
+  auto bad = env.run({"restore", "edge", data, "--to-host", "--replace"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+  EXPECT_TRUE(contains(bad.err, "--replace is for sqlite_dump targets")) << bad.err;
 
   // --yes: exact content, owners and modes back; the extra file stays.
   auto yes = env.run({"restore", "edge", data, "--to-host", "--yes"});
@@ -119,7 +130,9 @@ TEST(HostRestore,
   std::atomic<bool> writing{true};
   std::thread writer([&] {
     for (int i = 0; writing; ++i)
-      sql(db, ".timeout 5000\nINSERT INTO t VALUES (" + std::to_string(1000 + i) + ")");
+      run_shell("sqlite3 " + satoru::shell_quote(db) +
+                " '.timeout 5000' 'INSERT INTO t " + "VALUES (" +
+                std::to_string(1000 + i) + ")'");
   });
   auto beside_dry = env.run({"restore", "edge", db, "--to-host", "--replace"});
   EXPECT_EQ(beside_dry.exit_code, 0) << beside_dry.out << beside_dry.err;
