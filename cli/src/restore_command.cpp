@@ -367,6 +367,7 @@ int restore_to_host(const config& cfg, const site_config& site,
   host_restore_request request;
   request.target_hash = target.hash;
   request.snapshot_id = snap.id;
+  request.snapshot_path = snap.paths.size() == 1 ? snap.paths.front() : std::string{};
   for (const auto& p : args.paths)
     request.paths.push_back(relative_snapshot_path(p));
   request.dest = args.dest.empty()

@@ -85,19 +85,6 @@ bool sudo_of(const target_config& target) {
   return v && v->is_bool() && v->get_bool();
 }
 
-/// The snapshot the request names, among the target's own.
-expected<snapshot_info> find_snapshot(restore_run& run, const restic_client& client) {
-  auto list = client.snapshots(snapshot_tags(run.site.uuid, run.target.hash), run.cancel);
-  if (!list) return list.err();
-  for (const auto& s : *list)
-    if (s.id == run.req.snapshot_id) return s;
-  return error{errc::not_found,
-               fmt::format("snapshot {} of {} of site {} is no longer in the repository "
-                           "(removed by retention?)",
-                           run.req.snapshot_id.substr(0, 8), run.target.path,
-                           run.site.name)};
-}
-
 /// Whether a snapshot entry (relative path) is one the request restores.
 bool chosen(const std::string& rel, const std::vector<std::string>& paths) {
   if (paths.empty()) return true;
@@ -305,14 +292,18 @@ struct database_names {
 
 /// Moves the old database aside (a hard link, so the live name never goes
 /// missing; its -wal, -shm and -journal files are moved with it, or the
-/// restored database would be read with the old one's journal) and renames
-/// the restored file over it: one atomic rename.
+/// restored database would be read with the old one's journal), gives the
+/// restored file the live one's mode and, where the edge user may, owner
+/// (the snapshot holds the copy, not the live file's attributes), and
+/// renames it over the live one: one atomic rename.
 std::string replace_script(const std::string& live, const database_names& names) {
   return "set -e; p=" + shell_quote(live) + "; n=" + shell_quote(names.restored) +
          "; a=" + shell_quote(names.aside) +
-         "; [ -f \"$n\" ]; if [ -e \"$p\" ]; then ln -- \"$p\" \"$a\" 2>/dev/null || "
-         "cp -p -- \"$p\" \"$a\"; fi; for s in -wal -shm -journal; do if [ -e \"$p$s\" "
-         "]; then mv -f -- \"$p$s\" \"$a$s\"; fi; done; mv -f -- \"$n\" \"$p\"";
+         "; [ -f \"$n\" ]; if [ -e \"$p\" ]; then chmod \"$(stat -c %a -- \"$p\")\" "
+         "\"$n\"; chown \"$(stat -c %u:%g -- \"$p\")\" \"$n\" 2>/dev/null || true; ln -- "
+         "\"$p\" \"$a\" 2>/dev/null || cp -p -- \"$p\" \"$a\"; fi; for s in -wal -shm "
+         "-journal; do if [ -e \"$p$s\" ]; then mv -f -- \"$p$s\" \"$a$s\"; fi; done; mv "
+         "-f -- \"$n\" \"$p\"";
 }
 
 /// A sqlite_dump target: never written over the live database. The
@@ -405,6 +396,7 @@ std::string host_restore_request::to_json() const {
     p.emplace_back(x);
   return boost::json::serialize(boost::json::object{{"target", target_hash},
                                                     {"snapshot", snapshot_id},
+                                                    {"snapshot_path", snapshot_path},
                                                     {"paths", p},
                                                     {"dest", dest},
                                                     {"delete", delete_extra},
@@ -432,6 +424,7 @@ expected<host_restore_request> host_restore_request::from_json(const std::string
   if (!string_of("target", out.target_hash) || !string_of("snapshot", out.snapshot_id))
     return error{errc::invalid_argument,
                  "the restore job's params name no target or snapshot"};
+  string_of("snapshot_path", out.snapshot_path);
   string_of("dest", out.dest);
   bool_of("delete", out.delete_extra);
   bool_of("replace", out.replace);
@@ -485,8 +478,9 @@ job_outcome run_host_restore(const config& cfg, const site_config& site,
                   events, cancel, endpoint_of(site), sudo_of(*target)};
   auto client = local_restic(cfg);
   client.report_to(&events);
-  auto snap = find_snapshot(run, client);
-  if (!snap) return failure(run, snap.err().message, classify(snap.err().code));
+  const std::string short_id = request.snapshot_id.substr(0, 8);
+  // The files go into scratch space first: refused up front when that
+  // would break disk_min_free.
   auto needed = bytes_to_restore(run, client);
   if (!needed) return failure(run, needed.err().message, classify(needed.err().code));
   if (auto problem = headroom_problem(cfg, cfg.staging_root, "scratch", *needed);
@@ -495,17 +489,17 @@ job_outcome run_host_restore(const config& cfg, const site_config& site,
   auto scratch = scratch_folder::create(cfg.staging_root, ".satoru-restore-");
   if (!scratch) return failure(run, scratch.err().message, failure_kind::transient);
   events.emit("info", "restore", target->hash,
-              fmt::format("restoring snapshot {} ({}) of {} into scratch space",
-                          snap->short_id, format_time(snap->unix_ms()), target->path),
-              {{"snapshot_id", snap->id}, {"bytes", *needed}});
-  const std::string inner = snap->paths.size() == 1 ? snap->paths.front() : "";
+              fmt::format("restoring snapshot {} of {} into scratch space ({})", short_id,
+                          target->path,
+                          format_bytes(static_cast<std::uint64_t>(*needed))),
+              {{"snapshot_id", request.snapshot_id}, {"bytes", *needed}});
+  // The snapshot must still be the target's (its tags): restic checks them.
   if (auto r =
-          client.restore(snap->id, inner, scratch->path(),
+          client.restore(request.snapshot_id, request.snapshot_path, scratch->path(),
                          snapshot_tags(site.uuid, target->hash), cancel, request.paths);
       !r)
-    return failure(
-        run, "restore of snapshot " + snap->short_id + " failed: " + r.err().message,
-        classify(r.err().code));
+    return failure(run, "restore of snapshot " + short_id + " failed: " + r.err().message,
+                   classify(r.err().code));
   auto session = ssh_session::connect(run.endpoint, cancel);
   if (!session) return failure(run, session.err().message, classify(session.err().code));
   if (target->mode == "sqlite_dump") return push_database(run, *session, scratch->path());

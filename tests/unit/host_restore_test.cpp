@@ -9,6 +9,7 @@ TEST(HostRestore, ARequestSurvivesTheJobsParams) {
   host_restore_request r;
   r.target_hash = "0123456789abcdef";
   r.snapshot_id = "f00d";
+  r.snapshot_path = "/var/lib/satoru/backups/u/t";
   r.paths = {"css", "a b/c.txt"};
   r.dest = "/srv/shop.restored";
   r.delete_extra = true;
@@ -17,6 +18,7 @@ TEST(HostRestore, ARequestSurvivesTheJobsParams) {
   ASSERT_TRUE(back) << back.err().message;
   EXPECT_EQ(back->target_hash, r.target_hash);
   EXPECT_EQ(back->snapshot_id, r.snapshot_id);
+  EXPECT_EQ(back->snapshot_path, r.snapshot_path);
   EXPECT_EQ(back->paths, r.paths);
   EXPECT_EQ(back->dest, r.dest);
   EXPECT_TRUE(back->delete_extra && back->apply);

@@ -22,7 +22,10 @@ namespace satoru {
 /// What a restore job is asked to do: the job's `params`.
 struct host_restore_request {
   std::string target_hash;
-  std::string snapshot_id;        ///< full id, chosen when the job was queued
+  std::string snapshot_id; ///< full id, chosen when the job was queued
+  /// The folder the snapshot holds (the staging path it was taken from), as
+  /// `restic snapshots` listed it when the job was queued.
+  std::string snapshot_path;
   std::vector<std::string> paths; ///< only these, relative to the target's root
   /// Another place on the edge host: a folder for a directory target, a file
   /// for a sqlite_dump one. "" = the target's own folder; for a database
