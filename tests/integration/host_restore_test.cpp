@@ -161,3 +161,43 @@ TEST(HostRestore,
   EXPECT_FALSE(fs::exists(db + "-wal") && fs::file_size(db + "-wal") > 0)
       << "the old database's WAL was left beside the restored one";
 }
+
+TEST(HostRestore, ANonRootEdgeUserWithTheDocumentedSudoLinesGetsOwnersAndModesBack) {
+  if (!fs::exists("/usr/bin/sudo") || !fs::is_directory("/etc/sudoers.d"))
+    GTEST_SKIP() << "needs sudo with /etc/sudoers.d (scripts/bootstrap installs it)";
+  satoru_env env{"satoru-host-restore-sudo"};
+  test_user user;
+  ASSERT_TRUE(user.created());
+  edge_host::options as_user;
+  as_user.login_user = user.name();
+  edge_host host{env.path("edge"), as_user};
+  ASSERT_TRUE(host.running());
+  // Files the edge user can neither read nor own: root's, another user's.
+  temp_dir edge_fs{"satoru-edge-fs"};
+  ::chmod(edge_fs.path().c_str(), 0755);
+  const std::string data = edge_fs / "etc";
+  host.write_file(data + "/shadow", "root:*:1:0:99999:7:::\n");
+  ASSERT_EQ(::chmod((data + "/shadow").c_str(), 0600), 0);
+  host.write_file(data + "/app/app.conf", "secret=1\n");
+  ASSERT_EQ(::chown((data + "/app/app.conf").c_str(), 1234, 2345), 0);
+  ASSERT_EQ(::chmod((data + "/app/app.conf").c_str(), 0640), 0);
+  ASSERT_EQ(::chmod(data.c_str(), 0755), 0);
+  env.add_site("edge", host, {{"directory", data}});
+  env.config["sites"].as_array()[0].as_object()["sudo"] = true;
+  env.write_config();
+  // What operations.md gives for backups plus what restore.md adds for a
+  // restore to the host.
+  sudoers_file allowed(documented_sudoers_lines("docs/operations.md", user.name()) +
+                       documented_sudoers_lines("docs/restore.md", user.name()));
+  auto backup = env.run({"run", "edge", "--wait"});
+  ASSERT_EQ(backup.exit_code, 0) << backup.out << backup.err;
+  const auto backed_up = tree_of(data);
+
+  fs::remove(data + "/shadow");
+  ASSERT_EQ(::chown((data + "/app/app.conf").c_str(), user.uid(), user.gid()), 0);
+  ASSERT_EQ(::chmod((data + "/app/app.conf").c_str(), 0666), 0);
+  auto r = env.run({"restore", "edge", data, "--to-host", "--yes"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "+ shadow") && contains(r.out, "M app/app.conf")) << r.out;
+  EXPECT_EQ(tree_of(data), backed_up);
+}
