@@ -4,6 +4,7 @@
 
 #include "satoru/actors/store_event_sink.hpp"
 #include "satoru/actors/task_actor.hpp"
+#include "satoru/disk_headroom.hpp"
 #include "satoru/host_restore.hpp"
 #include "satoru/repository_ops.hpp"
 #include "satoru/restic.hpp"
@@ -56,6 +57,17 @@ snapshot_outcome take_snapshot(const runtime_context& ctx, const store_actor& st
                                const snapshot_request& req, const cancel_token& cancel) {
   snapshot_outcome out;
   store_event_sink sink{store, req.job_id, req.epoch};
+  // Refused up front rather than found by ENOSPC halfway through restic's
+  // pack writes.
+  if (auto problem = headroom_problem(*ctx.cfg, ctx.cfg->restic_repo_path, "repository",
+                                      req.expected_bytes);
+      !problem.empty()) {
+    out.error = problem;
+    out.failure = failure_kind::transient;
+    sink.emit("fail", "snapshot", req.target_hash, problem,
+              {{"needed_bytes", req.expected_bytes}});
+    return out;
+  }
   auto client = local_restic(*ctx.cfg);
   auto started = now_ms();
   auto summary = client.backup(

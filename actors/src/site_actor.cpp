@@ -115,8 +115,12 @@ target_result failed_target(const std::string& hash, std::string why, failure_ki
 void snapshot_target(self_ptr self, target_result pulled, cancel_token token) {
   auto& st = self->state;
   snapshot_request req{
-      st.job.id, st.job.epoch, st.site.uuid, pulled.target_hash,
-      staging_path(st.ctx.cfg->staging_root, st.site.uuid, pulled.target_hash)};
+      st.job.id,
+      st.job.epoch,
+      st.site.uuid,
+      pulled.target_hash,
+      staging_path(st.ctx.cfg->staging_root, st.site.uuid, pulled.target_hash),
+      pulled.bytes};
   auto limit = std::chrono::seconds{st.ctx.cfg->restic_timeout_seconds};
   self->delayed_send(self, limit + task_grace, expire_atom::value, token);
   auto done = [=](snapshot_outcome snap) mutable {

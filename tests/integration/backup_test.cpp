@@ -995,4 +995,16 @@ TEST_F(Backup, AFullStagingDiskRefusesTheBigTargetUpFrontAndTheSmallOneGoesOn) {
   std::filesystem::remove(filler);
   auto check = restic(env, env.path("repo"), {"check"});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+
+  // A repository on the small disk, with staging elsewhere: each snapshot is
+  // refused before restic writes, naming the repository's filesystem.
+  env.config["staging_root"] = env.path("staging-big");
+  env.config["restic_repo_path"] = small + "/repo";
+  env.config["disk_min_free"] = {{"bytes", "40MiB"}};
+  env.write_config();
+  r = env.run({"run", "edge", "--wait"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "not enough space on the repository filesystem of " +
+                                  small + "/repo"))
+      << r.out;
 }

@@ -163,12 +163,16 @@ struct snapshot_request {
   std::string site_uuid;
   std::string target_hash;
   std::string staging_dir;
+  /// What the snapshot may add to the repository: the bytes its pull moved
+  /// (what changed came over the wire), checked against disk_min_free on
+  /// the repository's filesystem before restic runs.
+  std::int64_t expected_bytes = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, snapshot_request& x) {
   return f(caf::meta::type_name("snapshot_request"), x.job_id, x.epoch, x.site_uuid,
-           x.target_hash, x.staging_dir);
+           x.target_hash, x.staging_dir, x.expected_bytes);
 }
 
 struct snapshot_outcome {
