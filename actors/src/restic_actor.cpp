@@ -4,6 +4,8 @@
 
 #include "satoru/actors/store_event_sink.hpp"
 #include "satoru/actors/task_actor.hpp"
+#include "satoru/disk_headroom.hpp"
+#include "satoru/host_restore.hpp"
 #include "satoru/repository_ops.hpp"
 #include "satoru/restic.hpp"
 #include "satoru/time.hpp"
@@ -57,6 +59,17 @@ snapshot_outcome take_snapshot(const runtime_context& ctx, const store_actor& st
   store_event_sink sink{store, req.job_id, req.epoch};
   for (const auto& site : ctx.cfg->sites)
     if (site.uuid == req.site_uuid) sink.track_progress(ctx.metrics.get(), site.name);
+  // Refused up front rather than found by ENOSPC halfway through restic's
+  // pack writes.
+  if (auto problem = headroom_problem(*ctx.cfg, ctx.cfg->restic_repo_path, "repository",
+                                      req.expected_bytes);
+      !problem.empty()) {
+    out.error = problem;
+    out.failure = failure_kind::transient;
+    sink.emit("fail", "snapshot", req.target_hash, problem,
+              {{"needed_bytes", req.expected_bytes}});
+    return out;
+  }
   auto client = local_restic(*ctx.cfg);
   client.report_to(&sink, req.target_hash);
   auto started = now_ms();
@@ -270,6 +283,38 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
                                               {},
                                               std::nullopt});
                 });
+        return promise;
+      },
+      [=](restore_atom, const job_row& job,
+          cancel_token cancel) -> caf::result<job_outcome> {
+        auto promise = self->make_response_promise<job_outcome>();
+        auto request = host_restore_request::from_json(job.params);
+        const auto* site = ctx.cfg->find_site(job.site_name);
+        if (!request || !site) {
+          promise.deliver(job_outcome{
+              job_status::failed,
+              !request ? request.err().message
+                       : fmt::format("site {} is no longer configured", job.site_name),
+              failure_kind::permanent,
+              {},
+              std::nullopt});
+          return promise;
+        }
+        auto site_copy = *site;
+        auto req = *request;
+        schedule<job_outcome>(
+            self, false,
+            [=] {
+              store_event_sink sink{store, job.id, job.epoch};
+              return run_host_restore(*ctx.cfg, site_copy, req, sink, cancel);
+            },
+            timeout + std::chrono::seconds{ctx.cfg->target_timeout_seconds}, cancel,
+            [=](expected<job_outcome> r) mutable {
+              promise.deliver(value_or_failure(std::move(r), [](const error& e) {
+                return job_outcome{
+                    job_status::failed, e.message, classify(e.code), {}, std::nullopt};
+              }));
+            });
         return promise;
       },
       [=](copy_atom, const job_row& job,

@@ -115,8 +115,12 @@ target_result failed_target(const std::string& hash, std::string why, failure_ki
 void snapshot_target(self_ptr self, target_result pulled, cancel_token token) {
   auto& st = self->state;
   snapshot_request req{
-      st.job.id, st.job.epoch, st.site.uuid, pulled.target_hash,
-      staging_path(st.ctx.cfg->staging_root, st.site.uuid, pulled.target_hash)};
+      st.job.id,
+      st.job.epoch,
+      st.site.uuid,
+      pulled.target_hash,
+      staging_path(st.ctx.cfg->staging_root, st.site.uuid, pulled.target_hash),
+      pulled.bytes};
   auto limit = std::chrono::seconds{st.ctx.cfg->restic_timeout_seconds};
   self->delayed_send(self, limit + task_grace, expire_atom::value, token);
   auto done = [=](snapshot_outcome snap) mutable {
@@ -307,6 +311,23 @@ void start_preflight(self_ptr self) {
       });
 }
 
+/// A restore back to the edge host: the restic actor does the work (it
+/// orders repository access); this actor only keeps the site from running
+/// anything else meanwhile.
+void restore_to_host(self_ptr self) {
+  auto& st = self->state;
+  self->request(st.restic, caf::infinite, restore_atom::value, st.job, st.cancel)
+      .then([=](job_outcome& outcome) { report(self, std::move(outcome)); },
+            [=](caf::error& err) {
+              report(self,
+                     job_outcome{job_status::failed,
+                                 "the restore failed: " + self->system().render(err),
+                                 failure_kind::transient,
+                                 {},
+                                 std::nullopt});
+            });
+}
+
 } // namespace
 
 job_outcome backup_outcome(const std::vector<target_result>& results,
@@ -361,7 +382,10 @@ site_actor::behavior_type site_behavior(site_actor::stateful_pointer<site_state>
                  job.retry_targets.empty()
                      ? ""
                      : fmt::format(", retrying {} target(s)", job.retry_targets.size())));
-        start_preflight(self);
+        if (job.type == job_type::restore)
+          restore_to_host(self);
+        else
+          start_preflight(self);
         return st.promise;
       },
       [=](expire_atom, cancel_token token) { token.cancel(); },

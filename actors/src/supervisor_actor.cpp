@@ -85,7 +85,7 @@ void record_metrics(self_ptr self, const running_job& job) {
   else
     m->job_finished(lease.type, outcome.status,
                     static_cast<double>(now_ms() - job.started_ms) / 1000.0);
-  if (!is_site_job(lease.type)) return;
+  if (!sets_site_health(lease.type)) return;
   auto now = now_ms();
   m->set_site_health(lease.site_name, health_of(outcome.status));
   m->set_site_last_preflight(lease.site_name, now);
@@ -225,7 +225,8 @@ void dispatch(self_ptr self, const job_row& job) {
   };
   switch (job.type) {
   case job_type::preflight:
-  case job_type::backup: {
+  case job_type::backup:
+  case job_type::restore: {
     auto site = st.sites.find(job.site_name);
     if (site == st.sites.end()) {
       failed(failure_kind::permanent,

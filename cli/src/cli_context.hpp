@@ -74,11 +74,13 @@ boost::json::object event_json(const event_row& e);
 std::string event_line(const event_row& e, bool json);
 void print_event(const event_row& e, bool json);
 
-/// Queues a job (or finds the identical queued one), prints its id and,
-/// with `wait`, follows it to the end (in this process when no daemon is
-/// alive); returns the exit code.
+/// Queues a job (or finds the identical queued one; a job with `params` is
+/// always new), prints its id and, with `wait`, follows it to the end (in
+/// this process when no daemon is alive); returns the exit code and, with
+/// `job_id`, the job's id.
 int queue_job(const config& cfg, store& db, job_type type, std::int64_t site_id,
-              const std::string& what, bool wait, bool json);
+              const std::string& what, bool wait, bool json,
+              const std::string& params = {}, std::int64_t* job_id = nullptr);
 
 /// Exit code of a finished job status (0 success, 3 warning, 1 otherwise).
 int exit_code_of(job_status status);

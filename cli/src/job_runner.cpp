@@ -77,7 +77,8 @@ job_row run_in_process(const config& cfg, store& db, std::int64_t job_id, bool j
 } // namespace
 
 int queue_job(const config& cfg, store& db, job_type type, std::int64_t site_id,
-              const std::string& what, bool wait, bool json) {
+              const std::string& what, bool wait, bool json, const std::string& params,
+              std::int64_t* job_id) {
   auto daemon = db.live_daemon(daemon_alive_ms);
   bool daemon_alive = daemon && *daemon;
   // Without a daemon this process is the one that runs the job, so it first
@@ -86,13 +87,14 @@ int queue_job(const config& cfg, store& db, job_type type, std::int64_t site_id,
   // blocked until some daemon starts; re-queued, that job is the one
   // enqueue() returns, and this run finishes it.
   if (wait && !daemon_alive)
-    if (auto ids =
-            db.recover_jobs(actors::runtime_context{}.max_recoveries, actors::owner_alive);
+    if (auto ids = db.recover_jobs(actors::runtime_context{}.max_recoveries,
+                                   actors::owner_alive);
         ids && !ids->empty())
       std::cerr << fmt::format("satoru: re-queued {} job(s) left by a dead process\n",
                                ids->size());
-  auto queued = db.enqueue(type, site_id);
+  auto queued = db.enqueue(type, site_id, params);
   if (!queued) fail(exit_failed, queued.err().message);
+  if (job_id) *job_id = queued->id;
   std::cout << queued->id << std::endl;
   if (queued->existing)
     std::cerr << fmt::format("satoru: {} was already queued: job {}\n", what, queued->id);

@@ -3,8 +3,10 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utility>
 
 namespace satoru {
 
@@ -66,6 +68,35 @@ expected<std::string> read_whole_file(const std::string& path) {
   }
   ::close(fd);
   return text;
+}
+
+expected<scratch_folder> scratch_folder::create(const std::string& parent,
+                                                const std::string& prefix) {
+  if (auto made = make_dirs(parent); !made) return made.err();
+  std::string tmpl = parent + "/" + prefix + "XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr)
+    return error{errc::io, "cannot create a scratch folder in " + parent + ": " +
+                               std::strerror(errno)};
+  scratch_folder out;
+  out.path_ = std::move(tmpl);
+  return out;
+}
+
+scratch_folder::~scratch_folder() {
+  std::error_code ec;
+  if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+}
+
+scratch_folder::scratch_folder(scratch_folder&& other) noexcept
+    : path_(std::exchange(other.path_, {})) {}
+
+scratch_folder& scratch_folder::operator=(scratch_folder&& other) noexcept {
+  if (this != &other) {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+    path_ = std::exchange(other.path_, {});
+  }
+  return *this;
 }
 
 } // namespace satoru

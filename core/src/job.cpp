@@ -24,6 +24,8 @@ const char* to_string(job_type t) {
     return "offsite_check";
   case job_type::restore_drill:
     return "restore_drill";
+  case job_type::restore:
+    return "restore";
   }
   return "backup";
 }
@@ -47,11 +49,15 @@ const char* to_string(job_status s) {
 }
 
 const std::vector<job_type>& all_job_types() {
-  static const std::vector<job_type> types = {
-      job_type::preflight,         job_type::backup,
-      job_type::retention,         job_type::restic_sync,
-      job_type::offsite_retention, job_type::check,
-      job_type::offsite_check,     job_type::restore_drill};
+  static const std::vector<job_type> types = {job_type::preflight,
+                                              job_type::backup,
+                                              job_type::retention,
+                                              job_type::restic_sync,
+                                              job_type::offsite_retention,
+                                              job_type::check,
+                                              job_type::offsite_check,
+                                              job_type::restore_drill,
+                                              job_type::restore};
   return types;
 }
 
@@ -77,6 +83,10 @@ bool is_terminal(job_status s) {
 }
 
 bool is_site_job(job_type t) {
+  return sets_site_health(t) || t == job_type::restore;
+}
+
+bool sets_site_health(job_type t) {
   return t == job_type::preflight || t == job_type::backup;
 }
 

@@ -1,6 +1,7 @@
 #include "satoru/repository_ops.hpp"
 
 #include "satoru/disk_headroom.hpp"
+#include "satoru/files.hpp"
 #include "satoru/identity.hpp"
 #include "satoru/restic.hpp"
 #include "satoru/sqlite_check.hpp"
@@ -190,15 +191,6 @@ std::pair<std::int64_t, std::int64_t> count_files(const std::filesystem::path& r
   return {files, bytes};
 }
 
-/// A private scratch folder (0700) for one drill, removed with it.
-struct scratch_dir {
-  std::string path;
-  ~scratch_dir() {
-    std::error_code ec;
-    if (!path.empty()) std::filesystem::remove_all(path, ec);
-  }
-};
-
 /// What a restored directory target must hold: the snapshot's own count.
 std::string verify_directory(const restic_client& client, const snapshot_info& snap,
                              const std::string& restored, const cancel_token& cancel,
@@ -268,15 +260,9 @@ drill_result run_restore_drill(const config& cfg, const site_config& site,
                                   });
   out.snapshot_id = latest.id;
 
-  std::error_code ec;
-  std::filesystem::create_directories(cfg.staging_root, ec);
-  scratch_dir scratch{
-      (std::filesystem::path(cfg.staging_root) / ".satoru-drill-XXXXXX").string()};
-  if (::mkdtemp(scratch.path.data()) == nullptr) {
-    auto why = std::generic_category().message(errno);
-    scratch.path.clear();
-    return fail("cannot create a scratch folder in " + cfg.staging_root + ": " + why);
-  }
+  auto made = scratch_folder::create(cfg.staging_root, ".satoru-drill-");
+  if (!made) return fail(made.err().message);
+  const scratch_folder scratch = std::move(*made);
   // The restore writes the snapshot's files into scratch space: refused up
   // front when that would break disk_min_free.
   auto listed = client.ls(latest.id, cancel);
@@ -285,12 +271,12 @@ drill_result run_restore_drill(const config& cfg, const site_config& site,
   std::int64_t needed = 0;
   for (const auto& n : *listed)
     needed += n.type == "file" ? n.size : 0;
-  if (auto problem = headroom_problem(cfg, scratch.path, "scratch", needed);
+  if (auto problem = headroom_problem(cfg, scratch.path(), "scratch", needed);
       !problem.empty())
     return fail(problem);
   const auto started = now_ms();
   const std::string inner = latest.paths.size() == 1 ? latest.paths.front() : "";
-  if (auto r = client.restore(latest.id, inner, scratch.path, tags, cancel); !r)
+  if (auto r = client.restore(latest.id, inner, scratch.path(), tags, cancel); !r)
     return fail("restore of snapshot " + latest.short_id + " failed: " + r.err().message);
 
   boost::json::object data;
@@ -300,9 +286,9 @@ drill_result run_restore_drill(const config& cfg, const site_config& site,
     const auto staged =
         std::filesystem::path(staging_path(cfg.staging_root, site.uuid, target.hash)) /
         name;
-    problem = verify_database(scratch.path + "/" + name, staged.string(), data);
+    problem = verify_database(scratch.path() + "/" + name, staged.string(), data);
   } else {
-    problem = verify_directory(client, latest, scratch.path, cancel, data);
+    problem = verify_directory(client, latest, scratch.path(), cancel, data);
   }
   data["snapshot_id"] = latest.id;
   if (!problem.empty()) return fail("snapshot " + latest.short_id + ": " + problem, data);

@@ -200,6 +200,66 @@ CREATE TABLE job_progress (
   PRIMARY KEY (job_id, target, step)
 ) WITHOUT ROWID;
 )sql",
+      // 6: restore jobs (a snapshot put back on its edge host) and what a job is
+      // asked to do beyond its type (`params`, a JSON object: the restore's
+      // target, snapshot, paths and flags). Rebuilt like 4 for the CHECK
+      // (job_progress, 5, has no foreign key and stays as it is).
+      R"sql(
+CREATE TABLE jobs_v6 (
+  id           INTEGER PRIMARY KEY,
+  site_id      INTEGER REFERENCES sites(id),  -- NULL for repository jobs
+  type         TEXT    NOT NULL
+               CHECK (type IN ('preflight', 'backup', 'retention', 'restic_sync',
+                               'offsite_retention', 'check', 'offsite_check',
+                               'restore_drill', 'restore')),
+  status       TEXT    NOT NULL
+               CHECK (status IN ('queued', 'running', 'success', 'warning', 'failed',
+                                 'interrupted')),
+  created_at   INTEGER NOT NULL,
+  started_at   INTEGER NOT NULL DEFAULT 0,
+  finished_at  INTEGER NOT NULL DEFAULT 0,
+  heartbeat_at INTEGER NOT NULL DEFAULT 0,
+  attempts     INTEGER NOT NULL DEFAULT 0,
+  error        TEXT    NOT NULL DEFAULT '',
+  owner        TEXT    NOT NULL DEFAULT '',
+  lease_until  INTEGER NOT NULL DEFAULT 0,
+  epoch           INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL DEFAULT 0,
+  failed_attempts INTEGER NOT NULL DEFAULT 0,
+  recoveries      INTEGER NOT NULL DEFAULT 0,
+  retry_targets   TEXT NOT NULL DEFAULT '',
+  carried_status  TEXT NOT NULL DEFAULT '',
+  params          TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO jobs_v6 (id, site_id, type, status, created_at, started_at, finished_at,
+                     heartbeat_at, attempts, error, owner, lease_until, epoch,
+                     next_attempt_at, failed_attempts, recoveries, retry_targets,
+                     carried_status)
+  SELECT id, site_id, type, status, created_at, started_at, finished_at, heartbeat_at,
+         attempts, error, owner, lease_until, epoch, next_attempt_at, failed_attempts,
+         recoveries, retry_targets, carried_status FROM jobs;
+CREATE TABLE job_events_v5 (
+  id      INTEGER PRIMARY KEY,
+  job_id  INTEGER NOT NULL REFERENCES jobs_v6(id) ON DELETE CASCADE,
+  ts      INTEGER NOT NULL,
+  level   TEXT    NOT NULL,
+  step    TEXT    NOT NULL,
+  target  TEXT    NOT NULL DEFAULT '',
+  message TEXT    NOT NULL,
+  data    TEXT    NOT NULL DEFAULT ''
+);
+INSERT INTO job_events_v5 SELECT id, job_id, ts, level, step, target, message, data
+  FROM job_events;
+DROP TABLE job_events;
+DROP TABLE jobs;
+ALTER TABLE jobs_v6 RENAME TO jobs;
+ALTER TABLE job_events_v5 RENAME TO job_events;
+CREATE INDEX jobs_next_queued ON jobs (status, id);
+CREATE INDEX jobs_of_site ON jobs (site_id, id);
+CREATE INDEX jobs_epoch ON jobs (epoch);
+CREATE INDEX jobs_finished ON jobs (finished_at) WHERE status IN ('success', 'warning', 'failed');
+CREATE INDEX job_events_of_job ON job_events (job_id, id);
+)sql",
   };
   return migrations;
 }

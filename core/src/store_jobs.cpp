@@ -13,7 +13,7 @@ constexpr const char* job_columns =
     "j.id, COALESCE(j.site_id, 0), COALESCE(s.name, ''), j.type, j.status, j.created_at, "
     "j.started_at, j.finished_at, j.heartbeat_at, j.attempts, j.error, j.owner, "
     "j.lease_until, j.epoch, j.next_attempt_at, j.failed_attempts, j.recoveries, "
-    "j.retry_targets, j.carried_status";
+    "j.retry_targets, j.carried_status, j.params";
 
 std::vector<std::string> split_hashes(const std::string& text) {
   std::vector<std::string> out;
@@ -55,6 +55,7 @@ job_row read_job(const detail::statement& q) {
   r.recoveries = static_cast<int>(q.int64(16));
   r.retry_targets = split_hashes(q.text(17));
   r.carried_status = parse_job_status(q.text(18));
+  r.params = q.text(19);
   return r;
 }
 
@@ -161,27 +162,32 @@ bool any_queued(sqlite3* db, const char* types_sql) {
   return !q.ok() || q.step() == SQLITE_ROW; // on doubt, take the slow path
 }
 
-/// "'restic_sync', 'offsite_retention', 'offsite_check'": the job types that
-/// use the off-site repository, as an SQL list.
-std::string offsite_types_sql() {
+/// The job types `pick` chooses, as an SQL list ("'a', 'b'").
+std::string types_sql(bool (*pick)(job_type)) {
   std::string out;
   for (auto t : all_job_types())
-    if (uses_offsite(t))
-      out += (out.empty() ? "'" : ", '") + std::string{to_string(t)} + "'";
+    if (pick(t)) out += (out.empty() ? "'" : ", '") + std::string{to_string(t)} + "'";
   return out;
+}
+
+/// The job types that use the off-site repository, as an SQL list.
+std::string offsite_types_sql() {
+  return types_sql(uses_offsite);
 }
 
 } // namespace
 
-expected<enqueue_result> store::enqueue(job_type type, std::int64_t site_id) {
+expected<enqueue_result> store::enqueue(job_type type, std::int64_t site_id,
+                                        const std::string& params) {
   auto db = impl_->db.get();
   return detail::with_write_transaction(impl_->db, [&]() -> expected<enqueue_result> {
-    // Asking again for a job that is already waiting returns that job.
+    // Asking again for a job that is already waiting returns that job; a job
+    // with params is a request of its own (two restores are two jobs).
     SATORU_PREPARE(find, db,
                    "SELECT id FROM jobs WHERE type = ? AND status = 'queued' AND "
-                   "COALESCE(site_id, 0) = ? ORDER BY id LIMIT 1");
+                   "COALESCE(site_id, 0) = ? AND params = '' ORDER BY id LIMIT 1");
     find.bind(1, to_string(type)).bind(2, site_id);
-    if (find.step() == SQLITE_ROW) {
+    if (params.empty() && find.step() == SQLITE_ROW) {
       auto id = find.int64(0);
       SATORU_PREPARE(due, db,
                      "UPDATE jobs SET next_attempt_at = 0 WHERE id = ? AND "
@@ -196,13 +202,13 @@ expected<enqueue_result> store::enqueue(job_type type, std::int64_t site_id) {
       return enqueue_result{id, true};
     }
     SATORU_PREPARE(q, db,
-                   "INSERT INTO jobs (site_id, type, status, created_at) "
-                   "VALUES (?, ?, 'queued', ?)");
+                   "INSERT INTO jobs (site_id, type, status, created_at, params) "
+                   "VALUES (?, ?, 'queued', ?, ?)");
     if (site_id > 0)
       q.bind(1, site_id);
     else
       q.bind_null(1);
-    q.bind(2, to_string(type)).bind(3, now_ms());
+    q.bind(2, to_string(type)).bind(3, now_ms()).bind(4, params);
     if (auto r = q.run(); !r) return r.err();
     auto id = sqlite3_last_insert_rowid(db);
     if (auto r = insert_event(db, id, "info", "queued", "", "job queued"); !r)
@@ -216,11 +222,13 @@ store::claim_next(const std::string& owner, std::int64_t lease_ms, int max_runni
                   const std::set<std::int64_t>& busy_sites) {
   auto db = impl_->db.get();
   using result = std::optional<job_row>;
-  if (!any_queued(db, "'preflight', 'backup'")) return result{};
+  const std::string site_types = types_sql(is_site_job);
+  if (!any_queued(db, site_types.c_str())) return result{};
   return detail::with_write_transaction(impl_->db, [&]() -> expected<result> {
     SATORU_PREPARE(count, db,
                    "SELECT COUNT(*) FROM jobs WHERE status = 'running' AND owner = ? AND "
-                   "site_id IS NOT NULL AND type IN ('preflight', 'backup')");
+                   "site_id IS NOT NULL AND type IN (" +
+                       site_types + ")");
     count.bind(1, owner);
     if (count.step() != SQLITE_ROW) return impl_->db.last_error("counting running jobs");
     if (count.int64(0) >= max_running) return result{};
@@ -232,9 +240,11 @@ store::claim_next(const std::string& owner, std::int64_t lease_ms, int max_runni
         pick, db,
         "SELECT j.id FROM jobs j JOIN sites s ON s.id = j.site_id "
         "WHERE j.status = 'queued' AND j.next_attempt_at <= ?1 AND s.enabled = 1 AND "
-        "j.type IN ('preflight', 'backup') AND NOT EXISTS (SELECT 1 FROM jobs r WHERE "
-        "r.site_id = "
-        "j.site_id AND r.status = 'running')" +
+        "j.type IN (" +
+            site_types +
+            ") AND NOT EXISTS (SELECT 1 FROM jobs r WHERE "
+            "r.site_id = "
+            "j.site_id AND r.status = 'running')" +
             skip + " ORDER BY j.id LIMIT 1");
     pick.bind(1, now_ms());
     int rc = pick.step();
@@ -343,7 +353,7 @@ expected<bool> lease_holds_now(sqlite3* db, const job_row& lease) {
 /// of its last preflight and, for a finished backup, of its last backup.
 expected<void> record_site_effects(sqlite3* db, const job_row& job, job_status status,
                                    const std::string& reason, bool finished) {
-  if (job.site_id <= 0 || !is_site_job(job.type)) return {};
+  if (job.site_id <= 0 || !sets_site_health(job.type)) return {};
   auto now = now_ms();
   bool backup_done = finished && job.type == job_type::backup;
   SATORU_PREPARE(q, db,

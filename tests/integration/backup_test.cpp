@@ -970,4 +970,41 @@ TEST_F(Backup, AFullStagingDiskRefusesTheBigTargetUpFrontAndTheSmallOneGoesOn) {
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_TRUE(contains(r.err, "not enough space on the restore filesystem")) << r.err;
   EXPECT_FALSE(std::filesystem::exists(to));
+
+  // The disk fills anyway: the database grew past what the check expects
+  // (its staged size) while another process took most of the space, so the
+  // pull meets ENOSPC halfway. The last good staged copy stays and the
+  // repository stays clean.
+  env.config["disk_min_free"] = {{"percent", 0}};
+  env.write_config();
+  ASSERT_EQ(
+      run_shell("sqlite3 " + satoru::shell_quote(db) +
+                " 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n "
+                "WHERE i < 12000) INSERT INTO t(v) SELECT randomblob(1000) FROM n'"),
+      0);
+  const auto space = std::filesystem::space(small);
+  const auto filler = small + "/filler";
+  ASSERT_EQ(run_shell("head -c " + std::to_string(space.available - 20 * 1024 * 1024) +
+                      " /dev/zero > " + satoru::shell_quote(filler)),
+            0);
+  r = env.run({"run", "edge", "--wait"});
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "No space left on device")) << r.out;
+  EXPECT_EQ(str(target_json(env, "edge", db).at("last_status")), "failed");
+  EXPECT_EQ(digest(staged_db), first_copy) << "the last good staged copy is kept";
+  std::filesystem::remove(filler);
+  auto check = restic(env, env.path("repo"), {"check"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+
+  // A repository on the small disk, with staging elsewhere: each snapshot is
+  // refused before restic writes, naming the repository's filesystem.
+  env.config["staging_root"] = env.path("staging-big");
+  env.config["restic_repo_path"] = small + "/repo";
+  env.config["disk_min_free"] = {{"bytes", "40MiB"}};
+  env.write_config();
+  r = env.run({"run", "edge", "--wait"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "not enough space on the repository filesystem of " +
+                                  small + "/repo"))
+      << r.out;
 }

@@ -719,48 +719,6 @@ TEST_F(EdgeHosts, OwnersGroupsAndModesComeBackExactlyFromADaemonThatIsNotRoot) {
         << entry.path();
 }
 
-namespace {
-
-/// The sudoers line docs/operations.md gives ("satoru-backup ALL=..."), for
-/// `user`: the test installs exactly what operators are told to.
-/// The sudoers lines of docs/operations.md ("satoru-backup ALL=... NOPASSWD:
-/// ..."), for `user`, with the SQLite copy helper at `helper` instead of its
-/// documented place.
-std::string documented_sudoers_lines(const std::string& user, const std::string& helper) {
-  std::istringstream doc(
-      read_file(std::string(SATORU_SOURCE_DIR) + "/docs/operations.md"));
-  std::string lines;
-  for (std::string line; std::getline(doc, line);) {
-    auto at = line.find("satoru-backup ALL=");
-    if (at == std::string::npos || !contains(line, "NOPASSWD:")) continue;
-    line = user + line.substr(at + std::string("satoru-backup").size());
-    const std::string documented = "/usr/local/libexec/satoru-sqlite-copy";
-    if (auto h = line.find(documented); h != std::string::npos)
-      line.replace(h, documented.size(), helper);
-    lines += line + "\n";
-  }
-  EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 2)
-      << "docs/operations.md has one sudoers line for rsync and one for the SQLite "
-         "copy helper";
-  return lines;
-}
-
-/// One file under /etc/sudoers.d (a unique name), checked with visudo and
-/// removed at destruction.
-struct sudoers_file {
-  std::string path;
-  explicit sudoers_file(const std::string& line)
-      : path("/etc/sudoers.d/satoru-test-" + std::to_string(::getpid())) {
-    write_file(path, line, 0440);
-    std::string out;
-    EXPECT_EQ(run_shell("visudo -cf " + satoru::shell_quote(path) + " 2>&1", &out), 0)
-        << out;
-  }
-  ~sudoers_file() { ::unlink(path.c_str()); }
-};
-
-} // namespace
-
 TEST_F(EdgeHosts, SudoWithTheDocumentedSudoersLinesBacksUpWhatTheEdgeUserCannotRead) {
   if (!fs::exists("/usr/bin/sudo") || !fs::is_directory("/etc/sudoers.d"))
     GTEST_SKIP() << "needs sudo with /etc/sudoers.d (scripts/bootstrap installs it)";
@@ -820,7 +778,11 @@ TEST_F(EdgeHosts, SudoWithTheDocumentedSudoersLinesBacksUpWhatTheEdgeUserCannotR
 
   // With the documented lines: success, the file only root may read is in
   // the snapshot, and so is the database the user cannot even see.
-  sudoers_file allowed(documented_sudoers_lines(user.name(), helper));
+  const auto lines = documented_sudoers_lines("docs/operations.md", user.name(), helper);
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 2)
+      << "docs/operations.md has one sudoers line for rsync and one for the SQLite "
+         "copy helper";
+  sudoers_file allowed(lines);
   std::atomic<bool> writing{true};
   std::thread writer([&] {
     for (int i = 0; writing; ++i)

@@ -618,4 +618,35 @@ std::vector<std::string> edge_host::commands_started() const {
   return out;
 }
 
+std::string documented_sudoers_lines(const std::string& doc, const std::string& user,
+                                     const std::string& helper) {
+  std::istringstream text(read_file(std::string(SATORU_SOURCE_DIR) + "/" + doc));
+  std::string lines;
+  for (std::string line; std::getline(text, line);) {
+    auto at = line.find("satoru-backup ALL=");
+    if (at == std::string::npos || line.find("NOPASSWD:") == std::string::npos) continue;
+    line = user + line.substr(at + std::string("satoru-backup").size());
+    const std::string documented = "/usr/local/libexec/satoru-sqlite-copy";
+    if (auto h = line.find(documented); h != std::string::npos && !helper.empty())
+      line.replace(h, documented.size(), helper);
+    lines += line + "\n";
+  }
+  return lines;
+}
+
+sudoers_file::sudoers_file(const std::string& lines)
+    : path("/etc/sudoers.d/satoru-test-" + std::to_string(::getpid())) {
+  {
+    std::ofstream out(path, std::ios::trunc);
+    out << lines;
+  }
+  ::chmod(path.c_str(), 0440);
+  std::string out;
+  EXPECT_EQ(run_shell("visudo -cf " + quote(path) + " 2>&1", &out), 0) << out;
+}
+
+sudoers_file::~sudoers_file() {
+  ::unlink(path.c_str());
+}
+
 } // namespace satoru::testing

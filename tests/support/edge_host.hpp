@@ -116,6 +116,23 @@ private:
   int uid_ = -1, gid_ = -1;
 };
 
+/// The sudoers lines a document of the repository gives operators
+/// ("satoru-backup ALL=(root) NOPASSWD: ..."), for `user`, with the SQLite
+/// copy helper at `helper` instead of its documented place: tests install
+/// exactly what operators are told to. `doc` is relative to the source tree.
+std::string documented_sudoers_lines(const std::string& doc, const std::string& user,
+                                     const std::string& helper = {});
+
+/// One file under /etc/sudoers.d (a unique name per process), checked with
+/// visudo and removed at destruction.
+struct sudoers_file {
+  std::string path;
+  explicit sudoers_file(const std::string& lines);
+  ~sudoers_file();
+  sudoers_file(const sudoers_file&) = delete;
+  sudoers_file& operator=(const sudoers_file&) = delete;
+};
+
 /// A free TCP port on 127.0.0.1 (bound and released).
 int free_port();
 

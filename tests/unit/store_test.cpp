@@ -697,3 +697,30 @@ TEST_F(StoreTest, LiveProgressIsOneRowPerStepFencedAndGoneWithItsAttempt) {
   ASSERT_TRUE(db.recover_jobs(3));
   EXPECT_TRUE(db.list_progress(id)->empty());
 }
+
+TEST_F(StoreTest, ARestoreIsASiteJobOfItsOwnThatWaitsForTheSitesBackup) {
+  ASSERT_TRUE(db.sync_config({make_site("a")}));
+  auto a = site_id("a");
+  auto backup = *db.enqueue(job_type::backup, a);
+  const std::string params = R"({"target":"t1","snapshot":"abc","apply":false})";
+  auto first = *db.enqueue(job_type::restore, a, params);
+  auto second = *db.enqueue(job_type::restore, a, params);
+  EXPECT_FALSE(first.existing);
+  EXPECT_NE(first.id, second.id) << "two restore requests are two jobs";
+  auto running = *db.claim_next("me", 10000, 4);
+  ASSERT_TRUE(running);
+  EXPECT_EQ(running->id, backup.id);
+  EXPECT_FALSE(*db.claim_next("other", 10000, 4)) << "the site runs its backup";
+  job_outcome done;
+  done.status = job_status::success;
+  ASSERT_TRUE(*db.finish_job(*running, done));
+  auto restore = *db.claim_next("me", 10000, 4);
+  ASSERT_TRUE(restore);
+  EXPECT_EQ(restore->type, job_type::restore);
+  EXPECT_EQ(restore->params, params);
+  done.status = job_status::failed;
+  done.error = "the edge host is down";
+  ASSERT_TRUE(*db.finish_job(*restore, done));
+  EXPECT_EQ((*db.find_site("a"))->health, "ok")
+      << "a restore says nothing about the site's backups";
+}

@@ -20,4 +20,24 @@ expected<void> write_file_atomically(const std::string& path, std::string_view t
 /// The whole content of `path`, or an error naming it.
 expected<std::string> read_whole_file(const std::string& path);
 
+/// A fresh private folder (0700, mkdtemp) for one piece of work, removed
+/// with everything in it when the object goes (restored snapshots may hold
+/// secrets, and a failed step must leave no partial copy behind).
+class scratch_folder {
+public:
+  /// `<parent>/<prefix>XXXXXX`; the parent is created when missing.
+  static expected<scratch_folder> create(const std::string& parent,
+                                         const std::string& prefix);
+  scratch_folder() = default;
+  ~scratch_folder();
+  scratch_folder(scratch_folder&& other) noexcept;
+  scratch_folder& operator=(scratch_folder&& other) noexcept;
+  scratch_folder(const scratch_folder&) = delete;
+  scratch_folder& operator=(const scratch_folder&) = delete;
+  const std::string& path() const { return path_; }
+
+private:
+  std::string path_;
+};
+
 } // namespace satoru

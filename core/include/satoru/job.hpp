@@ -17,7 +17,8 @@ namespace satoru {
 /// preflight and backup belong to a site; the others to a repository:
 /// retention and check to the local one, restic_sync (the copy),
 /// offsite_retention and offsite_check to the off-site one; restore_drill
-/// restores one target of the local repository into scratch space.
+/// restores one target of the local repository into scratch space; restore
+/// (a site job) puts a snapshot back on its edge host.
 enum class job_type {
   preflight,
   backup,
@@ -26,7 +27,8 @@ enum class job_type {
   offsite_retention,
   check,
   offsite_check,
-  restore_drill
+  restore_drill,
+  restore
 };
 
 /// Every job type, in declaration order.
@@ -46,8 +48,12 @@ bool is_finished(job_status s);
 /// A status a follower stops at: finished, or interrupted (it runs again only
 /// when a daemon or another `run --wait` picks it up).
 bool is_terminal(job_status s);
-/// Preflight and backup jobs belong to a site; the others to the repository.
+/// Preflight, backup and restore jobs belong to a site (one at a time per
+/// site); the others to a repository.
 bool is_site_job(job_type t);
+/// Preflight and backup jobs: their end is the site's health. A restore
+/// back to the host says nothing about how the site's backups go.
+bool sets_site_health(job_type t);
 /// Jobs that write or lock the off-site repository: they run one at a time
 /// (a prune or check must never overlap a copy).
 bool uses_offsite(job_type t);
@@ -92,6 +98,9 @@ struct job_row {
   std::vector<std::string> retry_targets;
   /// The worst status of the targets earlier attempts already finished.
   std::optional<job_status> carried_status;
+  /// What the job is asked to do beyond its type, as a JSON object (a
+  /// restore's host_restore_request); "" for the other types.
+  std::string params;
 };
 
 /// What pulling and snapshotting one target produced; also its

@@ -131,8 +131,10 @@ public:
   // -- jobs -------------------------------------------------------------------
   /// Queues a job, or returns the id of the same type already queued for the
   /// site. A queued job waiting for a retry is made due now: asking for it
-  /// is asking to run it.
-  expected<enqueue_result> enqueue(job_type type, std::int64_t site_id);
+  /// is asking to run it. A job with `params` (a JSON object, e.g. a
+  /// restore's request) is always queued as a new job.
+  expected<enqueue_result> enqueue(job_type type, std::int64_t site_id,
+                                   const std::string& params = {});
   /// Claims the oldest due queued job whose site has no running job, if
   /// fewer than max_running of owner's jobs run. `busy_sites` are skipped too.
   expected<std::optional<job_row>>

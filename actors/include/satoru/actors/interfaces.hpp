@@ -73,8 +73,8 @@ using store_actor = caf::typed_actor<
 
 /// Runs the jobs of one site, one at a time.
 using site_actor = caf::typed_actor<
-    /// Runs one attempt of a claimed preflight or backup job and reports how
-    /// it ended; it replies only when every task of the job has stopped. The
+    /// Runs one attempt of a claimed preflight, backup or restore job and
+    /// reports how it ended; it replies only when every task of the job has stopped. The
     /// supervisor never sends a second one before this one replied. The
     /// token cancels it (shutdown, lost lease).
     caf::replies_to<run_atom, job_row, cancel_token>::with<job_outcome>,
@@ -101,6 +101,10 @@ using restic_actor = caf::typed_actor<
     /// Runs a restore_drill job: restores the next target's latest snapshot
     /// into scratch space and verifies it; shares the repository.
     caf::replies_to<drill_atom, job_row, cancel_token>::with<job_outcome>,
+    /// Runs a restore job of a site (the site actor hands it over while the
+    /// site runs nothing else): the snapshot into scratch space, then back to
+    /// the edge host; shares the repository.
+    caf::replies_to<restore_atom, job_row, cancel_token>::with<job_outcome>,
     /// Internal: a step's deadline (plus grace) passed: cancel its token.
     caf::reacts_to<expire_atom, cancel_token>,
     /// Internal: drops queued work whose job was cancelled before it started.

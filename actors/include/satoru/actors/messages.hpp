@@ -51,6 +51,7 @@ using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 using check_atom = caf::atom_constant<caf::atom("check")>;
 using drill_atom = caf::atom_constant<caf::atom("drill")>;
 using progress_atom = caf::atom_constant<caf::atom("progress")>;
+using restore_atom = caf::atom_constant<caf::atom("restore")>;
 
 // -- core types that travel as messages ------------------------------------------
 } // namespace satoru::actors
@@ -92,7 +93,7 @@ typename Inspector::result_type inspect(Inspector& f, job_row& x) {
   return f(caf::meta::type_name("job_row"), x.id, x.site_id, x.site_name, x.type,
            x.status, x.created_at, x.started_at, x.finished_at, x.heartbeat_at,
            x.attempts, x.failed_attempts, x.recoveries, x.error, x.owner, x.lease_until,
-           x.epoch, x.next_attempt_at, x.retry_targets, carried);
+           x.epoch, x.next_attempt_at, x.retry_targets, carried, x.params);
 }
 
 template <class Inspector>
@@ -186,12 +187,16 @@ struct snapshot_request {
   std::string site_uuid;
   std::string target_hash;
   std::string staging_dir;
+  /// What the snapshot may add to the repository: the bytes its pull moved
+  /// (what changed came over the wire), checked against disk_min_free on
+  /// the repository's filesystem before restic runs.
+  std::int64_t expected_bytes = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, snapshot_request& x) {
   return f(caf::meta::type_name("snapshot_request"), x.job_id, x.epoch, x.site_uuid,
-           x.target_hash, x.staging_dir);
+           x.target_hash, x.staging_dir, x.expected_bytes);
 }
 
 struct snapshot_outcome {

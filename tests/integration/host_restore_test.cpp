@@ -1,0 +1,203 @@
+// `satoru restore --to-host`: a snapshot put back on its edge host over the
+// real sshd with rsync, as a queued `restore` job: a dry run that changes
+// nothing, `--yes` with exact contents, owners and modes, `--delete`, and a
+// SQLite database restored beside a live one under a writer, then swapped
+// in with `--replace`.
+#include "satoru_env.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+using namespace satoru::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// "type mode uid:gid content" of everything below root, by relative path.
+std::map<std::string, std::string> tree_of(const std::string& root) {
+  std::map<std::string, std::string> out;
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::end(it); ++it) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(it->path().c_str(), &st), 0) << it->path();
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+    out[it->path().lexically_relative(root).string()] =
+        std::string(S_ISDIR(st.st_mode) ? "dir " : "file ") + mode + " " +
+        std::to_string(st.st_uid) + ":" + std::to_string(st.st_gid) + " " +
+        (S_ISREG(st.st_mode) ? read_file(it->path().string()) : std::string{});
+  }
+  return out;
+}
+
+/// The one file in `dir` whose name starts with `prefix` ("" when none or more).
+std::string only_file_starting(const std::string& dir, const std::string& prefix) {
+  std::string found;
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().rfind(prefix, 0) == 0) {
+      found = e.path().string();
+      ++n;
+    }
+  return n == 1 ? found : std::string{};
+}
+
+std::string str_of(const boost::json::value& v) {
+  return v.is_string() ? std::string(v.as_string()) : std::string{};
+}
+
+std::string sql(const std::string& db, const std::string& query) {
+  std::string out;
+  run_shell("sqlite3 " + satoru::shell_quote(db) + " " + satoru::shell_quote(query),
+            &out);
+  return out;
+}
+
+} // namespace
+
+TEST(HostRestore,
+     DryRunChangesNothingYesRestoresExactlyAndADatabaseGoesBesideThenReplaces) {
+  satoru_env env{"satoru-host-restore"};
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  const std::string data = host.remote_root() + "/srv";
+  host.write_file(data + "/a.txt", "version 1\n");
+  host.write_file(data + "/sub/b.txt", "private\n");
+  host.write_file(data + "/owned.txt", "someone else's\n");
+  ASSERT_EQ(::chmod((data + "/sub/b.txt").c_str(), 0600), 0);
+  ASSERT_EQ(::chown((data + "/owned.txt").c_str(), 1234, 2345), 0);
+  ASSERT_EQ(::chmod((data + "/owned.txt").c_str(), 0640), 0);
+  const std::string db = host.remote_root() + "/app.db";
+  host.make_sqlite_db(db, "PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t "
+                          "VALUES (42);");
+  env.add_site("edge", host, {{"directory", data}, {"sqlite_dump", db}});
+  env.write_config();
+  auto backup = env.run({"run", "edge", "--wait"});
+  ASSERT_EQ(backup.exit_code, 0) << backup.out << backup.err;
+  const auto backed_up = tree_of(data);
+
+  // The edge host drifts: a changed file, a changed mode, a lost file, an
+  // extra one.
+  host.write_file(data + "/a.txt", "version 2, damaged\n");
+  ASSERT_EQ(::chmod((data + "/sub/b.txt").c_str(), 0644), 0);
+  fs::remove(data + "/owned.txt");
+  host.write_file(data + "/extra.txt", "only on the host\n");
+  const auto drifted = tree_of(data);
+
+  // Without --yes: the itemized list, and nothing changes.
+  auto dry = env.run({"restore", "edge", data, "--to-host"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.out << dry.err;
+  for (const auto& line : {"M a.txt", "M sub/b.txt", "+ owned.txt", "? extra.txt",
+                           "dry run: nothing was changed on edge"})
+    EXPECT_TRUE(contains(dry.out, line)) << line << "\n" << dry.out;
+  EXPECT_EQ(tree_of(data), drifted);
+  EXPECT_EQ(str_of(job_json(env, parse_id(dry)).at("type")), "restore");
+  // --path: only that folder is compared (and would be restored).
+  auto part =
+      env.run({"restore", "edge", data, "--to-host", "--path", "sub", "--dry-run"});
+  ASSERT_EQ(part.exit_code, 0) << part.out << part.err;
+  EXPECT_TRUE(contains(part.out, "M sub/b.txt")) << part.out;
+  EXPECT_FALSE(contains(part.out, "a.txt") || contains(part.out, "extra.txt"))
+      << part.out;
+  // Flags that do not fit the target are refused before anything is queued.
+  auto bad = env.run({"restore", "edge", data, "--to-host", "--replace"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+  EXPECT_TRUE(contains(bad.err, "--replace is for sqlite_dump targets")) << bad.err;
+
+  // --yes: exact content, owners and modes back; the extra file stays.
+  auto yes = env.run({"restore", "edge", data, "--to-host", "--yes"});
+  ASSERT_EQ(yes.exit_code, 0) << yes.out << yes.err;
+  auto now = tree_of(data);
+  EXPECT_EQ(now.count("extra.txt"), 1u) << "deleted without --delete";
+  now.erase("extra.txt");
+  EXPECT_EQ(now, backed_up);
+  // --delete removes it.
+  auto del = env.run({"restore", "edge", data, "--to-host", "--yes", "--delete"});
+  ASSERT_EQ(del.exit_code, 0) << del.out << del.err;
+  EXPECT_TRUE(contains(del.out, "- extra.txt")) << del.out;
+  EXPECT_EQ(tree_of(data), backed_up);
+  // No scratch folder is left behind.
+  for (const auto& e : fs::directory_iterator(env.path("staging")))
+    EXPECT_NE(e.path().filename().string().rfind(".satoru-restore-", 0), 0u) << e.path();
+
+  // A database goes beside the live one, which a writer keeps changing.
+  std::atomic<bool> writing{true};
+  std::thread writer([&] {
+    for (int i = 0; writing; ++i)
+      run_shell("sqlite3 " + satoru::shell_quote(db) +
+                " '.timeout 5000' 'INSERT INTO t " + "VALUES (" +
+                std::to_string(1000 + i) + ")'");
+  });
+  auto beside = env.run({"restore", "edge", db, "--to-host", "--yes"});
+  writing = false;
+  writer.join();
+  ASSERT_EQ(beside.exit_code, 0) << beside.out << beside.err;
+  EXPECT_TRUE(contains(beside.out, "integrity_check")) << beside.out;
+  const auto restored = only_file_starting(host.remote_root(), "app.db.restored-");
+  ASSERT_FALSE(restored.empty());
+  EXPECT_EQ(sql(restored, "PRAGMA integrity_check; SELECT group_concat(x) FROM t"),
+            "ok\n42\n");
+  const auto written = sql(db, "SELECT count(*) FROM t WHERE x >= 1000");
+  EXPECT_NE(written, "0\n") << "the writer wrote nothing";
+
+  // --replace (the application stopped): the live name gets the backup's
+  // data, the old file is kept aside with what the writer wrote.
+  ASSERT_EQ(::chmod(db.c_str(), 0664), 0);
+  auto swap = env.run({"restore", "edge", db, "--to-host", "--yes", "--replace"});
+  ASSERT_EQ(swap.exit_code, 0) << swap.out << swap.err;
+  EXPECT_EQ(sql(db, "PRAGMA integrity_check; SELECT group_concat(x) FROM t"), "ok\n42\n");
+  struct stat live {};
+  ASSERT_EQ(::stat(db.c_str(), &live), 0);
+  EXPECT_EQ(live.st_mode & 07777, 0664u) << "the live database's mode is kept";
+  const auto aside = only_file_starting(host.remote_root(), "app.db.before-restore-");
+  ASSERT_FALSE(aside.empty()) << swap.out;
+  EXPECT_EQ(sql(aside, "SELECT count(*) FROM t WHERE x >= 1000"), written);
+  EXPECT_FALSE(fs::exists(db + "-wal") && fs::file_size(db + "-wal") > 0)
+      << "the old database's WAL was left beside the restored one";
+}
+
+TEST(HostRestore, ANonRootEdgeUserWithTheDocumentedSudoLinesGetsOwnersAndModesBack) {
+  if (!fs::exists("/usr/bin/sudo") || !fs::is_directory("/etc/sudoers.d"))
+    GTEST_SKIP() << "needs sudo with /etc/sudoers.d (scripts/bootstrap installs it)";
+  satoru_env env{"satoru-host-restore-sudo"};
+  test_user user;
+  ASSERT_TRUE(user.created());
+  edge_host::options as_user;
+  as_user.login_user = user.name();
+  edge_host host{env.path("edge"), as_user};
+  ASSERT_TRUE(host.running());
+  // Files the edge user can neither read nor own: root's, another user's.
+  temp_dir edge_fs{"satoru-edge-fs"};
+  ::chmod(edge_fs.path().c_str(), 0755);
+  const std::string data = edge_fs / "etc";
+  host.write_file(data + "/shadow", "root:*:1:0:99999:7:::\n");
+  ASSERT_EQ(::chmod((data + "/shadow").c_str(), 0600), 0);
+  host.write_file(data + "/app/app.conf", "secret=1\n");
+  ASSERT_EQ(::chown((data + "/app/app.conf").c_str(), 1234, 2345), 0);
+  ASSERT_EQ(::chmod((data + "/app/app.conf").c_str(), 0640), 0);
+  ASSERT_EQ(::chmod(data.c_str(), 0755), 0);
+  env.add_site("edge", host, {{"directory", data}});
+  env.config["sites"].as_array()[0].as_object()["sudo"] = true;
+  env.write_config();
+  // What operations.md gives for backups plus what restore.md adds for a
+  // restore to the host.
+  sudoers_file allowed(documented_sudoers_lines("docs/operations.md", user.name()) +
+                       documented_sudoers_lines("docs/restore.md", user.name()));
+  auto backup = env.run({"run", "edge", "--wait"});
+  ASSERT_EQ(backup.exit_code, 0) << backup.out << backup.err;
+  const auto backed_up = tree_of(data);
+
+  fs::remove(data + "/shadow");
+  ASSERT_EQ(::chown((data + "/app/app.conf").c_str(), user.uid(), user.gid()), 0);
+  ASSERT_EQ(::chmod((data + "/app/app.conf").c_str(), 0666), 0);
+  auto r = env.run({"restore", "edge", data, "--to-host", "--yes"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "+ shadow") && contains(r.out, "M app/app.conf")) << r.out;
+  EXPECT_EQ(tree_of(data), backed_up);
+}
