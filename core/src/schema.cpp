@@ -238,7 +238,7 @@ INSERT INTO jobs_v6 (id, site_id, type, status, created_at, started_at, finished
   SELECT id, site_id, type, status, created_at, started_at, finished_at, heartbeat_at,
          attempts, error, owner, lease_until, epoch, next_attempt_at, failed_attempts,
          recoveries, retry_targets, carried_status FROM jobs;
-CREATE TABLE job_events_v5 (
+CREATE TABLE job_events_v6 (
   id      INTEGER PRIMARY KEY,
   job_id  INTEGER NOT NULL REFERENCES jobs_v6(id) ON DELETE CASCADE,
   ts      INTEGER NOT NULL,
@@ -248,12 +248,12 @@ CREATE TABLE job_events_v5 (
   message TEXT    NOT NULL,
   data    TEXT    NOT NULL DEFAULT ''
 );
-INSERT INTO job_events_v5 SELECT id, job_id, ts, level, step, target, message, data
+INSERT INTO job_events_v6 SELECT id, job_id, ts, level, step, target, message, data
   FROM job_events;
 DROP TABLE job_events;
 DROP TABLE jobs;
 ALTER TABLE jobs_v6 RENAME TO jobs;
-ALTER TABLE job_events_v5 RENAME TO job_events;
+ALTER TABLE job_events_v6 RENAME TO job_events;
 CREATE INDEX jobs_next_queued ON jobs (status, id);
 CREATE INDEX jobs_of_site ON jobs (site_id, id);
 CREATE INDEX jobs_epoch ON jobs (epoch);
