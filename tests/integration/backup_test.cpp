@@ -753,7 +753,9 @@ TEST_F(Backup, SnapshotsAndRestoreRefuseBadInput) {
   EXPECT_EQ(parse_json(none), boost::json::array{});
 
   backup("edge");
+  // Both targets change: an unchanged one would take no new snapshot.
   host.write_file(data + "/a.txt", "version 2\n");
+  host.write_file(other + "/b.txt", "b, version 2\n");
   backup("edge");
   backup("second");
 
