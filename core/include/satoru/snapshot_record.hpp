@@ -21,8 +21,11 @@ struct snapshot_record {
 /// type, inode, size, mode, owner, mtime and ctime in nanoseconds, and a
 /// symlink's target. Anything rsync or a plugin changes in staging moves a
 /// ctime (a chmod that rsync's --stats does not count as a transfer too), so
-/// an equal fingerprint means an untouched tree. Entries are hashed in
-/// directory order: a reordered folder reads as changed, never the reverse.
+/// an equal fingerprint means an untouched tree. (Times tick with the
+/// kernel's coarse clock, a few ms: safe because the record is taken after
+/// a pull has ended, under the staging lock, and the next change comes with
+/// a later job.) Entries are hashed in directory order: a reordered folder
+/// reads as changed, never the reverse.
 expected<std::string> staging_fingerprint(const std::string& dir);
 
 /// The record of `staging_dir`'s last snapshot; nothing when there is none
