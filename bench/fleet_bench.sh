@@ -16,7 +16,8 @@
 #   --workers N       satoru's job_worker_concurrency and the script's xargs -P (8)
 #   --summary FILE    append TSV rows (bench, measure, value, unit, target,
 #                     verdict) for bench/run
-#   --logs DIR        keep the daemon's log, the job table and the script's output
+#   --logs DIR        keep the daemon's log, the job table, the three slowest
+#                     jobs' events and the script's output
 #   --user-rc         remote commands read the user's real shell startup files
 #                     (as in pipeline_bench.sh; by default the edge HOME is empty)
 #   --latency MS      add MS ms to every round trip (bench/delay_proxy.py)
@@ -260,6 +261,13 @@ for n in $sizes; do
     sqlite3 -readonly -separator ' ' "$sdir/satoru.db" \
       "SELECT j.id, s.name, j.status, j.started_at - j.created_at, j.finished_at - j.started_at,
          j.error FROM jobs j JOIN sites s ON s.id = j.site_id ORDER BY j.id" >"$logs/n$n-jobs.txt"
+    # The three slowest jobs' events, in ms since each job started: where
+    # an outlier waited.
+    sqlite3 -readonly -separator ' ' "$sdir/satoru.db" \
+      "SELECT e.job_id, e.ts - j.started_at, e.level, e.step, e.target, e.message
+         FROM job_events e JOIN jobs j ON j.id = e.job_id
+        WHERE e.job_id IN (SELECT id FROM jobs ORDER BY finished_at - started_at DESC LIMIT 3)
+        ORDER BY e.job_id, e.id" >"$logs/n$n-slowest-jobs.txt"
     [[ $satoru_only == true ]] || cp -- "$work/n$n/script/first.log" "$logs/n$n-script-first.log"
   fi
   # Keep the results, free the disk.

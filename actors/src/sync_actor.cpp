@@ -32,21 +32,21 @@ void save(self_ptr self) {
   publish(self);
 }
 
-void refresh(self_ptr self) {
+void refresh(self_ptr self, bool urgent = false);
+
+void act(self_ptr self, refresh_gate::decision d);
+
+void start_refresh(self_ptr self) {
   auto& st = self->state;
-  if (!st.ctx.metrics) return; // nothing to publish to (in-process `run --wait`)
-  if (st.refreshing) {
-    st.refresh_again = true;
-    return;
-  }
-  st.refreshing = true;
   // Snapshots taken after the last successful copy started are not off-site.
   auto since = st.last.last_success_started_at;
+  auto ended = [=] {
+    act(self, self->state.refresh.finished(refresh_gate::clock::now()));
+  };
   self->request(st.restic, caf::infinite, stats_atom::value, since)
       .then(
           [=](repository_counts& counts) {
             auto& s = self->state;
-            s.refreshing = false;
             if (!counts.ok) {
               if (!counts.error.empty())
                 spdlog::warn("repository metrics: {}", counts.error);
@@ -62,12 +62,22 @@ void refresh(self_ptr self) {
                 publish(self);
               }
             }
-            if (s.refresh_again) {
-              s.refresh_again = false;
-              refresh(self);
-            }
+            ended();
           },
-          [=](caf::error&) { self->state.refreshing = false; });
+          [=](caf::error&) { ended(); });
+}
+
+void act(self_ptr self, refresh_gate::decision d) {
+  if (d.what == refresh_gate::action::start)
+    start_refresh(self);
+  else if (d.what == refresh_gate::action::wait)
+    self->delayed_send(self, d.wait, refresh_atom::value, true);
+}
+
+/// Refreshes the repository metrics now or when the gate allows it.
+void refresh(self_ptr self, bool urgent) {
+  if (!self->state.ctx.metrics) return; // nothing to publish to (in-process `run --wait`)
+  act(self, self->state.refresh.want(refresh_gate::clock::now(), urgent));
 }
 
 /// Copies the repository off-site through the restic actor and keeps
@@ -102,6 +112,8 @@ void run_copy(self_ptr self, const job_row& job, cancel_token cancel,
       s.last.error = error_text;
     }
     save(self);
+    // The off-site lag changed: the alerts should not wait for the interval.
+    refresh(self, true);
     // A dead link or a busy remote may pass next time.
     promise.deliver(job_outcome{ok ? job_status::success : job_status::failed,
                                 error_text,
@@ -118,8 +130,11 @@ void run_copy(self_ptr self, const job_row& job, cancel_token cancel,
 
 /// The answer to off-site work when no off-site repository is configured.
 job_outcome no_offsite_repository() {
-  return job_outcome{job_status::failed, "no restic_b2_repository is configured",
-                     failure_kind::permanent, {}, std::nullopt};
+  return job_outcome{job_status::failed,
+                     "no restic_b2_repository is configured",
+                     failure_kind::permanent,
+                     {},
+                     std::nullopt};
 }
 
 /// forget + prune on the off-site repository, on its own thread.
@@ -152,6 +167,41 @@ void run_offsite_retention_job(self_ptr self, const job_row& job, cancel_token c
 }
 
 } // namespace
+
+refresh_gate::decision refresh_gate::start(clock::time_point now) {
+  running_ = true;
+  last_start_ = now;
+  return {action::start, {}};
+}
+
+refresh_gate::decision refresh_gate::want(clock::time_point now, bool urgent) {
+  if (running_) {
+    again_ = true;
+    again_urgent_ = again_urgent_ || urgent;
+    return {};
+  }
+  if (urgent || !last_start_ || now - *last_start_ >= interval_) {
+    scheduled_ = false; // a pending timer finds the refresh done (see timer_fired)
+    return start(now);
+  }
+  if (scheduled_) return {};
+  scheduled_ = true;
+  return {action::wait, *last_start_ + interval_ - now};
+}
+
+refresh_gate::decision refresh_gate::timer_fired(clock::time_point now) {
+  if (!scheduled_) return {}; // an urgent refresh ran meanwhile
+  scheduled_ = false;
+  return want(now);
+}
+
+refresh_gate::decision refresh_gate::finished(clock::time_point now) {
+  running_ = false;
+  if (!again_) return {};
+  auto urgent = again_urgent_;
+  again_ = again_urgent_ = false;
+  return want(now, urgent);
+}
 
 sync_actor::behavior_type sync_behavior(sync_actor::stateful_pointer<sync_state> self,
                                         runtime_context ctx, store_actor store,
@@ -225,6 +275,9 @@ sync_actor::behavior_type sync_behavior(sync_actor::stateful_pointer<sync_state>
       },
       [=](expire_atom, cancel_token token) { token.cancel(); },
       [=](refresh_atom) { refresh(self); },
+      [=](refresh_atom, bool) {
+        act(self, self->state.refresh.timer_fired(refresh_gate::clock::now()));
+      },
   };
 }
 

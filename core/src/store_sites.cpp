@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 
 namespace satoru {
 
@@ -98,10 +99,49 @@ expected<void> upsert_targets(sqlite3* db, const site_config& site,
   return {};
 }
 
+/// Whether the enabled sites and targets in the database are exactly the
+/// configured ones (what sync_config would write, updated_at aside). A read:
+/// it takes no write lock, so `satoru run SITE` beside a busy daemon does not
+/// queue for one to rewrite every site of a fleet that did not change.
+bool stored_config_matches(sqlite3* db, const std::vector<site_config>& sites) {
+  using site_key = std::tuple<std::string, std::string, std::string, std::int64_t,
+                              std::string>; // uuid, name, host, port, user
+  using target_key = std::tuple<std::string, std::string, std::string,
+                                std::string>; // uuid, hash, mode, path
+  std::set<site_key> want_sites, have_sites;
+  std::set<target_key> want_targets, have_targets;
+  for (const auto& site : sites) {
+    want_sites.emplace(site.uuid, site.name, site.host, site.port, site.user);
+    for (const auto& t : site.targets)
+      want_targets.emplace(site.uuid, t.hash, t.mode, t.path);
+  }
+  detail::statement q{db,
+                      "SELECT uuid, name, host, port, user FROM sites WHERE enabled = 1"};
+  if (!q.ok()) return false;
+  for (int rc; (rc = q.step()) != SQLITE_DONE;) {
+    if (rc != SQLITE_ROW) return false;
+    have_sites.emplace(q.text(0), q.text(1), q.text(2), q.int64(3), q.text(4));
+  }
+  if (have_sites != want_sites) return false;
+  detail::statement t{db,
+                      "SELECT s.uuid, t.target_hash, t.mode, t.path FROM site_targets t "
+                      "JOIN sites s ON s.id = t.site_id "
+                      "WHERE s.enabled = 1 AND t.enabled = 1"};
+  if (!t.ok()) return false;
+  for (int rc; (rc = t.step()) != SQLITE_DONE;) {
+    if (rc != SQLITE_ROW) return false;
+    have_targets.emplace(t.text(0), t.text(1), t.text(2), t.text(3));
+  }
+  return have_targets == want_targets;
+}
+
 } // namespace
 
 expected<void> store::sync_config(const std::vector<site_config>& sites) {
   auto db = impl_->db.get();
+  // Unchanged (the usual case): nothing to write. Any difference, or a
+  // failed read, takes the full write below.
+  if (stored_config_matches(db, sites)) return {};
   return detail::with_write_transaction(impl_->db, [&]() -> expected<void> {
     auto now = now_ms();
     std::vector<std::int64_t> kept;

@@ -257,11 +257,49 @@ std::int64_t data_added(const satoru_env& env, std::int64_t job) {
   for (auto& e : events.as_array()) {
     const auto& o = e.as_object();
     if (o.at("step").as_string() != "snapshot" || !o.contains("data")) continue;
-    sum += o.at("data").at("data_added").to_number<std::int64_t>();
+    const auto* added = o.at("data").as_object().if_contains("data_added");
+    if (!added) continue; // an unchanged target's snapshot was skipped
+    sum += added->to_number<std::int64_t>();
     ++snapshots;
   }
   EXPECT_GT(snapshots, 0) << "no snapshot events in job " << job;
   return sum;
+}
+
+/// The snapshots a job skipped because staging was unchanged: target hash →
+/// the snapshot its event names as still current.
+std::map<std::string, std::string> skipped_snapshots(const satoru_env& env,
+                                                     std::int64_t job) {
+  std::map<std::string, std::string> out;
+  auto events = job_json(env, job).at("events");
+  for (auto& e : events.as_array()) {
+    const auto& o = e.as_object();
+    if (o.at("step").as_string() != "snapshot" || !o.contains("data")) continue;
+    const auto& data = o.at("data").as_object();
+    if (!data.contains("skipped")) continue;
+    EXPECT_TRUE(
+        contains(std::string(o.at("message").as_string()), "unchanged, last snapshot"))
+        << boost::json::serialize(o);
+    out[std::string(o.at("target").as_string())] =
+        std::string(data.at("snapshot_id").as_string());
+  }
+  return out;
+}
+
+/// site_targets.last_success_at (Unix ms) per target hash.
+std::map<std::string, std::int64_t> last_success_ms(const satoru_env& env) {
+  std::string out;
+  run_shell("sqlite3 '" + env.path("state/satoru.db") +
+                "' 'SELECT target_hash, last_success_at FROM site_targets'",
+            &out);
+  std::map<std::string, std::int64_t> rows;
+  std::istringstream lines{out};
+  for (std::string line; std::getline(lines, line);) {
+    auto bar = line.find('|');
+    if (bar != std::string::npos)
+      rows[line.substr(0, bar)] = std::atoll(line.c_str() + bar + 1);
+  }
+  return rows;
 }
 
 /// `satoru run ...` as a child process of the test, to be killed mid-job.
@@ -389,34 +427,67 @@ TEST_F(Backup, SecondBackupOfUnchangedDataAddsNextToNothing) {
   EXPECT_EQ(dir_row.at("last_files").as_int64(), 2);
   EXPECT_GT(dir_row.at("last_bytes").as_int64(), 4 * 1024 * 1024);
 
+  const auto first_success = last_success_ms(env);
   auto second = backup("edge");
-  auto second_added = data_added(env, second);
-  EXPECT_LT(second_added, 10 * 1024) << "unchanged data must deduplicate";
   // The unchanged database needs its first command only (no copy, no
   // transfer): preflight, rsync, and that one.
   auto rerun_sessions = host.commands_started();
   EXPECT_EQ(rerun_sessions.size() - sessions.size(), 3u)
       << ::testing::PrintToString(rerun_sessions);
+  // Staging is exactly as the first snapshots saw it: no `restic backup`
+  // at all, each target's snapshot is still current.
+  auto skipped = skipped_snapshots(env, second);
+  EXPECT_EQ(skipped.size(), 2u) << boost::json::serialize(job_json(env, second));
 
   // site_targets as `satoru sites --json` shows them after the second run.
   auto snaps = snapshots_json(env, {"--site", "edge"});
-  ASSERT_EQ(snaps.size(), 4u) << boost::json::serialize(snaps);
+  ASSERT_EQ(snaps.size(), 2u) << boost::json::serialize(snaps);
+  auto rows_name_newest_snapshots = [&] {
+    auto all = snapshots_json(env, {"--site", "edge"});
+    for (const auto& path : {data, db}) {
+      auto row = target_json(env, "edge", path);
+      SCOPED_TRACE(path);
+      EXPECT_EQ(str(row.at("last_status")), "success");
+      EXPECT_EQ(str(row.at("last_error")), "");
+      EXPECT_GT(row.at("last_duration_ms").as_int64(), 0);
+      EXPECT_NE(str(row.at("last_success_at")), "-");
+      // The newest snapshot of the target is the one the row names.
+      std::string newest;
+      for (auto& s : all)
+        if (str(s.at("target")) == path) newest = str(s.at("short_id"));
+      EXPECT_EQ(str(row.at("last_snapshot_id")), newest);
+    }
+  };
+  rows_name_newest_snapshots();
   for (const auto& path : {data, db}) {
     auto row = target_json(env, "edge", path);
-    SCOPED_TRACE(path);
-    EXPECT_EQ(str(row.at("last_status")), "success");
-    EXPECT_EQ(str(row.at("last_error")), "");
-    EXPECT_GT(row.at("last_duration_ms").as_int64(), 0);
-    EXPECT_NE(str(row.at("last_success_at")), "-");
-    // The newest snapshot of the target is the one the row names.
-    std::string newest;
-    for (auto& s : snaps)
-      if (str(s.at("target")) == path) newest = str(s.at("short_id"));
-    EXPECT_EQ(str(row.at("last_snapshot_id")), newest);
+    EXPECT_EQ(skipped[str(row.at("hash"))], str(row.at("last_snapshot_id"))) << path;
   }
+  // A skipped snapshot is still a fresh backup (what the freshness metric
+  // and alert read).
+  for (const auto& [hash, at] : last_success_ms(env))
+    EXPECT_GT(at, first_success.at(hash)) << hash;
   // Nothing changed, so rsync transferred no file the second time.
   EXPECT_EQ(target_json(env, "edge", data).at("last_files").as_int64(), 0);
   EXPECT_LT(target_json(env, "edge", data).at("last_bytes").as_int64(), 64 * 1024);
+
+  // A change rsync's statistics do not count as a transfer (a mode) is
+  // still a change: that folder gets a new snapshot, the database not.
+  ASSERT_EQ(host.sh("chmod 0600 " + satoru::shell_quote(data + "/small.txt")), 0);
+  auto third = backup("edge");
+  EXPECT_EQ(target_json(env, "edge", data).at("last_files").as_int64(), 0);
+  auto skipped_third = skipped_snapshots(env, third);
+  ASSERT_EQ(skipped_third.size(), 1u);
+  EXPECT_EQ(skipped_third.begin()->first, satoru::target_hash("sqlite_dump", db));
+  ASSERT_EQ(snapshots_json(env, {"--site", "edge"}).size(), 3u);
+  rows_name_newest_snapshots();
+
+  // Retention keeps each target's newest snapshot, so the database's one
+  // that every run still names survives it.
+  auto pruned = env.run({"prune", "--wait"});
+  ASSERT_EQ(pruned.exit_code, 0) << pruned.out << pruned.err;
+  EXPECT_EQ(snapshots_json(env, {"--site", "edge"}).size(), 2u);
+  rows_name_newest_snapshots();
 }
 
 TEST_F(Backup, SqliteDumpCompletesUnderAContinuousWriterAndRestoresSound) {
@@ -682,7 +753,9 @@ TEST_F(Backup, SnapshotsAndRestoreRefuseBadInput) {
   EXPECT_EQ(parse_json(none), boost::json::array{});
 
   backup("edge");
+  // Both targets change: an unchanged one would take no new snapshot.
   host.write_file(data + "/a.txt", "version 2\n");
+  host.write_file(other + "/b.txt", "b, version 2\n");
   backup("edge");
   backup("second");
 

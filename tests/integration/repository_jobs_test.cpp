@@ -91,7 +91,9 @@ TEST(Retention, KeepLastTwoKeepsEachTargetsTwoNewestAndLeavesOthersAlone) {
   env.config["restic_retention_policy"] = {{"keep_last", 2}};
   env.write_config();
   for (int i = 0; i < 4; ++i) {
-    host.write_file(a + "/f", "a" + std::to_string(i)); // each backup sees new data
+    // Each backup sees new data (an unchanged target takes no new snapshot).
+    host.write_file(a + "/f", "a" + std::to_string(i));
+    host.write_file(b + "/f", "b" + std::to_string(i));
     auto r = env.run({"run", "one", "--wait"});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   }
@@ -177,6 +179,7 @@ TEST(Sync, CopiesToTheRemoteThenOnlyNewSnapshotsAndSurvivesARemoteOutage) {
   env.config["retry_max_attempts"] = 4; // the outage is retried
   env.write_config();
   ASSERT_EQ(env.run({"run", "edge", "--wait"}).exit_code, 0);
+  host.write_file(dir + "/second", "second"); // else no new snapshot
   ASSERT_EQ(env.run({"run", "edge", "--wait"}).exit_code, 0);
 
   // 1. First sync: initialises the remote and copies both snapshots; its

@@ -138,6 +138,71 @@ TEST_F(StoreTest, SyncConfigUpsertsAndDisablesRemovedSitesKeepingHistory) {
   EXPECT_EQ(db.list_sites()->size(), 2u);
 }
 
+TEST_F(StoreTest, SyncConfigWritesNothingForAnUnchangedConfigAndEverythingForAChange) {
+  auto a = make_site("a", {"/srv/a", "/srv/b"});
+  auto b = make_site("b");
+  ASSERT_TRUE(db.sync_config({a, b}));
+  // Every write of sync_config stamps updated_at; mark the rows to see one.
+  auto mark = [&] {
+    ASSERT_EQ(sqlite3_exec(db.handle(), "UPDATE sites SET updated_at = 1", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK);
+  };
+  auto rewritten = [&] {
+    sqlite3_stmt* q = nullptr;
+    sqlite3_prepare_v2(db.handle(), "SELECT COUNT(*) FROM sites WHERE updated_at <> 1",
+                       -1, &q, nullptr);
+    sqlite3_step(q);
+    auto n = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return n;
+  };
+  mark();
+  // The same sites in another order: nothing written (`satoru run SITE` on a
+  // fleet must not rewrite every site on every call).
+  ASSERT_TRUE(db.sync_config({b, a}));
+  EXPECT_EQ(rewritten(), 0);
+
+  // Any change of what the database keeps is written.
+  auto changed = [&](std::vector<site_config> sites) {
+    mark();
+    EXPECT_TRUE(db.sync_config(sites));
+    return rewritten() > 0;
+  };
+  auto moved = a;
+  moved.host = "10.0.0.9";
+  EXPECT_TRUE(changed({moved, b}));
+  EXPECT_EQ((*db.find_site("a"))->host, "10.0.0.9");
+  auto port = moved;
+  port.port = 2222;
+  EXPECT_TRUE(changed({port, b}));
+  auto user = port;
+  user.user = "backup";
+  EXPECT_TRUE(changed({user, b}));
+  EXPECT_FALSE(changed({user, b})) << "unchanged again";
+  // A target added, then removed: the target rows follow.
+  auto more = make_site("a", {"/srv/a", "/srv/b", "/srv/c"});
+  more.host = user.host;
+  more.port = user.port;
+  more.user = user.user;
+  EXPECT_TRUE(changed({more, b}));
+  EXPECT_EQ((*db.find_site("a"))->target_count, 3);
+  auto fewer = more;
+  fewer.targets.pop_back();
+  EXPECT_TRUE(changed({fewer, b}));
+  EXPECT_EQ((*db.find_site("a"))->target_count, 2);
+  // A site removed, and back.
+  EXPECT_TRUE(changed({fewer}));
+  EXPECT_EQ(db.list_sites()->size(), 1u);
+  EXPECT_TRUE(changed({fewer, b}));
+  EXPECT_EQ(db.list_sites()->size(), 2u);
+  // A renamed site (same uuid).
+  auto renamed = b;
+  renamed.name = "b2";
+  EXPECT_TRUE(changed({fewer, renamed}));
+  EXPECT_TRUE(db.find_site("b2")->has_value());
+}
+
 TEST_F(StoreTest, EnqueueReturnsTheQueuedJobInsteadOfADuplicate) {
   ASSERT_TRUE(db.sync_config({make_site("a"), make_site("b")}));
   auto first = *db.enqueue(job_type::backup, site_id("a"));

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace satoru {
@@ -20,6 +21,9 @@ std::string target_hash(const std::string& mode, const std::string& path);
 
 /// Lowercase hex SHA-256 of bytes.
 std::string sha256_hex(const std::string& bytes);
+
+/// Lowercase hex of `len` raw bytes (a digest).
+std::string lower_hex(const unsigned char* bytes, std::size_t len);
 
 /// <staging_root>/<site_uuid>/<target_hash>
 std::string staging_path(const std::string& staging_root, const std::string& site_uuid,

@@ -124,8 +124,10 @@ using sync_actor = caf::typed_actor<
     /// Internal: a step's deadline (plus grace) passed: cancel its token.
     caf::reacts_to<expire_atom, cancel_token>,
     /// Refreshes snapshot counts, repository size and offsite lag metrics
-    /// (sent after every job and at start-up).
-    caf::reacts_to<refresh_atom>>;
+    /// (sent after every job and at start-up; rate-limited, see refresh_gate).
+    caf::reacts_to<refresh_atom>,
+    /// Internal: the refresh_gate's wait is over.
+    caf::reacts_to<refresh_atom, bool>>;
 
 /// The one owner of a job's life: claims jobs (per-site serial, at most
 /// job_worker_concurrency site jobs at once), hands them to the actor that

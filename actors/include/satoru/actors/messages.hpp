@@ -206,13 +206,14 @@ struct snapshot_outcome {
   std::string snapshot_id;
   std::int64_t files_new = 0, files_changed = 0, data_added = 0, bytes_processed = 0;
   std::int64_t duration_ms = 0;
+  bool skipped = false; ///< staging unchanged: snapshot_id is the last one, still current
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, snapshot_outcome& x) {
   return f(caf::meta::type_name("snapshot_outcome"), x.status, x.error, x.failure,
            x.snapshot_id, x.files_new, x.files_changed, x.data_added, x.bytes_processed,
-           x.duration_ms);
+           x.duration_ms, x.skipped);
 }
 
 /// What an off-site copy did.
