@@ -16,9 +16,9 @@ using namespace satoru::web;
 namespace http = boost::beast::http;
 using satoru::testing::temp_dir;
 
-class WebConsole : public ::testing::Test {
+class WebConsoleRoutes : public ::testing::Test {
 protected:
-  WebConsole() {
+  WebConsoleRoutes() {
     auto cfg = std::make_shared<satoru::config>();
     cfg->web_users_file = dir_ / "users.json";
     cfg->database_path = dir_ / "no-database-yet.db";
@@ -61,7 +61,7 @@ protected:
   std::int64_t now_ = 1'800'000'000'000;
 };
 
-TEST_F(WebConsole, OnlyHealthzAndLoginAnswerWithoutASession) {
+TEST_F(WebConsoleRoutes, OnlyHealthzAndLoginAnswerWithoutASession) {
   auto health = send(http::verb::get, "/healthz");
   EXPECT_EQ(health.result(), http::status::ok);
   EXPECT_EQ(health.body(), "ok\n");
@@ -78,7 +78,7 @@ TEST_F(WebConsole, OnlyHealthzAndLoginAnswerWithoutASession) {
       http::status::see_other);
 }
 
-TEST_F(WebConsole, LoginSetsAStrictHttpOnlyCookieThatOpensTheFleet) {
+TEST_F(WebConsoleRoutes, LoginSetsAStrictHttpOnlyCookieThatOpensTheFleet) {
   auto res = send(http::verb::post, "/login", "user=ana&password=right+password");
   ASSERT_EQ(res.result(), http::status::see_other);
   EXPECT_EQ(res[http::field::location], "/");
@@ -110,7 +110,7 @@ TEST_F(WebConsole, LoginSetsAStrictHttpOnlyCookieThatOpensTheFleet) {
   EXPECT_EQ(send(http::verb::get, "/", "", cookie).result(), http::status::see_other);
 }
 
-TEST_F(WebConsole, SessionsEndAfterIdling) {
+TEST_F(WebConsoleRoutes, SessionsEndAfterIdling) {
   std::string cookie = log_in();
   now_ += 29 * 60 * 1000;
   EXPECT_EQ(send(http::verb::get, "/", "", cookie).result(), http::status::ok);
@@ -118,7 +118,7 @@ TEST_F(WebConsole, SessionsEndAfterIdling) {
   EXPECT_EQ(send(http::verb::get, "/", "", cookie).result(), http::status::see_other);
 }
 
-TEST_F(WebConsole, WrongPasswordsAreRefusedThenRateLimited) {
+TEST_F(WebConsoleRoutes, WrongPasswordsAreRefusedThenRateLimited) {
   auto wrong = send(http::verb::post, "/login", "user=ana&password=wrong");
   EXPECT_EQ(wrong.result(), http::status::unauthorized);
   EXPECT_EQ(wrong.count(http::field::set_cookie), 0u);
@@ -134,7 +134,7 @@ TEST_F(WebConsole, WrongPasswordsAreRefusedThenRateLimited) {
             http::status::see_other);
 }
 
-TEST_F(WebConsole, PostsFromAnotherSiteAreRefused) {
+TEST_F(WebConsoleRoutes, PostsFromAnotherSiteAreRefused) {
   EXPECT_EQ(send(http::verb::post, "/login", "user=ana&password=right+password", "",
                  "http://evil.example")
                 .result(),

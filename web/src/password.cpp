@@ -100,7 +100,7 @@ bool verify_password(std::string_view password, std::string_view encoded) {
   std::vector<unsigned char> salt, expected_hash;
   if (!unbase64(encoded.substr(0, dollar), salt) ||
       !unbase64(encoded.substr(dollar + 1), expected_hash) || salt.size() < 8 ||
-      expected_hash.size() < 16)
+      expected_hash.size() != hash_bytes)
     return false;
   std::vector<unsigned char> actual(expected_hash.size());
   if (!scrypt(password, salt.data(), salt.size(), params, actual.data(), actual.size()))
