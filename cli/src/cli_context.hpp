@@ -108,5 +108,6 @@ void add_restore_command(CLI::App& app, global_options& opts, command_runner& ru
 void add_ls_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_diff_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_plugins_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_web_user_command(CLI::App& app, global_options& opts, command_runner& run);
 
 } // namespace satoru::cli

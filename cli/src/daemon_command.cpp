@@ -5,6 +5,7 @@
 #include "satoru/metrics.hpp"
 #include "satoru/repository_ops.hpp"
 #include "satoru/restic.hpp"
+#include "satoru/web/web_console.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -136,6 +137,9 @@ void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run
              fmt::format("cannot serve metrics on {}: {}", cfg.metrics_listen, e.what()));
       }
       exposer->RegisterCollectable(m->registry());
+      // The web console (docs/web.md) on its own threads, when configured.
+      auto console = web::web_console::start(cfg);
+      if (!console) fail(exit_failed, console.err().message);
 
       auto owner = make_owner_id();
       spdlog::info("satoru {} daemon {} started: {} sites, metrics on http://{}/metrics",
@@ -194,6 +198,7 @@ void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run
         cfg = std::move(*next);
         db = open_store_or_exit(cfg);
         publish_sites(*m, cfg, db);
+        if (*console) (*console)->reload(cfg);
       }
     };
   });

@@ -105,6 +105,11 @@ const key_list top_level_keys = {
     "site_scan_interval_hours",
     "database_path",
     "metrics_listen",
+    "web_listen",
+    "web_users_file",
+    "web_allow_plaintext",
+    "web_tls_certificate",
+    "web_tls_key",
     "plugin_dir",
     "ssh",
     "preflight_timeout_seconds",
@@ -250,6 +255,12 @@ std::optional<std::int64_t> parse_size(std::string_view text) {
       return number;
     }
   return std::nullopt;
+}
+
+/// Whether a valid listen address binds to loopback only.
+bool is_loopback_listen(std::string_view text) {
+  std::string_view host = text.substr(0, text.rfind(':'));
+  return host == "localhost" || host == "[::1]" || host.substr(0, 4) == "127.";
 }
 
 /// "host:port" or "[v6]:port" with a port in 1..65535.
@@ -697,15 +708,60 @@ private:
     number("retry_max_delay_seconds", cfg.retry_max_delay_seconds, 0, int_max);
     number("job_history_days", cfg.job_history_days, 0, int_max, " (0 = keep forever)");
 
-    if (node n = child(root, "", "metrics_listen")) {
-      if (auto s = string_of(n)) {
-        if (is_listen_address(*s))
-          cfg.metrics_listen = *s;
-        else
-          fail(n.pointer, "must be host:port with a port from 1 to 65535, e.g. "
-                          "\"127.0.0.1:9464\"");
-      }
+    if (auto s = listen_address_of(child(root, "", "metrics_listen"), "127.0.0.1:9464"))
+      cfg.metrics_listen = *s;
+  }
+
+  /// A "host:port" string, or nullopt (reported unless absent).
+  std::optional<std::string> listen_address_of(const node& n, const char* example) {
+    auto s = string_of(n);
+    if (s && !is_listen_address(*s)) {
+      fail(n.pointer, "must be host:port with a port from 1 to 65535, e.g. \"" +
+                          std::string(example) + "\"");
+      return std::nullopt;
     }
+    return s;
+  }
+
+  /// The web console's keys (docs/web.md). A console reachable beyond
+  /// loopback must not send passwords and session cookies in the clear
+  /// unless the operator says a TLS proxy in front does the encryption.
+  void load_web(const json::object& root, config& cfg) {
+    node listen = child(root, "", "web_listen");
+    if (auto s = listen_address_of(listen, "127.0.0.1:9465")) cfg.web_listen = *s;
+    node users = child(root, "", "web_users_file");
+    if (auto path = local_path_of(users)) {
+      cfg.web_users_file = *path;
+      // `satoru web-user add` creates it; once it exists it must be private.
+      auto ok = secret_source::from_file(*path).check_permissions();
+      if (!ok && ok.err().code != errc::not_found) fail(users.pointer, ok.err().message);
+    } else if (!users && !cfg.web_listen.empty()) {
+      fail(users.pointer, "required when web_listen is set");
+    }
+    if (node n = child(root, "", "web_allow_plaintext"))
+      cfg.web_allow_plaintext = bool_of(n).value_or(false);
+    node cert = child(root, "", "web_tls_certificate");
+    node key = child(root, "", "web_tls_key");
+    if (auto path = local_path_of(cert)) {
+      if (!fs::is_regular_file(*path))
+        fail(cert.pointer, *path + " does not exist or is not a regular file");
+      else
+        cfg.web_tls_certificate = *path;
+    }
+    if (key)
+      if (auto source = file_secret_of(key)) cfg.web_tls_key = source->location();
+    if (bool(cert) != bool(key))
+      fail(cert ? key.pointer : cert.pointer,
+           "required with " + std::string(cert ? "web_tls_certificate" : "web_tls_key"));
+    else if (!cfg.web_tls_certificate.empty() && !cfg.web_tls_key.empty())
+      fail(cert.pointer, "TLS serving is not built yet; listen on loopback behind a "
+                         "TLS-terminating proxy (docs/web.md)");
+    if (!cfg.web_listen.empty() && !is_loopback_listen(cfg.web_listen) && !cert &&
+        !cfg.web_allow_plaintext)
+      fail(listen.pointer, "listens beyond loopback without TLS: passwords and session "
+                           "cookies would cross the network in the clear; listen on "
+                           "127.0.0.1, or set web_allow_plaintext to true behind a "
+                           "TLS-terminating proxy");
   }
 
   ssh_layer ssh_layer_of(const node& n) {
@@ -981,6 +1037,7 @@ private:
     load_secrets(*root, cfg);
     load_retention(*root, cfg);
     load_numbers(*root, cfg);
+    load_web(*root, cfg);
 
     ssh_layer top;
     if (node ssh = child(*root, "", "ssh")) top = ssh_layer_of(ssh);

@@ -288,7 +288,7 @@ satoru::process_result restic(const satoru_env& env, const std::string& repo,
   return r ? *r : satoru::process_result{};
 }
 
-std::string http_get(int port, const std::string& path) {
+std::string http_exchange(int port, const std::string& request) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return {};
   sockaddr_in addr{};
@@ -301,8 +301,7 @@ std::string http_get(int port, const std::string& path) {
     ::close(fd);
     return {};
   }
-  std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  if (::write(fd, req.data(), req.size()) < 0) {
+  if (::write(fd, request.data(), request.size()) < 0) {
     ::close(fd);
     return {};
   }
@@ -314,6 +313,11 @@ std::string http_get(int port, const std::string& path) {
     resp.append(buf, static_cast<std::size_t>(n));
   }
   ::close(fd);
+  return resp;
+}
+
+std::string http_get(int port, const std::string& path) {
+  auto resp = http_exchange(port, "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
   auto body = resp.find("\r\n\r\n");
   if (resp.rfind("HTTP/1.", 0) != 0 || body == std::string::npos) return {};
   return resp.substr(body + 4);

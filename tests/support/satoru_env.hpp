@@ -129,6 +129,10 @@ std::string add_slow_site(satoru_env& env, const edge_host& host, int seconds);
 satoru::process_result restic(const satoru_env& env, const std::string& repo,
                               std::vector<std::string> args);
 
+/// Sends a raw HTTP request to 127.0.0.1:port; the whole raw response
+/// ("" when it fails), read until the server closes.
+std::string http_exchange(int port, const std::string& request);
+
 /// HTTP GET on 127.0.0.1:port path; "" when it fails.
 std::string http_get(int port, const std::string& path);
 

@@ -1,0 +1,46 @@
+#pragma once
+
+#include "satoru/error.hpp"
+#include "satoru/web/console.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace satoru::web {
+
+/// What one client may cost the daemon.
+struct server_limits {
+  int max_connections = 64;               ///< more are closed at once
+  std::chrono::seconds read_timeout{10};  ///< a whole request must arrive in this
+  std::chrono::seconds write_timeout{30}; ///< a whole response must leave in this
+  std::chrono::seconds idle_timeout{30};  ///< a kept-alive connection waits this long
+  std::size_t header_limit = 8 * 1024;    ///< bytes of request line and headers
+  std::size_t body_limit = 16 * 1024;     ///< bytes of request body
+  int threads = 2;                        ///< the console's own, not the actors'
+};
+
+/// The console's HTTP server (Boost.Beast) on its own threads. Errors of a
+/// connection end that connection only; nothing is thrown out of it.
+class web_server {
+public:
+  /// Listens on `listen` ("host:port", "[v6]:port") and serves `routes`.
+  static expected<std::unique_ptr<web_server>> start(const std::string& listen,
+                                                     std::shared_ptr<console> routes,
+                                                     server_limits limits = {});
+  ~web_server();
+  web_server(const web_server&) = delete;
+  web_server& operator=(const web_server&) = delete;
+
+  /// Stops accepting, drops open connections and joins the threads.
+  void stop();
+
+  struct impl;
+
+private:
+  explicit web_server(std::unique_ptr<impl> i);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace satoru::web
