@@ -403,10 +403,12 @@ TEST(Verification, ChecksAndRestoreDrillsProveRestorabilityAndFlagDamage) {
   EXPECT_TRUE(contains(r.out, "integrity_check")) << r.out;
   EXPECT_TRUE(contains(r.out, "not retried")) << r.out;
   sites = parse_json(env.run({"sites", "--json"})).as_array();
-  for (auto& t : sites[0].at("targets").as_array())
-    if (str(t.at("path")) == db)
+  for (auto& t : sites[0].at("targets").as_array()) {
+    if (str(t.at("path")) == db) {
       EXPECT_EQ(str(t.at("last_verified_at")), db_verified)
           << "a failed drill verifies nothing";
+    }
+  }
 
   // A pack file gone from the local repository: check fails, not retried.
   ASSERT_EQ(run_shell("rm \"$(find '" + env.path("repo") + "/data' -type f | head -1)\""),
