@@ -70,9 +70,8 @@ void add_ls_command(CLI::App& app, global_options& opts, command_runner& run) {
   cmd->add_flag("--json", opts.json, "print JSON");
   cmd->callback([&, args] {
     run = [&, args]() -> int {
-      auto cfg = load_config_or_exit(opts);
-      const auto& site = site_or_exit(cfg, args->site);
-      const auto& target = target_or_exit(site, args->target);
+      const named_target named{opts, args->site, args->target};
+      const auto& [cfg, site, target] = std::tie(named.cfg, named.site, named.target);
       auto path = args->path.empty() ? std::string{} : relative_snapshot_path(args->path);
       auto client = local_restic(cfg);
       auto snap = resolve_snapshot_or_exit(client, cfg, site, target, args->snapshot);

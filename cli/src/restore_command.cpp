@@ -430,9 +430,8 @@ void add_restore_command(CLI::App& app, global_options& opts, command_runner& ru
   cmd->add_flag("--json", opts.json, "print the result as JSON");
   cmd->callback([&, args] {
     run = [&, args]() -> int {
-      auto cfg = load_config_or_exit(opts);
-      const auto& site = site_or_exit(cfg, args->site);
-      const auto& target = target_or_exit(site, args->target);
+      const named_target named{opts, args->site, args->target};
+      const auto& [cfg, site, target] = std::tie(named.cfg, named.site, named.target);
       check_restore_flags(*args, target);
       if (args->to_host) return restore_to_host(cfg, site, target, *args, opts);
       return restore_to_folder(cfg, site, target, args.get(), opts);
