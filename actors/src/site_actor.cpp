@@ -120,7 +120,7 @@ void snapshot_target(self_ptr self, target_result pulled, cancel_token token) {
       st.site.uuid,
       pulled.target_hash,
       staging_path(st.ctx.cfg->staging_root, st.site.uuid, pulled.target_hash),
-      pulled.bytes};
+      pulled.staged_bytes};
   auto limit = std::chrono::seconds{st.ctx.cfg->restic_timeout_seconds};
   self->delayed_send(self, limit + task_grace, expire_atom::value, token);
   auto done = [=](snapshot_outcome snap) mutable {
@@ -167,12 +167,15 @@ void run_step(self_ptr self, cancel_token token, int limit_seconds, Work work,
 /// Pulls one target whose staging lock we hold, then snapshots it.
 void pull(self_ptr self, const target_config& target) {
   auto token = self->state.cancel.child();
+  auto sized = self->state.remote_bytes.find(target.hash);
+  const std::int64_t remote_bytes =
+      sized == self->state.remote_bytes.end() ? -1 : sized->second;
   run_step<target_result>(
       self, token, self->state.ctx.cfg->target_timeout_seconds,
-      [target](const runtime_context& ctx, const site_config& site,
-               const store_actor& store, const job_row& job, const cancel_token& cancel,
-               deadline dl) {
-        return pull_target(ctx, site, target, store, job, cancel, dl);
+      [target, remote_bytes](const runtime_context& ctx, const site_config& site,
+                             const store_actor& store, const job_row& job,
+                             const cancel_token& cancel, deadline dl) {
+        return pull_target(ctx, site, target, remote_bytes, store, job, cancel, dl);
       },
       [=](expected<target_result> pulled) {
         auto& s = self->state;
@@ -272,6 +275,10 @@ void on_preflight(self_ptr self, const preflight_summary& summary) {
                              std::nullopt});
     return;
   }
+  st.remote_bytes.clear();
+  for (std::size_t i = 0;
+       i < summary.sized_targets.size() && i < summary.remote_bytes.size(); ++i)
+    st.remote_bytes[summary.sized_targets[i]] = summary.remote_bytes[i];
   auto targets = targets_of_attempt(st.site, st.job);
   for (const auto& target : targets) {
     auto it = std::find(summary.failed_targets.begin(), summary.failed_targets.end(),

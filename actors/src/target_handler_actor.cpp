@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <memory>
+#include <mutex>
 #include <sys/stat.h>
 
 namespace satoru::actors {
@@ -26,12 +28,41 @@ expected<void> fresh_private_dir(const std::string& path) {
   return make_dirs(path, 0700);
 }
 
+/// Held while a pull checks staging and reserves its estimate, so that two
+/// pulls starting at once never both count the same free space.
+std::mutex staging_check;
+
+/// "" when a pull fits in staging with disk_min_free kept (besides what the
+/// running pulls reserved), else the one-line refusal; `needed` and
+/// `estimate` get the figures. A sqlite_dump target (`whole_copy`) writes a
+/// whole new copy beside the staged one before replacing it; a directory
+/// changes files in place, and its staged size is only walked (a stat per
+/// staged file) when the pull does not fit without counting it.
+std::string staging_refusal(const config& cfg, const target_spec& spec, bool whole_copy,
+                            std::int64_t remote_bytes, std::int64_t& needed,
+                            boost::json::object& estimate) {
+  const std::int64_t reserved = staging_reservation::reserved();
+  std::int64_t staged = whole_copy ? tree_bytes(spec.staging_dir) : 0;
+  needed = pull_needed_bytes(whole_copy, remote_bytes, staged);
+  auto problem = headroom_problem(cfg, cfg.staging_root, "staging", needed, reserved);
+  if (!problem.empty() && !whole_copy && remote_bytes >= 0) {
+    staged = tree_bytes(spec.staging_dir);
+    needed = pull_needed_bytes(whole_copy, remote_bytes, staged);
+    problem = headroom_problem(cfg, cfg.staging_root, "staging", needed, reserved);
+  }
+  estimate = {{"needed_bytes", needed},
+              {"remote_bytes", remote_bytes},
+              {"staged_bytes", staged},
+              {"reserved_bytes", reserved}};
+  return problem;
+}
+
 } // namespace
 
 target_result pull_target(const runtime_context& ctx, const site_config& site,
-                          const target_config& target, const store_actor& store,
-                          const job_row& job, const cancel_token& cancel,
-                          satoru::deadline deadline) {
+                          const target_config& target, std::int64_t remote_bytes,
+                          const store_actor& store, const job_row& job,
+                          const cancel_token& cancel, satoru::deadline deadline) {
   target_result out;
   out.target_hash = target.hash;
   auto started = now_ms();
@@ -56,15 +87,21 @@ target_result pull_target(const runtime_context& ctx, const site_config& site,
     return finish(job_status::failed, r.err().message, classify(r.err().code));
   if (auto r = fresh_private_dir(spec.work_dir); !r)
     return finish(job_status::failed, r.err().message, classify(r.err().code));
-  // A sqlite_dump target writes a whole new copy beside the staged one
-  // before replacing it; a directory changes files in place (its floor is
-  // disk_min_free itself).
-  const std::int64_t needed =
-      target.mode == "sqlite_dump" ? tree_bytes(spec.staging_dir) : 0;
-  if (auto problem = headroom_problem(*ctx.cfg, ctx.cfg->staging_root, "staging", needed);
-      !problem.empty()) {
-    sink.emit("fail", "pull", target.hash, problem, {{"needed_bytes", needed}});
-    return finish(job_status::failed, problem, failure_kind::transient);
+  // Refused before anything is pulled, so the other targets go on and the
+  // last good staged copy stays.
+  std::unique_ptr<staging_reservation> reservation;
+  {
+    std::lock_guard<std::mutex> lock(staging_check);
+    std::int64_t needed = 0;
+    boost::json::object estimate;
+    if (auto problem = staging_refusal(*ctx.cfg, spec, target.mode == "sqlite_dump",
+                                       remote_bytes, needed, estimate);
+        !problem.empty()) {
+      problem = target.path + ": " + problem;
+      sink.emit("fail", "pull", target.hash, problem, estimate);
+      return finish(job_status::failed, problem, failure_kind::transient);
+    }
+    reservation = std::make_unique<staging_reservation>(needed);
   }
 
   sink.track_progress(ctx.metrics.get(), site.name);
@@ -90,6 +127,10 @@ target_result pull_target(const runtime_context& ctx, const site_config& site,
   result.message = capped_output(result.message);
   out.bytes = static_cast<std::int64_t>(result.bytes);
   out.files = static_cast<std::int64_t>(result.files);
+  // What the snapshot may add: the staged files this pull wrote, whole (a
+  // second of slack for the filesystem's coarse clock).
+  if (result.outcome != pull_result::status::failed)
+    out.staged_bytes = tree_bytes(spec.staging_dir, started - 1000);
   if (result.outcome == pull_result::status::failed) {
     if (cancel.cancelled() && result.message.empty()) result.message = "cancelled";
     sink.emit("fail", "pull", target.hash, result.message, {{"path", target.path}});
@@ -135,11 +176,16 @@ preflight_summary preflight_site(const runtime_context& ctx, const site_config& 
       ctx.metrics->set_site_host_key_mismatch(site.name, report.host_key_mismatch);
     out.status = report.status();
     out.reason = report.reason();
-    for (const auto& t : report.targets)
+    for (const auto& t : report.targets) {
+      if (t.remote_bytes >= 0) {
+        out.sized_targets.push_back(t.hash);
+        out.remote_bytes.push_back(t.remote_bytes);
+      }
       if (!t.ok) {
         out.failed_targets.push_back(t.hash);
         out.failed_errors.push_back(t.error);
       }
+    }
   } catch (const std::exception& e) {
     out.site_ok = false;
     out.site_error = std::string{"preflight failed: "} + e.what();

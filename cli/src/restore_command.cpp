@@ -325,12 +325,6 @@ void check_restore_flags(const restore_args& a, const target_config& target) {
     fail(exit_usage, std::string(a.delete_extra ? "--delete" : "--path") +
                          " is for directory targets; " + target.path +
                          " is a database (it goes beside the live one)");
-  for (const auto& p : a.paths)
-    if (p.find_first_of("*?[]\\") != std::string::npos)
-      fail(exit_usage, "--path " + p +
-                           ": names with *, ?, [, ] or \\ cannot be "
-                           "restored to the host one by one; restore the "
-                           "folder that holds them");
 }
 
 /// The itemized list of a restore job's "restore.changes" event, one path a

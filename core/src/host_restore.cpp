@@ -156,6 +156,21 @@ expected<std::string> run_push(restore_run& run, std::vector<std::string> argv) 
   return r->out;
 }
 
+/// An rsync filter pattern that matches `path` by name, then `tail` (meant
+/// as wildcards). rsync reads a backslash as an escape only in a pattern
+/// that holds a wildcard character (*, ? or [), and then literally
+/// otherwise: so `path`'s *, ?, [, ] and \ are escaped exactly when the
+/// whole pattern holds one.
+std::string literal_pattern(const std::string& path, const std::string& tail) {
+  if ((path + tail).find_first_of("*?[") == std::string::npos) return path + tail;
+  std::string out;
+  for (char c : path) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + tail;
+}
+
 /// rsync filter rules that limit a transfer (and its --delete) to the
 /// requested paths: their parent folders, themselves and what is below
 /// them; everything else is excluded, which also protects it from deletion.
@@ -164,9 +179,9 @@ std::vector<std::string> path_filters(const std::vector<std::string>& paths) {
   for (const auto& p : paths) {
     for (auto slash = p.find('/'); slash != std::string::npos;
          slash = p.find('/', slash + 1))
-      out.push_back("--include=/" + p.substr(0, slash) + "/");
-    out.push_back("--include=/" + p);
-    out.push_back("--include=/" + p + "/***");
+      out.push_back("--include=" + literal_pattern("/" + p.substr(0, slash), "/"));
+    out.push_back("--include=" + literal_pattern("/" + p, ""));
+    out.push_back("--include=" + literal_pattern("/" + p, "/***"));
   }
   if (!out.empty()) out.emplace_back("--exclude=*");
   return out;

@@ -255,6 +255,7 @@ preflight_report run_preflight(const config& cfg, const site_config& site,
         tr.error = capped_output(c.message); // becomes the site's health reason
       }
       if (c.status == check_result::level::warn) ++report.warnings;
+      if (c.remote_bytes >= 0) tr.remote_bytes = c.remote_bytes;
     }
     report.targets.push_back(std::move(tr));
   }

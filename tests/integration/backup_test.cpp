@@ -4,6 +4,7 @@
 // give back exactly what was on the edge host.
 #include "satoru_env.hpp"
 
+#include "satoru/disk_headroom.hpp"
 #include "satoru/identity.hpp"
 
 #include <gtest/gtest.h>
@@ -1012,10 +1013,44 @@ TEST_F(Backup, AFullStagingDiskRefusesTheBigTargetUpFrontAndTheSmallOneGoesOn) {
           "WHERE i < 16000) INSERT INTO t(v) SELECT randomblob(1000) FROM n;");
   const std::string data = host.remote_root() + "/data";
   host.write_file(data + "/a.txt", "small\n");
-  env.add_site("edge", host, {{"sqlite_dump", db}, {"directory", data}});
+  const auto edge =
+      env.add_site("edge", host, {{"sqlite_dump", db}, {"directory", data}});
+  // Another site with a tiny folder, a folder and a database too big for
+  // the 24 MiB staging may use (sparse: 40 MiB on the edge, nothing on disk).
+  const std::string tiny = host.remote_root() + "/tiny";
+  const std::string huge = host.remote_root() + "/huge";
+  const std::string huge_db = host.remote_root() + "/huge.db";
+  host.write_file(tiny + "/t.txt", "tiny\n");
+  host.write_file(huge + "/keep.txt", "keep\n");
+  host.make_sqlite_db(huge_db, "CREATE TABLE t(v);");
+  ASSERT_EQ(run_shell("truncate -s 40M " + satoru::shell_quote(huge + "/sparse.bin") +
+                      " " + satoru::shell_quote(huge_db)),
+            0);
+  env.add_site("crowded", host,
+               {{"directory", tiny}, {"directory", huge}, {"sqlite_dump", huge_db}});
   env.config["staging_root"] = small;
   env.config["disk_min_free"] = {{"bytes", "24MiB"}};
   env.write_config();
+
+  // The size each pull needs is known from the preflight (measured on the
+  // edge in the site's one batched preflight command): the too-big folder
+  // and the too-big first copy of a database are refused before anything
+  // is pulled, with the filesystem, what is free, what is needed and the
+  // setting; the small folder goes on.
+  auto r = env.run({"run", "crowded", "--wait"});
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  for (const auto& path : {huge, huge_db})
+    EXPECT_TRUE(contains(
+        r.out, path + ": not enough space on the staging filesystem of " + small + ": "))
+        << path << "\n"
+        << r.out;
+  EXPECT_TRUE(contains(r.out, "that disk_min_free keeps free")) << r.out;
+  EXPECT_TRUE(contains(r.out, "1 remote command")) << r.out;
+  EXPECT_EQ(str(target_json(env, "crowded", tiny).at("last_status")), "success");
+  EXPECT_EQ(str(target_json(env, "crowded", huge).at("last_status")), "failed");
+  EXPECT_EQ(str(target_json(env, "crowded", huge_db).at("last_status")), "failed");
+  EXPECT_FALSE(std::filesystem::exists(staging_of("crowded", huge) + "/keep.txt"))
+      << "nothing of the refused folder is pulled";
 
   // The first pull of the database fits (nothing staged yet).
   backup("edge");
@@ -1025,7 +1060,7 @@ TEST_F(Backup, AFullStagingDiskRefusesTheBigTargetUpFrontAndTheSmallOneGoesOn) {
   // before anything is pulled, with what is free, what is needed and the
   // setting; the folder target goes on.
   host.write_file(data + "/b.txt", "more\n");
-  auto r = env.run({"run", "edge", "--wait"});
+  r = env.run({"run", "edge", "--wait"});
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
   EXPECT_TRUE(contains(r.out, "not enough space on the staging filesystem of " + small))
       << r.out;
@@ -1044,21 +1079,29 @@ TEST_F(Backup, AFullStagingDiskRefusesTheBigTargetUpFrontAndTheSmallOneGoesOn) {
   EXPECT_TRUE(contains(r.err, "not enough space on the restore filesystem")) << r.err;
   EXPECT_FALSE(std::filesystem::exists(to));
 
-  // The disk fills anyway: the database grew past what the check expects
-  // (its staged size) while another process took most of the space, so the
-  // pull meets ENOSPC halfway. The last good staged copy stays and the
-  // repository stays clean.
+  // The disk fills anyway, after the check: another process (here the
+  // edge's own copy of the database, its remote_tmp_dir on the same disk)
+  // takes the space the check counted on, so the pull meets ENOSPC halfway.
+  // The last good staged copy stays and the repository stays clean.
   env.config["disk_min_free"] = {{"percent", 0}};
+  const auto edge_tmp = small + "/edge-tmp";
+  std::filesystem::create_directories(edge_tmp);
+  env.set_target_options(edge, 0, {{"remote_tmp_dir", edge_tmp}});
   env.write_config();
-  ASSERT_EQ(
-      run_shell("sqlite3 " + satoru::shell_quote(db) +
-                " 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n "
-                "WHERE i < 12000) INSERT INTO t(v) SELECT randomblob(1000) FROM n'"),
-      0);
+  ASSERT_EQ(run_shell("sqlite3 " + satoru::shell_quote(db) +
+                      " 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n "
+                      "WHERE i < 4000) INSERT INTO t(v) SELECT randomblob(1000) FROM n'"),
+            0);
+  // Free space for exactly what the check asks (and 2 MiB), not for the
+  // edge's copy as well.
+  const auto db_bytes = static_cast<std::int64_t>(std::filesystem::file_size(db));
   const auto space = std::filesystem::space(small);
   const auto filler = small + "/filler";
-  ASSERT_EQ(run_shell("head -c " + std::to_string(space.available - 20 * 1024 * 1024) +
-                      " /dev/zero > " + satoru::shell_quote(filler)),
+  const auto filler_bytes = static_cast<std::int64_t>(space.available) -
+                            satoru::pull_needed_bytes(true, db_bytes, 0) - (2 << 20);
+  ASSERT_GT(filler_bytes, 0);
+  ASSERT_EQ(run_shell("head -c " + std::to_string(filler_bytes) + " /dev/zero > " +
+                      satoru::shell_quote(filler)),
             0);
   r = env.run({"run", "edge", "--wait"});
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
@@ -1066,14 +1109,22 @@ TEST_F(Backup, AFullStagingDiskRefusesTheBigTargetUpFrontAndTheSmallOneGoesOn) {
   EXPECT_EQ(str(target_json(env, "edge", db).at("last_status")), "failed");
   EXPECT_EQ(digest(staged_db), first_copy) << "the last good staged copy is kept";
   std::filesystem::remove(filler);
+  env.set_target_options(edge, 0, {});
   auto check = restic(env, env.path("repo"), {"check"});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
 
   // A repository on the small disk, with staging elsewhere: each snapshot is
-  // refused before restic writes, naming the repository's filesystem.
+  // refused before restic writes, naming the repository's filesystem. A
+  // snapshot needs the staged size of what its pull wrote: 8 MiB of zeros
+  // cross the wire compressed to a few KiB, and only 4 MiB are left above
+  // disk_min_free.
+  ASSERT_EQ(run_shell("head -c 8388608 /dev/zero > " + satoru::shell_quote(data + "/zeros")),
+            0);
   env.config["staging_root"] = env.path("staging-big");
   env.config["restic_repo_path"] = small + "/repo";
-  env.config["disk_min_free"] = {{"bytes", "40MiB"}};
+  env.config["disk_min_free"] = {
+      {"bytes", static_cast<std::int64_t>(std::filesystem::space(small).available) -
+                    (4 << 20)}};
   env.write_config();
   r = env.run({"run", "edge", "--wait"});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;

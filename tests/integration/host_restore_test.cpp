@@ -70,6 +70,8 @@ TEST(HostRestore,
   host.write_file(data + "/a.txt", "version 1\n");
   host.write_file(data + "/sub/b.txt", "private\n");
   host.write_file(data + "/owned.txt", "someone else's\n");
+  host.write_file(data + "/a[1].txt", "bracket\n");
+  host.write_file(data + "/a1.txt", "plain\n");
   ASSERT_EQ(::chmod((data + "/sub/b.txt").c_str(), 0600), 0);
   ASSERT_EQ(::chown((data + "/owned.txt").c_str(), 1234, 2345), 0);
   ASSERT_EQ(::chmod((data + "/owned.txt").c_str(), 0640), 0);
@@ -125,6 +127,17 @@ TEST(HostRestore,
   // No scratch folder is left behind.
   for (const auto& e : fs::directory_iterator(env.path("staging")))
     EXPECT_NE(e.path().filename().string().rfind(".satoru-restore-", 0), 0u) << e.path();
+  // --path takes a name as it is: "a[1].txt" is that file, not a pattern
+  // matching "a1.txt".
+  host.write_file(data + "/a[1].txt", "changed\n");
+  host.write_file(data + "/a1.txt", "changed\n");
+  auto odd =
+      env.run({"restore", "edge", data, "--to-host", "--path", "a[1].txt", "--yes"});
+  ASSERT_EQ(odd.exit_code, 0) << odd.out << odd.err;
+  EXPECT_TRUE(contains(odd.out, "M a[1].txt")) << odd.out;
+  EXPECT_EQ(read_file(data + "/a[1].txt"), "bracket\n");
+  EXPECT_EQ(read_file(data + "/a1.txt"), "changed\n")
+      << "a[1].txt was taken as a pattern";
 
   // A database goes beside the live one, which a writer keeps changing.
   std::atomic<bool> writing{true};

@@ -111,6 +111,9 @@ struct target_result {
   std::string error;                      ///< failure or warning text
   failure_kind failure = failure_kind::none;
   std::int64_t bytes = 0; ///< pulled over the wire
+  /// Bytes of the staged files the pull wrote, as staged (uncompressed,
+  /// whole files): what the snapshot may add to the repository.
+  std::int64_t staged_bytes = 0;
   std::int64_t files = 0;
   std::int64_t duration_ms = 0;
   std::string snapshot_id;

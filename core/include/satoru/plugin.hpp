@@ -38,7 +38,8 @@ namespace satoru {
 /// Bumped whenever anything in this header changes layout or meaning.
 /// 3: the build stamp (satoru_plugin_build); process_spec's progress fields
 /// (progress_output, progress_step, on_progress) and process_result's.
-inline constexpr std::uint32_t plugin_abi_version = 3;
+/// 4: check_result::remote_bytes (the size probe of a preflight).
+inline constexpr std::uint32_t plugin_abi_version = 4;
 
 /// Result of one preflight check; each becomes a job event.
 struct check_result {
@@ -46,6 +47,11 @@ struct check_result {
   std::string name; ///< e.g. "remote.path", "remote.rsync"
   level status = level::ok;
   std::string message; ///< "rsync 3.2.7 present", "/srv/data does not exist"
+  /// For a size probe ("remote.size"): the bytes a pull of the target reads
+  /// from the edge host (a folder's files, a database with its WAL); -1 when
+  /// the check measured nothing. The host checks the staging filesystem's
+  /// headroom against it before the pull (docs/plugins.md).
+  std::int64_t remote_bytes = -1;
 };
 
 /// What a handler gets to know about the target it works on.

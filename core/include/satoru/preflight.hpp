@@ -29,8 +29,11 @@ struct preflight_report {
   struct target_report {
     std::string hash;
     std::string path;
-    bool ok = false;             ///< no check of this target failed
-    std::string error;           ///< the first failed check's message
+    bool ok = false;   ///< no check of this target failed
+    std::string error; ///< the first failed check's message
+    /// What a pull reads from the edge host (the plugin's "remote.size"
+    /// check), -1 when unknown: the pull's staging headroom estimate.
+    std::int64_t remote_bytes = -1;
   };
   std::vector<target_report> targets;
   int warnings = 0;
@@ -52,6 +55,7 @@ preflight_report run_preflight(const config& cfg, const site_config& site,
 ssh_endpoint endpoint_of(const site_config& site);
 
 /// The target_spec handed to plugins for a target of a site.
-target_spec spec_of(const config& cfg, const site_config& site, const target_config& target);
+target_spec spec_of(const config& cfg, const site_config& site,
+                    const target_config& target);
 
 } // namespace satoru

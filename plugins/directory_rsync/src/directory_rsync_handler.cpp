@@ -1,6 +1,7 @@
 #include "directory_rsync_handler.hpp"
 
 #include "satoru/files.hpp"
+#include "satoru/remote_size.hpp"
 #include "satoru/remote_sudo.hpp"
 #include "satoru/rsync.hpp"
 
@@ -165,6 +166,10 @@ std::vector<check_result> directory_rsync_handler::preflight(const target_spec& 
       }
     }
     checks.push_back(std::move(path));
+    // What the pull reads (exclude patterns not applied: an upper bound; with
+    // sudo, only what the edge user may read).
+    checks.push_back(
+        probe_remote_size(*shell, target.path, {target.path}, check_timeout));
     checks.push_back(check_remote_rsync(*shell, check_timeout));
     if (options.sudo)
       checks.push_back(check_remote_sudo(*shell, target.site_name, services.endpoint(),

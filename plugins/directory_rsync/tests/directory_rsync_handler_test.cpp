@@ -416,7 +416,14 @@ TEST_F(directory_plugin, preflight_passes_on_hostile_paths_and_runs_nothing_else
   for (const auto& name : hostile_names()) {
     const std::string path = remote("pre/" + name);
     make_dir(path);
+    write(path + "/f", std::string(1000, 'f'));
     auto checks = preflight(spec_for(path));
+    // The size probe: the file and the folder's own entry (du's apparent
+    // size), whatever the name holds.
+    const auto* size = check(checks, "remote.size");
+    ASSERT_NE(size, nullptr);
+    EXPECT_GE(size->remote_bytes, 1000) << printable(name) << ": " << size->message;
+    EXPECT_LT(size->remote_bytes, 1000 + 64 * 1024) << printable(name);
     const auto* p = check(checks, "remote.path");
     ASSERT_NE(p, nullptr);
     EXPECT_EQ(p->status, check_result::level::ok)

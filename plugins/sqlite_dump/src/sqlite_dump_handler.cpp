@@ -2,7 +2,9 @@
 
 #include "sqlite_remote.hpp"
 
+#include "satoru/capped_gunzip.hpp"
 #include "satoru/files.hpp"
+#include "satoru/remote_size.hpp"
 #include "satoru/remote_sudo.hpp"
 #include "satoru/rsync.hpp"
 #include "satoru/text.hpp"
@@ -36,6 +38,10 @@ constexpr milliseconds check_timeout{30'000};
 constexpr milliseconds cleanup_timeout{15'000};
 /// VACUUM INTO appeared in SQLite 3.27.0.
 constexpr int vacuum_into_major = 3, vacuum_into_minor = 27;
+
+/// What transfer "gzip" may inflate beyond the copy size the edge reported
+/// (which is exact: the slack only absorbs a miscount, never a second copy).
+constexpr std::uint64_t inflate_slack_bytes = 64 * 1024;
 
 bool exists(const std::string& path) {
   struct stat st {};
@@ -410,6 +416,20 @@ std::vector<check_result> sqlite_dump_handler::preflight(const target_spec& targ
         }
       }
       checks.push_back(std::move(c));
+    }
+
+    // 1b. What the pull reads: the database and its WAL (the copy holds the
+    //     WAL's pages too). With sudo the edge user may not see them; the
+    //     helper's answer gives the database's size.
+    if (!options.sudo) {
+      checks.push_back(probe_remote_size(
+          sh, target.path, {target.path, target.path + "-wal"}, check_timeout));
+    } else if (db_size > 0) {
+      check_result size{"remote.size", level::ok,
+                        fmt::format("{} holds {} on the edge host (its WAL not counted)",
+                                    target.path, human_bytes(db_size))};
+      size.remote_bytes = static_cast<std::int64_t>(db_size);
+      checks.push_back(std::move(size));
     }
 
     // 2. sqlite3 on the edge host, new enough for the chosen method.
@@ -787,16 +807,20 @@ pull_result sqlite_dump_handler::pull_unguarded(const target_spec& target,
       return result;
     }
     wire_bytes = *got;
-    process_spec spec;
-    spec.argv = {"sh", "-c", "exec gzip -dc -- \"$1\" > \"$2\"", "sh", gz, incoming};
-    auto run = services.run(std::move(spec));
+    // Never more than the edge said it compressed (a corrupt or hostile
+    // file must not fill staging); the last good staged copy stays.
+    const std::uint64_t limit =
+        (copy.copy_size >= 0 ? static_cast<std::uint64_t>(copy.copy_size) : copy.size) +
+        inflate_slack_bytes;
+    auto run = services.run(capped_gunzip(gz, incoming, limit));
     remove_file(gz);
     if (!run) {
       result.message = "cannot run gzip: " + run.err().message;
       return result;
     }
-    if (!run->ok()) {
-      result.message = "cannot decompress the copy: " + run->describe("gzip -d");
+    if (auto problem = capped_gunzip_problem(*run, incoming, limit); !problem.empty()) {
+      result.message = "cannot decompress the copy: " + problem +
+                       "; the last good copy in staging was kept";
       return result;
     }
   }

@@ -186,8 +186,13 @@ std::string copy_script(const copy_request& r) {
        "wait $!\n"
        "rc=$?\n"
        "[ $rc -eq 0 ] || { echo \"satoru-copy-failed copy $rc\"; exit 0; }\n";
+  // The copy's size before gzip: the most the server lets the download
+  // inflate to.
   if (r.gzip)
-    s += std::string("gzip -1 -c ") + remote_copy_name + " > " + remote_copy_name +
+    s += std::string("echo \"satoru-copy-size $(wc -c < ") + remote_copy_name +
+         ")\"\n"
+         "gzip -1 -c " +
+         remote_copy_name + " > " + remote_copy_name +
          ".gz &\n"
          "echo $! > pid\n"
          "wait $!\n"
@@ -215,6 +220,8 @@ copy_answer parse_copy(const std::string& out) {
       a.sqlite_version = v;
     else if (auto v = value("satoru-size"))
       a.size = std::strtoull(v, nullptr, 10);
+    else if (auto v = value("satoru-copy-size"))
+      a.copy_size = std::strtoll(v, nullptr, 10);
     else if (auto v = value("satoru-tmp"))
       a.temp_dir = v;
     else if (auto v = value("satoru-fingerprint"))

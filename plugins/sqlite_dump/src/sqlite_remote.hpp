@@ -88,14 +88,15 @@ std::string fingerprint_script();
 
 struct copy_answer {
   std::string error; ///< "missing", "notfile", "notsqlite", "nosqlite3", "sudo", ...
-  std::string sqlite_version; ///< "3.40.1 2022-12-28 ..."
-  std::uint64_t size = 0;     ///< the database file's size
-  std::string temp_dir;       ///< the private temp folder created
-  std::string fingerprint;    ///< "" when it could not be taken
-  bool unchanged = false;     ///< fingerprint == unchanged_if: no temp folder made
-  std::string method;         ///< "vacuum_into" | "backup", once chosen
-  std::string copy_failed;    ///< the failing step's exit status ("gzip 1"), if any
-  bool copied = false;        ///< the copy (and its gzip) is complete
+  std::string sqlite_version;  ///< "3.40.1 2022-12-28 ..."
+  std::uint64_t size = 0;      ///< the database file's size
+  std::int64_t copy_size = -1; ///< transfer "gzip": the copy's size before gzip
+  std::string temp_dir;        ///< the private temp folder created
+  std::string fingerprint;     ///< "" when it could not be taken
+  bool unchanged = false;      ///< fingerprint == unchanged_if: no temp folder made
+  std::string method;          ///< "vacuum_into" | "backup", once chosen
+  std::string copy_failed;     ///< the failing step's exit status ("gzip 1"), if any
+  bool copied = false;         ///< the copy (and its gzip) is complete
 };
 copy_answer parse_copy(const std::string& out);
 

@@ -533,12 +533,15 @@ TEST_F(sqlite_plugin, preflight_checks_file_tools_and_temp_folder) {
   const std::string db = remote("odd 'name' $(touch pwned); x\n.db");
   host_->make_sqlite_db(db, "CREATE TABLE a(b);");
   auto checks = preflight(spec_for(db));
-  for (const char* name :
-       {"remote.path", "remote.sqlite3", "remote.gzip", "remote.rsync", "remote.tmp"}) {
+  for (const char* name : {"remote.path", "remote.size", "remote.sqlite3", "remote.gzip",
+                           "remote.rsync", "remote.tmp"}) {
     const auto* c = check(checks, name);
     ASSERT_NE(c, nullptr) << name;
     EXPECT_EQ(c->status, check_result::level::ok) << name << ": " << c->message;
   }
+  // The size probe: the database (no WAL here), for the staging headroom.
+  EXPECT_EQ(check(checks, "remote.size")->remote_bytes,
+            static_cast<std::int64_t>(fs::file_size(db)));
   EXPECT_NE(check(checks, "remote.sqlite3")->message.find("3."), std::string::npos);
   EXPECT_FALSE(fs::exists(host_->remote_root() + "/pwned"));
 

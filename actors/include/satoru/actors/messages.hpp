@@ -99,7 +99,8 @@ typename Inspector::result_type inspect(Inspector& f, job_row& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, target_result& x) {
   return f(caf::meta::type_name("target_result"), x.target_hash, x.status, x.error,
-           x.failure, x.bytes, x.files, x.duration_ms, x.snapshot_id, x.data_added);
+           x.failure, x.bytes, x.staged_bytes, x.files, x.duration_ms, x.snapshot_id,
+           x.data_added);
 }
 
 template <class Inspector>
@@ -168,6 +169,10 @@ struct preflight_summary {
   std::string reason;
   std::vector<std::string> failed_targets; ///< hashes
   std::vector<std::string> failed_errors;  ///< same order
+  /// The targets whose size on the edge host the preflight measured, and
+  /// those sizes (same order): each pull's staging headroom estimate.
+  std::vector<std::string> sized_targets;
+  std::vector<std::int64_t> remote_bytes;
   /// The host presents a key other than the pinned one: a permanent failure
   /// (retrying cannot help until an operator pins the new key).
   bool host_key_mismatch = false;
@@ -177,7 +182,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, preflight_summary& x) {
   return f(caf::meta::type_name("preflight_summary"), x.site_ok, x.site_error,
            x.site_failure, x.status, x.reason, x.failed_targets, x.failed_errors,
-           x.host_key_mismatch);
+           x.sized_targets, x.remote_bytes, x.host_key_mismatch);
 }
 
 /// A restic snapshot of one staged target.
@@ -187,9 +192,10 @@ struct snapshot_request {
   std::string site_uuid;
   std::string target_hash;
   std::string staging_dir;
-  /// What the snapshot may add to the repository: the bytes its pull moved
-  /// (what changed came over the wire), checked against disk_min_free on
-  /// the repository's filesystem before restic runs.
+  /// What the snapshot may add to the repository: the staged size of the
+  /// files its pull wrote (not the wire bytes, which compression and rsync's
+  /// delta make smaller), checked against disk_min_free on the repository's
+  /// filesystem before restic runs.
   std::int64_t expected_bytes = 0;
 };
 

@@ -26,8 +26,11 @@ struct site_state {
   caf::typed_response_promise<job_outcome> promise;
   bool preflighting = false;
   std::deque<target_config> pending; ///< targets waiting for a free slot
-  int pulling = 0;                   ///< pulls running (at most target_concurrency)
-  int snapshotting = 0;              ///< pulled targets waiting for their snapshot
+  /// Target hash → its size on the edge host, as this attempt's preflight
+  /// measured it (the pull's staging headroom estimate).
+  std::map<std::string, std::int64_t> remote_bytes;
+  int pulling = 0;      ///< pulls running (at most target_concurrency)
+  int snapshotting = 0; ///< pulled targets waiting for their snapshot
   std::vector<target_result> results;
   /// Staging locks held from a target's pull until its snapshot ends.
   std::map<std::string, staging_lock> locks;
