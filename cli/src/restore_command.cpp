@@ -313,11 +313,9 @@ void check_restore_flags(const restore_args& a, const target_config& target) {
   if (a.dry_run && a.yes) fail(exit_usage, "give --dry-run or --yes, not both");
   if (!a.dest.empty() && a.dest.front() != '/')
     fail(exit_usage, "--dest " + a.dest + ": give an absolute path on the edge host");
+  if (auto refusal = host_restore_refusal(target); !refusal.empty())
+    fail(exit_usage, refusal);
   const bool database = target.mode == "sqlite_dump";
-  if (target.mode != "directory" && !database)
-    fail(exit_usage, fmt::format("--to-host restores directory and sqlite_dump targets; "
-                                 "{} is a {} target (restore it with --to DIR)",
-                                 target.path, target.mode));
   if (a.replace && !database)
     fail(exit_usage, "--replace is for sqlite_dump targets (" + target.path + " is a " +
                          target.mode + " target)");

@@ -478,16 +478,31 @@ itemized_changes itemized_changes::parse(std::string_view text) {
   return out;
 }
 
+std::string host_restore_refusal(const target_config& target) {
+  if (target.mode != "directory" && target.mode != "sqlite_dump")
+    return fmt::format("--to-host restores directory and sqlite_dump targets; {} is a {} "
+                       "target (restore it with --to DIR)",
+                       target.path, target.mode);
+  if (target.mode == "sqlite_dump" && sudo_of(target))
+    return fmt::format("--to-host cannot restore the database {} of a sudo site yet "
+                       "(the edge user could not check or swap in a file root wrote); "
+                       "restore it with --to DIR and copy it to the host "
+                       "(docs/restore.md)",
+                       target.path);
+  return {};
+}
+
 job_outcome run_host_restore(const config& cfg, const site_config& site,
                              const host_restore_request& request, event_sink& events,
                              const cancel_token& cancel) {
   const auto* target = target_of(site, request.target_hash);
-  if (!target) {
-    auto message =
-        fmt::format("site {} has no target {} any more", site.name, request.target_hash);
-    events.emit("fail", "restore", request.target_hash, message, {});
+  std::string refusal = target ? host_restore_refusal(*target)
+                               : fmt::format("site {} has no target {} any more",
+                                             site.name, request.target_hash);
+  if (!refusal.empty()) {
+    events.emit("fail", "restore", request.target_hash, refusal, {});
     return job_outcome{
-        job_status::failed, message, failure_kind::permanent, {}, std::nullopt};
+        job_status::failed, refusal, failure_kind::permanent, {}, std::nullopt};
   }
   restore_run run{cfg,    site,   *target,           request,
                   events, cancel, endpoint_of(site), sudo_of(*target)};

@@ -213,4 +213,21 @@ TEST(HostRestore, ANonRootEdgeUserWithTheDocumentedSudoLinesGetsOwnersAndModesBa
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(contains(r.out, "+ shadow") && contains(r.out, "M app/app.conf")) << r.out;
   EXPECT_EQ(tree_of(data), backed_up);
+
+  // A database of a sudo site is refused before anything is queued, with
+  // the way that works named: root would write a file the edge user's
+  // integrity check and rename cannot reach.
+  const std::string db = edge_fs / "app.db";
+  env.config["sites"].as_array()[0].as_object()["targets"].as_array().push_back(
+      {{"mode", "sqlite_dump"}, {"path", db}});
+  env.write_config();
+  const auto jobs_before = parse_json(env.run({"jobs", "--json"})).as_array().size();
+  auto refused = env.run({"restore", "edge", db, "--to-host", "--dry-run"});
+  EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
+  EXPECT_TRUE(contains(refused.err,
+                       "cannot restore the database " + db + " of a sudo site yet") &&
+              contains(refused.err, "--to DIR"))
+      << refused.err;
+  EXPECT_EQ(parse_json(env.run({"jobs", "--json"})).as_array().size(), jobs_before)
+      << "a refused restore queues no job";
 }

@@ -51,6 +51,13 @@ struct itemized_changes {
 /// of the "restore.changes" event (data: created, updated, deleted, applied).
 inline constexpr const char* restore_changes_step = "restore.changes";
 
+/// Why `target` cannot be restored back to its edge host ("" when it can):
+/// only directory and sqlite_dump targets can, and a database on a `sudo`
+/// site cannot yet (its file would arrive as root's, 0600, where the edge
+/// user's integrity check and rename cannot reach it). Checked by the CLI
+/// before it queues a job and by the job itself.
+std::string host_restore_refusal(const target_config& target);
+
 /// Runs one attempt of a restore job of `site`: finds the snapshot, checks
 /// disk_min_free for the scratch folder, restores into it, then for a
 /// directory target pushes it with `rsync -aH --numeric-ids -i` (a dry run
