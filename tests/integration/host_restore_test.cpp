@@ -110,9 +110,21 @@ TEST(HostRestore,
   EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
   EXPECT_TRUE(contains(bad.err, "--replace is for sqlite_dump targets")) << bad.err;
 
-  // --yes: exact content, owners and modes back; the extra file stays.
-  auto yes = env.run({"restore", "edge", data, "--to-host", "--yes"});
+  // --yes: exact content, owners and modes back; the extra file stays. With
+  // --json, the restore into scratch space (restic) and the push to the
+  // host (rsync) each end with a 100% progress line.
+  auto yes = env.run({"restore", "edge", data, "--to-host", "--yes", "--json"});
   ASSERT_EQ(yes.exit_code, 0) << yes.out << yes.err;
+  for (const char* step : {"restore", "push"}) {
+    const auto lines = progress_lines(yes.out, step);
+    ASSERT_FALSE(lines.empty()) << step << "\n" << yes.out;
+    EXPECT_TRUE(lines.back().at("ended").as_bool()) << step;
+    EXPECT_DOUBLE_EQ(lines.back().at("fraction").to_number<double>(), 1.0) << step << "\n"
+                                                                           << yes.out;
+  }
+  // The three files the snapshot holds: "version 1\n", "private\n", "someone else's\n".
+  EXPECT_EQ(progress_lines(yes.out, "restore").back().at("bytes_done").to_number<int>(),
+            33);
   auto now = tree_of(data);
   EXPECT_EQ(now.count("extra.txt"), 1u) << "deleted without --delete";
   now.erase("extra.txt");

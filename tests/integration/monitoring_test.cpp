@@ -541,6 +541,14 @@ TEST(Monitoring, APullsProgressIsAMetricWhileItRunsAndGoneAfter) {
 
   const auto followed = follow.get();
   EXPECT_EQ(followed.exit_code, 0) << followed.err;
+  // Every line is typed: the job's events and the progress lines.
+  std::map<std::string, int> types;
+  std::istringstream lines{followed.out};
+  for (std::string line; std::getline(lines, line);)
+    ++types[str(boost::json::parse(line).as_object().if_contains("type"))];
+  EXPECT_GT(types["event"], 0) << followed.out;
+  EXPECT_GT(types["progress"], 0) << followed.out;
+  EXPECT_EQ(types.size(), 2u) << followed.out;
   auto pull = progress_lines(followed.out, "pull");
   ASSERT_GE(pull.size(), 4u) << followed.out;
   auto bytes = [&](std::size_t i) {
@@ -555,7 +563,8 @@ TEST(Monitoring, APullsProgressIsAMetricWhileItRunsAndGoneAfter) {
   // The snapshot's progress (restic backup --json) ends at 100% too.
   auto snapshot = progress_lines(followed.out, "snapshot");
   ASSERT_FALSE(snapshot.empty()) << followed.out;
-  EXPECT_DOUBLE_EQ(snapshot.back().at("fraction").to_number<double>(), 1.0) << followed.out;
+  EXPECT_DOUBLE_EQ(snapshot.back().at("fraction").to_number<double>(), 1.0)
+      << followed.out;
 
   // While it ran, `jobs` showed its percent and `sites` its running step.
   ASSERT_TRUE(jobs_then.is_array()) << "never saw the pull run";
