@@ -198,6 +198,7 @@ void drill_target(self_ptr self, const job_row& job, cancel_token cancel,
       self, false,
       [=] {
         store_event_sink sink{store, job.id, job.epoch};
+        sink.track_progress(ctx.metrics.get(), site_copy.name);
         return run_restore_drill(*ctx.cfg, site_copy, target_copy, sink, cancel);
       },
       std::chrono::seconds{ctx.cfg->restic_timeout_seconds}, cancel,
@@ -340,6 +341,7 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
             self, false,
             [=] {
               store_event_sink sink{store, job.id, job.epoch};
+              sink.track_progress(ctx.metrics.get(), site_copy.name);
               return run_host_restore(*ctx.cfg, site_copy, req, sink, cancel);
             },
             timeout + std::chrono::seconds{ctx.cfg->target_timeout_seconds}, cancel,
@@ -359,6 +361,7 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
             self, false,
             [=] {
               store_event_sink sink{store, job.id, job.epoch};
+              sink.track_progress(ctx.metrics.get(), {});
               auto r = run_offsite_copy(*ctx.cfg, sink, cancel);
               return sync_outcome{r.ok, r.error, r.copied, r.lag};
             },

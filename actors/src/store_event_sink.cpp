@@ -8,6 +8,12 @@
 
 namespace satoru::actors {
 
+namespace {
+/// The off-site copy's step (restic_client::copy_from), the one piece of
+/// repository work with a metric of its own.
+constexpr const char* sync_copy_step = "copy";
+} // namespace
+
 void store_event_sink::emit(const std::string& level, const std::string& step,
                             const std::string& target, const std::string& message,
                             const boost::json::object& data) {
@@ -37,6 +43,8 @@ void store_event_sink::progress(const std::string& target, const satoru::progres
   if (live) {
     if (metrics_ && !target.empty())
       metrics_->set_target_progress(site_, target, now.bytes_done, now.bytes_total);
+    else if (metrics_ && now.step == sync_copy_step)
+      metrics_->set_sync_progress(now.bytes_done, now.bytes_total);
     caf::anon_send(store_, progress_atom::value,
                    job_progress{job_id_, epoch_, target, now, false});
   }
@@ -57,7 +65,10 @@ void store_event_sink::progress_ended(const std::string& target,
     std::lock_guard<std::mutex> lock(mutex_);
     if (marks_.erase(target) == 0) return; // it never showed progress
   }
-  if (metrics_ && !target.empty()) metrics_->remove_target_progress(site_, target);
+  if (metrics_ && !target.empty())
+    metrics_->remove_target_progress(site_, target);
+  else if (metrics_ && last.step == sync_copy_step)
+    metrics_->remove_sync_progress();
   // The step's last values stay until the job's attempt ends, so that a
   // follower polling the table sees where it ended (100% of a done pull).
   caf::anon_send(store_, progress_atom::value,

@@ -1,7 +1,9 @@
 #pragma once
 
 #include "satoru/config.hpp"
+#include "satoru/plugin_host.hpp"
 #include "satoru/plugin_loader.hpp"
+#include "satoru/progress_display.hpp"
 #include "satoru/store.hpp"
 
 #include <boost/json/object.hpp>
@@ -69,7 +71,25 @@ std::int64_t parse_job_id_or_exit(const std::string& text);
 job_row follow_job(store& db, std::int64_t job_id, bool json,
                    const std::function<bool()>& quit_early = {});
 
-/// A job event as JSON / as one line of text (JSON with `json`) / printed.
+/// Shows the progress of work this process runs itself, without a job
+/// (`restore --to`), the way a followed job's shows (progress_display:
+/// redrawn on a terminal, plain lines into a pipe, JSON lines with `json`,
+/// job_id 0); other events are not printed. `label` names the target.
+class local_progress final : public event_sink {
+public:
+  local_progress(bool json, std::string label);
+  void emit(const std::string&, const std::string&, const std::string&,
+            const std::string&, const boost::json::object&) override {}
+  void progress(const std::string& target, const satoru::progress& now) override;
+  void progress_ended(const std::string& target, const satoru::progress& last) override;
+
+private:
+  void show(const std::string& target, const satoru::progress& p, bool ended);
+  progress_display display_;
+};
+
+/// A job event as JSON / as one line of text (JSON with `json`) / printed;
+/// its JSON says `"type": "event"` (progress lines say `"type": "progress"`).
 boost::json::object event_json(const event_row& e);
 std::string event_line(const event_row& e, bool json);
 void print_event(const event_row& e, bool json);

@@ -44,10 +44,10 @@ int exit_code_of(job_status status) {
 }
 
 boost::json::object event_json(const event_row& e) {
-  boost::json::object o{
-      {"id", e.id},          {"job_id", e.job_id}, {"time", format_time(e.ts)},
-      {"level", e.level},    {"step", e.step},     {"target", e.target},
-      {"message", e.message}};
+  boost::json::object o{{"type", "event"},    {"id", e.id},
+                        {"job_id", e.job_id}, {"time", format_time(e.ts)},
+                        {"level", e.level},   {"step", e.step},
+                        {"target", e.target}, {"message", e.message}};
   if (!e.data.empty()) {
     boost::json::error_code ec;
     auto data = boost::json::parse(e.data, ec);
@@ -152,6 +152,26 @@ private:
 };
 
 } // namespace
+
+local_progress::local_progress(bool json, std::string label)
+    : display_{std::cout, display_mode(json),
+               [label = std::move(label)](const std::string&) { return label; },
+               terminal_width()} {}
+
+void local_progress::progress(const std::string& target, const satoru::progress& now) {
+  show(target, now, false);
+}
+
+void local_progress::progress_ended(const std::string& target,
+                                    const satoru::progress& last) {
+  show(target, last, true);
+}
+
+void local_progress::show(const std::string& target, const satoru::progress& p,
+                          bool ended) {
+  const auto now = now_ms();
+  display_.update({progress_row{0, target, p, now, ended ? now : 0}}, now);
+}
 
 job_row follow_job(store& db, std::int64_t job_id, bool json,
                    const std::function<bool()>& quit_early) {

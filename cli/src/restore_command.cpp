@@ -168,27 +168,19 @@ void check_paths_in_snapshot(const std::vector<snapshot_node>& listed,
 /// is created, so a typo costs nothing; exits 2 naming the first that does
 /// not), and what will be restored fits on the filesystem of `to` with
 /// disk_min_free to spare (`copies`: 2 when it passes through a scratch
-/// folder there; exits 1 otherwise).
-void check_restore_plan(const config& cfg, const restic_client& client,
-                        const snapshot_info& snap, const target_config& target,
-                        const std::vector<std::string>& paths, const fs::path& to,
-                        int copies) {
+/// folder there; exits 1 otherwise). Returns the bytes restic will write.
+std::int64_t check_restore_plan(const config& cfg, const restic_client& client,
+                                const snapshot_info& snap, const target_config& target,
+                                const std::vector<std::string>& paths, const fs::path& to,
+                                int copies) {
   auto listed = client.ls(snap.id);
   if (!listed) fail(exit_failed, listed.err().message);
-  std::int64_t needed = 0;
-  for (const auto& n : *listed) {
-    const auto rel = relative_snapshot_path(n.path);
-    bool chosen = paths.empty();
-    for (const auto& p : paths) {
-      const auto want = relative_snapshot_path(p);
-      chosen = chosen || rel == want || rel.rfind(want + "/", 0) == 0;
-    }
-    if (chosen && n.type == "file") needed += n.size * copies;
-  }
-  if (auto problem = headroom_problem(cfg, to.string(), "restore", needed);
+  const std::int64_t bytes = restore_bytes(*listed, paths);
+  if (auto problem = headroom_problem(cfg, to.string(), "restore", bytes * copies);
       !problem.empty())
     fail(exit_failed, "restore refused: " + problem);
   check_paths_in_snapshot(*listed, paths, snap, target);
+  return bytes;
 }
 
 /// `restore --to DIR`: into a local folder.
@@ -209,7 +201,8 @@ int restore_to_folder(const config& cfg, const site_config& site,
   // scratch folder beside `to` (same filesystem, so it supports the
   // xattrs `to` would get).
   const bool set_owners = target.mode == "directory" && ::geteuid() == 0;
-  check_restore_plan(cfg, client, snap, target, args->paths, to, set_owners ? 2 : 1);
+  const auto bytes =
+      check_restore_plan(cfg, client, snap, target, args->paths, to, set_owners ? 2 : 1);
   create_restore_folder(to);
   scratch_folder scratch;
   if (set_owners) {
@@ -221,11 +214,15 @@ int restore_to_folder(const config& cfg, const site_config& site,
                        ec ? ec.message() : std::generic_category().message(errno)));
     scratch.path = tmpl;
   }
-  if (auto r =
-          client.restore(snap.id, inner, set_owners ? scratch.path.string() : to.string(),
-                         snapshot_tags(site.uuid, target.hash), {}, args->paths);
-      !r)
-    fail(exit_failed, "restore failed: " + r.err().message);
+  {
+    local_progress shown{opts.json, target.path};
+    client.report_to(&shown, target.hash);
+    auto r =
+        client.restore(snap.id, inner, set_owners ? scratch.path.string() : to.string(),
+                       snapshot_tags(site.uuid, target.hash), {}, args->paths, bytes);
+    client.report_to(nullptr);
+    if (!r) fail(exit_failed, "restore failed: " + r.err().message);
+  }
   if (set_owners) {
     if (auto r = apply_recorded_owners(scratch.path, to); !r)
       fail(exit_failed,
@@ -241,18 +238,14 @@ int restore_to_folder(const config& cfg, const site_config& site,
   }
 
   auto count = count_tree(to);
-  boost::json::object result{{"site", site.name},
-                             {"target", target.path},
-                             {"mode", target.mode},
-                             {"target_hash", target.hash},
-                             {"snapshot_id", snap.id},
-                             {"short_id", snap.short_id},
-                             {"time", display_snapshot_time(snap)},
-                             {"to", to.string()},
-                             {"files", count.files},
-                             {"dirs", count.dirs},
-                             {"symlinks", count.links},
-                             {"bytes", count.bytes}};
+  boost::json::object result{
+      {"type", "result"},           {"site", site.name},
+      {"target", target.path},      {"mode", target.mode},
+      {"target_hash", target.hash}, {"snapshot_id", snap.id},
+      {"short_id", snap.short_id},  {"time", display_snapshot_time(snap)},
+      {"to", to.string()},          {"files", count.files},
+      {"dirs", count.dirs},         {"symlinks", count.links},
+      {"bytes", count.bytes}};
   boost::json::array paths;
   for (const auto& p : args->paths)
     paths.emplace_back(p);

@@ -85,29 +85,11 @@ bool sudo_of(const target_config& target) {
   return v && v->is_bool() && v->get_bool();
 }
 
-/// Whether a snapshot entry (relative path) is one the request restores.
-bool chosen(const std::string& rel, const std::vector<std::string>& paths) {
-  if (paths.empty()) return true;
-  for (const auto& p : paths)
-    if (rel == p || rel.rfind(p + "/", 0) == 0) return true;
-  return false;
-}
-
-std::string relative_of(const std::string& snapshot_path) {
-  std::string out = snapshot_path;
-  while (!out.empty() && out.front() == '/')
-    out.erase(0, 1);
-  return out;
-}
-
 /// Bytes of the files the request restores (what the scratch folder needs).
 expected<std::int64_t> bytes_to_restore(restore_run& run, const restic_client& client) {
   auto listed = client.ls(run.req.snapshot_id, run.cancel);
   if (!listed) return listed.err();
-  std::int64_t needed = 0;
-  for (const auto& n : *listed)
-    if (n.type == "file" && chosen(relative_of(n.path), run.req.paths)) needed += n.size;
-  return needed;
+  return restore_bytes(*listed, run.req.paths);
 }
 
 /// One command over the site's pinned session; its stdout, or an error
@@ -149,8 +131,11 @@ expected<std::string> run_push(restore_run& run, std::vector<std::string> argv) 
   spec.env = rsync_environment();
   spec.no_progress_timeout = no_progress_timeout;
   spec.progress_output = progress_format::rsync_progress2;
-  spec.progress_step = "restore";
+  spec.progress_step = "push";
+  std::optional<progress_feed> feed;
+  feed.emplace(run.events, run.target.hash, spec);
   auto r = run_process(spec, run.cancel);
+  feed.reset(); // the step ended: its last values, before the result's events
   if (!r) return error{errc::io, "cannot run rsync: " + r.err().message};
   if (!r->ok()) return error{errc::io, rsync_failure_message(*r, no_progress_timeout)};
   return r->out;
@@ -507,7 +492,7 @@ job_outcome run_host_restore(const config& cfg, const site_config& site,
   restore_run run{cfg,    site,   *target,           request,
                   events, cancel, endpoint_of(site), sudo_of(*target)};
   auto client = local_restic(cfg);
-  client.report_to(&events);
+  client.report_to(&events, target->hash);
   const std::string short_id = request.snapshot_id.substr(0, 8);
   // The files go into scratch space first: refused up front when that
   // would break disk_min_free.
@@ -524,9 +509,9 @@ job_outcome run_host_restore(const config& cfg, const site_config& site,
                           format_bytes(static_cast<std::uint64_t>(*needed))),
               {{"snapshot_id", request.snapshot_id}, {"bytes", *needed}});
   // The snapshot must still be the target's (its tags): restic checks them.
-  if (auto r =
-          client.restore(request.snapshot_id, request.snapshot_path, scratch->path(),
-                         snapshot_tags(site.uuid, target->hash), cancel, request.paths);
+  if (auto r = client.restore(request.snapshot_id, request.snapshot_path, scratch->path(),
+                              snapshot_tags(site.uuid, target->hash), cancel,
+                              request.paths, *needed);
       !r)
     return failure(run, "restore of snapshot " + short_id + " failed: " + r.err().message,
                    classify(r.err().code));

@@ -111,6 +111,15 @@ metrics::metrics()
     , offsite_lag_(family(prometheus::BuildGauge(), *registry_,
                           "satoru_offsite_lag_snapshots",
                           "Local snapshots not yet copied off-site."))
+    , sync_progress_bytes_(family(prometheus::BuildGauge(), *registry_,
+                                  "satoru_sync_progress_bytes",
+                                  "Bytes the running off-site copy has copied (an "
+                                  "estimate from restic copy's pack meter); absent when "
+                                  "no copy runs."))
+    , sync_progress_total_(
+          family(prometheus::BuildGauge(), *registry_, "satoru_sync_progress_total_bytes",
+                 "Bytes the running off-site copy has to copy, as far as "
+                 "restic has announced them; absent when no copy runs."))
     , staging_free_(family(prometheus::BuildGauge(), *registry_,
                            "satoru_staging_free_bytes",
                            "Free bytes on the staging filesystem."))
@@ -302,6 +311,18 @@ void metrics::set_sync_status(const std::string& status) {
 
 void metrics::set_offsite_lag(std::int64_t snapshots) {
   offsite_lag_.Add({}).Set(static_cast<double>(snapshots));
+}
+
+void metrics::set_sync_progress(std::uint64_t bytes_done, std::uint64_t bytes_total) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  sync_progress_bytes_.Add({}).Set(static_cast<double>(bytes_done));
+  if (bytes_total > 0) sync_progress_total_.Add({}).Set(static_cast<double>(bytes_total));
+}
+
+void metrics::remove_sync_progress() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto* family : {&sync_progress_bytes_, &sync_progress_total_})
+    if (family->Has({})) family->Remove(&family->Add({}));
 }
 
 void metrics::set_staging_free(std::int64_t bytes) {

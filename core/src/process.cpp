@@ -453,6 +453,63 @@ std::string first_nonempty_line(const std::string& text) {
   return {};
 }
 
+/// How often the bytes a writer wrote are sampled (progress_format::written_bytes).
+constexpr milliseconds write_sample_interval{1000};
+
+/// The bytes a child program has written so far, from /proc/PID/io
+/// ("wchar": every byte it handed to write(2) and its kin, whatever the
+/// file). The program is the only child of its guardian, found in the
+/// guardian's /proc/PID/task/PID/children.
+class write_sampler {
+public:
+  write_sampler(pid_t guardian, std::uint64_t total)
+      : guardian_(guardian)
+      , total_(total) {}
+
+  std::optional<progress_sample> sample() {
+    if (program_ <= 0) program_ = first_child();
+    if (program_ <= 0) return std::nullopt;
+    auto written = wchar();
+    if (!written) return std::nullopt;
+    progress_sample s;
+    s.bytes_done = *written;
+    if (total_ > 0) s.bytes_total = total_;
+    return s;
+  }
+
+private:
+  pid_t first_child() const {
+    const std::string path = "/proc/" + std::to_string(guardian_) + "/task/" +
+                             std::to_string(guardian_) + "/children";
+    std::FILE* f = std::fopen(path.c_str(), "r");
+    if (!f) return 0;
+    long pid = 0;
+    if (std::fscanf(f, "%ld", &pid) != 1) pid = 0;
+    std::fclose(f);
+    return static_cast<pid_t>(pid);
+  }
+
+  std::optional<std::uint64_t> wchar() const {
+    const std::string path = "/proc/" + std::to_string(program_) + "/io";
+    std::FILE* f = std::fopen(path.c_str(), "r");
+    if (!f) return std::nullopt;
+    char key[32];
+    unsigned long long value = 0;
+    std::optional<std::uint64_t> out;
+    while (std::fscanf(f, "%31s %llu", key, &value) == 2)
+      if (std::string_view{key} == "wchar:") {
+        out = value;
+        break;
+      }
+    std::fclose(f);
+    return out;
+  }
+
+  pid_t guardian_;
+  std::uint64_t total_;
+  pid_t program_ = 0;
+};
+
 } // namespace
 
 std::string process_result::describe(const std::string& name) const {
@@ -579,16 +636,25 @@ expected<process_result> run_process(const process_spec& spec,
   // With a progress meter on stdout, only a line that moves it (or any other
   // line) counts as progress for the watchdog.
   std::optional<progress_meter> meter;
+  auto feed_meter = [&](const progress_sample& sample) {
+    if (!meter->update(sample, now_ms())) return false;
+    if (spec.on_progress) spec.on_progress(meter->current());
+    return true;
+  };
   bool stdout_progressed = false;
   std::function<void(std::string_view)> stdout_line = spec.on_stdout_line;
-  if (spec.progress_output != progress_format::none) {
+  if (spec.progress_output != progress_format::none)
     meter.emplace(spec.progress_step, now_ms());
+  std::optional<write_sampler> writes;
+  if (spec.progress_output == progress_format::written_bytes)
+    writes.emplace(pid, spec.progress_bytes_total);
+  const bool meter_on_stdout = meter && !writes;
+  if (meter_on_stdout) {
     stdout_line = [&](std::string_view line) {
-      if (auto sample = parse_progress(spec.progress_output, line)) {
-        if (meter->update(*sample, now_ms())) {
-          stdout_progressed = true;
-          if (spec.on_progress) spec.on_progress(meter->current());
-        }
+      auto sample = spec.progress_parser ? spec.progress_parser(line)
+                                         : parse_progress(spec.progress_output, line);
+      if (sample) {
+        if (feed_meter(*sample)) stdout_progressed = true;
       } else {
         stdout_progressed = true;
       }
@@ -616,6 +682,7 @@ expected<process_result> run_process(const process_spec& spec,
 
   const deadline hard_deadline = deadline::after(spec.timeout);
   auto last_progress = clock_type::now();
+  auto last_write_sample = last_progress;
   bool exited = false; // the child is a zombie (not reaped: it pins the pgid)
   bool reaped_elsewhere = false;
   clock_type::time_point exited_at{};
@@ -686,7 +753,8 @@ expected<process_result> run_process(const process_spec& spec,
       }
       for (int i = 0; i < 2; ++i) {
         if (stream_index[i] < 0 || fds[stream_index[i]].revents == 0) continue;
-        if (streams[i].read_available() > 0 && (i == 1 || !meter || stdout_progressed))
+        if (streams[i].read_available() > 0 &&
+            (i == 1 || !meter_on_stdout || stdout_progressed))
           last_progress = clock_type::now();
         if (i == 0) stdout_progressed = false;
       }
@@ -706,6 +774,11 @@ expected<process_result> run_process(const process_spec& spec,
     }
 
     auto now = clock_type::now();
+    if (writes && !exited && now - last_write_sample >= write_sample_interval) {
+      last_write_sample = now;
+      if (auto sample = writes->sample(); sample && feed_meter(*sample))
+        last_progress = now;
+    }
     bool pipes_open = streams[0].open() || streams[1].open();
     if (!killing && !exited) {
       if (cancel.cancelled()) {
@@ -753,6 +826,14 @@ expected<process_result> run_process(const process_spec& spec,
   result.duration = std::chrono::duration_cast<milliseconds>(clock_type::now() - started);
   trim_tail(result.out, spec.capture_limit);
   trim_tail(result.err, spec.capture_limit);
+  // The program is gone (its /proc entry with it): one that succeeded wrote
+  // everything it had to.
+  if (writes && result.exit_code == 0 && spec.progress_bytes_total > 0) {
+    progress_sample all;
+    all.bytes_done = all.bytes_total = spec.progress_bytes_total;
+    all.fraction = 1.0;
+    feed_meter(all);
+  }
   if (meter) result.last_progress = meter->current();
   return result;
 }

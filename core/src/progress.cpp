@@ -157,9 +157,39 @@ std::optional<progress_sample> parse_progress(progress_format format,
   case progress_format::restic_copy:
     return parse_restic_copy(line);
   case progress_format::none:
+  case progress_format::written_bytes:
     break;
   }
   return std::nullopt;
+}
+
+std::optional<progress_sample> copy_bytes_estimate::operator()(std::string_view line) {
+  // "copy started, this may take a while...": the next snapshot's meter;
+  // the previous one is done. So is one that starts again without that
+  // line (fewer packs done, or another count).
+  const bool started = line.find("copy started") != std::string_view::npos;
+  auto meter =
+      started ? std::nullopt : parse_progress(progress_format::restic_copy, line);
+  if (!started && (!meter || !meter->files_done || !meter->files_total)) return meter;
+  if (started || *meter->files_total != total_ || *meter->files_done < done_) {
+    ended_done_ += total_;
+    ended_total_ += total_;
+    done_ = total_ = 0;
+  }
+  if (started) return std::nullopt;
+  done_ = *meter->files_done;
+  total_ = *meter->files_total;
+  progress_sample out;
+  out.files_done = ended_done_ + done_;
+  out.files_total = ended_total_ + total_;
+  if (*out.files_total > 0)
+    out.fraction =
+        static_cast<double>(*out.files_done) / static_cast<double>(*out.files_total);
+  if (mean_pack_bytes_ > 0) {
+    out.bytes_done = *out.files_done * mean_pack_bytes_;
+    out.bytes_total = *out.files_total * mean_pack_bytes_;
+  }
+  return out;
 }
 
 std::string progress::describe() const {

@@ -249,7 +249,7 @@ drill_result run_restore_drill(const config& cfg, const site_config& site,
     return out;
   };
   auto client = local_restic(cfg);
-  client.report_to(&events);
+  client.report_to(&events, target.hash);
   const auto tags = snapshot_tags(site.uuid, target.hash);
   auto list = client.snapshots(tags, cancel);
   if (!list) return fail(list.err().message);
@@ -268,15 +268,14 @@ drill_result run_restore_drill(const config& cfg, const site_config& site,
   auto listed = client.ls(latest.id, cancel);
   if (!listed)
     return fail("cannot list snapshot " + latest.short_id + ": " + listed.err().message);
-  std::int64_t needed = 0;
-  for (const auto& n : *listed)
-    needed += n.type == "file" ? n.size : 0;
+  const std::int64_t needed = restore_bytes(*listed);
   if (auto problem = headroom_problem(cfg, scratch.path(), "scratch", needed);
       !problem.empty())
     return fail(problem);
   const auto started = now_ms();
   const std::string inner = latest.paths.size() == 1 ? latest.paths.front() : "";
-  if (auto r = client.restore(latest.id, inner, scratch.path(), tags, cancel); !r)
+  if (auto r = client.restore(latest.id, inner, scratch.path(), tags, cancel, {}, needed);
+      !r)
     return fail("restore of snapshot " + latest.short_id + " failed: " + r.err().message);
 
   boost::json::object data;

@@ -45,6 +45,9 @@ constexpr std::chrono::milliseconds first_lock_backoff{1000};
 constexpr std::chrono::milliseconds max_lock_backoff{30000};
 /// `cat lock` of a vanished lock retries for ~40 s in restic 0.14.
 constexpr std::chrono::milliseconds lock_read_timeout{15000};
+/// A restore that writes nothing for this long is stopped (as a pull's
+/// default stall limit).
+constexpr std::chrono::milliseconds restore_no_progress_timeout{300'000};
 
 /// Variables from the daemon's own environment that would change which
 /// repository or password restic uses. They are blanked in every child:
@@ -136,6 +139,26 @@ std::string absolute_path(const std::string& path) {
   while (out.size() > 1 && out.back() == '/')
     out.pop_back();
   return out;
+}
+
+/// The mean size of a local repository's pack files (its data/ folder):
+/// what restic copy's pack meter is turned into bytes with. A stat per
+/// pack, once per copy; 0 for a remote repository or none.
+std::uint64_t mean_pack_bytes(const std::string& location) {
+  if (has_backend_prefix(location)) return 0;
+  const fs::path data =
+      fs::path(starts_with(location, "local:") ? location.substr(6) : location) / "data";
+  std::uint64_t bytes = 0, packs = 0;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(data, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::error_code size_ec;
+    const auto size = it->is_regular_file(size_ec) ? it->file_size(size_ec) : 0;
+    if (size_ec || size == 0) continue;
+    bytes += size;
+    ++packs;
+  }
+  return packs == 0 ? 0 : bytes / packs;
 }
 
 std::string env_location(const std::string& location) {
@@ -548,7 +571,7 @@ restic_client::execute_metered(process_spec spec, progress_format format,
   // Into a pipe, restic's text meters (copy) print only their last line
   // unless given a rate; backup --json prints 60 status lines a second
   // anyway, and its last ones say 100%.
-  if (format != progress_format::restic_json)
+  if (format == progress_format::restic_copy)
     set_env(spec.env, "RESTIC_PROGRESS_FPS", "1");
   spec.progress_output = format;
   spec.progress_step = step;
@@ -942,6 +965,7 @@ expected<std::int64_t> restic_client::copy_from(const restic_repository& source,
 
   auto spec = command({"copy"}, {}, &source);
   if (!spec) return spec.err();
+  spec->progress_parser = copy_bytes_estimate{mean_pack_bytes(source.location)};
   const std::string what = "restic copy from " + redact_repository(source.location) +
                            " to " + redact_repository(repo_.location);
   auto r = execute_metered(std::move(*spec), progress_format::restic_copy, "copy", cancel,
@@ -1001,7 +1025,8 @@ expected<void> restic_client::restore(const std::string& snapshot,
                                       const std::string& path, const std::string& target,
                                       const std::vector<std::string>& tags,
                                       const cancel_token& cancel,
-                                      const std::vector<std::string>& only) const {
+                                      const std::vector<std::string>& only,
+                                      std::int64_t bytes_total) const {
   if (target.empty())
     return error{errc::invalid_argument, "restore needs a target folder"};
   auto snap = resolve_snapshot(snapshot, tags, cancel);
@@ -1035,7 +1060,21 @@ expected<void> restic_client::restore(const std::string& snapshot,
     args.push_back("--include");
     args.push_back(escape_pattern("/" + w));
   }
-  auto r = run(std::move(args), cancel);
+  auto spec = command(std::move(args));
+  if (!spec) return spec.err();
+  /// restic 0.14's restore prints no progress at all, and the sizes under
+  /// the folder it writes are no meter either: it preallocates each file at
+  /// its full size when it creates it (a 40 MB file shows 40 MB a quarter
+  /// of a second into a 10 s restore). What it has written (/proc/PID/io)
+  /// moves with the data, so that is its meter, and its watchdog: a restore
+  /// that writes nothing for restore_no_progress_timeout is a stall.
+  spec->progress_output = progress_format::written_bytes;
+  spec->progress_step = "restore";
+  spec->progress_bytes_total =
+      static_cast<std::uint64_t>(std::max<std::int64_t>(bytes_total, 0));
+  spec->no_progress_timeout = restore_no_progress_timeout;
+  auto r = execute_metered(std::move(*spec), progress_format::written_bytes, "restore",
+                           cancel, "restic restore", false);
   if (!r) return r.err();
   for (const auto& w : wanted)
     if (!fs::exists(fs::symlink_status(fs::path(tmpl) / w, ec)))
@@ -1053,6 +1092,32 @@ expected<void> restic_client::restore(const std::string& snapshot,
   if (ec)
     return error{errc::io, "cannot list " + restored.string() + ": " + ec.message()};
   return {};
+}
+
+std::int64_t restore_bytes(const std::vector<snapshot_node>& listed,
+                           const std::vector<std::string>& paths) {
+  auto relative = [](const std::string& path) {
+    std::string out = fs::path(path).lexically_normal().string();
+    while (!out.empty() && out.front() == '/')
+      out.erase(0, 1);
+    while (!out.empty() && out.back() == '/')
+      out.pop_back();
+    return out == "." ? std::string{} : out;
+  };
+  std::vector<std::string> wanted;
+  for (const auto& p : paths)
+    if (auto rel = relative(p); !rel.empty()) wanted.push_back(std::move(rel));
+  std::int64_t bytes = 0;
+  for (const auto& n : listed) {
+    if (n.type != "file") continue;
+    const auto rel = relative(n.path);
+    const bool chosen =
+        wanted.empty() || std::any_of(wanted.begin(), wanted.end(), [&](const auto& w) {
+          return rel == w || rel.rfind(w + "/", 0) == 0;
+        });
+    if (chosen) bytes += n.size;
+  }
+  return bytes;
 }
 
 expected<std::string> restic_client::version() {

@@ -393,12 +393,24 @@ TEST_F(Backup, RestoreGivesBackEveryNameModeOwnerAndLinkByteForByte) {
                           std::filesystem::current_path().string()})
     EXPECT_FALSE(std::filesystem::exists(dir + "/satoru-pwned")) << dir;
 
-  // The target named by its hash restores the same tree.
+  // The target named by its hash restores the same tree. With --json, the
+  // restore's progress lines come first (the last at 100%), then the result.
   auto by_hash = env.path("by-hash");
   auto h = env.run({"restore", "edge", satoru::target_hash("directory", data), "--to",
                     by_hash, "--json"});
   ASSERT_EQ(h.exit_code, 0) << h.out << h.err;
-  auto result = parse_json(h).as_object();
+  const auto progress = progress_lines(h.out, "restore");
+  ASSERT_FALSE(progress.empty()) << h.out;
+  const auto& end = progress.back();
+  EXPECT_TRUE(end.at("ended").as_bool()) << h.out;
+  EXPECT_DOUBLE_EQ(end.at("fraction").to_number<double>(), 1.0) << h.out;
+  EXPECT_GT(end.at("bytes_total").to_number<std::int64_t>(), 0) << h.out;
+  EXPECT_EQ(end.at("bytes_done").to_number<std::int64_t>(),
+            end.at("bytes_total").to_number<std::int64_t>())
+      << h.out;
+  const auto last_line = h.out.substr(h.out.rfind('\n', h.out.size() - 2) + 1);
+  auto result = boost::json::parse(last_line).as_object();
+  EXPECT_EQ(str(result.at("type")), "result");
   EXPECT_EQ(str(result.at("target")), data);
   EXPECT_GE(result.at("files").to_number<std::int64_t>(), 20);
   EXPECT_EQ(tree_diff(tree_of(data), tree_of(by_hash)), "");

@@ -547,6 +547,14 @@ TEST(Monitoring, APullsProgressIsAMetricWhileItRunsAndGoneAfter) {
 
   const auto followed = follow.get();
   EXPECT_EQ(followed.exit_code, 0) << followed.err;
+  // Every line is typed: the job's events and the progress lines.
+  std::map<std::string, int> types;
+  std::istringstream lines{followed.out};
+  for (std::string line; std::getline(lines, line);)
+    ++types[str(boost::json::parse(line).as_object().if_contains("type"))];
+  EXPECT_GT(types["event"], 0) << followed.out;
+  EXPECT_GT(types["progress"], 0) << followed.out;
+  EXPECT_EQ(types.size(), 2u) << followed.out;
   auto pull = progress_lines(followed.out, "pull");
   ASSERT_GE(pull.size(), 4u) << followed.out;
   auto bytes = [&](std::size_t i) {

@@ -1,4 +1,5 @@
 #include "satoru/host_restore.hpp"
+#include "satoru/restic.hpp"
 
 #include <gtest/gtest.h>
 
@@ -42,4 +43,27 @@ TEST(HostRestore, RsyncsItemizedListIsSortedIntoCreatedUpdatedAndDeleted) {
             (std::vector<std::string>{"owned.txt", "new dir/", "link -> a.txt"}));
   EXPECT_EQ(c.updated, (std::vector<std::string>{"a.txt", "sub/b.txt"}));
   EXPECT_EQ(c.deleted, (std::vector<std::string>{"extra.txt"}));
+}
+
+// What a restore writes (its progress' total): the files chosen, in bytes.
+TEST(HostRestore, TheBytesToRestoreAreTheChosenFilesSizes) {
+  std::vector<satoru::snapshot_node> listed;
+  auto node = [&](const char* path, const char* type, std::int64_t size) {
+    satoru::snapshot_node n;
+    n.path = path;
+    n.type = type;
+    n.size = size;
+    listed.push_back(n);
+  };
+  node("/a.txt", "file", 10);
+  node("/sub", "dir", 4096);
+  node("/sub/b.txt", "file", 200);
+  node("/sub/c.txt", "file", 3000);
+  node("/subway.txt", "file", 40000);
+  node("/link", "symlink", 5);
+  EXPECT_EQ(satoru::restore_bytes(listed), 43210);
+  EXPECT_EQ(satoru::restore_bytes(listed, {"sub"}), 3200) << "not /subway.txt";
+  EXPECT_EQ(satoru::restore_bytes(listed, {"/sub/b.txt", "a.txt"}), 210);
+  EXPECT_EQ(satoru::restore_bytes(listed, {"sub/"}), 3200);
+  EXPECT_EQ(satoru::restore_bytes(listed, {"nothing"}), 0);
 }

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -464,4 +465,49 @@ TEST(Process, ChildrenAndGrandchildrenDieWithAKilledRunner) {
   EXPECT_TRUE(gone) << "grandchild " << grandchild << " outlived its killed runner";
   if (!gone) ::kill(grandchild, SIGKILL);
   std::system(("rm -rf '" + std::string{dir_template} + "'").c_str());
+}
+
+// A program without a meter (restic restore) shows the bytes it writes as
+// its progress, sampled while it runs; one that stops writing is a stall of
+// its step, and one that ends well wrote everything.
+TEST(Process, TheBytesAProgramWritesAreItsProgressAndItsStall) {
+  char dir_template[] = "/tmp/satoru-writes-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string file = std::string(dir_template) + "/out";
+  process_spec spec;
+  spec.argv = {"python3", "-c",
+               "import sys, time\n"
+               "with open(sys.argv[1], 'wb') as f:\n"
+               "    f.write(b'x' * 1000000)\n"
+               "time.sleep(60)\n",
+               file};
+  spec.progress_output = progress_format::written_bytes;
+  spec.progress_step = "restore";
+  spec.progress_bytes_total = 4'000'000;
+  spec.no_progress_timeout = 2500ms;
+  std::vector<std::uint64_t> seen;
+  spec.on_progress = [&](const progress& p) { seen.push_back(p.bytes_done); };
+  auto r = run_process(spec);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->stalled);
+  ASSERT_FALSE(seen.empty()) << "the writes were never sampled";
+  EXPECT_GE(seen.back(), 1'000'000u);
+  EXPECT_LT(seen.back(), 2'000'000u);
+  EXPECT_EQ(r->last_progress.bytes_total, 4'000'000u);
+  EXPECT_NEAR(r->last_progress.fraction, 0.25, 0.05);
+  EXPECT_EQ(r->describe("restic restore"),
+            "restic restore (restore) made no progress for 2.5 s and was stopped");
+
+  process_spec done;
+  done.argv = {"dd",      "if=/dev/zero", "of=" + file,
+               "bs=1000", "count=3000",   "status=none"};
+  done.progress_output = progress_format::written_bytes;
+  done.progress_step = "restore";
+  done.progress_bytes_total = 3'000'000;
+  auto ok = run_process(done);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->exit_code, 0);
+  EXPECT_EQ(ok->last_progress.bytes_done, 3'000'000u);
+  EXPECT_DOUBLE_EQ(ok->last_progress.fraction, 1.0);
+  std::filesystem::remove_all(dir_template);
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -120,4 +121,38 @@ TEST(progress, meter_smooths_the_rate_and_derives_the_eta) {
   EXPECT_FALSE(meter.update(s, 40'000));
   EXPECT_EQ(meter.idle_ms(40'000), 30'000);
   EXPECT_LT(meter.current().rate_bytes_per_s, 5e6 * 0.1);
+}
+
+TEST(progress, restic_copy_meters_of_every_snapshot_add_up_to_estimated_bytes) {
+  // restic 0.14.0 copy of three snapshots: one meter each (6, 1 and 1
+  // packs, the last two both "1 / 1"), from a repository of 8 packs.
+  const auto lines = captured_lines("restic-0.14-copy-3-snapshots.out");
+  constexpr std::uint64_t mean = 6'883'043; // 55,064,350 bytes of data / 8 packs
+  copy_bytes_estimate estimate{mean};
+  std::vector<progress_sample> samples;
+  for (const auto& line : lines)
+    if (auto s = estimate(line)) samples.push_back(*s);
+  ASSERT_EQ(samples.size(), 5u);
+  EXPECT_EQ(*samples[0].files_done, 3u);
+  EXPECT_EQ(*samples[0].files_total, 6u);
+  EXPECT_EQ(*samples[0].bytes_done, 3 * mean);
+  EXPECT_EQ(*samples[0].bytes_total, 6 * mean);
+  EXPECT_DOUBLE_EQ(*samples[0].fraction, 0.5);
+  const auto& last = samples.back();
+  EXPECT_EQ(*last.files_done, 8u) << "every snapshot's packs counted once";
+  EXPECT_EQ(*last.files_total, 8u);
+  EXPECT_EQ(*last.bytes_done, 8 * mean);
+  EXPECT_EQ(*last.bytes_total, 8 * mean);
+  EXPECT_DOUBLE_EQ(*last.fraction, 1.0);
+  for (std::size_t i = 1; i < samples.size(); ++i)
+    EXPECT_GE(*samples[i].bytes_done, *samples[i - 1].bytes_done) << i;
+
+  // No mean pack size (a remote source): packs only.
+  copy_bytes_estimate packs{0};
+  std::optional<progress_sample> end;
+  for (const auto& line : lines)
+    if (auto s = packs(line)) end = s;
+  ASSERT_TRUE(end);
+  EXPECT_EQ(*end->files_done, 8u);
+  EXPECT_FALSE(end->bytes_done);
 }

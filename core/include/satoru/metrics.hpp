@@ -64,6 +64,10 @@ public:
 
   // -- repository and off-site copy ---------------------------------------------
   void set_repository_size(std::int64_t bytes);
+  /// The running off-site copy: bytes copied and, when known, the total
+  /// (estimates from restic copy's pack meter); removed when it ends.
+  void set_sync_progress(std::uint64_t bytes_done, std::uint64_t bytes_total);
+  void remove_sync_progress();
   void add_snapshots_removed(std::int64_t snapshots);
   void set_sync_last_success(std::int64_t unix_ms);
   void set_sync_status(const std::string& status);
@@ -117,6 +121,8 @@ private:
   prometheus::Family<prometheus::Gauge>& sync_last_success_;
   prometheus::Family<prometheus::Gauge>& sync_status_;
   prometheus::Family<prometheus::Gauge>& offsite_lag_;
+  prometheus::Family<prometheus::Gauge>& sync_progress_bytes_;
+  prometheus::Family<prometheus::Gauge>& sync_progress_total_;
   prometheus::Family<prometheus::Gauge>& staging_free_;
   prometheus::Family<prometheus::Counter>& offsite_snapshots_removed_;
   prometheus::Family<prometheus::Gauge>& offsite_repository_size_;

@@ -38,7 +38,9 @@ namespace satoru {
 /// Bumped whenever anything in this header changes layout or meaning.
 /// 3: the build stamp (satoru_plugin_build); process_spec's progress fields
 /// (progress_output, progress_step, on_progress) and process_result's.
-/// 4: check_result::remote_bytes (the size probe of a preflight).
+/// 4: check_result::remote_bytes (the size probe of a preflight);
+/// process_spec's progress_bytes_total and progress_parser (a meter for
+/// programs without one, restic copy's bytes).
 inline constexpr std::uint32_t plugin_abi_version = 4;
 
 /// Result of one preflight check; each becomes a job event.

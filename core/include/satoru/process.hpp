@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -36,6 +37,12 @@ struct process_spec {
   /// progress_meter named progress_step ("pull", "snapshot", "copy").
   progress_format progress_output = progress_format::none;
   std::string progress_step;
+  /// With progress_format::written_bytes: the bytes the program has to
+  /// write in all (0 = unknown).
+  std::uint64_t progress_bytes_total = 0;
+  /// Reads the meter's lines instead of parse_progress(progress_output):
+  /// for a meter that needs to remember (copy_bytes_estimate).
+  std::function<std::optional<progress_sample>(std::string_view)> progress_parser;
   /// Called (on the calling thread) whenever the progress moved.
   std::function<void(const progress&)> on_progress;
   /// Called for each complete line (without the newline), on the calling thread.

@@ -68,6 +68,11 @@ struct snapshot_node {
   std::int64_t mtime_ms = 0; ///< Unix milliseconds (0 when unparsable)
 };
 
+/// Bytes of the files a restore of `paths` (relative to the snapshot's
+/// root, "" or none = everything) writes, from the snapshot's listing.
+std::int64_t restore_bytes(const std::vector<snapshot_node>& listed,
+                           const std::vector<std::string>& paths = {});
+
 /// One line of `restic diff --json`: a path and how it changed from the
 /// first snapshot to the second ('+' added, '-' removed, 'M' content
 /// changed, 'T' type changed, 'U' metadata changed).
@@ -221,7 +226,8 @@ public:
   expected<lock_cleanup> clear_dead_locks(const cancel_token& cancel = {}) const;
 
   /// Where lock events go (waiting for a lock, dead locks removed) and the
-  /// progress of backup (step "snapshot") and copy (step "copy"), reported
+  /// progress of backup (step "snapshot"), copy (step "copy") and restore
+  /// (step "restore"), reported
   /// for `target` (a target hash, "" for repository work); none by default.
   /// The sink must outlive the client's calls.
   void report_to(event_sink* events, std::string target = {}) {
@@ -254,12 +260,13 @@ public:
   /// `target`; one that is not in the snapshot is a not_found error.
   /// Everything is restored into a fresh private folder inside `target` and
   /// renamed into place, so a symlink planted in `target` is replaced, never
-  /// followed.
-  expected<void> restore(const std::string& snapshot, const std::string& path,
-                         const std::string& target,
-                         const std::vector<std::string>& tags = {},
-                         const cancel_token& cancel = {},
-                         const std::vector<std::string>& only = {}) const;
+  /// followed. Progress (step "restore"): the bytes restic has written of
+  /// `bytes_total` (restore_bytes() of the snapshot's listing; 0 = unknown);
+  /// a restore that writes nothing for 5 minutes is stopped as stalled.
+  expected<void>
+  restore(const std::string& snapshot, const std::string& path, const std::string& target,
+          const std::vector<std::string>& tags = {}, const cancel_token& cancel = {},
+          const std::vector<std::string>& only = {}, std::int64_t bytes_total = 0) const;
 
   /// Every entry of a snapshot's tree (`restic ls --json ID`), in restic's
   /// order (depth first, names sorted).

@@ -22,8 +22,9 @@ public:
             const std::string& message, const boost::json::object& data) override;
 
   /// Progress of a running step goes to the live table job_progress, read
-  /// by the CLI, and (after track_progress, for targets) the site's metrics,
-  /// both at most once a second; and to job_events at most once a minute per
+  /// by the CLI, and (after track_progress) the metrics: a target's step to
+  /// the site's target series, the off-site copy (target "") to the sync
+  /// series; both at most once a second; and to job_events at most once a minute per
   /// target (history stays small; the first after the step ran a minute).
   void track_progress(metrics* m, std::string site);
   void progress(const std::string& target, const satoru::progress& now) override;
