@@ -2,6 +2,7 @@
 
 #include "satoru/config.hpp"
 #include "satoru/plugin_loader.hpp"
+#include "satoru/state_json.hpp"
 #include "satoru/store.hpp"
 
 #include <boost/json/object.hpp>
@@ -69,8 +70,7 @@ std::int64_t parse_job_id_or_exit(const std::string& text);
 job_row follow_job(store& db, std::int64_t job_id, bool json,
                    const std::function<bool()>& quit_early = {});
 
-/// A job event as JSON / as one line of text (JSON with `json`) / printed.
-boost::json::object event_json(const event_row& e);
+/// A job event as one line of text (its event_json() with `json`) / printed.
 std::string event_line(const event_row& e, bool json);
 void print_event(const event_row& e, bool json);
 
@@ -109,5 +109,6 @@ void add_ls_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_diff_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_plugins_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_web_user_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_web_token_command(CLI::App& app, global_options& opts, command_runner& run);
 
 } // namespace satoru::cli
