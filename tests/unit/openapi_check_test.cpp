@@ -42,7 +42,7 @@ TEST(OpenApiCheck, ReportsMissingExtraAndMistypedFields) {
     "running": {"job_id": 1, "step": "pull", "progress": [{"type": "progress"}]}})");
   auto problems = schema_problems(site, site_schema, doc);
   ASSERT_FALSE(problems.empty());
-  EXPECT_EQ(problems[0], ": matches 0 of the oneOf schemas, not 1");
+  EXPECT_EQ(problems[0], "/running: matches 0 of the oneOf schemas, not 1");
 }
 
 } // namespace

@@ -116,4 +116,13 @@ TEST_F(WebConfig, TlsFilesAreCheckedAndTlsAllowsListeningBeyondLoopback) {
   EXPECT_EQ(tls.value->web_tls_key, dir_ / "tls.key");
 }
 
+TEST_F(WebConfig, TheTokensFileMayNotExistYetButMustBePrivate) {
+  auto r = parse({{"web_tokens_file", "tokens.json"}});
+  ASSERT_TRUE(r.value) << errors(r);
+  EXPECT_EQ(r.value->web_tokens_file, dir_ / "tokens.json");
+  write("tokens.json", 0644);
+  std::string e = errors(parse({{"web_tokens_file", "tokens.json"}}));
+  EXPECT_EQ(e.rfind(file_ + ": /web_tokens_file: ", 0), 0u) << e;
+}
+
 } // namespace
