@@ -226,11 +226,17 @@ TEST(Monitoring, AlertRulesPassPromtoolChecksAndTheirUnitTests) {
   EXPECT_TRUE(contains(check.out, "SUCCESS: 14 rules found")) << check.out;
 
   // Every alert has firing and non-firing cases there (see the file).
+  // Two files: alerts whose timing is in minutes are evaluated every minute,
+  // the ones that span days every 5 minutes.
   auto test =
-      run_tool({"promtool", "test", "rules", source_dir + "/dashboards/alerts_test.yml"});
+      run_tool({"promtool", "test", "rules", source_dir + "/dashboards/alerts_test.yml",
+                source_dir + "/dashboards/alerts_minute_test.yml"});
   EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
-  EXPECT_TRUE(contains(test.out, "SUCCESS")) << test.out;
-  auto tests = read_file(source_dir + "/dashboards/alerts_test.yml");
+  EXPECT_TRUE(contains(test.out, "SUCCESS") &&
+              contains(test.out, "alerts_minute_test.yml"))
+      << test.out;
+  auto tests = read_file(source_dir + "/dashboards/alerts_test.yml") +
+               read_file(source_dir + "/dashboards/alerts_minute_test.yml");
   for (auto name :
        {"SatoruBackupStale", "SatoruSiteFailed", "SatoruSiteWarning", "SatoruSyncStale",
         "SatoruSyncFailing", "SatoruOffsiteLagGrowing", "SatoruStagingDiskLow",
@@ -555,7 +561,8 @@ TEST(Monitoring, APullsProgressIsAMetricWhileItRunsAndGoneAfter) {
   // The snapshot's progress (restic backup --json) ends at 100% too.
   auto snapshot = progress_lines(followed.out, "snapshot");
   ASSERT_FALSE(snapshot.empty()) << followed.out;
-  EXPECT_DOUBLE_EQ(snapshot.back().at("fraction").to_number<double>(), 1.0) << followed.out;
+  EXPECT_DOUBLE_EQ(snapshot.back().at("fraction").to_number<double>(), 1.0)
+      << followed.out;
 
   // While it ran, `jobs` showed its percent and `sites` its running step.
   ASSERT_TRUE(jobs_then.is_array()) << "never saw the pull run";

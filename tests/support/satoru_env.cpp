@@ -13,6 +13,8 @@
 #include <thread>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -288,6 +290,24 @@ satoru::process_result restic(const satoru_env& env, const std::string& repo,
   return r ? *r : satoru::process_result{};
 }
 
+namespace {
+
+/// Whether `resp` holds a whole response by its Content-Length: some servers
+/// (chromedriver) keep the connection open despite `Connection: close`.
+bool response_complete(const std::string& resp) {
+  auto end = resp.find("\r\n\r\n");
+  if (end == std::string::npos) return false;
+  std::string head = resp.substr(0, end);
+  std::transform(head.begin(), head.end(), head.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  auto at = head.find("\r\ncontent-length:");
+  if (at == std::string::npos) return false;
+  auto length = std::strtoull(head.c_str() + at + 17, nullptr, 10);
+  return resp.size() - end - 4 >= length;
+}
+
+} // namespace
+
 std::string http_exchange(int port, const std::string& request) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return {};
@@ -311,6 +331,7 @@ std::string http_exchange(int port, const std::string& request) {
     auto n = ::read(fd, buf, sizeof buf);
     if (n <= 0) break;
     resp.append(buf, static_cast<std::size_t>(n));
+    if (response_complete(resp)) break;
   }
   ::close(fd);
   return resp;

@@ -130,7 +130,8 @@ satoru::process_result restic(const satoru_env& env, const std::string& repo,
                               std::vector<std::string> args);
 
 /// Sends a raw HTTP request to 127.0.0.1:port; the whole raw response
-/// ("" when it fails), read until the server closes.
+/// ("" when it fails), read until the server closes or the Content-Length
+/// is complete.
 std::string http_exchange(int port, const std::string& request);
 
 /// HTTP GET on 127.0.0.1:port path; "" when it fails.

@@ -55,7 +55,9 @@ http_response respond(const http_request& req, http::status status,
   res.set(http::field::content_type, content_type);
   res.set(http::field::cache_control, "no-store");
   res.set("X-Content-Type-Options", "nosniff");
-  res.set("Referrer-Policy", "no-referrer");
+  // Not "no-referrer": under it browsers send `Origin: null` with the
+  // console's own form posts, which the cross-site check must refuse.
+  res.set("Referrer-Policy", "same-origin");
   res.set("X-Frame-Options", "DENY");
   // Pages carry their CSS inline; scripts only from the console itself
   // (assets/job.js), never inline, so escaped text cannot become one.
