@@ -38,7 +38,8 @@ std::string job_link(const json::object& j) {
 /// A button that queues a job of `type` for `site` (operators only).
 std::string queue_form(const std::string& site, const char* type, const char* label,
                        const std::string& csrf) {
-  return "<form class=\"inline\" method=\"post\" action=\"/sites/" + html_escape(site) +
+  return "<form class=\"inline queue-" + std::string(type) +
+         "\" method=\"post\" action=\"/sites/" + html_escape(site) +
          "/jobs\"><input type=\"hidden\" name=\"csrf\" value=\"" + html_escape(csrf) +
          "\"><input type=\"hidden\" name=\"type\" value=\"" + type +
          "\"><button type=\"submit\">" + label + "</button></form>";
