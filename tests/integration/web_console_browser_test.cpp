@@ -1,6 +1,7 @@
 // The web console in a real browser: headless Chromium (Debian's chromium and
-// chromium-driver) logs in through the form and reads the fleet page its
-// server rendered, against a daemon that backed up a loopback edge host.
+// chromium-driver) logs in through the form, reads the fleet page its server
+// rendered, opens the site, clicks "Back up now" and watches the job page
+// follow the backup to its end, against a daemon and a loopback edge host.
 #include "browser.hpp"
 #include "satoru_env.hpp"
 
