@@ -4,6 +4,7 @@
 #include "satoru/plugin_host.hpp"
 #include "satoru/plugin_loader.hpp"
 #include "satoru/progress_display.hpp"
+#include "satoru/state_json.hpp"
 #include "satoru/store.hpp"
 
 #include <boost/json/object.hpp>
@@ -88,9 +89,7 @@ private:
   progress_display display_;
 };
 
-/// A job event as JSON / as one line of text (JSON with `json`) / printed;
-/// its JSON says `"type": "event"` (progress lines say `"type": "progress"`).
-boost::json::object event_json(const event_row& e);
+/// A job event as one line of text (its event_json() with `json`) / printed.
 std::string event_line(const event_row& e, bool json);
 void print_event(const event_row& e, bool json);
 
@@ -129,5 +128,6 @@ void add_ls_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_diff_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_plugins_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_web_user_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_web_token_command(CLI::App& app, global_options& opts, command_runner& run);
 
 } // namespace satoru::cli

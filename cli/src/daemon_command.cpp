@@ -137,7 +137,7 @@ void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run
              fmt::format("cannot serve metrics on {}: {}", cfg.metrics_listen, e.what()));
       }
       exposer->RegisterCollectable(m->registry());
-      // The web console (docs/web.md) on its own threads, when configured.
+      // The web console (docs/console.md) on its own threads, when configured.
       auto console = web::web_console::start(cfg);
       if (!console) fail(exit_failed, console.err().message);
 

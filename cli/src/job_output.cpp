@@ -43,19 +43,6 @@ int exit_code_of(job_status status) {
   }
 }
 
-boost::json::object event_json(const event_row& e) {
-  boost::json::object o{{"type", "event"},    {"id", e.id},
-                        {"job_id", e.job_id}, {"time", format_time(e.ts)},
-                        {"level", e.level},   {"step", e.step},
-                        {"target", e.target}, {"message", e.message}};
-  if (!e.data.empty()) {
-    boost::json::error_code ec;
-    auto data = boost::json::parse(e.data, ec);
-    if (!ec) o["data"] = data;
-  }
-  return o;
-}
-
 std::string event_line(const event_row& e, bool json) {
   if (json) return boost::json::serialize(event_json(e));
   return fmt::format("{} {:<5} {:<24} {}{}", format_time(e.ts), e.level, e.step,

@@ -12,30 +12,6 @@ namespace satoru::cli {
 
 namespace {
 
-boost::json::object job_json(const job_row& j) {
-  boost::json::array retry_targets;
-  for (const auto& h : j.retry_targets)
-    retry_targets.push_back(boost::json::value(h));
-  return {{"id", j.id},
-          {"site", j.site_name},
-          {"type", to_string(j.type)},
-          {"status", to_string(j.status)},
-          {"created_at", format_time(j.created_at)},
-          {"started_at", format_time(j.started_at)},
-          {"finished_at", format_time(j.finished_at)},
-          {"heartbeat_at", format_time(j.heartbeat_at)},
-          {"attempts", j.attempts},
-          {"failed_attempts", j.failed_attempts},
-          {"recoveries", j.recoveries},
-          {"next_attempt_at", j.next_attempt_at > 0 && j.status == job_status::queued
-                                  ? format_time(j.next_attempt_at)
-                                  : std::string{}},
-          {"retry_targets", std::move(retry_targets)},
-          {"error", j.error},
-          {"owner", j.owner},
-          {"epoch", j.epoch}};
-}
-
 /// The status column: a waiting retry says when it runs.
 std::string status_text(const job_row& j, const config& cfg) {
   auto note = retry_note(j, cfg);
@@ -50,29 +26,11 @@ std::string running_text(const job_row& j, const std::vector<progress_row>& prog
 }
 
 /// The live progress of running jobs (none when nothing runs).
-std::vector<progress_row> live_progress(std::optional<store>& db,
-                                        const std::vector<job_row>& jobs) {
-  bool running = false;
-  for (const auto& j : jobs)
-    running = running || j.status == job_status::running;
-  if (!db || !running) return {};
-  auto rows = db->list_progress();
+std::vector<progress_row> live_progress_or_exit(std::optional<store>& db,
+                                                const std::vector<job_row>& jobs) {
+  auto rows = live_progress(db ? &*db : nullptr, jobs);
   if (!rows) fail(exit_failed, rows.err().message);
   return std::move(*rows);
-}
-
-/// "percent" and "progress" (the running steps) of a job in --json output.
-void add_progress_json(boost::json::object& o, const job_row& j,
-                       const std::vector<progress_row>& progress) {
-  auto fraction = running_fraction(progress, j.id);
-  if (fraction)
-    o["percent"] = std::round(*fraction * 1000) / 10;
-  else
-    o["percent"] = nullptr;
-  boost::json::array steps;
-  for (const auto& row : progress)
-    if (row.job_id == j.id && row.ended_at == 0) steps.push_back(progress_json(row));
-  o["progress"] = std::move(steps);
 }
 
 std::string duration_of(const job_row& j) {
@@ -119,17 +77,13 @@ void add_jobs_command(CLI::App& app, global_options& opts, command_runner& run) 
         if (!rows) fail(exit_failed, rows.err().message);
         jobs = std::move(*rows);
       }
-      auto progress = live_progress(db, jobs);
       if (opts.json) {
-        boost::json::array out;
-        for (const auto& j : jobs) {
-          auto o = job_json(j);
-          add_progress_json(o, j, progress);
-          out.push_back(std::move(o));
-        }
-        print_json(out);
+        auto out = jobs_json(db ? &*db : nullptr, filter);
+        if (!out) fail(exit_failed, out.err().message);
+        print_json(*out);
         return exit_ok;
       }
+      auto progress = live_progress_or_exit(db, jobs);
       std::cout << fmt::format("{:>6} {:<20} {:<11} {:<11} {:>7} {:<20} {:>9} {}\n", "ID",
                                "SITE", "TYPE", "STATUS", "ATTEMPT", "CREATED", "DURATION",
                                "ERROR");
@@ -166,18 +120,14 @@ void add_job_command(CLI::App& app, global_options& opts, command_runner& run) {
         auto row = follow_job(*db, id, opts.json);
         return exit_code_of(row.status);
       }
-      auto events = db->list_events(id);
-      if (!events) fail(exit_failed, events.err().message);
       if (opts.json) {
-        auto out = job_json(**job);
-        add_progress_json(out, **job, live_progress(db, {**job}));
-        boost::json::array list;
-        for (const auto& e : *events)
-          list.push_back(event_json(e));
-        out["events"] = std::move(list);
-        print_json(out);
+        auto out = job_detail_json(&*db, id);
+        if (!out) fail(exit_failed, out.err().message);
+        print_json(**out);
         return exit_ok;
       }
+      auto events = db->list_events(id);
+      if (!events) fail(exit_failed, events.err().message);
       const auto& j = **job;
       std::cout << fmt::format("job {}: {} {} — {}{}\n", j.id, to_string(j.type),
                                j.site_name.empty() ? "(repository)" : "of " + j.site_name,

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   add_restore_command(app, opts, run);
   add_plugins_command(app, opts, run);
   add_web_user_command(app, opts, run);
+  add_web_token_command(app, opts, run);
 
   try {
     app.parse(argc, argv);

@@ -1,7 +1,6 @@
-#include "cli_context.hpp"
+#include "web_credentials.hpp"
 
 #include "satoru/web/password.hpp"
-#include "satoru/web/users_file.hpp"
 
 #include <openssl/crypto.h>
 
@@ -78,16 +77,13 @@ void add_web_user_command(CLI::App& app, global_options& opts, command_runner& r
       const std::string& name = args->name;
       const std::string& role_text = args->role;
       auto cfg = load_config_or_exit(opts);
-      if (cfg.web_users_file.empty())
-        fail(exit_usage, cfg.file + ": /web_users_file: required to add web users");
-      if (!web::valid_user_name(name))
-        fail(exit_usage,
-             "user name \"" + name + "\" must be 1 to 64 of A-Z a-z 0-9 . _ -");
+      credentials_file_or_exit(cfg, web::credential_kind::user);
+      check_credential_name_or_exit(name);
       std::string password = read_password();
       auto hash = web::hash_password(password);
       OPENSSL_cleanse(password.data(), password.size());
       if (!hash) fail(exit_failed, hash.err().message);
-      web::web_user user{name, *web::parse_role(role_text), *hash};
+      web::web_credential user{name, *web::parse_role(role_text), *hash};
       if (auto ok = web::put_user(cfg.web_users_file, user); !ok)
         fail(ok.err().code == errc::invalid_argument ? exit_usage : exit_failed,
              ok.err().message);
@@ -96,6 +92,7 @@ void add_web_user_command(CLI::App& app, global_options& opts, command_runner& r
       return exit_ok;
     };
   });
+  add_credential_remove_command(*cmd, opts, run, web::credential_kind::user);
 }
 
 } // namespace satoru::cli

@@ -107,6 +107,7 @@ const key_list top_level_keys = {
     "metrics_listen",
     "web_listen",
     "web_users_file",
+    "web_tokens_file",
     "web_allow_plaintext",
     "web_tls_certificate",
     "web_tls_key",
@@ -723,7 +724,7 @@ private:
     return s;
   }
 
-  /// The web console's keys (docs/web.md). A console reachable beyond
+  /// The web console's keys (docs/console.md). A console reachable beyond
   /// loopback must not send passwords and session cookies in the clear
   /// unless the operator says a TLS proxy in front does the encryption.
   void load_web(const json::object& root, config& cfg) {
@@ -737,6 +738,13 @@ private:
       if (!ok && ok.err().code != errc::not_found) fail(users.pointer, ok.err().message);
     } else if (!users && !cfg.web_listen.empty()) {
       fail(users.pointer, "required when web_listen is set");
+    }
+    // `satoru web-token add` creates it; absent = no bearer tokens.
+    if (auto path = local_path_of(child(root, "", "web_tokens_file"))) {
+      cfg.web_tokens_file = *path;
+      auto ok = secret_source::from_file(*path).check_permissions();
+      if (!ok && ok.err().code != errc::not_found)
+        fail(child(root, "", "web_tokens_file").pointer, ok.err().message);
     }
     if (node n = child(root, "", "web_allow_plaintext"))
       cfg.web_allow_plaintext = bool_of(n).value_or(false);
@@ -753,9 +761,6 @@ private:
     if (bool(cert) != bool(key))
       fail(cert ? key.pointer : cert.pointer,
            "required with " + std::string(cert ? "web_tls_certificate" : "web_tls_key"));
-    else if (!cfg.web_tls_certificate.empty() && !cfg.web_tls_key.empty())
-      fail(cert.pointer, "TLS serving is not built yet; listen on loopback behind a "
-                         "TLS-terminating proxy (docs/web.md)");
     if (!cfg.web_listen.empty() && !is_loopback_listen(cfg.web_listen) && !cert &&
         !cfg.web_allow_plaintext)
       fail(listen.pointer, "listens beyond loopback without TLS: passwords and session "

@@ -1,6 +1,7 @@
 // The web console in a real browser: headless Chromium (Debian's chromium and
-// chromium-driver) logs in through the form and reads the fleet page its
-// server rendered, against a daemon that backed up a loopback edge host.
+// chromium-driver) logs in through the form, reads the fleet page its server
+// rendered, opens the site, clicks "Back up now" and watches the job page
+// follow the backup to its end, against a daemon and a loopback edge host.
 #include "browser.hpp"
 #include "satoru_env.hpp"
 
@@ -58,4 +59,15 @@ TEST(WebConsoleBrowser, AnOperatorLogsInAndSeesTheSiteBackedUp) {
                                                           << chromium.text("body");
   EXPECT_EQ(chromium.url(), base + "/");
   EXPECT_TRUE(contains(chromium.text("table"), "ok")) << chromium.text("table");
+
+  // The site's page: "Back up now" queues a backup and opens its job page,
+  // which follows the job (Server-Sent Events) to its end without reloading.
+  ASSERT_TRUE(chromium.click("table a")) << chromium.last_error();
+  ASSERT_TRUE(chromium.wait_for_text("h1", "Site " + site, 10s)) << chromium.text("body");
+  ASSERT_TRUE(chromium.click("form.queue-backup button")) << chromium.last_error();
+  ASSERT_TRUE(chromium.wait_for_text("#status", "success", 120s))
+      << chromium.url() << "\n"
+      << chromium.text("body") << daemon.log();
+  EXPECT_TRUE(contains(chromium.url(), base + "/jobs/")) << chromium.url();
+  EXPECT_TRUE(contains(chromium.text("#events"), "finished")) << chromium.text("#events");
 }

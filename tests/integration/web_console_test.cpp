@@ -2,6 +2,7 @@
 // `satoru web-user add` (password on stdin) logs in over HTTP and reads the
 // fleet after a real backup; check-config refuses a console reachable
 // beyond loopback without TLS.
+#include "openapi_check.hpp"
 #include "satoru_env.hpp"
 
 #include "satoru/process.hpp"
@@ -26,20 +27,9 @@ struct http_reply {
   }
 };
 
-/// One HTTP/1.1 request on a fresh connection to 127.0.0.1:port.
-http_reply http(int port, const std::string& method, const std::string& target,
-                const std::vector<std::string>& headers = {},
-                const std::string& body = "") {
+/// A raw response split into status, head and body (status 0: none).
+http_reply parse_reply(const std::string& raw) {
   http_reply reply;
-  std::string req = method + " " + target +
-                    " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                    "\r\nConnection: close\r\n";
-  for (const auto& h : headers)
-    req += h + "\r\n";
-  if (!body.empty())
-    req += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\n";
-  std::string raw = http_exchange(port, req + "\r\n" + body);
   auto split = raw.find("\r\n\r\n");
   if (raw.size() < 12 || split == std::string::npos) return reply;
   reply.status = std::stoi(raw.substr(9, 3));
@@ -48,12 +38,79 @@ http_reply http(int port, const std::string& method, const std::string& target,
   return reply;
 }
 
+/// One HTTP/1.1 request on a fresh connection to 127.0.0.1:port.
+http_reply http(int port, const std::string& method, const std::string& target,
+                const std::vector<std::string>& headers = {},
+                const std::string& body = "",
+                const std::string& content_type = "application/x-www-form-urlencoded") {
+  std::string req = method + " " + target +
+                    " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                    "\r\nConnection: close\r\n";
+  for (const auto& h : headers)
+    req += h + "\r\n";
+  if (!body.empty())
+    req += "Content-Type: " + content_type +
+           "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  return parse_reply(http_exchange(port, req + "\r\n" + body));
+}
+
+/// A string in a curl config file: quoted, with \ and " escaped.
+std::string curl_quoted(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+/// One HTTPS request with curl to 127.0.0.1:port, trusting only the
+/// certificate `ca`; its options (headers, the body) go through stdin, so
+/// no token or password is in an argv.
+http_reply https(int port, const std::string& ca, const std::string& method,
+                 const std::string& target, const std::vector<std::string>& headers = {},
+                 const std::string& body = "",
+                 const std::string& content_type = "application/json") {
+  std::string options =
+      "url = " + curl_quoted("https://127.0.0.1:" + std::to_string(port) + target) +
+      "\nrequest = " + curl_quoted(method) + "\n";
+  for (const auto& h : headers)
+    options += "header = " + curl_quoted(h) + "\n";
+  if (!body.empty())
+    options += "header = " + curl_quoted("Content-Type: " + content_type) +
+               "\ndata-binary = " + curl_quoted(body) + "\n";
+  satoru::process_spec spec;
+  spec.argv = {"curl", "-sS", "-i", "--cacert", ca, "--config", "-"};
+  spec.stdin_data = options;
+  spec.timeout = 120s;
+  auto r = satoru::run_process(spec);
+  return r ? parse_reply(r->out) : http_reply{};
+}
+
+/// Expects an API answer to be what docs/openapi.json says `method` of
+/// `path` (as the document spells it) answers with its status.
+void expect_documented(const http_reply& reply, const std::string& path,
+                       const std::string& method) {
+  static const auto document = openapi_document();
+  auto schema = response_schema(document, path, method, reply.status);
+  if (schema.is_null()) return;
+  boost::json::error_code ec;
+  auto body = boost::json::parse(reply.body, ec);
+  ASSERT_FALSE(ec) << method << " " << path << ": not JSON: " << reply.body;
+  std::string problems;
+  for (const auto& p : schema_problems(body, schema, document))
+    problems += p + "\n";
+  EXPECT_EQ(problems, "") << method << " " << path << " " << reply.status << ": "
+                          << reply.body;
+}
+
 /// `satoru web-user add NAME --role ROLE` with the password on stdin.
 satoru::process_result add_web_user(const satoru_env& env, const std::string& name,
-                                    const std::string& password) {
+                                    const std::string& password,
+                                    const std::string& role = "viewer") {
   satoru::process_spec spec;
   spec.argv = {SATORU_BIN, "--config", env.config_path(), "web-user",
-               "add",      name,       "--role",          "viewer"};
+               "add",      name,       "--role",          role};
   spec.stdin_data = password + "\n";
   spec.inherit_environment = true;
   spec.timeout = 60s;
@@ -64,15 +121,27 @@ satoru::process_result add_web_user(const satoru_env& env, const std::string& na
 
 } // namespace
 
-TEST(WebConsole, AUserAddedFromStdinLogsInAndSeesTheFleetAfterABackup) {
-  satoru_env env;
-  edge_host host{env.path("edge")};
-  ASSERT_TRUE(host.running());
-  host.write_file(host.remote_root() + "/data/a", "a");
-  env.add_site("store-berlin-01", host, {{"directory", host.remote_root() + "/data"}});
-  int port = free_port();
-  env.config["web_listen"] = "127.0.0.1:" + std::to_string(port);
-  env.config["web_users_file"] = "web-users.json";
+/// A site "store-berlin-01" on a real edge host with one small directory
+/// target, and the console on a free loopback port (config not written yet).
+class WebConsole : public ::testing::Test {
+protected:
+  WebConsole() {
+    host_.write_file(host_.remote_root() + "/data/a", "a");
+    env_.add_site("store-berlin-01", host_,
+                  {{"directory", host_.remote_root() + "/data"}});
+    env_.config["web_listen"] = "127.0.0.1:" + std::to_string(port_);
+    env_.config["web_users_file"] = "web-users.json";
+  }
+
+  satoru_env env_;
+  edge_host host_{env_.path("edge")};
+  int port_ = free_port();
+};
+
+TEST_F(WebConsole, AUserAddedFromStdinLogsInAndSeesTheFleetAfterABackup) {
+  ASSERT_TRUE(host_.running());
+  auto& env = env_;
+  int port = port_;
   env.write_config();
   const std::string password = "correct horse battery";
 
@@ -128,6 +197,34 @@ TEST(WebConsole, AUserAddedFromStdinLogsInAndSeesTheFleetAfterABackup) {
   EXPECT_TRUE(contains(html.body, "store-berlin-01")) << html.body;
   EXPECT_TRUE(contains(html.header("Content-Type"), "text/html"));
 
+  // The API after a real backup: what the CLI's --json prints, and every
+  // answer as docs/openapi.json describes it.
+  auto api_get = [&](const std::string& target, const std::string& documented) {
+    auto reply = http(port, "GET", target, {cookie});
+    expect_documented(reply, documented, "get");
+    return reply;
+  };
+  api_get("/api/v1/session", "/api/v1/session");
+  auto sites = api_get("/api/v1/sites", "/api/v1/sites");
+  ASSERT_EQ(sites.status, 200) << sites.body;
+  EXPECT_EQ(boost::json::parse(sites.body), parse_json(env.run({"sites", "--json"})));
+  EXPECT_EQ(boost::json::parse(sites.body).at(0).at("targets").at(0).at("last_status"),
+            "success");
+  api_get("/api/v1/sites/store-berlin-01", "/api/v1/sites/{site}");
+  api_get("/api/v1/sites/nowhere", "/api/v1/sites/{site}");
+  auto jobs = api_get("/api/v1/jobs?site=store-berlin-01&limit=5", "/api/v1/jobs");
+  ASSERT_EQ(jobs.status, 200) << jobs.body;
+  auto job_id = boost::json::parse(jobs.body).at(0).at("id").as_int64();
+  api_get("/api/v1/jobs?limit=0", "/api/v1/jobs");
+  auto job = api_get("/api/v1/jobs/" + std::to_string(job_id), "/api/v1/jobs/{id}");
+  EXPECT_EQ(boost::json::parse(job.body), boost::json::value(job_json(env, job_id)));
+  api_get("/api/v1/jobs/99999", "/api/v1/jobs/{id}");
+  expect_documented(http(port, "GET", "/api/v1/sites"), "/api/v1/sites", "get");
+  auto refused = http(port, "POST", "/api/v1/sites/store-berlin-01/jobs", {cookie},
+                      R"({"type": "backup"})", "application/json");
+  EXPECT_EQ(refused.status, 403) << "a viewer";
+  expect_documented(refused, "/api/v1/sites/{site}/jobs", "post");
+
   // Wrong passwords: 401, then 429 for this address after five, and the
   // log names the user and the address but never a password.
   for (int i = 0; i < 5; ++i)
@@ -154,4 +251,115 @@ TEST(WebConsole, AUserAddedFromStdinLogsInAndSeesTheFleetAfterABackup) {
       contains(check.err,
                env.config_path() + ": /web_listen: listens beyond loopback without TLS"))
       << check.err;
+}
+
+TEST_F(WebConsole, ServesHttpsAndQueuesAJobForAnApiTokenUntilItIsRemoved) {
+  ASSERT_TRUE(host_.running());
+  auto& env = env_;
+  int port = port_;
+  // A self-signed certificate for 127.0.0.1, as an operator would make one.
+  satoru::process_spec openssl;
+  openssl.argv = {"openssl",
+                  "req",
+                  "-x509",
+                  "-newkey",
+                  "ec",
+                  "-pkeyopt",
+                  "ec_paramgen_curve:P-256",
+                  "-nodes",
+                  "-days",
+                  "2",
+                  "-subj",
+                  "/CN=127.0.0.1",
+                  "-addext",
+                  "subjectAltName=IP:127.0.0.1",
+                  "-keyout",
+                  env.path("tls.key"),
+                  "-out",
+                  env.path("cert.pem")};
+  openssl.timeout = 30s;
+  auto made = satoru::run_process(openssl);
+  ASSERT_TRUE(made && made->exit_code == 0) << (made ? made->err : made.err().message);
+  ASSERT_EQ(::chmod(env.path("tls.key").c_str(), 0600), 0);
+  env.config["web_tokens_file"] = "web-tokens.json";
+  env.config["web_tls_certificate"] = "cert.pem";
+  env.config["web_tls_key"] = "tls.key";
+  env.write_config();
+  const std::string ca = env.path("cert.pem");
+
+  ASSERT_EQ(add_web_user(env, "ana", "correct horse battery", "operator").exit_code, 0);
+  auto added = env.run({"web-token", "add", "ci", "--role", "operator"});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  std::string token = added.out.substr(0, added.out.find('\n'));
+  ASSERT_EQ(token.size(), 71u) << added.out; // satoru_ + 64 hex digits
+  struct stat st {};
+  ASSERT_EQ(::stat(env.path("web-tokens.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_FALSE(contains(read_file(env.path("web-tokens.json")), token));
+  auto listed = env.run({"web-token", "list", "--json"});
+  EXPECT_EQ(boost::json::parse(listed.out),
+            boost::json::parse(R"([{"name": "ci", "role": "operator"}])"))
+      << listed.out;
+
+  daemon_process daemon{env};
+  daemon.start();
+  ASSERT_TRUE(
+      wait_until([&] { return https(port, ca, "GET", "/healthz").status == 200; }, 10s))
+      << daemon.log();
+  EXPECT_TRUE(contains(daemon.log(), "web console on https://127.0.0.1:"))
+      << daemon.log();
+  EXPECT_EQ(http(port, "GET", "/healthz").status, 0) << "no plain HTTP on a TLS port";
+
+  // Under TLS the session cookie is Secure.
+  auto login =
+      https(port, ca, "POST", "/login", {}, "user=ana&password=correct+horse+battery",
+            "application/x-www-form-urlencoded");
+  ASSERT_EQ(login.status, 303) << login.head << login.body;
+  std::string set_cookie = login.header("Set-Cookie");
+  EXPECT_TRUE(contains(set_cookie, "; Secure")) << set_cookie;
+  std::string cookie = "Cookie: " + set_cookie.substr(0, set_cookie.find(';'));
+  EXPECT_EQ(https(port, ca, "GET", "/?format=json", {cookie}).status, 200);
+
+  // The token queues a preflight without a CSRF token; the daemon runs it.
+  auto bearer = "Authorization: Bearer " + token;
+  auto queued = https(port, ca, "POST", "/api/v1/sites/store-berlin-01/jobs", {bearer},
+                      R"({"type": "preflight"})");
+  ASSERT_EQ(queued.status, 202) << queued.head << queued.body;
+  expect_documented(queued, "/api/v1/sites/{site}/jobs", "post");
+  auto id = boost::json::parse(queued.body).at("id").as_int64();
+
+  // Its events as Server-Sent Events while it waits and runs; the stream
+  // ends with the job.
+  auto stream =
+      https(port, ca, "GET", "/api/v1/jobs/" + std::to_string(id) + "/events", {bearer});
+  ASSERT_EQ(stream.status, 200) << stream.head << stream.body << daemon.log();
+  EXPECT_EQ(stream.header("Content-Type"), "text/event-stream");
+  auto job = job_json(env, id);
+  EXPECT_EQ(job.at("status"), "success") << stream.body;
+  std::size_t events = 0;
+  for (auto at = stream.body.find("event: event\n"); at != std::string::npos;
+       at = stream.body.find("event: event\n", at + 1))
+    ++events;
+  EXPECT_EQ(events, job.at("events").as_array().size()) << stream.body;
+  auto end = stream.body.find("event: end\ndata: ");
+  ASSERT_NE(end, std::string::npos) << stream.body;
+  auto last = boost::json::parse(stream.body.substr(end + 17));
+  EXPECT_EQ(last.at("status"), "success");
+  EXPECT_EQ(last.at("type"), "preflight");
+
+  // Removed credentials stop working at once, without a reload.
+  ASSERT_EQ(env.run({"web-token", "remove", "ci"}).exit_code, 0);
+  EXPECT_EQ(https(port, ca, "GET", "/api/v1/session", {bearer}).status, 401);
+  ASSERT_EQ(env.run({"web-user", "remove", "ana"}).exit_code, 0);
+  EXPECT_EQ(https(port, ca, "GET", "/?format=json", {cookie}).status, 401);
+  auto missing = env.run({"web-user", "remove", "ana"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_TRUE(contains(missing.err, "no web user \"ana\" in ")) << missing.err;
+  EXPECT_EQ(daemon.stop(), 0);
+
+  // A key others may read is refused, naming the key.
+  ASSERT_EQ(::chmod(env.path("tls.key").c_str(), 0644), 0);
+  auto check = env.run({"check-config"});
+  EXPECT_EQ(check.exit_code, 2);
+  EXPECT_TRUE(contains(check.err, env.config_path() + ": /web_tls_key: ")) << check.err;
 }

@@ -75,7 +75,7 @@ TEST(WebUsersFile, PutUserWritesAPrivateFileAndReplacesByName) {
   ASSERT_EQ(users->size(), 2u);
   EXPECT_EQ((*users)[0].name, "ana");
   EXPECT_EQ((*users)[0].role, role::operator_);
-  EXPECT_EQ((*users)[0].password_hash, "$scrypt$three");
+  EXPECT_EQ((*users)[0].hash, "$scrypt$three");
   EXPECT_EQ((*users)[1].name, "bo");
 }
 

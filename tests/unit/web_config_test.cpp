@@ -1,4 +1,4 @@
-// The web console's config keys (docs/reference.md, docs/web.md).
+// The web console's config keys (docs/reference.md, docs/console.md).
 #include "edge_host.hpp"
 
 #include "satoru/config.hpp"
@@ -95,7 +95,7 @@ TEST_F(WebConfig, BeyondLoopbackWithoutTlsIsRefusedUnlessPlaintextIsAllowed) {
         << loopback;
 }
 
-TEST_F(WebConfig, TlsFilesAreCheckedButServingTlsIsNotBuiltYet) {
+TEST_F(WebConfig, TlsFilesAreCheckedAndTlsAllowsListeningBeyondLoopback) {
   write("cert.pem", 0644);
   write("loose.key", 0644);
   write("tls.key", 0600);
@@ -107,9 +107,22 @@ TEST_F(WebConfig, TlsFilesAreCheckedButServingTlsIsNotBuiltYet) {
             std::string::npos)
       << e;
   EXPECT_NE(e.find("/web_tls_key: secret file"), std::string::npos) << e;
-  e = errors(parse({{"web_tls_certificate", "cert.pem"}, {"web_tls_key", "tls.key"}}));
-  EXPECT_EQ(e, file_ + ": /web_tls_certificate: TLS serving is not built yet; listen on "
-                       "loopback behind a TLS-terminating proxy (docs/web.md)\n");
+  auto tls = parse({{"web_listen", "0.0.0.0:9465"},
+                    {"web_users_file", "u"},
+                    {"web_tls_certificate", "cert.pem"},
+                    {"web_tls_key", "tls.key"}});
+  ASSERT_TRUE(tls.value) << errors(tls);
+  EXPECT_EQ(tls.value->web_tls_certificate, dir_ / "cert.pem");
+  EXPECT_EQ(tls.value->web_tls_key, dir_ / "tls.key");
+}
+
+TEST_F(WebConfig, TheTokensFileMayNotExistYetButMustBePrivate) {
+  auto r = parse({{"web_tokens_file", "tokens.json"}});
+  ASSERT_TRUE(r.value) << errors(r);
+  EXPECT_EQ(r.value->web_tokens_file, dir_ / "tokens.json");
+  write("tokens.json", 0644);
+  std::string e = errors(parse({{"web_tokens_file", "tokens.json"}}));
+  EXPECT_EQ(e.rfind(file_ + ": /web_tokens_file: ", 0), 0u) << e;
 }
 
 } // namespace

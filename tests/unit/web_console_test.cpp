@@ -2,6 +2,8 @@
 // get for each request (the integration test covers the real server).
 #include "edge_host.hpp"
 
+#include "satoru/files.hpp"
+#include "satoru/store.hpp"
 #include "satoru/web/console.hpp"
 #include "satoru/web/password.hpp"
 #include "satoru/web/users_file.hpp"
@@ -26,22 +28,30 @@ protected:
     site.name = "<b>berlin</b>";
     site.uuid = "0b0e7f8e-0000-5000-8000-000000000001";
     cfg->sites.push_back(site);
+    cfg->web_tokens_file = dir_ / "tokens.json";
     put_user(cfg->web_users_file,
              {"ana", role::operator_, *hash_password("right password", {10, 8, 1})});
+    put_user(cfg->web_users_file,
+             {"vic", role::viewer, *hash_password("right password", {10, 8, 1})});
+    cfg_ = cfg;
     console_options options;
     options.logins.max_failures = 2;
     routes_ = std::make_unique<console>(cfg, options);
   }
 
-  http_response send(http::verb method, const std::string& target,
-                     const std::string& body = "", const std::string& cookie = "",
-                     const std::string& origin = "") {
+  http_response
+  send(http::verb method, const std::string& target, const std::string& body = "",
+       const std::string& cookie = "", const std::string& origin = "",
+       const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     http_request req{method, target, 11};
     req.set(http::field::host, "127.0.0.1:9465");
     if (!cookie.empty()) req.set(http::field::cookie, cookie);
     if (!origin.empty()) req.set(http::field::origin, origin);
+    for (const auto& [name, value] : headers)
+      req.set(name, value);
     if (!body.empty()) {
-      req.set(http::field::content_type, "application/x-www-form-urlencoded");
+      if (req.count(http::field::content_type) == 0)
+        req.set(http::field::content_type, "application/x-www-form-urlencoded");
       req.body() = body;
       req.prepare_payload();
     }
@@ -49,12 +59,32 @@ protected:
   }
 
   /// "satoru_session=<id>" from a successful login.
-  std::string log_in() {
-    auto res = send(http::verb::post, "/login", "user=ana&password=right+password");
+  std::string log_in(const std::string& user = "ana") {
+    auto res =
+        send(http::verb::post, "/login", "user=" + user + "&password=right+password");
     EXPECT_EQ(res.result(), http::status::see_other);
     std::string set_cookie(res[http::field::set_cookie]);
     return set_cookie.substr(0, set_cookie.find(';'));
   }
+
+  /// The session's CSRF token, as a script of the console reads it.
+  std::string csrf_of(const std::string& cookie) {
+    auto res = send(http::verb::get, "/api/v1/session", "", cookie);
+    EXPECT_EQ(res.result(), http::status::ok) << res.body();
+    return std::string(boost::json::parse(res.body()).at("csrf_token").as_string());
+  }
+
+  /// POST /api/v1/sites/SITE/jobs with a JSON body.
+  http_response post_job(const std::string& site, const std::string& body,
+                         const std::string& cookie,
+                         std::vector<std::pair<std::string, std::string>> headers,
+                         const std::string& origin = "") {
+    headers.emplace_back("Content-Type", "application/json");
+    return send(http::verb::post, "/api/v1/sites/" + site + "/jobs", body, cookie, origin,
+                headers);
+  }
+
+  std::shared_ptr<satoru::config> cfg_;
 
   temp_dir dir_;
   std::unique_ptr<console> routes_;
@@ -102,8 +132,13 @@ TEST_F(WebConsoleRoutes, LoginSetsAStrictHttpOnlyCookieThatOpensTheFleet) {
   EXPECT_EQ(json.at("sites").at(0).at("health"), "unknown");
   EXPECT_EQ(json.at("counts").at("unknown"), 1);
 
-  // Logging out ends the session on the server, not only in the browser.
-  auto out = send(http::verb::post, "/logout", "", cookie);
+  // Logging out ends the session on the server, not only in the browser;
+  // the log-out form carries the session's CSRF token.
+  std::string csrf = csrf_of(cookie);
+  EXPECT_NE(fleet.body().find("name=\"csrf\" value=\"" + csrf + "\""), std::string::npos);
+  EXPECT_EQ(send(http::verb::post, "/logout", "csrf=wrong", cookie).result(),
+            http::status::forbidden);
+  auto out = send(http::verb::post, "/logout", "csrf=" + csrf, cookie);
   EXPECT_EQ(out.result(), http::status::see_other);
   EXPECT_NE(std::string(out[http::field::set_cookie]).find("Max-Age=0"),
             std::string::npos);
@@ -143,6 +178,192 @@ TEST_F(WebConsoleRoutes, PostsFromAnotherSiteAreRefused) {
                  "http://127.0.0.1:9465")
                 .result(),
             http::status::see_other);
+}
+
+/// A site the database knows (as the daemon writes it at start), for
+/// requests that queue jobs.
+class WebConsoleActions : public WebConsoleRoutes {
+protected:
+  WebConsoleActions() {
+    cfg_->sites[0].name = "berlin";
+    // A hostile target path: pages must show it as text.
+    satoru::target_config target;
+    target.mode = "directory";
+    target.path = "/srv/<script>alert(\"x\")</script>'";
+    target.hash = "0123456789abcdef";
+    cfg_->sites[0].targets.push_back(target);
+    auto db = satoru::store::open(cfg_->database_path);
+    EXPECT_TRUE(db && db->sync_config(cfg_->sites));
+  }
+
+  /// The jobs in the database, as "type status" lines.
+  std::vector<std::string> jobs() {
+    auto db = satoru::store::open_read_only(cfg_->database_path);
+    auto rows = db->list_jobs({});
+    std::vector<std::string> out;
+    for (const auto& j : *rows)
+      out.push_back(std::string(to_string(j.type)) + " " + to_string(j.status));
+    return out;
+  }
+};
+
+TEST_F(WebConsoleActions, QueuingAJobNeedsAnOperatorTheCsrfTokenAndTheSameOrigin) {
+  const std::string backup = R"({"type": "backup"})";
+  auto anonymous = post_job("berlin", backup, "", {});
+  EXPECT_EQ(anonymous.result(), http::status::unauthorized);
+  EXPECT_EQ(boost::json::parse(anonymous.body()).at("error"), "log in first");
+
+  std::string viewer = log_in("vic");
+  auto looked = post_job("berlin", backup, viewer, {{"X-CSRF-Token", csrf_of(viewer)}});
+  EXPECT_EQ(looked.result(), http::status::forbidden);
+  EXPECT_NE(looked.body().find("only operators"), std::string::npos) << looked.body();
+
+  std::string op = log_in("ana");
+  std::string csrf = csrf_of(op);
+  EXPECT_EQ(post_job("berlin", backup, op, {}).result(), http::status::forbidden);
+  EXPECT_EQ(post_job("berlin", backup, op, {{"X-CSRF-Token", csrf_of(viewer)}}).result(),
+            http::status::forbidden);
+  EXPECT_EQ(
+      post_job("berlin", backup, op, {{"X-CSRF-Token", csrf}}, "http://evil.example")
+          .result(),
+      http::status::forbidden);
+  EXPECT_TRUE(jobs().empty()) << "nothing refused was queued";
+
+  auto bad = post_job("berlin", R"({"type": "restore"})", op, {{"X-CSRF-Token", csrf}});
+  EXPECT_EQ(bad.result(), http::status::bad_request);
+  EXPECT_EQ(boost::json::parse(bad.body()).at("error"),
+            "request body: /type: must be \"backup\" or \"preflight\"");
+  EXPECT_EQ(post_job("nowhere", backup, op, {{"X-CSRF-Token", csrf}}).result(),
+            http::status::not_found);
+
+  auto queued =
+      post_job("berlin", backup, op, {{"X-CSRF-Token", csrf}}, "http://127.0.0.1:9465");
+  ASSERT_EQ(queued.result(), http::status::accepted) << queued.body();
+  auto json = boost::json::parse(queued.body());
+  EXPECT_EQ(json.at("site"), "berlin");
+  EXPECT_EQ(json.at("type"), "backup");
+  EXPECT_EQ(queued[http::field::location],
+            "/api/v1/jobs/" + std::to_string(json.at("id").as_int64()));
+  EXPECT_EQ(jobs(), std::vector<std::string>{"backup queued"});
+
+  // Viewers read what the CLI's --json prints.
+  auto get = [&](const std::string& target) {
+    return send(http::verb::get, target, "", viewer);
+  };
+  auto sites = boost::json::parse(get("/api/v1/sites").body());
+  EXPECT_EQ(sites.at(0).at("name"), "berlin");
+  EXPECT_EQ(boost::json::parse(get("/api/v1/sites/berlin").body()).at("uuid"),
+            sites.at(0).at("uuid"));
+  EXPECT_EQ(get("/api/v1/sites/nowhere").result(), http::status::not_found);
+  auto listed = boost::json::parse(get("/api/v1/jobs?site=berlin&limit=5").body());
+  EXPECT_EQ(listed.at(0).at("id"), json.at("id"));
+  EXPECT_EQ(get("/api/v1/jobs?limit=0").result(), http::status::bad_request);
+  EXPECT_EQ(get("/api/v1/jobs?site=nowhere").result(), http::status::not_found);
+  auto job = boost::json::parse(
+      get("/api/v1/jobs/" + std::to_string(json.at("id").as_int64())).body());
+  EXPECT_EQ(job.at("status"), "queued");
+  EXPECT_TRUE(job.at("events").is_array());
+  EXPECT_EQ(get("/api/v1/jobs/999").result(), http::status::not_found);
+  EXPECT_EQ(get("/api/v1/nothing").result(), http::status::not_found);
+
+  // `satoru web-user remove` ends the user's sessions at once.
+  ASSERT_TRUE(remove_credential(credential_kind::user, cfg_->web_users_file, "vic"));
+  EXPECT_EQ(send(http::verb::get, "/api/v1/session", "", viewer).result(),
+            http::status::unauthorized);
+}
+
+TEST_F(WebConsoleActions, BearerTokensActWithTheirRoleAndNeedNoCsrfToken) {
+  auto op_token = *new_token();
+  auto viewer_token = *new_token();
+  ASSERT_TRUE(put_credential(credential_kind::token, cfg_->web_tokens_file,
+                             {"ci", role::operator_, sha256_hex(op_token)}));
+  ASSERT_TRUE(put_credential(credential_kind::token, cfg_->web_tokens_file,
+                             {"grafana", role::viewer, sha256_hex(viewer_token)}));
+  auto stored = satoru::read_whole_file(cfg_->web_tokens_file);
+  EXPECT_EQ(stored->find(op_token), std::string::npos) << "only the hash is stored";
+
+  auto session = send(http::verb::get, "/api/v1/session", "", "", "",
+                      {{"Authorization", "Bearer " + viewer_token}});
+  ASSERT_EQ(session.result(), http::status::ok);
+  EXPECT_EQ(boost::json::parse(session.body()).at("name"), "grafana");
+  EXPECT_EQ(post_job("berlin", R"({"type": "preflight"})", "",
+                     {{"Authorization", "Bearer " + viewer_token}})
+                .result(),
+            http::status::forbidden);
+  auto queued = post_job("berlin", R"({"type": "preflight"})", "",
+                         {{"Authorization", "Bearer " + op_token}});
+  EXPECT_EQ(queued.result(), http::status::accepted) << queued.body();
+  EXPECT_EQ(jobs(), std::vector<std::string>{"preflight queued"});
+
+  auto unknown = send(http::verb::get, "/api/v1/session", "", "", "",
+                      {{"Authorization", "Bearer satoru_" + std::string(64, '0')}});
+  EXPECT_EQ(unknown.result(), http::status::unauthorized);
+  EXPECT_EQ(unknown[http::field::www_authenticate], "Bearer");
+  // Tokens are for the API; the pages want a session.
+  EXPECT_EQ(
+      send(http::verb::get, "/", "", "", "", {{"Authorization", "Bearer " + op_token}})
+          .result(),
+      http::status::see_other);
+  ASSERT_TRUE(remove_credential(credential_kind::token, cfg_->web_tokens_file, "ci"));
+  EXPECT_EQ(send(http::verb::get, "/api/v1/session", "", "", "",
+                 {{"Authorization", "Bearer " + op_token}})
+                .result(),
+            http::status::unauthorized);
+}
+
+TEST_F(WebConsoleActions, TheSitePageQueuesJobsForOperatorsAndOpensTheLiveJobPage) {
+  std::string viewer = log_in("vic");
+  auto looked = send(http::verb::get, "/sites/berlin", "", viewer);
+  ASSERT_EQ(looked.result(), http::status::ok) << looked.body();
+  EXPECT_EQ(looked.body().find("Back up now"), std::string::npos) << "viewers only look";
+  // The hostile path is text, never markup.
+  EXPECT_NE(looked.body().find("/srv/&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"),
+            std::string::npos)
+      << looked.body();
+  EXPECT_EQ(looked.body().find("<script>alert"), std::string::npos);
+  EXPECT_EQ(boost::json::parse(
+                send(http::verb::get, "/sites/berlin?format=json", "", viewer).body())
+                .at("targets")
+                .at(0)
+                .at("path"),
+            "/srv/<script>alert(\"x\")</script>'");
+  EXPECT_EQ(send(http::verb::get, "/sites/nowhere", "", viewer).result(),
+            http::status::not_found);
+
+  std::string op = log_in("ana");
+  std::string csrf = csrf_of(op);
+  auto page = send(http::verb::get, "/sites/berlin", "", op);
+  EXPECT_NE(page.body().find("Back up now"), std::string::npos);
+  EXPECT_NE(page.body().find("name=\"csrf\" value=\"" + csrf + "\""), std::string::npos);
+  EXPECT_EQ(send(http::verb::post, "/sites/berlin/jobs", "type=backup", op).result(),
+            http::status::forbidden);
+  EXPECT_EQ(
+      send(http::verb::post, "/sites/berlin/jobs", "type=backup&csrf=" + csrf, viewer)
+          .result(),
+      http::status::forbidden);
+  auto queued =
+      send(http::verb::post, "/sites/berlin/jobs", "type=backup&csrf=" + csrf, op);
+  ASSERT_EQ(queued.result(), http::status::see_other) << queued.body();
+  std::string job_page(queued[http::field::location]);
+  EXPECT_EQ(job_page.rfind("/jobs/", 0), 0u) << job_page;
+  EXPECT_EQ(jobs(), std::vector<std::string>{"backup queued"});
+
+  // The job page follows the job live with the console's own script.
+  auto job = send(http::verb::get, job_page, "", viewer);
+  ASSERT_EQ(job.result(), http::status::ok) << job.body();
+  EXPECT_NE(job.body().find("<script src=\"/assets/job.js\"></script>"),
+            std::string::npos);
+  EXPECT_NE(job.body().find("data-live=\"1\""), std::string::npos);
+  EXPECT_NE(job.body().find(">queued</span>"), std::string::npos) << job.body();
+  EXPECT_EQ(boost::json::parse(
+                send(http::verb::get, job_page + "?format=json", "", viewer).body())
+                .at("type"),
+            "backup");
+  auto script = send(http::verb::get, "/assets/job.js", "", viewer);
+  EXPECT_EQ(script[http::field::content_type], "text/javascript; charset=utf-8");
+  EXPECT_NE(script.body().find("new EventSource("), std::string::npos);
+  EXPECT_NE(std::string(script["Content-Security-Policy"]).find("script-src 'self'"),
+            std::string::npos);
 }
 
 } // namespace

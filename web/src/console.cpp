@@ -1,14 +1,19 @@
 #include "satoru/web/console.hpp"
 
+#include "satoru/state_json.hpp"
+#include "satoru/web/detail_pages.hpp"
 #include "satoru/web/fleet.hpp"
 #include "satoru/web/http_text.hpp"
 #include "satoru/web/page.hpp"
 #include "satoru/web/password.hpp"
+#include "satoru/web/site_jobs.hpp"
 #include "satoru/web/users_file.hpp"
 
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/none.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -19,14 +24,25 @@ namespace http = boost::beast::http;
 
 namespace {
 
-std::string_view header(const http_request& req, http::field f) {
+template <class Field> std::string_view header(const http_request& req, Field f) {
   auto it = req.find(f);
   if (it == req.end()) return {};
   return {it->value().data(), it->value().size()};
 }
 
+/// The header a session's scripts send its CSRF token in.
+constexpr const char* csrf_header = "X-CSRF-Token";
+
+constexpr std::string_view api_prefix = "/api/v1/";
+
+bool is_api(std::string_view path) {
+  return path.substr(0, api_prefix.size()) == api_prefix;
+}
+
+/// API clients, and page requests with ?format=json or Accept: application/json.
 bool wants_json(const http_request& req) {
   auto [path, query] = split_target({req.target().data(), req.target().size()});
+  if (is_api(path)) return true;
   if (auto form = parse_form(query); form && form->count("format"))
     if (form->at("format") == "json") return true;
   return header(req, http::field::accept).find("application/json") !=
@@ -43,9 +59,11 @@ http_response respond(const http_request& req, http::status status,
   // console's own form posts, which the cross-site check must refuse.
   res.set("Referrer-Policy", "same-origin");
   res.set("X-Frame-Options", "DENY");
-  // Pages carry their CSS inline and no scripts at all.
+  // Pages carry their CSS inline; scripts only from the console itself
+  // (assets/job.js), never inline, so escaped text cannot become one.
   res.set("Content-Security-Policy",
-          "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+          "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; "
+          "connect-src 'self'; form-action 'self'; "
           "frame-ancestors 'none'; base-uri 'none'");
   res.keep_alive(req.keep_alive());
   if (req.method() != http::verb::head) res.body() = std::move(body);
@@ -63,7 +81,7 @@ http_response html(const http_request& req, http::status status, std::string bod
   return respond(req, status, "text/html; charset=utf-8", std::move(body));
 }
 
-http_response redirect(const http_request& req, const char* location) {
+http_response redirect(const http_request& req, const std::string& location) {
   auto res = respond(req, http::status::see_other, "text/plain; charset=utf-8", "");
   res.set(http::field::location, location);
   return res;
@@ -81,6 +99,51 @@ http_response failure(const http_request& req, http::status status,
 bool cross_site(const http_request& req) {
   auto origin = header(req, http::field::origin);
   return !origin.empty() && !same_origin(origin, header(req, http::field::host));
+}
+
+http_response json_ok(const http_request& req, http::status status,
+                      const boost::json::value& body) {
+  return respond(req, status, "application/json", boost::json::serialize(body) + "\n");
+}
+
+/// A request a browser session may have been tricked into: from another
+/// site's page (Origin), or without the session's CSRF token (from the
+/// X-CSRF-Token header, else `form_token`). API tokens are not sent by
+/// browsers on their own, so a bearer request is never a forgery.
+std::optional<http_response> refuse_forgery(const http_request& req, const principal& who,
+                                            std::string_view form_token) {
+  if (who.bearer) return std::nullopt;
+  if (cross_site(req)) return failure(req, http::status::forbidden, "cross-site request");
+  auto token = header(req, csrf_header);
+  if (token.empty()) token = form_token;
+  if (token.empty() || !constant_time_equal(token, who.csrf))
+    return failure(req, http::status::forbidden, "missing or wrong CSRF token");
+  return std::nullopt;
+}
+
+/// Every request that changes state: an operator's, and no forgery.
+std::optional<http_response> refuse_change(const http_request& req, const principal& who,
+                                           std::string_view form_token) {
+  if (who.role != role::operator_)
+    return failure(req, http::status::forbidden,
+                   "only operators may do this; " + who.name + " is a viewer");
+  return refuse_forgery(req, who, form_token);
+}
+
+std::string_view query_of(const http_request& req) {
+  return split_target({req.target().data(), req.target().size()}).second;
+}
+
+/// A positive decimal number (a job id, a limit); nullopt for anything else.
+std::optional<std::int64_t> parse_id(std::string_view text) {
+  if (text.empty() || text.size() > 18) return std::nullopt;
+  std::int64_t n = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  if (n <= 0) return std::nullopt;
+  return n;
 }
 
 /// A user name as it may appear in the log: only names that could be valid.
@@ -125,6 +188,45 @@ std::shared_ptr<const config> console::current_config() const {
   return cfg_;
 }
 
+console_answer console::respond_to(const http_request& req, const std::string& client,
+                                   std::int64_t now_ms) {
+  auto [path, query] = split_target({req.target().data(), req.target().size()});
+  constexpr std::string_view jobs = "jobs/", events = "/events";
+  auto rest = is_api(path) ? path.substr(api_prefix.size()) : std::string_view{};
+  if (rest.substr(0, jobs.size()) == jobs && rest.size() > jobs.size() + events.size() &&
+      rest.substr(rest.size() - events.size()) == events) {
+    auto auth = authenticate(req, client, now_ms);
+    if (auto* refusal = std::get_if<http_response>(&auth))
+      return {std::move(*refusal), {}};
+    if (req.method() != http::verb::get)
+      return {json_error(req, http::status::method_not_allowed, "use GET"), {}};
+    auto id =
+        parse_id(rest.substr(jobs.size(), rest.size() - jobs.size() - events.size()));
+    if (!id) return {json_error(req, http::status::not_found, "no such job"), {}};
+    return job_events(req, *id);
+  }
+  return {handle(req, client, now_ms), {}};
+}
+
+console_answer console::job_events(const http_request& req, std::int64_t id) const {
+  auto found = read_api(req, [&](store* db) -> expected<api_answer> {
+    if (db == nullptr) return api_answer{http::status::not_found, {}, "no job", {}};
+    auto job = db->get_job(id);
+    if (!job) return job.err();
+    if (!*job)
+      return api_answer{http::status::not_found, {}, "no job " + std::to_string(id), {}};
+    return api_answer{};
+  });
+  if (found.result() != http::status::ok) return {std::move(found), {}};
+  auto res = respond(req, http::status::ok, "text/event-stream", "");
+  // The body runs until the job ends; the connection closes then.
+  res.content_length(boost::none);
+  res.keep_alive(false);
+  res.set("X-Accel-Buffering", "no"); // a proxy must not hold events back
+  return {std::move(res),
+          std::make_shared<job_event_stream>(current_config()->database_path, id)};
+}
+
 http_response console::handle(const http_request& req, const std::string& client,
                               std::int64_t now_ms) {
   auto [path, query] = split_target({req.target().data(), req.target().size()});
@@ -139,22 +241,126 @@ http_response console::handle(const http_request& req, const std::string& client
     if (post) return login(req, client, now_ms);
     return failure(req, http::status::method_not_allowed, "use GET or POST");
   }
+  auto auth = authenticate(req, client, now_ms);
+  if (auto* refusal = std::get_if<http_response>(&auth)) return std::move(*refusal);
+  const auto& who = std::get<principal>(auth);
+  if (is_api(path)) return api(req, path, who);
   if (path == "/logout") {
-    if (post) return logout(req);
+    if (post) return logout(req, who);
     return failure(req, http::status::method_not_allowed, "use POST");
-  }
-  auto id = cookie_value(header(req, http::field::cookie), session_cookie);
-  auto s = sessions_.find(id, now_ms);
-  if (!s) {
-    if (wants_json(req))
-      return json_error(req, http::status::unauthorized, "log in first");
-    return redirect(req, "/login");
   }
   if (path == "/") {
     if (!get) return failure(req, http::status::method_not_allowed, "use GET");
-    return fleet_page(req, *s, now_ms);
+    return fleet_page(req, who, now_ms);
+  }
+  if (path == "/assets/job.js") {
+    if (!get) return failure(req, http::status::method_not_allowed, "use GET");
+    return respond(req, http::status::ok, "text/javascript; charset=utf-8",
+                   std::string(job_script()));
+  }
+  constexpr std::string_view sites = "/sites/", jobs_suffix = "/jobs", jobs = "/jobs/";
+  if (path.substr(0, sites.size()) == sites) {
+    auto rest = path.substr(sites.size());
+    bool queue = rest.size() > jobs_suffix.size() &&
+                 rest.substr(rest.size() - jobs_suffix.size()) == jobs_suffix;
+    if (queue) rest = rest.substr(0, rest.size() - jobs_suffix.size());
+    auto site = url_decode(rest);
+    if (!site) return failure(req, http::status::bad_request, "malformed site name");
+    if (queue) {
+      if (!post) return failure(req, http::status::method_not_allowed, "use POST");
+      return post_site_job(req, *site, who);
+    }
+    if (!get) return failure(req, http::status::method_not_allowed, "use GET");
+    return site_page(req, *site, who);
+  }
+  if (path.substr(0, jobs.size()) == jobs) {
+    if (!get) return failure(req, http::status::method_not_allowed, "use GET");
+    auto id = parse_id(path.substr(jobs.size()));
+    if (!id) return failure(req, http::status::not_found, "no such job");
+    return read_api(req, [&](store* db) -> expected<api_answer> {
+      auto job = get_job(db, *id);
+      if (!job || !job->error.empty() || wants_json(req)) return job;
+      job->html = job_html(job->body.as_object(), who.name);
+      return job;
+    });
   }
   return failure(req, http::status::not_found, "no such page");
+}
+
+http_response console::site_page(const http_request& req, const std::string& site,
+                                 const principal& who) {
+  return read_api(req, [&](store* db) -> expected<api_answer> {
+    auto found = get_sites(db, site);
+    if (!found || !found->error.empty() || wants_json(req)) return found;
+    auto jobs = get_jobs(db, site, 20);
+    if (!jobs) return jobs.err();
+    bool may_act = who.role == role::operator_;
+    found->html = site_html(found->body.as_object(), jobs->body.as_array(), who.name,
+                            may_act ? who.csrf : std::string{});
+    return found;
+  });
+}
+
+std::variant<principal, http_response> console::authenticate(const http_request& req,
+                                                             const std::string& client,
+                                                             std::int64_t now_ms) {
+  auto [path, query] = split_target({req.target().data(), req.target().size()});
+  constexpr std::string_view scheme = "Bearer ";
+  auto authorization = header(req, http::field::authorization);
+  if (is_api(path) && authorization.substr(0, scheme.size()) == scheme)
+    return bearer(req, authorization.substr(scheme.size()), client, now_ms);
+  auto id = cookie_value(header(req, http::field::cookie), session_cookie);
+  if (auto s = sessions_.find(id, now_ms)) {
+    // The users file decides at every request: a removed user's sessions
+    // end at once, a changed role applies at once.
+    if (auto r = role_of_user(s->user)) return principal{s->user, *r, false, s->csrf};
+    sessions_.remove(id);
+  }
+  if (is_api(path) || wants_json(req))
+    return json_error(req, http::status::unauthorized, "log in first");
+  return redirect(req, "/login");
+}
+
+std::optional<role> console::role_of_user(const std::string& name) const {
+  auto users = load_users(current_config()->web_users_file, true);
+  if (!users) {
+    spdlog::error("web console: {}", users.err().message);
+    return std::nullopt;
+  }
+  for (const auto& u : *users)
+    if (u.name == name) return u.role;
+  return std::nullopt;
+}
+
+std::variant<principal, http_response> console::bearer(const http_request& req,
+                                                       std::string_view token,
+                                                       const std::string& client,
+                                                       std::int64_t now_ms) {
+  // Tokens are too long to guess, but a client trying many is still
+  // limited and logged like one trying passwords.
+  if (limiter_.retry_after(client, now_ms) > 0)
+    return json_error(req, http::status::too_many_requests,
+                      "too many failed logins; try again later");
+  auto cfg = current_config();
+  std::vector<web_credential> tokens;
+  if (!cfg->web_tokens_file.empty()) {
+    auto loaded = load_credentials(credential_kind::token, cfg->web_tokens_file, true);
+    if (!loaded) {
+      spdlog::error("web console: {}", loaded.err().message);
+      return json_error(req, http::status::internal_server_error,
+                        "the tokens file cannot be read; see the daemon's log");
+    }
+    tokens = std::move(*loaded);
+  }
+  auto found = match_token(tokens, token);
+  if (!found) {
+    limiter_.record_failure(client, now_ms);
+    spdlog::warn("web console: unknown API token from {}", client);
+    auto res = json_error(req, http::status::unauthorized, "unknown API token");
+    res.set(http::field::www_authenticate, "Bearer");
+    return res;
+  }
+  return principal{found->name, found->role, true, {}};
 }
 
 http_response console::login(const http_request& req, const std::string& client,
@@ -180,9 +386,8 @@ http_response console::login(const http_request& req, const std::string& client,
                    "the users file cannot be read; see the daemon's log");
   }
   auto user = std::find_if(users->begin(), users->end(),
-                           [&](const web_user& u) { return u.name == name; });
-  bool ok = verify_password(password,
-                            user != users->end() ? user->password_hash : dummy_hash());
+                           [&](const web_credential& u) { return u.name == name; });
+  bool ok = verify_password(password, user != users->end() ? user->hash : dummy_hash());
   if (!ok || user == users->end()) {
     limiter_.record_failure(client, now_ms);
     spdlog::warn("web console: failed login for {} from {}", loggable_name(name), client);
@@ -204,15 +409,17 @@ http_response console::login(const http_request& req, const std::string& client,
   return res;
 }
 
-http_response console::logout(const http_request& req) {
-  if (cross_site(req)) return failure(req, http::status::forbidden, "cross-site request");
+http_response console::logout(const http_request& req, const principal& who) {
+  auto form = parse_form(req.body());
+  if (auto refused = refuse_forgery(req, who, form ? (*form)["csrf"] : ""))
+    return *refused;
   sessions_.remove(cookie_value(header(req, http::field::cookie), session_cookie));
   auto res = redirect(req, "/login");
   res.set(http::field::set_cookie, cookie_header("", 0));
   return res;
 }
 
-http_response console::fleet_page(const http_request& req, const session& s,
+http_response console::fleet_page(const http_request& req, const principal& who,
                                   std::int64_t now_ms) {
   auto f = read_fleet(*current_config(), now_ms);
   if (!f) {
@@ -223,7 +430,175 @@ http_response console::fleet_page(const http_request& req, const session& s,
   if (wants_json(req))
     return respond(req, http::status::ok, "application/json",
                    boost::json::serialize(fleet_json(*f)) + "\n");
-  return html(req, http::status::ok, fleet_html(*f, s.user));
+  return html(req, http::status::ok, fleet_html(*f, who.name, who.csrf));
+}
+
+http_response console::api(const http_request& req, std::string_view path,
+                           const principal& who) {
+  bool get = req.method() == http::verb::get || req.method() == http::verb::head;
+  bool post = req.method() == http::verb::post;
+  auto rest = path.substr(api_prefix.size());
+  if (rest == "session") {
+    if (!get) return json_error(req, http::status::method_not_allowed, "use GET");
+    boost::json::object body{{"name", who.name},
+                             {"role", to_string(who.role)},
+                             {"bearer", who.bearer},
+                             {"csrf_token", who.csrf}};
+    return json_ok(req, http::status::ok, body);
+  }
+  // sites/{site}/jobs
+  constexpr std::string_view sites = "sites/", jobs = "/jobs";
+  if (rest.substr(0, sites.size()) == sites && rest.size() > sites.size() + jobs.size() &&
+      rest.substr(rest.size() - jobs.size()) == jobs) {
+    auto site =
+        url_decode(rest.substr(sites.size(), rest.size() - sites.size() - jobs.size()));
+    if (!site) return json_error(req, http::status::bad_request, "malformed site name");
+    if (!post) return json_error(req, http::status::method_not_allowed, "use POST");
+    return post_site_job(req, *site, who);
+  }
+  if (!get) return json_error(req, http::status::method_not_allowed, "use GET");
+  if (rest == "sites") return read_api(req, [&](store* db) { return get_sites(db, ""); });
+  if (rest.substr(0, sites.size()) == sites) {
+    auto site = url_decode(rest.substr(sites.size()));
+    if (!site) return json_error(req, http::status::bad_request, "malformed site name");
+    return read_api(req, [&](store* db) { return get_sites(db, *site); });
+  }
+  if (rest == "jobs") {
+    auto args = parse_form(query_of(req));
+    if (!args) return json_error(req, http::status::bad_request, "malformed query");
+    int limit = 20;
+    if (auto it = args->find("limit"); it != args->end()) {
+      auto n = parse_id(it->second);
+      if (!n || *n > 1000)
+        return json_error(req, http::status::bad_request, "?limit: must be 1 to 1000");
+      limit = static_cast<int>(*n);
+    }
+    std::string site = args->count("site") ? args->at("site") : "";
+    return read_api(req, [&](store* db) { return get_jobs(db, site, limit); });
+  }
+  constexpr std::string_view job = "jobs/";
+  if (rest.substr(0, job.size()) == job) {
+    auto id = parse_id(rest.substr(job.size()));
+    if (!id) return json_error(req, http::status::not_found, "no such job");
+    return read_api(req, [&](store* db) { return get_job(db, *id); });
+  }
+  return json_error(req, http::status::not_found, "no such API path");
+}
+
+http_response
+console::read_api(const http_request& req,
+                  const std::function<expected<api_answer>(store* db)>& read) const {
+  auto db = store::open_read_only(current_config()->database_path);
+  if (!db && db.err().code != errc::not_found) {
+    spdlog::error("web console: {}", db.err().message);
+    return failure(req, http::status::internal_server_error,
+                   "the database cannot be read; see the daemon's log");
+  }
+  auto answer = read(db ? &*db : nullptr);
+  if (!answer) {
+    spdlog::error("web console: {}", answer.err().message);
+    return failure(req, http::status::internal_server_error,
+                   "the database cannot be read; see the daemon's log");
+  }
+  if (!answer->error.empty()) return failure(req, answer->status, answer->error);
+  if (!answer->html.empty()) return html(req, answer->status, std::move(answer->html));
+  return json_ok(req, answer->status, answer->body);
+}
+
+expected<console::api_answer> console::get_sites(store* db,
+                                                 const std::string& site) const {
+  auto cfg = current_config();
+  auto all = sites_json(*cfg, db);
+  if (!all) return all.err();
+  if (site.empty()) return api_answer{http::status::ok, std::move(*all), {}, {}};
+  for (auto& s : *all)
+    if (s.as_object().at("name").as_string() == site)
+      return api_answer{http::status::ok, std::move(s), {}, {}};
+  return api_answer{
+      http::status::not_found, {}, "no site \"" + site + "\" in the config", {}};
+}
+
+expected<console::api_answer> console::get_jobs(store* db, const std::string& site,
+                                                int limit) const {
+  job_filter filter;
+  filter.limit = limit;
+  if (!site.empty()) {
+    auto cfg = current_config();
+    bool configured = std::any_of(cfg->sites.begin(), cfg->sites.end(),
+                                  [&](const site_config& s) { return s.name == site; });
+    if (!configured)
+      return api_answer{http::status::not_found,
+                        {},
+                        "?site: no site \"" + site + "\" in the config",
+                        {}};
+    filter.site_id = -1; // never backed up: no jobs
+    if (db != nullptr) {
+      auto row = db->find_site(site);
+      if (!row) return row.err();
+      if (*row) filter.site_id = (*row)->id;
+    }
+  }
+  auto jobs = jobs_json(db, filter);
+  if (!jobs) return jobs.err();
+  return api_answer{http::status::ok, std::move(*jobs), {}, {}};
+}
+
+expected<console::api_answer> console::get_job(store* db, std::int64_t id) const {
+  auto job = job_detail_json(db, id);
+  if (!job) return job.err();
+  if (!*job)
+    return api_answer{http::status::not_found, {}, "no job " + std::to_string(id), {}};
+  return api_answer{http::status::ok, std::move(**job), {}, {}};
+}
+
+http_response console::post_site_job(const http_request& req, const std::string& site,
+                                     const principal& who) {
+  // The API takes JSON; the site page's buttons post a form with the
+  // session's CSRF token in it.
+  bool api_request =
+      is_api(split_target({req.target().data(), req.target().size()}).first);
+  std::string type_text, form_csrf;
+  if (!api_request)
+    if (auto form = parse_form(req.body())) {
+      type_text = (*form)["type"];
+      form_csrf = (*form)["csrf"];
+    }
+  if (auto refused = refuse_change(req, who, form_csrf)) return *refused;
+  if (api_request) {
+    boost::json::error_code ec;
+    auto body = boost::json::parse(req.body(), ec);
+    const auto* obj = body.if_object();
+    if (ec || obj == nullptr)
+      return json_error(
+          req, http::status::bad_request,
+          "request body: must be a JSON object like {\"type\": \"backup\"}");
+    if (const auto* v = obj->if_contains("type"); v != nullptr && v->is_string())
+      type_text = std::string(v->get_string());
+  }
+  std::optional<job_type> type;
+  if (type_text == "backup" || type_text == "preflight") type = parse_job_type(type_text);
+  if (!type)
+    return failure(req, http::status::bad_request,
+                   "request body: /type: must be \"backup\" or \"preflight\"");
+  auto queued = queue_site_job(*current_config(), site, *type);
+  if (!queued) {
+    if (queued.err().code == errc::not_found)
+      return failure(req, http::status::not_found, queued.err().message);
+    spdlog::error("web console: {}", queued.err().message);
+    return failure(req, http::status::internal_server_error,
+                   "the job cannot be queued; see the daemon's log");
+  }
+  spdlog::info("web console: {} queued a {} of {} (job {})", who.name, to_string(*type),
+               site, queued->id);
+  boost::json::object out{{"id", queued->id},
+                          {"site", site},
+                          {"type", to_string(*type)},
+                          {"existing", queued->existing}};
+  if (!api_request) return redirect(req, "/jobs/" + std::to_string(queued->id));
+  auto res = json_ok(req, http::status::accepted, out);
+  res.set(http::field::location,
+          std::string(api_prefix) + "jobs/" + std::to_string(queued->id));
+  return res;
 }
 
 } // namespace satoru::web

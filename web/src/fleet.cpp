@@ -95,10 +95,10 @@ boost::json::object fleet_json(const fleet& f) {
           {"sites", std::move(sites)}};
 }
 
-std::string fleet_html(const fleet& f, const std::string& user) {
+std::string fleet_html(const fleet& f, const std::string& user, const std::string& csrf) {
   std::string body = "<header><h1>Satoru fleet</h1><form method=\"post\" "
-                     "action=\"/logout\"><span>" +
-                     html_escape(user) +
+                     "action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"" +
+                     html_escape(csrf) + "\"><span>" + html_escape(user) +
                      "</span> <button type=\"submit\">Log out</button></form></header>"
                      "<ul class=\"counts\">";
   for (const char* h : healths)
@@ -110,11 +110,13 @@ std::string fleet_html(const fleet& f, const std::string& user) {
                        : s.next_run_at > 0 ? format_time(s.next_run_at)
                                            : "not scheduled";
     body += fmt::format(
-        "<tr><td data-label=\"Site\">{}</td><td data-label=\"Health\"><span "
+        "<tr><td data-label=\"Site\"><a href=\"/sites/{}\">{}</a></td><td "
+        "data-label=\"Health\"><span "
         "class=\"health {}\">{}</span></td><td data-label=\"Reason\">{}</td><td "
         "data-label=\"Last success\">{}</td><td data-label=\"Next\">{}</td></tr>",
-        html_escape(s.name), html_escape(s.health), html_escape(s.health),
-        html_escape(s.health_reason), format_time(s.last_success_at), html_escape(next));
+        html_escape(s.name), html_escape(s.name), html_escape(s.health),
+        html_escape(s.health), html_escape(s.health_reason),
+        format_time(s.last_success_at), html_escape(next));
   }
   body += "</tbody></table><p class=\"note\">As of " + format_time(f.generated_at) +
           " &middot; <a href=\"/?format=json\">JSON</a></p>";

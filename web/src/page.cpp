@@ -22,6 +22,9 @@ th,td{text-align:left;padding:.4rem;border-bottom:1px solid #8884;overflow-wrap:
 form.login{display:grid;gap:.6rem;max-width:20rem;margin:3rem auto}
 input,button{font:inherit;padding:.4rem}
 .error{color:var(--failed)}
+h2{font-size:1.1rem;margin-top:1.5rem}
+form.inline{display:inline}
+.status.success{color:var(--ok)}.status.warning{color:var(--warning)}.status.failed,.status.interrupted{color:var(--failed)}
 @media (max-width:40rem){
  thead{display:none}
  tr{display:block;border:1px solid #8884;border-radius:.4rem;margin-bottom:.6rem}

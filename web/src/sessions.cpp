@@ -30,9 +30,11 @@ expected<std::string> session_store::create(const std::string& user, role r,
                                             std::int64_t now_ms) {
   auto id = random_hex(32);
   if (!id) return id.err();
+  auto csrf = random_hex(32);
+  if (!csrf) return csrf.err();
   std::lock_guard lock(mutex_);
   evict(now_ms);
-  by_hash_[sha256_hex(*id)] = session{user, r, now_ms, now_ms};
+  by_hash_[sha256_hex(*id)] = session{user, r, now_ms, now_ms, *csrf};
   return *id;
 }
 

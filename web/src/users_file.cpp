@@ -2,6 +2,7 @@
 
 #include "satoru/files.hpp"
 #include "satoru/secret.hpp"
+#include "satoru/web/password.hpp"
 
 #include <boost/json.hpp>
 
@@ -30,14 +31,31 @@ bool valid_user_name(std::string_view name) {
          });
 }
 
-expected<std::vector<web_user>> load_users(const std::string& path, bool missing_ok) {
+namespace {
+
+struct file_keys {
+  const char* list;
+  const char* hash;
+};
+
+file_keys keys_of(credential_kind kind) {
+  return kind == credential_kind::user ? file_keys{"users", "password_hash"}
+                                       : file_keys{"tokens", "token_hash"};
+}
+
+} // namespace
+
+expected<std::vector<web_credential>>
+load_credentials(credential_kind kind, const std::string& path, bool missing_ok) {
   auto source = secret_source::from_file(path);
   if (auto ok = source.check_permissions(); !ok) {
-    if (missing_ok && ok.err().code == errc::not_found) return std::vector<web_user>{};
+    if (missing_ok && ok.err().code == errc::not_found)
+      return std::vector<web_credential>{};
     return ok.err();
   }
   auto text = read_whole_file(path);
   if (!text) return text.err();
+  auto keys = keys_of(kind);
   auto bad = [&](const std::string& pointer, const std::string& what) {
     return error{errc::invalid_argument, path + ": " + pointer + ": " + what};
   };
@@ -47,11 +65,11 @@ expected<std::vector<web_user>> load_users(const std::string& path, bool missing
   const auto* root = value.if_object();
   const json::array* list = nullptr;
   if (root != nullptr)
-    if (auto* users = root->if_contains("users")) list = users->if_array();
-  if (list == nullptr) return bad("/users", "must be an array");
-  std::vector<web_user> out;
+    if (auto* entries = root->if_contains(keys.list)) list = entries->if_array();
+  if (list == nullptr) return bad(std::string("/") + keys.list, "must be an array");
+  std::vector<web_credential> out;
   for (std::size_t i = 0; i < list->size(); ++i) {
-    std::string at = "/users/" + std::to_string(i);
+    std::string at = std::string("/") + keys.list + "/" + std::to_string(i);
     const auto* obj = (*list)[i].if_object();
     if (obj == nullptr) return bad(at, "must be an object");
     auto text_of = [&](const char* key) -> const json::string* {
@@ -60,34 +78,71 @@ expected<std::vector<web_user>> load_users(const std::string& path, bool missing
     };
     const auto* name = text_of("name");
     const auto* role_text = text_of("role");
-    const auto* hash = text_of("password_hash");
+    const auto* hash = text_of(keys.hash);
     if (name == nullptr || !valid_user_name(*name))
       return bad(at + "/name", "must be 1 to 64 of A-Z a-z 0-9 . _ -");
     auto r = role_text ? parse_role(*role_text) : std::nullopt;
     if (!r) return bad(at + "/role", "must be \"viewer\" or \"operator\"");
     if (hash == nullptr || hash->empty())
-      return bad(at + "/password_hash", "must be a string");
+      return bad(at + "/" + keys.hash, "must be a string");
     out.push_back({std::string(*name), *r, std::string(*hash)});
   }
   return out;
 }
 
-expected<void> put_user(const std::string& path, const web_user& user) {
-  auto users = load_users(path, true);
-  if (!users) return users.err();
-  auto it = std::find_if(users->begin(), users->end(),
-                         [&](const web_user& u) { return u.name == user.name; });
-  if (it != users->end())
-    *it = user;
-  else
-    users->push_back(user);
+namespace {
+
+expected<void> save_credentials(credential_kind kind, const std::string& path,
+                                const std::vector<web_credential>& entries) {
+  auto keys = keys_of(kind);
   json::array list;
-  for (const auto& u : *users)
-    list.push_back({{"name", u.name},
-                    {"role", to_string(u.role)},
-                    {"password_hash", u.password_hash}});
-  json::object root{{"users", std::move(list)}};
+  for (const auto& e : entries)
+    list.push_back({{"name", e.name}, {"role", to_string(e.role)}, {keys.hash, e.hash}});
+  json::object root{{keys.list, std::move(list)}};
   return write_file_atomically(path, json::serialize(root) + "\n");
+}
+
+} // namespace
+
+expected<void> put_credential(credential_kind kind, const std::string& path,
+                              const web_credential& entry) {
+  auto entries = load_credentials(kind, path, true);
+  if (!entries) return entries.err();
+  auto it = std::find_if(entries->begin(), entries->end(),
+                         [&](const web_credential& e) { return e.name == entry.name; });
+  if (it != entries->end())
+    *it = entry;
+  else
+    entries->push_back(entry);
+  return save_credentials(kind, path, *entries);
+}
+
+expected<bool> remove_credential(credential_kind kind, const std::string& path,
+                                 const std::string& name) {
+  auto entries = load_credentials(kind, path, true);
+  if (!entries) return entries.err();
+  auto it = std::find_if(entries->begin(), entries->end(),
+                         [&](const web_credential& e) { return e.name == name; });
+  if (it == entries->end()) return false;
+  entries->erase(it);
+  if (auto ok = save_credentials(kind, path, *entries); !ok) return ok.err();
+  return true;
+}
+
+expected<std::string> new_token() {
+  auto bits = random_hex(32);
+  if (!bits) return bits.err();
+  return "satoru_" + *bits;
+}
+
+std::optional<web_credential> match_token(const std::vector<web_credential>& tokens,
+                                          std::string_view presented) {
+  std::string hash = sha256_hex(presented);
+  std::optional<web_credential> found;
+  // Every entry is compared, so the time says nothing about which matched.
+  for (const auto& t : tokens)
+    if (constant_time_equal(hash, t.hash)) found = t;
+  return found;
 }
 
 } // namespace satoru::web

@@ -26,10 +26,14 @@ web_console::web_console(std::string listen, std::shared_ptr<console> routes,
 
 expected<std::unique_ptr<web_console>> web_console::start(const config& cfg) {
   if (cfg.web_listen.empty()) return std::unique_ptr<web_console>();
-  auto routes = std::make_shared<console>(std::make_shared<const config>(cfg));
-  auto server = web_server::start(cfg.web_listen, routes);
+  bool https = !cfg.web_tls_certificate.empty();
+  console_options options;
+  options.secure_cookies = https;
+  auto routes = std::make_shared<console>(std::make_shared<const config>(cfg), options);
+  auto server = web_server::start(cfg.web_listen, routes, {},
+                                  {cfg.web_tls_certificate, cfg.web_tls_key});
   if (!server) return server.err();
-  spdlog::info("web console on http://{}/", cfg.web_listen);
+  spdlog::info("web console on {}://{}/", https ? "https" : "http", cfg.web_listen);
   warn_without_users(cfg);
   return std::unique_ptr<web_console>(
       new web_console(cfg.web_listen, std::move(routes), std::move(*server)));

@@ -78,11 +78,12 @@ struct config {
   int site_scan_interval_hours = 24;
   std::string database_path;
   std::string metrics_listen = "127.0.0.1:9464";
-  /// The web console (docs/web.md): served only when web_listen is set.
+  /// The web console (docs/console.md): served only when web_listen is set.
   std::string web_listen;
   std::string web_users_file;       ///< 0600 file written by `satoru web-user add`
+  std::string web_tokens_file;      ///< 0600 file written by `satoru web-token add`
   bool web_allow_plaintext = false; ///< plain HTTP beyond loopback (behind a TLS proxy)
-  std::string web_tls_certificate, web_tls_key; ///< validated; serving TLS is not built
+  std::string web_tls_certificate, web_tls_key; ///< both set = HTTPS (key 0600)
   std::string plugin_dir;
   ssh_config ssh;
   /// Deadlines (seconds) for the steps of a job.

@@ -1,16 +1,22 @@
 #pragma once
 
 #include "satoru/config.hpp"
+#include "satoru/store.hpp"
+#include "satoru/web/job_events.hpp"
 #include "satoru/web/login_limiter.hpp"
 #include "satoru/web/sessions.hpp"
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/json/value.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <variant>
 
 namespace satoru::web {
 
@@ -23,8 +29,23 @@ struct console_options {
   session_limits sessions;
   login_limits logins;
   /// Adds Secure to the session cookie (set when the console is served
-  /// over TLS; TLS serving is not built yet).
+  /// over TLS).
   bool secure_cookies = false;
+};
+
+/// Who sent a request: a logged-in browser session or an API token.
+struct principal {
+  std::string name; ///< the user's or the token's
+  web::role role = role::viewer;
+  bool bearer = false; ///< an API token, which needs no CSRF token
+  std::string csrf;    ///< the session's CSRF token; empty for a bearer
+};
+
+/// A response, and for a stream (Server-Sent Events) what goes on after
+/// its head.
+struct console_answer {
+  http_response response;
+  std::shared_ptr<job_event_stream> events; ///< null: the response is all
 };
 
 /// The console's routes, apart from the transport: turns one request from
@@ -37,6 +58,9 @@ public:
   /// The config after a reload (the sites and the users file).
   void set_config(std::shared_ptr<const config> cfg);
 
+  console_answer respond_to(const http_request& req, const std::string& client,
+                            std::int64_t now_ms);
+  /// respond_to() for everything but streams.
   http_response handle(const http_request& req, const std::string& client,
                        std::int64_t now_ms);
 
@@ -46,9 +70,48 @@ private:
   std::string cookie_header(const std::string& id, std::int64_t max_age_seconds) const;
   http_response login(const http_request& req, const std::string& client,
                       std::int64_t now_ms);
-  http_response logout(const http_request& req);
-  http_response fleet_page(const http_request& req, const session& s,
+  http_response logout(const http_request& req, const principal& who);
+  /// The session of the cookie, or under /api/ the token of an
+  /// `Authorization: Bearer` header; else the response that refuses it.
+  std::variant<principal, http_response>
+  authenticate(const http_request& req, const std::string& client, std::int64_t now_ms);
+  /// The role the users file gives `name` now; nullopt when it has no such
+  /// user (or cannot be read).
+  std::optional<role> role_of_user(const std::string& name) const;
+  std::variant<principal, http_response> bearer(const http_request& req,
+                                                std::string_view token,
+                                                const std::string& client,
+                                                std::int64_t now_ms);
+  http_response fleet_page(const http_request& req, const principal& who,
                            std::int64_t now_ms);
+  http_response api(const http_request& req, std::string_view path, const principal& who);
+  /// What a GET of the API answers: a JSON body, or an error message.
+  struct api_answer {
+    boost::beast::http::status status = boost::beast::http::status::ok;
+    boost::json::value body;
+    std::string error; ///< not empty: the answer is {"error": error}
+    std::string html;  ///< not empty: a page made from `body`
+  };
+  /// Runs `read` on a read-only connection of its own (null when there is
+  /// no database yet) and answers with what it returns.
+  http_response
+  read_api(const http_request& req,
+           const std::function<expected<api_answer>(store* db)>& read) const;
+  /// GET sites (all, `site` empty) or sites/{site}: `satoru sites --json`'s.
+  expected<api_answer> get_sites(store* db, const std::string& site) const;
+  /// GET jobs?site=&limit=: `satoru jobs --json`'s (`site` empty: all).
+  expected<api_answer> get_jobs(store* db, const std::string& site, int limit) const;
+  /// GET /sites/{site}: the site page (or its JSON).
+  http_response site_page(const http_request& req, const std::string& site,
+                          const principal& who);
+  /// GET jobs/{id}: `satoru job ID --json`'s.
+  expected<api_answer> get_job(store* db, std::int64_t id) const;
+  /// GET /api/v1/jobs/{id}/events: the head of the job's event stream.
+  console_answer job_events(const http_request& req, std::int64_t id) const;
+  /// POST /api/v1/sites/{site}/jobs (JSON) or /sites/{site}/jobs (the site
+  /// page's form): queues a backup or preflight.
+  http_response post_site_job(const http_request& req, const std::string& site,
+                              const principal& who);
 
   console_options options_;
   mutable std::mutex config_mutex_;

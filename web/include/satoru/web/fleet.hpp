@@ -38,7 +38,8 @@ expected<fleet> read_fleet(const config& cfg, std::int64_t now_ms);
 
 boost::json::object fleet_json(const fleet& f);
 
-/// The fleet page: one HTML document with its CSS, no scripts.
-std::string fleet_html(const fleet& f, const std::string& user);
+/// The fleet page: one HTML document with its CSS, no scripts; its log-out
+/// form carries the session's CSRF token.
+std::string fleet_html(const fleet& f, const std::string& user, const std::string& csrf);
 
 } // namespace satoru::web

@@ -21,14 +21,23 @@ struct server_limits {
   int threads = 2;                        ///< the console's own, not the actors'
 };
 
+/// PEM files of the console's certificate chain and private key; both
+/// empty = plain HTTP.
+struct tls_files {
+  std::string certificate;
+  std::string key;
+};
+
 /// The console's HTTP server (Boost.Beast) on its own threads. Errors of a
 /// connection end that connection only; nothing is thrown out of it.
 class web_server {
 public:
-  /// Listens on `listen` ("host:port", "[v6]:port") and serves `routes`.
+  /// Listens on `listen` ("host:port", "[v6]:port") and serves `routes`,
+  /// over TLS when `tls` names the files.
   static expected<std::unique_ptr<web_server>> start(const std::string& listen,
                                                      std::shared_ptr<console> routes,
-                                                     server_limits limits = {});
+                                                     server_limits limits = {},
+                                                     const tls_files& tls = {});
   ~web_server();
   web_server(const web_server&) = delete;
   web_server& operator=(const web_server&) = delete;

@@ -24,6 +24,10 @@ struct session {
   web::role role = role::viewer;
   std::int64_t created_at = 0;
   std::int64_t last_used_at = 0;
+  /// The session's CSRF token (64 hex digits): its pages send it back in a
+  /// hidden form field, its scripts in X-CSRF-Token. A page of another site
+  /// cannot read it, so it cannot forge a state-changing request.
+  std::string csrf;
 };
 
 /// The console's logged-in sessions, in memory (a restart logs everyone

@@ -1,0 +1,54 @@
+#include "web_credentials.hpp"
+
+#include <iostream>
+
+namespace satoru::cli {
+
+namespace {
+
+const char* noun_of(web::credential_kind kind) {
+  return kind == web::credential_kind::user ? "web user" : "API token";
+}
+
+} // namespace
+
+const std::string& credentials_file_or_exit(const config& cfg,
+                                            web::credential_kind kind) {
+  bool users = kind == web::credential_kind::user;
+  const std::string& path = users ? cfg.web_users_file : cfg.web_tokens_file;
+  if (path.empty())
+    fail(exit_usage, cfg.file + (users ? ": /web_users_file: required for web users"
+                                       : ": /web_tokens_file: required for API tokens"));
+  return path;
+}
+
+void check_credential_name_or_exit(const std::string& name) {
+  if (!web::valid_user_name(name))
+    fail(exit_usage, "name \"" + name + "\" must be 1 to 64 of A-Z a-z 0-9 . _ -");
+}
+
+void add_credential_remove_command(CLI::App& parent, global_options& opts,
+                                   command_runner& run, web::credential_kind kind) {
+  auto name = std::make_shared<std::string>();
+  auto cmd = parent.add_subcommand("remove", std::string("remove a ") + noun_of(kind) +
+                                                 "; it stops working at once");
+  cmd->add_option("NAME", *name, "its name")->required();
+  cmd->callback([&opts, &run, kind, name] {
+    run = [&opts, kind, name]() -> int {
+      auto cfg = load_config_or_exit(opts);
+      const auto& path = credentials_file_or_exit(cfg, kind);
+      check_credential_name_or_exit(*name);
+      auto removed = web::remove_credential(kind, path, *name);
+      if (!removed)
+        fail(removed.err().code == errc::invalid_argument ? exit_usage : exit_failed,
+             removed.err().message);
+      if (!*removed)
+        fail(exit_usage,
+             std::string("no ") + noun_of(kind) + " \"" + *name + "\" in " + path);
+      std::cout << noun_of(kind) << " " << *name << " removed from " << path << "\n";
+      return exit_ok;
+    };
+  });
+}
+
+} // namespace satoru::cli

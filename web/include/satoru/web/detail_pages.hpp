@@ -1,0 +1,29 @@
+#pragma once
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace satoru::web {
+
+/// The site page, from the site's and its recent jobs' JSON (the API's
+/// own answers): its targets with mode, last status, bytes, files, last
+/// snapshot and last verification, its recent jobs, and for operators
+/// (`csrf` not empty) the "Preflight" and "Back up now" buttons, forms that
+/// POST with the session's CSRF token. Every value is HTML-escaped.
+std::string site_html(const boost::json::object& site, const boost::json::array& jobs,
+                      const std::string& user, const std::string& csrf);
+
+/// The job page, from `satoru job ID --json`'s JSON: its header, its
+/// events, and while it has not ended the script (assets/job.js) that
+/// appends new events and the final status as they come (Server-Sent
+/// Events).
+std::string job_html(const boost::json::object& job, const std::string& user);
+
+/// The job page's script: plain JavaScript served from the binary at
+/// /assets/job.js (the pages allow scripts from the console only).
+std::string_view job_script();
+
+} // namespace satoru::web

@@ -1,0 +1,38 @@
+#pragma once
+
+#include "satoru/error.hpp"
+#include "satoru/store.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace satoru::web {
+
+/// What an event stream has to send now.
+struct stream_chunk {
+  std::string text;  ///< Server-Sent Events text; empty = nothing new yet
+  bool done = false; ///< the stream ends after `text`
+};
+
+/// The body of GET /api/v1/jobs/{id}/events: a job's events as
+/// Server-Sent Events, polled from a read-only connection of its own on
+/// the console's threads. Each event is `event: event` with the event's
+/// JSON (as `satoru job ID --json` has it); when the job has ended
+/// (finished or interrupted) one `event: end` with the job's JSON follows
+/// and the stream ends.
+class job_event_stream {
+public:
+  job_event_stream(std::string database_path, std::int64_t job_id);
+
+  /// The events written since the last poll (all of them at first).
+  expected<stream_chunk> poll();
+
+private:
+  std::string database_path_;
+  std::int64_t job_id_;
+  std::int64_t last_event_id_ = 0;
+  std::optional<store> db_;
+};
+
+} // namespace satoru::web
