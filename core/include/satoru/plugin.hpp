@@ -38,7 +38,8 @@ namespace satoru {
 /// Bumped whenever anything in this header changes layout or meaning.
 /// 3: the build stamp (satoru_plugin_build); process_spec's progress fields
 /// (progress_output, progress_step, on_progress) and process_result's.
-inline constexpr std::uint32_t plugin_abi_version = 3;
+/// 4: ssh_endpoint::control, the site job's OpenSSH master connection.
+inline constexpr std::uint32_t plugin_abi_version = 4;
 
 /// Result of one preflight check; each becomes a job event.
 struct check_result {
