@@ -5,7 +5,8 @@
 #
 # Usage: bench/fleet_bench.sh [--build DIR] [--sites "10 100 1000"] [--work DIR]
 #                             [--keep] [--workers N] [--summary FILE] [--logs DIR]
-#                             [--user-rc] [--latency MS] [--queue cli|scheduler]
+#                             [--user-rc] [--latency MS]
+#                             [--queue cli|cli-each|scheduler]
 #                             [--satoru-only] [--time-limit S]
 #
 #   --build DIR       build tree with bin/satoru and plugins/ (default: build)
@@ -21,8 +22,10 @@
 #   --user-rc         remote commands read the user's real shell startup files
 #                     (as in pipeline_bench.sh; by default the edge HOME is empty)
 #   --latency MS      add MS ms to every round trip (bench/delay_proxy.py)
-#   --queue HOW       cli (default): `satoru run SITE` per site, timed from the
-#                     first call; scheduler: the daemon queues the fleet itself
+#   --queue HOW       cli (default): one `satoru run --all` for the whole fleet,
+#                     timed from its start; cli-each: one `satoru run SITE`
+#                     per site (as before `run` took several sites);
+#                     scheduler: the daemon queues the fleet itself
 #                     (site_scan_interval_hours 24: every site is due at its
 #                     first tick, spread over up to 60 s), timed from the
 #                     daemon's start; no rerun then (nothing is due again)
@@ -39,8 +42,8 @@
 #   rerun   the same again with nothing changed
 # satoru: one `satoru daemon` (job_worker_concurrency 8, retry_max_attempts 1
 # so a failure shows instead of waiting for a retry), started and settled
-# untimed; the clock runs from queueing the first site (`satoru run SITE`,
-# one call per site, as an operator or cron would) until no job of the phase
+# untimed; the clock runs from queueing the fleet (`satoru run --all`, as an
+# operator or cron would) until no job of the phase
 # is queued or running. CPU is the daemon's utime + stime with its reaped
 # children (rsync, ssh, restic) from /proc/PID/stat, plus the queueing calls;
 # peak RSS is the daemon's VmHWM. The script: `xargs -P 8` over the sites,
@@ -94,7 +97,8 @@ for n in $sizes; do
 done
 [[ "$workers" =~ ^[1-9][0-9]*$ ]] || die "--workers must be a positive number"
 [[ "$latency" =~ ^[0-9]+$ ]] || die "--latency must be a number of milliseconds"
-[[ "$queue" == cli || "$queue" == scheduler ]] || die "--queue takes cli or scheduler"
+[[ "$queue" == cli || "$queue" == cli-each || "$queue" == scheduler ]] ||
+  die "--queue takes cli, cli-each or scheduler"
 [[ "$time_limit" =~ ^[0-9]+$ ]] || die "--time-limit must be a number of seconds"
 
 bench_setup
@@ -178,10 +182,15 @@ run_satoru() {
     own0=$(daemon_own_ticks)
     t0=$EPOCHREALTIME
     # Queue every site (the daemon starts on the first ones meanwhile).
-    # shellcheck disable=SC2016 # expanded by that bash
-    /usr/bin/time -f '%U %S' -o "$dir/queue.time" bash -c '
-      while read -r site; do "$0" --config "$1" run "$site" >/dev/null 2>>"$2" || exit 1; done' \
-      "$satoru" "$dir/satoru.json" "$dir/queue.err" < <(site_names "$n")
+    if [[ $queue == cli ]]; then
+      /usr/bin/time -f '%U %S' -o "$dir/queue.time" \
+        "$satoru" --config "$dir/satoru.json" run --all >/dev/null 2>>"$dir/queue.err"
+    else
+      # shellcheck disable=SC2016 # expanded by that bash
+      /usr/bin/time -f '%U %S' -o "$dir/queue.time" bash -c '
+        while read -r site; do "$0" --config "$1" run "$site" >/dev/null 2>>"$2" || exit 1; done' \
+        "$satoru" "$dir/satoru.json" "$dir/queue.err" < <(site_names "$n")
+    fi
     q1=$EPOCHREALTIME
     qcpu=$(awk '{ print $1 + $2 }' "$dir/queue.time")
   fi
@@ -244,7 +253,7 @@ for n in $sizes; do
   "$satoru" --config "$sdir/satoru.json" check-config >/dev/null
   [[ $queue == scheduler ]] || start_daemon "$sdir/satoru.json" "$sdir/daemon.log"
   phases="first rerun"
-  [[ $queue == cli && $time_limit -eq 0 ]] || phases=first
+  [[ $queue != scheduler && $time_limit -eq 0 ]] || phases=first
   for phase in $phases; do
     # Who goes first alternates: satoru in the first phase, the script in the rerun.
     if [[ $phase == first ]]; then

@@ -1,8 +1,10 @@
 #include "satoru/actors/site_actor.hpp"
 
+#include "satoru/actors/store_event_sink.hpp"
 #include "satoru/actors/target_handler_actor.hpp"
 #include "satoru/actors/task_actor.hpp"
 #include "satoru/identity.hpp"
+#include "satoru/ssh_control.hpp"
 #include "satoru/time.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -33,6 +35,10 @@ void report(self_ptr self, job_outcome outcome) {
     outcome = job_outcome{
         job_status::interrupted, "cancelled", failure_kind::none, {}, std::nullopt};
   auto promise = st.promise;
+  // Every rsync of the attempt has ended; `ssh -O exit` only talks to the
+  // local socket, so closing here does not hold the actor up.
+  if (st.control) st.control->close();
+  st.control.reset();
   st.busy = false;
   st.preflighting = false;
   st.pending.clear();
@@ -89,6 +95,27 @@ void finish_backup(self_ptr self) {
 }
 
 void launch_targets(self_ptr self);
+
+/// The attempt's master connection, opened by its first rsync; without a
+/// socket folder (or with one whose path is too long) every rsync connects
+/// on its own.
+void open_control_master(self_ptr self) {
+  auto& st = self->state;
+  if (st.ctx.control_socket_dir.empty()) return;
+  auto socket = control_socket_path(st.ctx.control_socket_dir, st.site.uuid, st.job.id);
+  // Called from a pull's thread: a sink of its own each time.
+  auto warn = [store = st.store, id = st.job.id,
+               epoch = st.job.epoch](const std::string& why) {
+    store_event_sink{store, id, epoch}.emit("warn", "pull", "", why, {});
+  };
+  if (socket.empty()) {
+    warn(fmt::format("the ssh socket folder {} has too long a path for a unix socket; "
+                     "one connection per rsync",
+                     st.ctx.control_socket_dir));
+    return;
+  }
+  st.control = std::make_shared<ssh_control_master>(std::move(socket), warn);
+}
 
 /// A target is through (pulled and snapshotted, or failed): its staging
 /// lock goes, its row is written, the next target may start.
@@ -172,10 +199,11 @@ void pull(self_ptr self, const target_config& target) {
       sized == self->state.remote_bytes.end() ? -1 : sized->second;
   run_step<target_result>(
       self, token, self->state.ctx.cfg->target_timeout_seconds,
-      [target, remote_bytes](const runtime_context& ctx, const site_config& site,
-                             const store_actor& store, const job_row& job,
-                             const cancel_token& cancel, deadline dl) {
-        return pull_target(ctx, site, target, remote_bytes, store, job, cancel, dl);
+      [target, remote_bytes, control = self->state.control](
+          const runtime_context& ctx, const site_config& site, const store_actor& store,
+          const job_row& job, const cancel_token& cancel, deadline dl) {
+        return pull_target(ctx, site, target, remote_bytes, store, job, cancel, dl,
+                           control);
       },
       [=](expected<target_result> pulled) {
         auto& s = self->state;
@@ -389,10 +417,12 @@ site_actor::behavior_type site_behavior(site_actor::stateful_pointer<site_state>
                  job.retry_targets.empty()
                      ? ""
                      : fmt::format(", retrying {} target(s)", job.retry_targets.size())));
-        if (job.type == job_type::restore)
+        if (job.type == job_type::restore) {
           restore_to_host(self);
-        else
+        } else {
+          open_control_master(self);
           start_preflight(self);
+        }
         return st.promise;
       },
       [=](expire_atom, cancel_token token) { token.cancel(); },

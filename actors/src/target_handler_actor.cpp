@@ -62,7 +62,8 @@ std::string staging_refusal(const config& cfg, const target_spec& spec, bool who
 target_result pull_target(const runtime_context& ctx, const site_config& site,
                           const target_config& target, std::int64_t remote_bytes,
                           const store_actor& store, const job_row& job,
-                          const cancel_token& cancel, satoru::deadline deadline) {
+                          const cancel_token& cancel, satoru::deadline deadline,
+                          std::shared_ptr<ssh_control_master> control) {
   target_result out;
   out.target_hash = target.hash;
   auto started = now_ms();
@@ -105,7 +106,9 @@ target_result pull_target(const runtime_context& ctx, const site_config& site,
   }
 
   sink.track_progress(ctx.metrics.get(), site.name);
-  host_services services{endpoint_of(site), sink, cancel, deadline, target.hash};
+  auto endpoint = endpoint_of(site);
+  endpoint.control = std::move(control);
+  host_services services{std::move(endpoint), sink, cancel, deadline, target.hash};
   sink.emit(
       "info", "pull", target.hash,
       fmt::format("pulling {} {} with {}", target.mode, target.path, handler->name()),

@@ -93,6 +93,17 @@ private:
 std::string event_line(const event_row& e, bool json);
 void print_event(const event_row& e, bool json);
 
+/// Whether a daemon wrote its heartbeat lately (it will run queued jobs).
+bool daemon_alive(store& db);
+
+/// Says on stderr that queued jobs wait for a daemon.
+void note_no_daemon();
+
+/// Queues a job (or finds the identical queued one; a job with `params` is
+/// always new), prints its id and says so when it was already queued.
+std::int64_t enqueue_or_exit(store& db, job_type type, std::int64_t site_id,
+                             const std::string& what, const std::string& params = {});
+
 /// Queues a job (or finds the identical queued one; a job with `params` is
 /// always new), prints its id and, with `wait`, follows it to the end (in
 /// this process when no daemon is alive); returns the exit code and, with

@@ -5,6 +5,7 @@
 #include "satoru/metrics.hpp"
 #include "satoru/repository_ops.hpp"
 #include "satoru/restic.hpp"
+#include "satoru/ssh_control.hpp"
 #include "satoru/web/web_console.hpp"
 
 #include <fmt/format.h>
@@ -129,6 +130,17 @@ void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run
       // alertable) before the first backup.
       if (auto r = make_dirs(cfg.staging_root); !r) fail(exit_failed, r.err().message);
 
+      // Masters a killed daemon left open go now, not after ControlPersist
+      // (and before the metrics answer, which is what says "started").
+      auto sockets = control_socket_dir(cfg.database_path);
+      if (auto r = prepare_control_socket_dir(sockets); !r) {
+        spdlog::warn("{}; one ssh connection per rsync", r.err().message);
+        sockets.clear();
+      } else {
+        for (const auto& line : close_stale_control_masters(sockets))
+          spdlog::warn("{}", line);
+      }
+
       std::unique_ptr<prometheus::Exposer> exposer;
       try {
         exposer = std::make_unique<prometheus::Exposer>(cfg.metrics_listen);
@@ -162,6 +174,7 @@ void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run
         ctx.plugins = plugins_or_exit(cfg);
         ctx.metrics = m;
         ctx.owner = owner;
+        ctx.control_socket_dir = sockets;
         actors::runtime_host host{ctx, std::make_unique<store>(std::move(db)), {true, 0}};
         std::optional<config> next;
         while (!next) {

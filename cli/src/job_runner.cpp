@@ -2,6 +2,7 @@
 
 #include "satoru/actors/runtime_host.hpp"
 #include "satoru/actors/store_actor.hpp"
+#include "satoru/ssh_control.hpp"
 
 #include <fmt/format.h>
 
@@ -28,6 +29,9 @@ job_row run_in_process(const config& cfg, store& db, std::int64_t job_id, bool j
   ctx.plugins = plugins_or_exit(cfg);
   // No metrics: nothing serves them from a short-lived command.
   ctx.owner = make_owner_id();
+  // A daemon may be running: its masters are not ours to close here.
+  if (auto dir = control_socket_dir(cfg.database_path); prepare_control_socket_dir(dir))
+    ctx.control_socket_dir = dir;
   // SIGTERM / SIGINT (Ctrl-C) stop the job the way they stop a daemon's:
   // cancelled, plugins clean up (no temp folder left on the edge host), the
   // job marked interrupted to run again. Blocked before the actor threads
@@ -76,36 +80,48 @@ job_row run_in_process(const config& cfg, store& db, std::int64_t job_id, bool j
 
 } // namespace
 
+bool daemon_alive(store& db) {
+  auto daemon = db.live_daemon(daemon_alive_ms);
+  return daemon && *daemon;
+}
+
+void note_no_daemon() {
+  std::cerr << "satoru: no daemon is running; the job waits for `satoru daemon` "
+               "(or use --wait to run it now)\n";
+}
+
+std::int64_t enqueue_or_exit(store& db, job_type type, std::int64_t site_id,
+                             const std::string& what, const std::string& params) {
+  auto queued = db.enqueue(type, site_id, params);
+  if (!queued) fail(exit_failed, queued.err().message);
+  std::cout << queued->id << std::endl;
+  if (queued->existing)
+    std::cerr << fmt::format("satoru: {} was already queued: job {}\n", what, queued->id);
+  return queued->id;
+}
+
 int queue_job(const config& cfg, store& db, job_type type, std::int64_t site_id,
               const std::string& what, bool wait, bool json, const std::string& params,
               std::int64_t* job_id) {
-  auto daemon = db.live_daemon(daemon_alive_ms);
-  bool daemon_alive = daemon && *daemon;
+  const bool alive = daemon_alive(db);
   // Without a daemon this process is the one that runs the job, so it first
   // does what a daemon does at start-up: re-queue the jobs of dead processes.
   // Otherwise a killed `run --wait` leaves its job "running" and the site
   // blocked until some daemon starts; re-queued, that job is the one
   // enqueue() returns, and this run finishes it.
-  if (wait && !daemon_alive)
+  if (wait && !alive)
     if (auto ids = db.recover_jobs(actors::runtime_context{}.max_recoveries,
                                    actors::owner_alive);
         ids && !ids->empty())
       std::cerr << fmt::format("satoru: re-queued {} job(s) left by a dead process\n",
                                ids->size());
-  auto queued = db.enqueue(type, site_id, params);
-  if (!queued) fail(exit_failed, queued.err().message);
-  if (job_id) *job_id = queued->id;
-  std::cout << queued->id << std::endl;
-  if (queued->existing)
-    std::cerr << fmt::format("satoru: {} was already queued: job {}\n", what, queued->id);
+  auto id = enqueue_or_exit(db, type, site_id, what, params);
+  if (job_id) *job_id = id;
   if (!wait) {
-    if (!daemon_alive)
-      std::cerr << "satoru: no daemon is running; the job waits for `satoru daemon` "
-                   "(or use --wait to run it now)\n";
+    if (!alive) note_no_daemon();
     return exit_ok;
   }
-  auto row = daemon_alive ? follow_job(db, queued->id, json)
-                          : run_in_process(cfg, db, queued->id, json);
+  auto row = alive ? follow_job(db, id, json) : run_in_process(cfg, db, id, json);
   std::cerr << fmt::format("job {} {}{}\n", row.id, to_string(row.status),
                            row.error.empty() ? "" : ": " + row.error);
   return exit_code_of(row.status);

@@ -1,5 +1,6 @@
 #include "satoru/rsync.hpp"
 
+#include "satoru/ssh_control.hpp"
 #include "satoru/text.hpp"
 
 #include <algorithm>
@@ -114,7 +115,17 @@ std::vector<std::string> ssh_command_args(const ssh_endpoint& endpoint) {
        "-o", "GlobalKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes", "-o",
        "ConnectTimeout=" + std::to_string(std::max(1, endpoint.connect_timeout_seconds)),
        "-F", "/dev/null"});
+  if (endpoint.control)
+    if (auto socket = endpoint.control->socket_for(endpoint); !socket.empty())
+      for (auto& word : ssh_control_options(socket, "no"))
+        args.push_back(std::move(word));
   return args;
+}
+
+std::vector<std::string> ssh_control_options(const std::string& socket_path,
+                                             std::string_view master) {
+  return {"-o", "ControlMaster=" + std::string(master), "-o",
+          "ControlPath=" + ssh_config_value(socket_path)};
 }
 
 std::string rsync_ssh_command(const ssh_endpoint& endpoint) {

@@ -269,3 +269,45 @@ TEST(JobLifecycle, SighupReloadsTheConfigAndAnInvalidOneChangesNothing) {
       << "the daemon, not the command, ran it";
   EXPECT_EQ(daemon.stop(), 0);
 }
+
+TEST(JobLifecycle, RunQueuesSeveralSitesOrAllOfThemInOneCall) {
+  satoru_env env{"satoru-run-many"};
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  for (const char* name : {"a", "b", "c"})
+    env.add_site(name, host, {{"directory", host.remote_root()}});
+  env.write_config();
+  auto lines = [](const std::string& out) {
+    std::vector<std::string> ids;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);)
+      ids.push_back(line);
+    return ids;
+  };
+
+  // A misspelt name queues nothing, not even the good names before it.
+  auto bad = env.run({"run", "a", "bb"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_TRUE(contains(bad.err, "unknown site \"bb\"")) << bad.err;
+  EXPECT_EQ(bad.out, "");
+  auto several_waits = env.run({"run", "a", "b", "--wait"});
+  EXPECT_EQ(several_waits.exit_code, 2) << several_waits.err;
+
+  auto two = env.run({"run", "a", "b"});
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  auto two_ids = lines(two.out);
+  ASSERT_EQ(two_ids.size(), 2u) << two.out;
+  // --all: every site in config order; a and b are the jobs already queued.
+  auto all = env.run({"run", "--all"});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  auto all_ids = lines(all.out);
+  ASSERT_EQ(all_ids.size(), 3u) << all.out;
+  EXPECT_EQ(all_ids[0], two_ids[0]);
+  EXPECT_EQ(all_ids[1], two_ids[1]);
+  EXPECT_TRUE(contains(all.err, "already queued")) << all.err;
+  for (std::size_t i = 0; i < all_ids.size(); ++i) {
+    auto job = job_json(env, std::stoll(all_ids[i]));
+    EXPECT_EQ(job.at("site").as_string(), std::string(1, static_cast<char>('a' + i)));
+    EXPECT_EQ(job.at("status").as_string(), "queued");
+  }
+}

@@ -610,12 +610,25 @@ test_user::~test_user() {
   ADD_FAILURE() << "userdel " << name_ << " failed: " << out;
 }
 
-std::vector<std::string> edge_host::commands_started() const {
+namespace {
+
+/// The lines of an sshd log that contain `marker`.
+std::vector<std::string> log_lines_with(const std::string& log_path, const char* marker) {
   std::vector<std::string> out;
-  std::ifstream log(dir_ + "/sshd.log");
+  std::ifstream log(log_path);
   for (std::string line; std::getline(log, line);)
-    if (line.find("Starting session:") != std::string::npos) out.push_back(line);
+    if (line.find(marker) != std::string::npos) out.push_back(line);
   return out;
+}
+
+} // namespace
+
+std::vector<std::string> edge_host::commands_started() const {
+  return log_lines_with(dir_ + "/sshd.log", "Starting session:");
+}
+
+std::vector<std::string> edge_host::connections_accepted() const {
+  return log_lines_with(dir_ + "/sshd.log", "Accepted publickey");
 }
 
 std::string documented_sudoers_lines(const std::string& doc, const std::string& user,

@@ -38,6 +38,9 @@ public:
   /// sshd's "Starting session: ..." log lines so far: one per remote
   /// command, rsync connection or SFTP session.
   std::vector<std::string> commands_started() const;
+  /// sshd's "Accepted publickey ..." log lines so far: one per
+  /// authenticated connection (an ssh master's sessions share one).
+  std::vector<std::string> connections_accepted() const;
   int port() const { return port_; }
   int pid() const { return pid_; }
   const std::string& dir() const { return dir_; }

@@ -40,7 +40,8 @@ namespace satoru {
 /// (progress_output, progress_step, on_progress) and process_result's.
 /// 4: check_result::remote_bytes (the size probe of a preflight);
 /// process_spec's progress_bytes_total and progress_parser (a meter for
-/// programs without one, restic copy's bytes).
+/// programs without one, restic copy's bytes); ssh_endpoint::control, the
+/// site job's OpenSSH master connection.
 inline constexpr std::uint32_t plugin_abi_version = 4;
 
 /// Result of one preflight check; each becomes a job event.

@@ -31,7 +31,14 @@ std::string rsync_rsh_quote(std::string_view word);
 /// known_hosts, nothing from ~/.ssh/config (the options listed below).
 /// Plugins that stream a remote command's output into a local file run it as
 /// `ssh_command_args(e) + {"--", e.host, command}`.
+/// With endpoint.control, the process rides on the job's master connection
+/// (opened at the first call; `-o ControlMaster=no -o ControlPath=SOCKET`),
+/// and ssh falls back to its own connection if the socket does not answer.
 std::vector<std::string> ssh_command_args(const ssh_endpoint& endpoint);
+
+/// `-o ControlMaster=MASTER -o ControlPath=SOCKET`, the path quoted for ssh.
+std::vector<std::string> ssh_control_options(const std::string& socket_path,
+                                             std::string_view master);
 
 /// The `-e` value: ssh with the site's pinned key and known_hosts and nothing
 /// from ~/.ssh/config, so the rsync data channel trusts exactly what the

@@ -11,6 +11,8 @@
 
 namespace satoru {
 
+class ssh_control_master;
+
 struct ssh_endpoint {
   std::string host;
   int port = 22;
@@ -18,6 +20,10 @@ struct ssh_endpoint {
   std::string identity_file;
   std::string known_hosts_file;
   int connect_timeout_seconds = 10;
+  /// The site job's OpenSSH master connection (ssh_control.hpp): OpenSSH
+  /// processes built with ssh_command_args ride on it. Empty = one
+  /// connection per process (and always for libssh sessions).
+  std::shared_ptr<ssh_control_master> control;
   /// "host:port" for messages; "[host]:port" is the known_hosts spelling.
   std::string display() const;
 };

@@ -19,6 +19,9 @@ struct runtime_context {
   std::shared_ptr<plugin_registry> plugins;
   std::shared_ptr<satoru::metrics> metrics;
   std::string owner; ///< lease holder id of this process
+  /// The 0700 folder of the site jobs' ssh master sockets (ssh_control.hpp);
+  /// empty = one OpenSSH connection per rsync.
+  std::string control_socket_dir;
   /// Timer periods (tests shorten them).
   std::chrono::milliseconds poll_period{500};
   std::chrono::milliseconds heartbeat_period{2000};

@@ -2,6 +2,7 @@
 
 #include "satoru/actors/interfaces.hpp"
 #include "satoru/actors/runtime.hpp"
+#include "satoru/ssh_control.hpp"
 #include "satoru/staging_lock.hpp"
 
 #include <caf/typed_response_promise.hpp>
@@ -34,6 +35,8 @@ struct site_state {
   std::vector<target_result> results;
   /// Staging locks held from a target's pull until its snapshot ends.
   std::map<std::string, staging_lock> locks;
+  /// The attempt's ssh master connection, shared by its pulls' rsyncs.
+  std::shared_ptr<ssh_control_master> control;
 };
 
 /// One actor per configured site. It runs an attempt of a job as: preflight

@@ -3,6 +3,7 @@
 #include "satoru/actors/interfaces.hpp"
 #include "satoru/actors/runtime.hpp"
 #include "satoru/actors/task_actor.hpp"
+#include "satoru/ssh_control.hpp"
 
 namespace satoru::actors {
 
@@ -14,7 +15,8 @@ namespace satoru::actors {
 target_result pull_target(const runtime_context& ctx, const site_config& site,
                           const target_config& target, std::int64_t remote_bytes,
                           const store_actor& store, const job_row& job,
-                          const cancel_token& cancel, satoru::deadline deadline);
+                          const cancel_token& cancel, satoru::deadline deadline,
+                          std::shared_ptr<ssh_control_master> control = {});
 
 /// Runs the site-level and per-target preflight checks on its own thread.
 preflight_summary preflight_site(const runtime_context& ctx, const site_config& site,
