@@ -38,10 +38,9 @@ boost::json::object job_json(const job_row& j) {
 }
 
 boost::json::object event_json(const event_row& e) {
-  json::object o{{"type", "event"},     {"id", e.id},
-                 {"job_id", e.job_id}, {"time", format_time(e.ts)},
-                 {"level", e.level},    {"step", e.step},     {"target", e.target},
-                 {"message", e.message}};
+  json::object o{{"type", "event"},           {"id", e.id},          {"job_id", e.job_id},
+                 {"time", format_time(e.ts)}, {"level", e.level},    {"step", e.step},
+                 {"target", e.target},        {"message", e.message}};
   if (!e.data.empty()) {
     json::error_code ec;
     auto data = json::parse(e.data, ec);

@@ -457,8 +457,9 @@ TEST_P(KilledInsideRestic, NextStartRunsRetentionAndCheckWithNoOperatorStep) {
   ASSERT_EQ(env.run({"sync", "--wait"}).exit_code, 0);
   // New data the backup takes a while to read, so that its lock lives long
   // enough for the shim to see it (an unchanged tree is done in milliseconds).
-  if (subcommand == "backup")
+  if (subcommand == "backup") {
     ASSERT_EQ(host.sh("head -c 30000000 /dev/urandom > '" + dir + "/blob'"), 0);
+  }
 
   const auto local_locks = env.path("repo/locks");
   const auto remote_locks = env.path("b2/fleet/locks");
