@@ -114,8 +114,9 @@ TEST(HostRestore,
 
   // --yes: exact content, owners and modes back; the extra file stays. With
   // --json, the restore into scratch space (restic) ends with a 100%
-  // progress line: the three files the snapshot holds ("version 1\n",
-  // "private\n", "someone else's\n"); the push to the host (rsync) with the
+  // progress line: the five files the snapshot holds ("version 1\n",
+  // "private\n", "someone else's\n", "bracket\n", "plain\n"); the push to the
+  // host (rsync) with the
   // bytes it sent (the two files whose content changed).
   auto yes = env.run({"restore", "edge", data, "--to-host", "--yes", "--json"});
   ASSERT_EQ(yes.exit_code, 0) << yes.out << yes.err;
@@ -123,7 +124,7 @@ TEST(HostRestore,
   ASSERT_FALSE(restic_leg.empty()) << yes.out;
   EXPECT_TRUE(restic_leg.back().at("ended").as_bool()) << yes.out;
   EXPECT_DOUBLE_EQ(restic_leg.back().at("fraction").to_number<double>(), 1.0) << yes.out;
-  EXPECT_EQ(restic_leg.back().at("bytes_done").to_number<int>(), 33) << yes.out;
+  EXPECT_EQ(restic_leg.back().at("bytes_done").to_number<int>(), 47) << yes.out;
   const auto pushed = progress_lines(yes.out, "push");
   ASSERT_FALSE(pushed.empty()) << yes.out;
   EXPECT_TRUE(pushed.back().at("ended").as_bool()) << yes.out;
