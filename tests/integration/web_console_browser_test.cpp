@@ -12,23 +12,6 @@
 using namespace satoru::testing;
 using namespace std::chrono_literals;
 
-namespace {
-
-/// `satoru web-user add NAME --role ROLE`, the password typed on stdin.
-int add_web_user(const satoru_env& env, const std::string& name, const std::string& role,
-                 const std::string& password) {
-  satoru::process_spec spec;
-  spec.argv = {SATORU_BIN, "--config", env.config_path(), "web-user",
-               "add",      name,       "--role",          role};
-  spec.stdin_data = password + "\n";
-  spec.inherit_environment = true;
-  spec.timeout = 60s;
-  auto r = satoru::run_process(spec);
-  return r ? r->exit_code : -1;
-}
-
-} // namespace
-
 TEST(WebConsoleBrowser, AnOperatorLogsInAndSeesTheSiteBackedUp) {
   browser chromium;
   ASSERT_TRUE(chromium.ready()) << chromium.last_error();
@@ -43,7 +26,7 @@ TEST(WebConsoleBrowser, AnOperatorLogsInAndSeesTheSiteBackedUp) {
   env.config["web_listen"] = "127.0.0.1:" + std::to_string(port);
   env.config["web_users_file"] = "web-users.json";
   env.write_config();
-  ASSERT_EQ(add_web_user(env, "ana", "operator", "correct horse battery"), 0);
+  ASSERT_EQ(add_web_user(env, "ana", "correct horse battery", "operator").exit_code, 0);
   daemon_process daemon{env};
   daemon.start();
   ASSERT_EQ(env.run({"run", site, "--wait"}).exit_code, 0) << daemon.log();

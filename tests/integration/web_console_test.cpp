@@ -104,21 +104,6 @@ void expect_documented(const http_reply& reply, const std::string& path,
                           << reply.body;
 }
 
-/// `satoru web-user add NAME --role ROLE` with the password on stdin.
-satoru::process_result add_web_user(const satoru_env& env, const std::string& name,
-                                    const std::string& password,
-                                    const std::string& role = "viewer") {
-  satoru::process_spec spec;
-  spec.argv = {SATORU_BIN, "--config", env.config_path(), "web-user",
-               "add",      name,       "--role",          role};
-  spec.stdin_data = password + "\n";
-  spec.inherit_environment = true;
-  spec.timeout = 60s;
-  auto r = satoru::run_process(spec);
-  EXPECT_TRUE(r) << (r ? "" : r.err().message);
-  return r ? *r : satoru::process_result{};
-}
-
 } // namespace
 
 /// A site "store-berlin-01" on a real edge host with one small directory

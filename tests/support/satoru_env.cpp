@@ -308,6 +308,20 @@ bool response_complete(const std::string& resp) {
 
 } // namespace
 
+satoru::process_result add_web_user(const satoru_env& env, const std::string& name,
+                                    const std::string& password,
+                                    const std::string& role) {
+  process_spec spec;
+  spec.argv = {SATORU_BIN, "--config", env.config_path(), "web-user",
+               "add",      name,       "--role",          role};
+  spec.stdin_data = password + "\n";
+  spec.inherit_environment = true;
+  spec.timeout = std::chrono::seconds{60};
+  auto r = run_process(spec);
+  EXPECT_TRUE(r) << (r ? "" : r.err().message);
+  return r ? *r : satoru::process_result{};
+}
+
 std::string http_exchange(int port, const std::string& request) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return {};

@@ -103,6 +103,11 @@ private:
   int starts_ = 0;
 };
 
+/// `satoru web-user add NAME --role ROLE` with the password typed on stdin.
+satoru::process_result add_web_user(const satoru_env& env, const std::string& name,
+                                    const std::string& password,
+                                    const std::string& role = "viewer");
+
 /// The job id `satoru run` printed (0 and a test failure when none).
 std::int64_t parse_id(const cli_result& r);
 /// The JSON a `--json` command printed (a test failure when it is not JSON).
