@@ -100,6 +100,8 @@ std::string job_html(const json::object& job, const std::string& user) {
       html_escape(status), html_escape(status), text(job, "created_at"),
       text(job, "started_at"), text(job, "finished_at"), text(job, "attempts"),
       job.at("error").as_string().empty() ? "" : text(job, "error"));
+  // The running steps' status lines, filled in live by assets/job.js.
+  if (live) body += "<div id=\"progress\" class=\"note\"></div>";
   body += "<table><thead><tr><th>Time</th><th>Level</th><th>Step</th><th>Target</th>"
           "<th>Message</th></tr></thead><tbody id=\"events\">";
   for (const auto& value : events) {
@@ -114,7 +116,8 @@ std::string job_html(const json::object& job, const std::string& user) {
 }
 
 std::string_view job_script() {
-  return R"js(// Follows the job page's events live (Server-Sent Events) until the job ends.
+  return R"js(// Follows the job page's events and progress live (Server-Sent Events) until
+// the job ends.
 (function () {
   var root = document.getElementById('job');
   if (!root || root.getAttribute('data-live') !== '1' || !window.EventSource) return;
@@ -139,6 +142,17 @@ std::string_view job_script() {
     cell(tr, 'Target', e.target);
     cell(tr, 'Message', e.message);
     rows.appendChild(tr);
+  });
+  var progress = document.getElementById('progress');
+  var lines = {};
+  source.addEventListener('progress', function (m) {
+    var p = JSON.parse(m.data);
+    var key = p.target + '/' + p.step;
+    if (!lines[key]) {
+      lines[key] = document.createElement('p');
+      progress.appendChild(lines[key]);
+    }
+    lines[key].textContent = p.line + (p.ended ? ' (done)' : '');
   });
   source.addEventListener('end', function (m) {
     var job = JSON.parse(m.data);

@@ -1,5 +1,6 @@
 #include "satoru/web/job_events.hpp"
 
+#include "satoru/progress_display.hpp"
 #include "satoru/state_json.hpp"
 
 #include <boost/json/serialize.hpp>
@@ -39,11 +40,30 @@ expected<stream_chunk> job_event_stream::poll() {
     chunk.text += sse("event", event_json(e), e.id);
     last_event_id_ = e.id;
   }
+  auto progress = db_->list_progress(job_id_);
+  if (!progress) return progress.err();
+  chunk.text += changed_progress(*progress);
   if (is_terminal((*job)->status)) {
     chunk.text += sse("end", job_json(**job));
     chunk.done = true;
   }
   return chunk;
+}
+
+std::string job_event_stream::changed_progress(const std::vector<progress_row>& rows) {
+  std::string text;
+  for (const auto& row : rows) {
+    auto data = progress_json(row);
+    // The status line as `satoru job --follow` draws it, so the page shows
+    // the same text without formatting bytes and rates a second time.
+    data["line"] = progress_line(row.target.empty() ? "sync" : row.target, row.now);
+    auto& sent = progress_sent_[row.target + "\n" + row.now.step];
+    auto serialized = boost::json::serialize(data);
+    if (serialized == sent) continue;
+    sent = std::move(serialized);
+    text += sse("progress", data);
+  }
+  return text;
 }
 
 } // namespace satoru::web
