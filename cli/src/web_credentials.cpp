@@ -27,6 +27,22 @@ void check_credential_name_or_exit(const std::string& name) {
     fail(exit_usage, "name \"" + name + "\" must be 1 to 64 of A-Z a-z 0-9 . _ -");
 }
 
+std::shared_ptr<credential_arguments>
+add_credential_arguments(CLI::App& add, web::credential_kind kind) {
+  auto args = std::make_shared<credential_arguments>();
+  bool user = kind == web::credential_kind::user;
+  add.add_option("NAME", args->name,
+                 std::string(user ? "user" : "token") +
+                     " name (A-Z a-z 0-9 . _ -, up to 64)")
+      ->required();
+  add.add_option("--role", args->role,
+                 user ? "viewer (looks) or operator (also acts)"
+                      : "viewer (reads) or operator (also queues jobs)")
+      ->required()
+      ->check(CLI::IsMember({"viewer", "operator"}));
+  return args;
+}
+
 void add_credential_remove_command(CLI::App& parent, global_options& opts,
                                    command_runner& run, web::credential_kind kind) {
   auto name = std::make_shared<std::string>();

@@ -12,18 +12,10 @@ namespace satoru::cli {
 namespace {
 
 void add_token_add_command(CLI::App& parent, global_options& opts, command_runner& run) {
-  struct add_args {
-    std::string name, role;
-  };
-  auto args = std::make_shared<add_args>();
   auto add = parent.add_subcommand(
       "add", "create an API token (or replace the token of that name) and print it "
              "once; only its SHA-256 is stored");
-  add->add_option("NAME", args->name, "token name (A-Z a-z 0-9 . _ -, up to 64)")
-      ->required();
-  add->add_option("--role", args->role, "viewer (reads) or operator (also queues jobs)")
-      ->required()
-      ->check(CLI::IsMember({"viewer", "operator"}));
+  auto args = add_credential_arguments(*add, web::credential_kind::token);
   add->callback([&, args] {
     run = [&, args]() -> int {
       auto cfg = load_config_or_exit(opts);

@@ -63,15 +63,7 @@ void add_web_user_command(CLI::App& app, global_options& opts, command_runner& r
   auto add = cmd->add_subcommand(
       "add", "add a console user or set their role and password; the password is "
              "prompted for (or read as one line from stdin)");
-  struct add_args {
-    std::string name, role;
-  };
-  auto args = std::make_shared<add_args>();
-  add->add_option("NAME", args->name, "user name (A-Z a-z 0-9 . _ -, up to 64)")
-      ->required();
-  add->add_option("--role", args->role, "viewer (looks) or operator (also acts)")
-      ->required()
-      ->check(CLI::IsMember({"viewer", "operator"}));
+  auto args = add_credential_arguments(*add, web::credential_kind::user);
   add->callback([&, args] {
     run = [&, args]() -> int {
       const std::string& name = args->name;
