@@ -134,6 +134,14 @@ std::optional<http_response> refuse_change(const http_request& req, const princi
   return refuse_forgery(req, who, form_token);
 }
 
+http_response queue_failure(const http_request& req, const error& why) {
+  if (why.code == errc::not_found)
+    return failure(req, http::status::not_found, why.message);
+  spdlog::error("web console: {}", why.message);
+  return failure(req, http::status::internal_server_error,
+                 "the job cannot be queued; see the daemon's log");
+}
+
 namespace {
 
 std::string_view query_of(const http_request& req) {
@@ -593,13 +601,7 @@ http_response console::post_site_job(const http_request& req, const std::string&
     return failure(req, http::status::bad_request,
                    "request body: /type: must be \"backup\" or \"preflight\"");
   auto queued = queue_site_job(*current_config(), site, *type);
-  if (!queued) {
-    if (queued.err().code == errc::not_found)
-      return failure(req, http::status::not_found, queued.err().message);
-    spdlog::error("web console: {}", queued.err().message);
-    return failure(req, http::status::internal_server_error,
-                   "the job cannot be queued; see the daemon's log");
-  }
+  if (!queued) return queue_failure(req, queued.err());
   spdlog::info("web console: {} queued a {} of {} (job {})", who.name, to_string(*type),
                site, queued->id);
   boost::json::object out{{"id", queued->id},

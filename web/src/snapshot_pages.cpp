@@ -130,8 +130,8 @@ std::string attachment_header(std::string_view name) {
                 (u >= '0' && u <= '9') || c == '.' || c == '-' || c == '_' || c == ' ';
     plain += safe ? c : '_';
   }
-  if (plain.empty() || plain.find_first_not_of('.') == std::string::npos)
-    plain = "download";
+  if (plain.find_first_not_of('.') == std::string::npos)
+    return "attachment; filename=\"download\"";
   std::string header = "attachment; filename=\"" + plain + "\"";
   if (is_utf8(name) && plain != name) header += "; filename*=UTF-8''" + url_encode(name);
   return header;
@@ -626,13 +626,7 @@ http_response snapshot_pages::post_restore(const http_request& req, const place&
 
   auto queued =
       queue_site_job(at.cfg, at.site.name, job_type::restore, request.to_json());
-  if (!queued) {
-    if (queued.err().code == errc::not_found)
-      return failure(req, http::status::not_found, queued.err().message);
-    spdlog::error("web console: {}", queued.err().message);
-    return failure(req, http::status::internal_server_error,
-                   "the job cannot be queued; see the daemon's log");
-  }
+  if (!queued) return queue_failure(req, queued.err());
   spdlog::info("web console: {} queued a restore{} of {} {} to its edge host (job {})",
                who.name, request.apply ? "" : " dry run", at.site.name, at.target.path,
                queued->id);

@@ -47,4 +47,8 @@ std::optional<http_response> refuse_forgery(const http_request& req, const princ
 std::optional<http_response> refuse_change(const http_request& req, const principal& who,
                                            std::string_view form_token);
 
+/// The answer when queuing a job failed: 404 naming an unknown site, else
+/// 500 (the cause goes to the log, not to the client).
+http_response queue_failure(const http_request& req, const error& why);
+
 } // namespace satoru::web
