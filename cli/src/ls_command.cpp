@@ -20,30 +20,6 @@ struct ls_args {
   std::string path;
 };
 
-/// The entries of `nodes` at or below `path` (relative to the target's
-/// root; "" = all), with their paths made relative ("etc/app.conf").
-std::vector<snapshot_node> below(std::vector<snapshot_node> nodes,
-                                 const std::string& path) {
-  std::vector<snapshot_node> out;
-  for (auto& n : nodes) {
-    n.path = relative_snapshot_path(n.path);
-    if (path.empty() || n.path == path || n.path.rfind(path + "/", 0) == 0)
-      out.push_back(std::move(n));
-  }
-  return out;
-}
-
-boost::json::object node_json(const snapshot_node& n) {
-  return {{"path", n.path},
-          {"name", n.path.substr(n.path.rfind('/') + 1)},
-          {"type", n.type},
-          {"size", n.size},
-          {"mode", fmt::format("{:04o}", n.mode)},
-          {"uid", n.uid},
-          {"gid", n.gid},
-          {"mtime", format_time(n.mtime_ms)}};
-}
-
 void print_table(const std::vector<snapshot_node>& nodes) {
   std::cout << fmt::format("{:<8} {:<5} {:<11} {:>12} {:<20} {}\n", "TYPE", "MODE",
                            "OWNER", "SIZE", "MTIME", "PATH");
@@ -77,14 +53,14 @@ void add_ls_command(CLI::App& app, global_options& opts, command_runner& run) {
       auto snap = resolve_snapshot_or_exit(client, cfg, site, target, args->snapshot);
       auto listed = client.ls(snap.id);
       if (!listed) fail(exit_failed, listed.err().message);
-      auto nodes = below(std::move(*listed), path);
+      auto nodes = nodes_below(std::move(*listed), path);
       if (!path.empty() && nodes.empty())
         fail(exit_usage, fmt::format("snapshot {} of {} has no \"{}\"", snap.short_id,
                                      target.path, path));
       if (opts.json) {
         boost::json::array out;
         for (const auto& n : nodes)
-          out.push_back(node_json(n));
+          out.push_back(snapshot_node_json(n));
         print_json(out);
       } else {
         print_table(nodes);

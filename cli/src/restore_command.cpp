@@ -304,18 +304,13 @@ void check_restore_flags(const restore_args& a, const target_config& target) {
   }
   if (a.force) fail(exit_usage, "--force goes with --to DIR, not --to-host");
   if (a.dry_run && a.yes) fail(exit_usage, "give --dry-run or --yes, not both");
-  if (!a.dest.empty() && a.dest.front() != '/')
-    fail(exit_usage, "--dest " + a.dest + ": give an absolute path on the edge host");
-  if (auto refusal = host_restore_refusal(target); !refusal.empty())
-    fail(exit_usage, refusal);
-  const bool database = target.mode == "sqlite_dump";
-  if (a.replace && !database)
-    fail(exit_usage, "--replace is for sqlite_dump targets (" + target.path + " is a " +
-                         target.mode + " target)");
-  if (database && (a.delete_extra || !a.paths.empty()))
-    fail(exit_usage, std::string(a.delete_extra ? "--delete" : "--path") +
-                         " is for directory targets; " + target.path +
-                         " is a database (it goes beside the live one)");
+  host_restore_request asked;
+  asked.dest = a.dest;
+  asked.paths = a.paths;
+  asked.delete_extra = a.delete_extra;
+  asked.replace = a.replace;
+  if (auto problem = host_restore_request_problem(target, asked); !problem.empty())
+    fail(exit_usage, problem);
 }
 
 /// The itemized list of a restore job's "restore.changes" event, one path a

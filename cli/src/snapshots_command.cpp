@@ -25,42 +25,6 @@ bool is_target_hash(const std::string& text) {
          });
 }
 
-/// What a snapshot's tags mean in terms of the config.
-struct snapshot_owner {
-  const site_config* site = nullptr;
-  const target_config* target = nullptr;
-};
-
-snapshot_owner owner_of(const config& cfg, const snapshot_info& s) {
-  snapshot_owner o;
-  const auto uuid = s.tag_value("site");
-  const auto hash = s.tag_value("target");
-  for (const auto& site : cfg.sites)
-    if (site.uuid == uuid) o.site = &site;
-  if (o.site)
-    for (const auto& t : o.site->targets)
-      if (t.hash == hash) o.target = &t;
-  // The hash depends on mode and path only, so another site's target with
-  // the same hash names the same path (a site renamed without a fixed uuid).
-  if (!o.target)
-    for (const auto& site : cfg.sites)
-      for (const auto& t : site.targets)
-        if (t.hash == hash && !o.target) o.target = &t;
-  return o;
-}
-
-boost::json::value string_or_null(const std::string* text) {
-  if (!text) return nullptr;
-  return boost::json::string(*text);
-}
-
-boost::json::array to_array(const std::vector<std::string>& items) {
-  boost::json::array out;
-  for (const auto& i : items)
-    out.emplace_back(i);
-  return out;
-}
-
 } // namespace
 
 void add_snapshots_command(CLI::App& app, global_options& opts, command_runner& run) {
@@ -133,31 +97,20 @@ void add_snapshots_command(CLI::App& app, global_options& opts, command_runner& 
 
       if (opts.json) {
         boost::json::array out;
-        for (const auto& s : list) {
-          auto owner = owner_of(cfg, s);
-          out.push_back(
-              {{"id", s.id},
-               {"short_id", s.short_id},
-               {"time", display_snapshot_time(s)},
-               {"site", string_or_null(owner.site ? &owner.site->name : nullptr)},
-               {"site_uuid", s.tag_value("site")},
-               {"target", string_or_null(owner.target ? &owner.target->path : nullptr)},
-               {"mode", string_or_null(owner.target ? &owner.target->mode : nullptr)},
-               {"target_hash", s.tag_value("target")},
-               {"hostname", s.hostname},
-               {"paths", to_array(s.paths)},
-               {"tags", to_array(s.tags)}});
-        }
+        for (const auto& s : list)
+          out.push_back(snapshot_json(cfg, s));
         print_json(out);
         return exit_ok;
       }
       std::cout << fmt::format("{:<10} {:<20} {:<20} {}\n", "ID", "TIME", "SITE",
                                "TARGET");
       for (const auto& s : list) {
-        auto owner = owner_of(cfg, s);
-        auto site_text = owner.site ? owner.site->name : "site=" + s.tag_value("site");
-        auto target_text =
-            owner.target ? owner.target->path : "target=" + s.tag_value("target");
+        auto j = snapshot_json(cfg, s);
+        auto site_text = j.at("site").is_null() ? "site=" + s.tag_value("site")
+                                                : std::string(j.at("site").as_string());
+        auto target_text = j.at("target").is_null()
+                               ? "target=" + s.tag_value("target")
+                               : std::string(j.at("target").as_string());
         std::cout << fmt::format("{:<10} {:<20} {:<20} {}\n", s.short_id,
                                  display_snapshot_time(s), site_text, target_text);
       }

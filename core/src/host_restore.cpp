@@ -477,6 +477,25 @@ std::string host_restore_refusal(const target_config& target) {
   return {};
 }
 
+std::string host_restore_request_problem(const target_config& target,
+                                         const host_restore_request& request,
+                                         const host_restore_option_names& names) {
+  if (!request.dest.empty() && request.dest.front() != '/')
+    return fmt::format("{} {}: give an absolute path on the edge host", names.dest,
+                       request.dest);
+  if (auto refusal = host_restore_refusal(target); !refusal.empty()) return refusal;
+  const bool database = target.mode == "sqlite_dump";
+  if (request.replace && !database)
+    return fmt::format("{} is for sqlite_dump targets ({} is a {} target)", names.replace,
+                       target.path, target.mode);
+  if (database && (request.delete_extra || !request.paths.empty()))
+    return fmt::format("{} is for directory targets; {} is a database (it goes beside "
+                       "the live one)",
+                       request.delete_extra ? names.delete_extra : names.paths,
+                       target.path);
+  return {};
+}
+
 job_outcome run_host_restore(const config& cfg, const site_config& site,
                              const host_restore_request& request, event_sink& events,
                              const cancel_token& cancel) {

@@ -478,7 +478,8 @@ expected<process_spec> restic_client::command(std::vector<std::string> args,
   spec.argv.reserve(args.size() + 1);
   spec.argv.emplace_back("restic");
   const bool reads =
-      !args.empty() && (args[0] == "cat" || args[0] == "snapshots" || args[0] == "stats");
+      !args.empty() && (args[0] == "cat" || args[0] == "snapshots" ||
+                        args[0] == "stats" || args[0] == "ls" || args[0] == "dump");
   for (auto& arg : args)
     spec.argv.push_back(std::move(arg));
   if (no_lock_ && reads) spec.argv.emplace_back("--no-lock");
@@ -930,9 +931,37 @@ expected<std::vector<snapshot_node>> restic_client::ls(const std::string& snapsh
   // Only hex ids: anything else could be read by restic as a flag.
   if (!is_hex_id(snapshot))
     return error{errc::invalid_argument, "invalid snapshot id \"" + snapshot + "\""};
-  auto r = run({"ls", "--json", snapshot}, cancel);
+  auto spec = command({"ls", "--json", snapshot});
+  if (!spec) return spec.err();
+  // A snapshot of many files lists far more than the default capture.
+  spec->capture_limit = listing_capture_limit;
+  auto r = execute(std::move(*spec), cancel, "restic ls", false);
   if (!r) return r.err();
+  if (r->out.size() >= listing_capture_limit)
+    return error{errc::tool, "restic ls: the listing of snapshot " + snapshot +
+                                 " is larger than " +
+                                 std::to_string(listing_capture_limit >> 20) + " MiB"};
   return restic_json::parse_ls(r->out);
+}
+
+expected<std::string> restic_client::dump(const std::string& snapshot,
+                                          const std::string& path, std::size_t max_bytes,
+                                          const cancel_token& cancel) const {
+  if (!is_hex_id(snapshot))
+    return error{errc::invalid_argument, "invalid snapshot id \"" + snapshot + "\""};
+  // An absolute path: restic reads nothing starting with '/' as a flag.
+  if (path.empty() || path.front() != '/' || path.find('\0') != std::string::npos)
+    return error{errc::invalid_argument, "restic dump: not an absolute path: " + path};
+  auto spec = command({"dump", snapshot, path});
+  if (!spec) return spec.err();
+  // One byte more than allowed tells a file that grew past the cap.
+  spec->capture_limit = max_bytes + 1;
+  auto r = execute(std::move(*spec), cancel, "restic dump", false);
+  if (!r) return r.err();
+  if (r->out.size() > max_bytes)
+    return error{errc::invalid_argument, "restic dump: " + path + " is larger than " +
+                                             std::to_string(max_bytes) + " bytes"};
+  return std::move(r->out);
 }
 
 expected<std::vector<snapshot_change>>

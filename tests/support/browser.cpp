@@ -2,8 +2,11 @@
 
 #include "satoru_env.hpp"
 
+#include <openssl/evp.h>
+
 #include <csignal>
 #include <fcntl.h>
+#include <fstream>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -146,6 +149,50 @@ bool browser::click(const std::string& css) {
   command("POST", "/session/" + session_ + "/element/" + id + "/click",
           boost::json::object{});
   return error_.empty();
+}
+
+int browser::count(const std::string& css) {
+  auto r = command("POST", "/session/" + session_ + "/elements",
+                   {{"using", "css selector"}, {"value", css}});
+  return r.is_array() ? static_cast<int>(r.as_array().size()) : 0;
+}
+
+std::string browser::attribute(const std::string& css, const std::string& name) {
+  auto id = element(css);
+  if (id.empty()) return {};
+  auto r =
+      command("GET", "/session/" + session_ + "/element/" + id + "/attribute/" + name);
+  return r.is_string() ? std::string(r.as_string()) : std::string{};
+}
+
+std::string browser::cookie(const std::string& name) {
+  auto r = command("GET", "/session/" + session_ + "/cookie/" + name);
+  if (!r.is_object()) return {};
+  auto* value = r.as_object().if_contains("value");
+  return value != nullptr && value->is_string() ? std::string(value->as_string())
+                                                : std::string{};
+}
+
+bool browser::screenshot(const std::string& png_file) {
+  auto r = command("GET", "/session/" + session_ + "/screenshot");
+  if (!r.is_string()) return false;
+  std::string_view text = r.as_string();
+  // EVP_DecodeBlock counts the padding as zero bytes: drop them after.
+  std::string png(text.size() / 4 * 3 + 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(png.data()),
+                          reinterpret_cast<const unsigned char*>(text.data()),
+                          static_cast<int>(text.size()));
+  if (n < 0) {
+    error_ = "screenshot: not base64";
+    return false;
+  }
+  std::size_t padding = 0;
+  for (auto it = text.rbegin(); it != text.rend() && *it == '='; ++it)
+    ++padding;
+  png.resize(static_cast<std::size_t>(n) - padding);
+  std::ofstream out(png_file, std::ios::binary | std::ios::trunc);
+  out << png;
+  return static_cast<bool>(out);
 }
 
 bool browser::wait_for_text(const std::string& css, const std::string& part,

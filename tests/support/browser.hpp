@@ -38,6 +38,15 @@ public:
   bool type(const std::string& css, const std::string& keys);
   /// Clicks the first element matching `css`.
   bool click(const std::string& css);
+  /// How many elements match the CSS selector.
+  int count(const std::string& css);
+  /// An attribute of the first element matching `css` ("" when none).
+  std::string attribute(const std::string& css, const std::string& name);
+  /// The value of the browser's cookie `name` for the page's site (HttpOnly
+  /// ones too: WebDriver sees them), "" when none.
+  std::string cookie(const std::string& name);
+  /// Saves what the window shows as a PNG file.
+  bool screenshot(const std::string& png_file);
   /// Waits until the text of `css` contains `part`; true if it did in time.
   bool wait_for_text(const std::string& css, const std::string& part,
                      std::chrono::milliseconds timeout);

@@ -6,7 +6,9 @@
 #include "satoru/web/http_text.hpp"
 #include "satoru/web/page.hpp"
 #include "satoru/web/password.hpp"
+#include "satoru/web/responses.hpp"
 #include "satoru/web/site_jobs.hpp"
+#include "satoru/web/snapshot_pages.hpp"
 #include "satoru/web/users_file.hpp"
 
 #include <boost/beast/http/field.hpp>
@@ -34,6 +36,8 @@ template <class Field> std::string_view header(const http_request& req, Field f)
 constexpr const char* csrf_header = "X-CSRF-Token";
 
 constexpr std::string_view api_prefix = "/api/v1/";
+
+} // namespace
 
 bool is_api(std::string_view path) {
   return path.substr(0, api_prefix.size()) == api_prefix;
@@ -130,11 +134,22 @@ std::optional<http_response> refuse_change(const http_request& req, const princi
   return refuse_forgery(req, who, form_token);
 }
 
+http_response queue_failure(const http_request& req, const error& why) {
+  if (why.code == errc::not_found)
+    return failure(req, http::status::not_found, why.message);
+  spdlog::error("web console: {}", why.message);
+  return failure(req, http::status::internal_server_error,
+                 "the job cannot be queued; see the daemon's log");
+}
+
+namespace {
+
 std::string_view query_of(const http_request& req) {
   return split_target({req.target().data(), req.target().size()}).second;
 }
 
-/// A positive decimal number (a job id, a limit); nullopt for anything else.
+} // namespace
+
 std::optional<std::int64_t> parse_id(std::string_view text) {
   if (text.empty() || text.size() > 18) return std::nullopt;
   std::int64_t n = 0;
@@ -145,6 +160,8 @@ std::optional<std::int64_t> parse_id(std::string_view text) {
   if (n <= 0) return std::nullopt;
   return n;
 }
+
+namespace {
 
 /// A user name as it may appear in the log: only names that could be valid.
 std::string loggable_name(const std::string& name) {
@@ -167,7 +184,8 @@ console::console(std::shared_ptr<const config> cfg, console_options options)
     : options_(options)
     , cfg_(std::move(cfg))
     , sessions_(options.sessions)
-    , limiter_(options.logins) {}
+    , limiter_(options.logins)
+    , snapshots_(std::make_shared<snapshot_pages>()) {}
 
 void console::set_config(std::shared_ptr<const config> cfg) {
   std::lock_guard lock(config_mutex_);
@@ -244,6 +262,8 @@ http_response console::handle(const http_request& req, const std::string& client
   auto auth = authenticate(req, client, now_ms);
   if (auto* refusal = std::get_if<http_response>(&auth)) return std::move(*refusal);
   const auto& who = std::get<principal>(auth);
+  if (auto answer = snapshots_->route(req, path, who, *current_config()))
+    return std::move(*answer);
   if (is_api(path)) return api(req, path, who);
   if (path == "/logout") {
     if (post) return logout(req, who);
@@ -581,13 +601,7 @@ http_response console::post_site_job(const http_request& req, const std::string&
     return failure(req, http::status::bad_request,
                    "request body: /type: must be \"backup\" or \"preflight\"");
   auto queued = queue_site_job(*current_config(), site, *type);
-  if (!queued) {
-    if (queued.err().code == errc::not_found)
-      return failure(req, http::status::not_found, queued.err().message);
-    spdlog::error("web console: {}", queued.err().message);
-    return failure(req, http::status::internal_server_error,
-                   "the job cannot be queued; see the daemon's log");
-  }
+  if (!queued) return queue_failure(req, queued.err());
   spdlog::info("web console: {} queued a {} of {} (job {})", who.name, to_string(*type),
                site, queued->id);
   boost::json::object out{{"id", queued->id},

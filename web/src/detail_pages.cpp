@@ -21,7 +21,8 @@ std::string text(const json::object& o, const char* key) {
   return html_escape(json::serialize(*v));
 }
 
-/// A `<td>` with its label for the phone layout.
+} // namespace
+
 std::string cell(const char* label, const std::string& escaped) {
   return fmt::format("<td data-label=\"{}\">{}</td>", label, escaped);
 }
@@ -30,6 +31,8 @@ std::string header_bar(const std::string& title, const std::string& user) {
   return "<header><h1>" + title + "</h1><span><a href=\"/\">Fleet</a> &middot; " +
          html_escape(user) + "</span></header>";
 }
+
+namespace {
 
 std::string job_link(const json::object& j) {
   return "<a href=\"/jobs/" + text(j, "id") + "\">" + text(j, "id") + "</a>";
@@ -62,8 +65,14 @@ std::string site_html(const json::object& site, const json::array& jobs,
           "verified</th></tr></thead><tbody>";
   for (const auto& value : site.at("targets").as_array()) {
     const auto& t = value.as_object();
-    body += "<tr>" + cell("Path", text(t, "path")) + cell("Mode", text(t, "mode")) +
-            cell("Last status", text(t, "last_status")) +
+    // The path opens the target's snapshots (snapshot_pages.cpp).
+    std::string snapshots = "/sites/" + url_encode(name) + "/targets/" +
+                            url_encode(std::string(t.at("hash").as_string())) +
+                            "/snapshots";
+    body += "<tr>" +
+            cell("Path", "<a class=\"snapshots\" href=\"" + html_escape(snapshots) +
+                             "\">" + text(t, "path") + "</a>") +
+            cell("Mode", text(t, "mode")) + cell("Last status", text(t, "last_status")) +
             cell("Bytes", text(t, "last_bytes")) + cell("Files", text(t, "last_files")) +
             cell("Last snapshot", text(t, "last_snapshot_id")) +
             cell("Last verified", text(t, "last_verified_at")) + "</tr>";

@@ -41,6 +41,26 @@ std::optional<std::string> url_decode(std::string_view text) {
   return out;
 }
 
+std::string url_encode(std::string_view text, bool keep_slashes) {
+  static constexpr char digits[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    bool plain = (u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') ||
+                 (u >= '0' && u <= '9') || u == '-' || u == '.' || u == '_' || u == '~' ||
+                 (keep_slashes && u == '/');
+    if (plain) {
+      out += c;
+    } else {
+      out += '%';
+      out += digits[u >> 4];
+      out += digits[u & 15];
+    }
+  }
+  return out;
+}
+
 std::optional<std::map<std::string, std::string>> parse_form(std::string_view text) {
   std::map<std::string, std::string> out;
   while (!text.empty()) {

@@ -5,7 +5,7 @@
 namespace satoru::web {
 
 expected<enqueue_result> queue_site_job(const config& cfg, const std::string& site,
-                                        job_type type) {
+                                        job_type type, const std::string& params) {
   bool configured = std::any_of(cfg.sites.begin(), cfg.sites.end(),
                                 [&](const site_config& s) { return s.name == site; });
   if (!configured)
@@ -19,7 +19,7 @@ expected<enqueue_result> queue_site_job(const config& cfg, const std::string& si
   if (!*row)
     return error{errc::not_found,
                  "site \"" + site + "\" is not in the database yet (reload the daemon)"};
-  return db->enqueue(type, (*row)->id);
+  return db->enqueue(type, (*row)->id, params);
 }
 
 } // namespace satoru::web

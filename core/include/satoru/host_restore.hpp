@@ -58,6 +58,24 @@ inline constexpr const char* restore_changes_step = "restore.changes";
 /// before it queues a job and by the job itself.
 std::string host_restore_refusal(const target_config& target);
 
+/// What the options of a restore back to the edge host are called where
+/// they were given (the CLI's flags, the API's fields), for the messages.
+struct host_restore_option_names {
+  const char* paths = "--path";
+  const char* dest = "--dest";
+  const char* delete_extra = "--delete";
+  const char* replace = "--replace";
+};
+
+/// Why `request` cannot be queued for `target` ("" when it can):
+/// host_restore_refusal(), a `dest` that is not absolute, `replace` for a
+/// folder, `delete_extra` or `paths` for a database. Messages name the
+/// options as `names` says. Checked by the CLI and the web console before
+/// they queue the job.
+std::string host_restore_request_problem(const target_config& target,
+                                         const host_restore_request& request,
+                                         const host_restore_option_names& names = {});
+
 /// Runs one attempt of a restore job of `site`: finds the snapshot, checks
 /// disk_min_free for the scratch folder, restores into it, then for a
 /// directory target pushes it with `rsync -aH --numeric-ids -i` (a dry run

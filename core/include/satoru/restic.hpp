@@ -234,7 +234,8 @@ public:
     events_ = events;
     target_ = std::move(target);
   }
-  /// Reads (`cat config`, `snapshots`, `stats`) take no lock from now on.
+  /// Reads (`cat config`, `snapshots`, `stats`, `ls`, `dump`) take no lock
+  /// from now on.
   /// For background readers such as the metrics refresh: a reader killed
   /// with the daemon then leaves no lock behind, and it never makes an
   /// exclusive retention wait. Its numbers may be off while a prune runs,
@@ -272,6 +273,12 @@ public:
   /// order (depth first, names sorted).
   expected<std::vector<snapshot_node>> ls(const std::string& snapshot,
                                           const cancel_token& cancel = {}) const;
+  /// The bytes of one file of a snapshot (`restic dump ID PATH`, `path`
+  /// absolute inside the snapshot), at most `max_bytes` of them (more is an
+  /// invalid_argument error): held in memory, so callers cap it.
+  expected<std::string> dump(const std::string& snapshot, const std::string& path,
+                             std::size_t max_bytes,
+                             const cancel_token& cancel = {}) const;
   /// What changed between two snapshots (`restic diff --json A B`).
   expected<std::vector<snapshot_change>> diff(const std::string& from,
                                               const std::string& to,

@@ -20,6 +20,8 @@
 
 namespace satoru::web {
 
+class snapshot_pages;
+
 using http_request = boost::beast::http::request<boost::beast::http::string_body>;
 using http_response = boost::beast::http::response<boost::beast::http::string_body>;
 
@@ -118,6 +120,8 @@ private:
   std::shared_ptr<const config> cfg_;
   session_store sessions_;
   login_limiter limiter_;
+  /// /sites/{site}/targets/{hash}/… and its API (snapshot_pages.hpp).
+  std::shared_ptr<snapshot_pages> snapshots_;
 };
 
 } // namespace satoru::web

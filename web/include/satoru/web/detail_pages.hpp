@@ -8,6 +8,13 @@
 
 namespace satoru::web {
 
+/// A `<td>` with its label for the phone layout (`escaped` is HTML already).
+std::string cell(const char* label, const std::string& escaped);
+
+/// The pages' title bar: `title` (HTML already), a link to the fleet and
+/// the user's name.
+std::string header_bar(const std::string& title, const std::string& user);
+
 /// The site page, from the site's and its recent jobs' JSON (the API's
 /// own answers): its targets with mode, last status, bytes, files, last
 /// snapshot and last verification, its recent jobs, and for operators

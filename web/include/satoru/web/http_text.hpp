@@ -10,6 +10,11 @@ namespace satoru::web {
 /// Decodes %XX escapes and '+' (as a space); nullopt on a broken escape.
 std::optional<std::string> url_decode(std::string_view text);
 
+/// Percent-encodes every byte but the unreserved ones (A-Z a-z 0-9 - . _ ~),
+/// and '/' too unless `keep_slashes`: any bytes (a file name that is not
+/// UTF-8 included) become a safe part of a URL that url_decode() restores.
+std::string url_encode(std::string_view text, bool keep_slashes = false);
+
 /// "a=1&b=x+y" (a form body or a query string) as name -> value; the last
 /// of repeated names wins; nullopt when an escape is broken.
 std::optional<std::map<std::string, std::string>> parse_form(std::string_view text);

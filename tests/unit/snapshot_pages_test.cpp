@@ -1,0 +1,245 @@
+// The snapshot pages without restic or sockets: paths from the browser are
+// checked before anything runs, the tree of a snapshot is listed once and
+// then served from memory, and hostile names stay text.
+#include "satoru/web/http_text.hpp"
+#include "satoru/web/snapshot_pages.hpp"
+
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+namespace {
+
+using namespace satoru::web;
+namespace http = boost::beast::http;
+
+const std::string snapshot_id(64, 'a');
+
+/// A repository of one snapshot, counting what the pages ask restic for.
+struct fake_repository {
+  int snapshots_calls = 0, ls_calls = 0, dump_calls = 0;
+  std::vector<std::string> dumped;
+
+  snapshot_source source(const satoru::site_config& site,
+                         const satoru::target_config& target) {
+    snapshot_source s;
+    s.snapshots = [this, site, target](const satoru::config&,
+                                       const std::vector<std::string>&) {
+      ++snapshots_calls;
+      satoru::snapshot_info info;
+      info.id = snapshot_id;
+      info.short_id = snapshot_id.substr(0, 8);
+      info.time = "2026-11-28T03:04:05Z";
+      info.hostname = "satoru";
+      info.tags = satoru::snapshot_tags(site.uuid, target.hash);
+      return satoru::expected<std::vector<satoru::snapshot_info>>(
+          std::vector<satoru::snapshot_info>{info});
+    };
+    s.ls = [this](const satoru::config&, const std::string&) {
+      ++ls_calls;
+      auto node = [](std::string path, std::string type, std::int64_t size) {
+        satoru::snapshot_node n;
+        n.path = std::move(path);
+        n.type = std::move(type);
+        n.size = size;
+        n.mode = 0644;
+        return n;
+      };
+      return satoru::expected<std::vector<satoru::snapshot_node>>(
+          std::vector<satoru::snapshot_node>{
+              node("/a.txt", "file", 1), node("/sub", "dir", 0),
+              node("/sub/b.txt", "file", 2), node("/sub/<script>alert(1)<", "dir", 0),
+              node("/sub/<script>alert(1)</script>.txt", "file", 3),
+              node("/sub/a\"quote'.txt", "file", 4), node("/sub/\xff\xfe", "file", 5),
+              node("/huge.bin", "file", std::int64_t{1} << 40)});
+    };
+    s.dump = [this](const satoru::config&, const std::string&, const std::string& path,
+                    std::size_t) {
+      ++dump_calls;
+      dumped.push_back(path);
+      return satoru::expected<std::string>(std::string("bytes of ") + path);
+    };
+    return s;
+  }
+};
+
+class SnapshotPages : public ::testing::Test {
+protected:
+  SnapshotPages() {
+    satoru::site_config site;
+    site.name = "store-berlin-01";
+    site.uuid = "0b0e7f8e-0000-5000-8000-000000000001";
+    satoru::target_config target;
+    target.mode = "directory";
+    target.path = "/srv/<b>data</b>";
+    target.hash = "0123456789abcdef";
+    site.targets.push_back(target);
+    cfg_.sites.push_back(site);
+    cfg_.database_path = "/nonexistent/satoru.db";
+    pages_ = std::make_unique<snapshot_pages>(repo_.source(site, target));
+  }
+
+  http_response get(const std::string& target, const principal& who) {
+    http_request req{http::verb::get, target, 11};
+    req.set(http::field::host, "127.0.0.1:9465");
+    auto [path, query] = split_target(target);
+    auto res = pages_->route(req, path, who, cfg_);
+    EXPECT_TRUE(res.has_value()) << target;
+    return res ? *res : http_response{};
+  }
+
+  const std::string base_ = "/sites/store-berlin-01/targets/0123456789abcdef";
+  const principal viewer_{"vic", role::viewer, false, "csrf-of-vic"};
+  const principal operator_{"ana", role::operator_, false, "csrf-of-ana"};
+  satoru::config cfg_;
+  fake_repository repo_;
+  std::unique_ptr<snapshot_pages> pages_;
+};
+
+TEST(SnapshotPathParameter, TakesRelativePathsAndRefusesTraversal) {
+  EXPECT_EQ(*snapshot_path_parameter(""), "");
+  EXPECT_EQ(*snapshot_path_parameter("etc/app.conf"), "etc/app.conf");
+  EXPECT_EQ(*snapshot_path_parameter("etc/"), "etc");
+  EXPECT_EQ(*snapshot_path_parameter("<script>alert(1)</script>.txt"),
+            "<script>alert(1)</script>.txt");
+  EXPECT_EQ(*snapshot_path_parameter("\xff\xfe"), "\xff\xfe");
+  for (const std::string& bad :
+       std::vector<std::string>{"/etc/passwd", "..", "../x", "a/../../b", "a/./b", "a//b",
+                                ".", "a\\..\\b", std::string("a\0b", 3), "a\nb", "//"}) {
+    auto r = snapshot_path_parameter(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.err().code, satoru::errc::invalid_argument);
+    EXPECT_EQ(r.err().message.rfind("?path: ", 0), 0u) << r.err().message;
+  }
+}
+
+TEST(AttachmentHeader, GivesASafeNameAndTheUtf8OneBeside) {
+  EXPECT_EQ(attachment_header("orders.csv"), "attachment; filename=\"orders.csv\"");
+  EXPECT_EQ(attachment_header("a\"quote'.txt"),
+            "attachment; filename=\"a_quote_.txt\"; filename*=UTF-8''a%22quote%27.txt");
+  EXPECT_EQ(attachment_header("caf\xc3\xa9.txt"),
+            "attachment; filename=\"caf__.txt\"; filename*=UTF-8''caf%C3%A9.txt");
+  EXPECT_EQ(attachment_header("\xff\xfe"), "attachment; filename=\"__\"");
+  EXPECT_EQ(attachment_header(".."), "attachment; filename=\"download\"");
+}
+
+TEST(TreeCache, KeepsTheSnapshotsUsedLastWithinItsBounds) {
+  tree_cache cache(2, 10);
+  auto entry = [](std::string id, std::size_t n) {
+    tree_cache::entry e;
+    e.snapshot.id = std::move(id);
+    e.nodes = std::make_shared<const std::vector<satoru::snapshot_node>>(n);
+    return e;
+  };
+  cache.put(entry("a", 3));
+  cache.put(entry("b", 3));
+  ASSERT_TRUE(cache.find("a")); // now used last: "b" goes first
+  cache.put(entry("c", 3));
+  EXPECT_TRUE(cache.find("a"));
+  EXPECT_FALSE(cache.find("b"));
+  EXPECT_TRUE(cache.find("c"));
+  cache.put(entry("d", 9)); // 9 entries: only it fits
+  EXPECT_EQ(cache.size(), 1u);
+  EXPECT_TRUE(cache.find("d"));
+  cache.put(entry("e", 11)); // larger than the bound: served once, not kept
+  EXPECT_FALSE(cache.find("e"));
+  EXPECT_TRUE(cache.find("d"));
+}
+
+TEST_F(SnapshotPages, OpeningAnotherFolderOfASnapshotRunsNoRestic) {
+  auto root = get(base_ + "/snapshots/" + snapshot_id + "/tree?format=json", viewer_);
+  ASSERT_EQ(root.result(), http::status::ok) << root.body();
+  auto listed = boost::json::parse(root.body()).as_array();
+  ASSERT_EQ(listed.size(), 3u) << root.body(); // a.txt, sub, huge.bin: one level
+  EXPECT_EQ(listed.at(1).at("path"), "sub");
+  EXPECT_EQ(listed.at(1).at("type"), "dir");
+  EXPECT_EQ(listed.at(0).at("mode"), "0644");
+  EXPECT_EQ(repo_.ls_calls, 1);
+  int snapshots_before = repo_.snapshots_calls;
+
+  auto sub = get(base_ + "/snapshots/" + snapshot_id + "/tree?path=sub", viewer_);
+  ASSERT_EQ(sub.result(), http::status::ok) << sub.body();
+  EXPECT_EQ(repo_.ls_calls, 1) << "the second folder came from the cache";
+  EXPECT_EQ(repo_.snapshots_calls, snapshots_before) << "no restic snapshots either";
+  EXPECT_NE(sub.body().find("b.txt"), std::string::npos);
+}
+
+TEST_F(SnapshotPages, HostileNamesAreText) {
+  auto sub = get(base_ + "/snapshots/" + snapshot_id + "/tree?path=sub", operator_);
+  ASSERT_EQ(sub.result(), http::status::ok) << sub.body();
+  const auto& body = sub.body();
+  EXPECT_EQ(body.find("<script>"), std::string::npos) << body;
+  EXPECT_EQ(body.find("<b>data"), std::string::npos) << body;
+  // A '/' cannot be in a name: "<script>alert(1)</script>.txt" is the
+  // folder "<script>alert(1)<" holding "script>.txt".
+  EXPECT_NE(body.find("&lt;script&gt;alert(1)&lt;/"), std::string::npos) << body;
+  EXPECT_NE(body.find("a&quot;quote&#39;.txt"), std::string::npos);
+  // Links carry the names percent-encoded, so any bytes come back as they were.
+  EXPECT_NE(body.find("download?path=sub%2F%FF%FE"), std::string::npos) << body;
+  EXPECT_NE(body.find("tree?path=sub%2F%3Cscript%3Ealert%281%29%3C"), std::string::npos);
+}
+
+TEST_F(SnapshotPages, DownloadsOnlyRegularFilesOfTheListing) {
+  auto ok =
+      get(base_ + "/snapshots/" + snapshot_id + "/download?path=sub%2Fb.txt", viewer_);
+  ASSERT_EQ(ok.result(), http::status::ok) << ok.body();
+  EXPECT_EQ(ok.body(), "bytes of /sub/b.txt");
+  EXPECT_EQ(ok[http::field::content_disposition], "attachment; filename=\"b.txt\"");
+  EXPECT_EQ(ok[http::field::content_type], "application/octet-stream");
+  ASSERT_EQ(repo_.dump_calls, 1);
+
+  for (std::string bad : {"..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "sub%2F..%2Fa.txt",
+                          "a.txt%00", "sub%5C..%5Ca.txt", ""}) {
+    auto refused =
+        get(base_ + "/snapshots/" + snapshot_id + "/download?path=" + bad, viewer_);
+    EXPECT_EQ(refused.result(), http::status::bad_request) << bad << refused.body();
+  }
+  auto missing =
+      get(base_ + "/snapshots/" + snapshot_id + "/download?path=etc%2Fpasswd", viewer_);
+  EXPECT_EQ(missing.result(), http::status::not_found) << missing.body();
+  auto folder = get(base_ + "/snapshots/" + snapshot_id + "/download?path=sub", viewer_);
+  EXPECT_EQ(folder.result(), http::status::bad_request) << folder.body();
+  auto huge =
+      get(base_ + "/snapshots/" + snapshot_id + "/download?path=huge.bin", viewer_);
+  EXPECT_EQ(huge.result(), http::status::unprocessable_entity) << huge.body();
+  EXPECT_EQ(repo_.dump_calls, 1) << "restic dump ran for none of them";
+  auto other = get(base_ + "/snapshots/" + std::string(64, 'b') + "/tree", viewer_);
+  EXPECT_EQ(other.result(), http::status::not_found) << other.body();
+}
+
+TEST_F(SnapshotPages, OnlyOperatorsRestoreAndOnlyWithTheirCsrfToken) {
+  auto post = [&](const principal& who, const std::string& body) {
+    http_request req{http::verb::post, base_ + "/restores", 11};
+    req.set(http::field::host, "127.0.0.1:9465");
+    req.set(http::field::content_type, "application/x-www-form-urlencoded");
+    req.body() = body;
+    req.prepare_payload();
+    return *pages_->route(req, base_ + "/restores", who, cfg_);
+  };
+  EXPECT_EQ(post(viewer_, "csrf=csrf-of-vic&snapshot=" + snapshot_id).result(),
+            http::status::forbidden);
+  EXPECT_EQ(post(operator_, "csrf=wrong&snapshot=" + snapshot_id).result(),
+            http::status::forbidden);
+  auto traversal = post(operator_, "csrf=csrf-of-ana&path=..%2Fx");
+  EXPECT_EQ(traversal.result(), http::status::bad_request) << traversal.body();
+  auto viewer_tree = get(base_ + "/snapshots/" + snapshot_id + "/tree", viewer_);
+  EXPECT_EQ(viewer_tree.body().find("form class=\"restore\""), std::string::npos);
+  auto operator_tree = get(base_ + "/snapshots/" + snapshot_id + "/tree", operator_);
+  EXPECT_NE(operator_tree.body().find("form class=\"restore\""), std::string::npos);
+}
+
+TEST_F(SnapshotPages, UnknownSitesAndTargetsAreNamed) {
+  auto site = get("/api/v1/sites/nowhere/targets/0123456789abcdef/snapshots", viewer_);
+  EXPECT_EQ(site.result(), http::status::not_found);
+  EXPECT_NE(site.body().find("no site \\\"nowhere\\\""), std::string::npos)
+      << site.body();
+  auto target = get("/api/v1/sites/store-berlin-01/targets/ffff/snapshots", viewer_);
+  EXPECT_EQ(target.result(), http::status::not_found);
+  EXPECT_NE(target.body().find("no target with hash \\\"ffff\\\""), std::string::npos)
+      << target.body();
+  http_request req{http::verb::get, "/sites/store-berlin-01", 11};
+  EXPECT_FALSE(pages_->route(req, "/sites/store-berlin-01", viewer_, cfg_))
+      << "the site page is not one of these routes";
+}
+
+} // namespace
