@@ -132,8 +132,8 @@ void fill_database(const config& cfg) {
   exec(h, "COMMIT");
 }
 
-http_request request(const std::string& target, const std::string& cookie) {
-  http_request req{http::verb::get, target, 11};
+web::http_request request(const std::string& target, const std::string& cookie) {
+  web::http_request req{http::verb::get, target, 11};
   req.set(http::field::host, "127.0.0.1:9465");
   if (!cookie.empty()) req.set(http::field::cookie, cookie);
   return req;
@@ -147,13 +147,13 @@ struct timing {
 
 /// (a): the routes' server time in this process.
 std::vector<timing> time_routes(const params& p, const config& cfg) {
-  web::console routes(std::make_shared<const config>(cfg));
-  http_request login{http::verb::post, "/login", 11};
+  web::console console(std::make_shared<const config>(cfg));
+  web::http_request login{http::verb::post, "/login", 11};
   login.set(http::field::host, "127.0.0.1:9465");
   login.set(http::field::content_type, "application/x-www-form-urlencoded");
   login.body() = "user=bench&password=bench+password";
   login.prepare_payload();
-  auto res = routes.handle(login, "127.0.0.1", satoru::now_ms());
+  auto res = console.handle(login, "127.0.0.1", satoru::now_ms());
   if (res.result() != http::status::see_other) die("cannot log in: " + res.body());
   std::string cookie(res[http::field::set_cookie]);
   cookie = cookie.substr(0, cookie.find(';'));
@@ -165,7 +165,7 @@ std::vector<timing> time_routes(const params& p, const config& cfg) {
     for (int i = -3; i < p.requests; ++i) {
       auto req = request(route, cookie);
       auto t0 = clock_type::now();
-      auto answer = routes.handle(req, "127.0.0.1", satoru::now_ms());
+      auto answer = console.handle(req, "127.0.0.1", satoru::now_ms());
       auto t1 = clock_type::now();
       if (answer.result() != http::status::ok)
         die(fmt::format("{}: {} {}", route, answer.result_int(), answer.body()));

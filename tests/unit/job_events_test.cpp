@@ -90,5 +90,5 @@ TEST(JobEventStream, ResumesAfterTheLastEventIdOfAReconnect) {
   EXPECT_EQ(rest->text.find("\"message\":\"first\""), std::string::npos) << rest->text;
   EXPECT_NE(rest->text.find("id: " + std::to_string(second) + "\n"), std::string::npos)
       << rest->text;
-  EXPECT_EQ(count(rest->text, "event: event\n"), count(all->text, "event: event\n") - 1);
+  EXPECT_EQ(count(rest->text, "event: event\n"), 1u) << "only the one after it";
 }

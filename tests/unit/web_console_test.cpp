@@ -399,7 +399,8 @@ protected:
     auto res = send(http::verb::get, "/?format=json&" + query, "", cookie);
     EXPECT_EQ(res.result(), http::status::ok) << query << ": " << res.body();
     std::vector<std::string> out;
-    for (const auto& site : boost::json::parse(res.body()).at("sites").as_array())
+    auto fleet = boost::json::parse(res.body());
+    for (const auto& site : fleet.at("sites").as_array())
       out.emplace_back(site.at("name").as_string());
     return out;
   }
