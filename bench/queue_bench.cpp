@@ -22,6 +22,8 @@
 #include "satoru/metrics.hpp"
 #include "satoru/store.hpp"
 
+#include "bench_support.hpp"
+
 #include <caf/all.hpp>
 #include <fmt/format.h>
 #include <spdlog/sinks/basic_file_sink.h>
@@ -63,6 +65,7 @@ extern char** environ;
 namespace fs = std::filesystem;
 using namespace satoru;
 using namespace satoru::actors;
+using namespace satoru::bench;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
@@ -85,11 +88,6 @@ struct params {
   std::string work_root; ///< where temp folders go ($TMPDIR or /tmp)
 };
 
-[[noreturn]] void die(const std::string& why) {
-  std::cerr << "satoru_queue_bench: " << why << "\n";
-  std::exit(1);
-}
-
 template <class T> T must(expected<T> r, const char* what) {
   if (!r) die(fmt::format("{}: {}", what, r.err().message));
   return std::move(*r);
@@ -99,61 +97,12 @@ void must(expected<void> r, const char* what) {
   if (!r) die(fmt::format("{}: {}", what, r.err().message));
 }
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  auto n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 std::string join(const std::vector<double>& v, const char* fmt_spec) {
   std::string out;
   for (auto x : v)
     out += (out.empty() ? "" : " ") + fmt::format(fmt::runtime(fmt_spec), x);
   return out;
 }
-
-/// Folders to remove when the process ends, also through die() (std::exit
-/// skips the destructors of locals).
-std::vector<std::string>& pending_removals() {
-  static std::vector<std::string> paths;
-  return paths;
-}
-
-void remove_pending() {
-  if (std::getenv("SATORU_KEEP_TMP")) return;
-  std::error_code ec;
-  for (const auto& p : pending_removals())
-    fs::remove_all(p, ec);
-  pending_removals().clear();
-}
-
-/// A private temporary folder, removed at the end of its scope (or at exit).
-class temp_dir {
-public:
-  explicit temp_dir(const std::string& root, const std::string& prefix) {
-    std::string templ = root + "/" + prefix + "-XXXXXX";
-    std::vector<char> buf(templ.begin(), templ.end());
-    buf.push_back('\0');
-    if (!::mkdtemp(buf.data()))
-      die("mkdtemp failed: " + std::string{std::strerror(errno)});
-    path_ = buf.data();
-    pending_removals().push_back(path_);
-  }
-  ~temp_dir() {
-    auto& p = pending_removals();
-    p.erase(std::remove(p.begin(), p.end(), path_), p.end());
-    std::error_code ec;
-    if (!std::getenv("SATORU_KEEP_TMP")) fs::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
-private:
-  std::string path_;
-};
 
 std::vector<site_config> make_sites(int n) {
   std::vector<site_config> out;
@@ -337,8 +286,9 @@ run_result run_runtime(const params& p, const std::string& dir, bool trace) {
     caf::actor_system sys{sys_cfg};
     std::shared_ptr<store> shared{std::move(db)};
     // Detached, as runtime_host spawns it in the daemon.
-    auto store_handle = sys.spawn<caf::detached>(
-        store_behavior, shared, ctx.owner, std::string{}, ctx.max_recoveries, ctx.lease_ms);
+    auto store_handle =
+        sys.spawn<caf::detached>(store_behavior, shared, ctx.owner, std::string{},
+                                 ctx.max_recoveries, ctx.lease_ms);
     site_factory factory = [](caf::local_actor* parent, const site_config&) {
       return parent->spawn<caf::linked>(noop_site);
     };
@@ -366,68 +316,15 @@ run_result run_runtime(const params& p, const std::string& dir, bool trace) {
 
 // -- (c) resident memory of an idle daemon ----------------------------------------
 
-int free_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-    die("bind for a free port");
-  socklen_t len = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
-
 /// True when GET /metrics on 127.0.0.1:port answers 200; the body size in *bytes.
 bool metrics_answer(int port, std::size_t* bytes) {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  timeval tv{2, 0};
-  ::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(s);
-    return false;
-  }
-  std::string req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  if (::send(s, req.data(), req.size(), MSG_NOSIGNAL) < 0) {
-    ::close(s);
-    return false;
-  }
-  std::string resp;
-  char buf[65536];
-  for (;;) {
-    auto n = ::recv(s, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    resp.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(s);
+  auto resp = http_exchange(port, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
   bool ok = resp.rfind("HTTP/1.", 0) == 0 && resp.find(" 200 ") != std::string::npos;
   if (ok && bytes) {
     auto body = resp.find("\r\n\r\n");
     *bytes = body == std::string::npos ? 0 : resp.size() - body - 4;
   }
   return ok;
-}
-
-/// Fields of /proc/PID/status in kB (VmRSS, RssAnon, RssFile, VmHWM) and Threads.
-std::map<std::string, long> proc_status(pid_t pid) {
-  std::map<std::string, long> out;
-  std::ifstream in{fmt::format("/proc/{}/status", pid)};
-  std::string line;
-  while (std::getline(in, line)) {
-    auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    auto key = line.substr(0, colon);
-    if (key == "VmRSS" || key == "RssAnon" || key == "RssFile" || key == "RssShmem" ||
-        key == "VmHWM" || key == "Threads" || key == "VmSize")
-      out[key] = std::strtol(line.c_str() + colon + 1, nullptr, 10);
-  }
-  return out;
 }
 
 /// Sums Rss of /proc/PID/smaps by mapping kind: heap, thread stacks and
@@ -464,13 +361,6 @@ struct daemon_sample {
   std::size_t metrics_bytes = 0; ///< size of the /metrics page
   std::vector<std::pair<std::string, long>> mappings;
 };
-
-void write_file(const std::string& path, const std::string& text, mode_t mode = 0600) {
-  std::ofstream out{path};
-  out << text;
-  out.close();
-  ::chmod(path.c_str(), mode);
-}
 
 /// A config with `n` sites, each with a directory and a sqlite_dump target,
 /// pointing at a closed port (127.0.0.1:1); every interval 0 so nothing runs.
@@ -509,29 +399,13 @@ daemon_sample measure_daemon(const params& p, int n_sites) {
   write_file(dir / "id_ed25519", "not a key: the sites are never contacted\n");
   write_file(dir / "known_hosts", "");
   auto log = dir / "daemon.log";
-
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::string config_flag = "--config=" + (dir / "satoru.json");
-  std::vector<char*> argv{const_cast<char*>(p.satoru.c_str()),
-                          const_cast<char*>(config_flag.c_str()),
-                          const_cast<char*>("daemon"), nullptr};
-  pid_t pid = 0;
   auto t0 = clock_type::now();
-  if (int rc = posix_spawn(&pid, p.satoru.c_str(), &fa, nullptr, argv.data(), environ);
-      rc != 0)
-    die(fmt::format("cannot start {}: {}", p.satoru, std::strerror(rc)));
-  posix_spawn_file_actions_destroy(&fa);
+  pid_t pid = spawn_daemon(p.satoru, dir / "satoru.json", log);
 
   daemon_sample s;
   bool ready = false;
   while (clock_type::now() - t0 < std::chrono::seconds{120}) {
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
+    if (exited(pid)) {
       std::ifstream in{log};
       std::stringstream text;
       text << in.rdbuf();
@@ -558,19 +432,7 @@ daemon_sample measure_daemon(const params& p, int n_sites) {
     s.threads = st["Threads"];
     s.mappings = rss_by_mapping(pid);
   }
-  ::kill(pid, SIGTERM);
-  int status = 0;
-  bool exited = false;
-  for (int i = 0; i < 300 && !exited; ++i) {
-    if (::waitpid(pid, &status, WNOHANG) == pid)
-      exited = true;
-    else
-      std::this_thread::sleep_for(std::chrono::milliseconds{50});
-  }
-  if (!exited) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-  }
+  stop_daemon(pid);
   if (!ready)
     die(fmt::format("satoru daemon ({} sites) never answered /metrics", n_sites));
   return s;
@@ -673,6 +535,7 @@ params parse_args(int argc, char** argv) {
 } // namespace
 
 int main(int argc, char** argv) {
+  program = "satoru_queue_bench";
   pending_removals(); // constructed before the handler is registered, so it outlives it
   std::atexit(remove_pending);
   auto p = parse_args(argc, argv);

@@ -2,6 +2,7 @@
 
 #include "satoru/actors/runtime_host.hpp"
 #include "satoru/files.hpp"
+#include "satoru/freshness.hpp"
 #include "satoru/metrics.hpp"
 #include "satoru/repository_ops.hpp"
 #include "satoru/restic.hpp"
@@ -51,8 +52,7 @@ void publish_sites(metrics& m, const config& cfg, store& db) {
     if (auto row = db.get_sync_state(check_state_key(which)); row && !row->status.empty())
       m.set_check_result(which, row->status == "success", row->last_success_at);
   for (const auto& s : cfg.sites)
-    m.set_site_backup_interval(
-        s.name, static_cast<std::int64_t>(cfg.site_scan_interval_hours) * 3600);
+    m.set_site_backup_interval(s.name, site_backup_interval_ms(cfg) / 1000);
   if (auto rows = db.list_sites())
     for (const auto& s : *rows) {
       m.set_site_health(s.name, s.health);
@@ -150,7 +150,7 @@ void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run
       }
       exposer->RegisterCollectable(m->registry());
       // The web console (docs/console.md) on its own threads, when configured.
-      auto console = web::web_console::start(cfg);
+      auto console = web::web_console::start(cfg, m);
       if (!console) fail(exit_failed, console.err().message);
 
       auto owner = make_owner_id();

@@ -1,5 +1,7 @@
 #include "cli_context.hpp"
 
+#include "satoru/repository_ops.hpp"
+
 #include <optional>
 
 namespace satoru::cli {
@@ -29,10 +31,8 @@ void add_repository_job_command(CLI::App& app, global_options& opts, command_run
     run = [&, wait, offsite, local_type, offsite_type]() -> int {
       auto cfg = load_config_or_exit(opts);
       const auto type = *offsite ? *offsite_type : local_type;
-      if (uses_offsite(type) && !cfg.restic_b2_repository)
-        fail(exit_usage, cfg.file +
-                             ": /restic_b2_repository: not set; there is no off-site "
-                             "repository");
+      if (auto ok = check_repository_job(cfg, type); !ok)
+        fail(exit_usage, ok.err().message);
       auto db = open_store_or_exit(cfg);
       return queue_job(cfg, db, type, 0, "a " + std::string{to_string(type)} + " job",
                        *wait, opts.json);

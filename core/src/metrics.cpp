@@ -1,5 +1,7 @@
 #include "satoru/metrics.hpp"
 
+#include "satoru/time.hpp"
+
 #include <map>
 
 #include <prometheus/text_serializer.h>
@@ -288,10 +290,23 @@ void metrics::add_data_added(const std::string& site, std::int64_t bytes) {
 
 void metrics::set_site_snapshots(const std::string& site, std::int64_t snapshots) {
   site_snapshots_.Add({{"site", site}}).Set(static_cast<double>(snapshots));
+  std::lock_guard lock(figures_mutex_);
+  snapshots_by_site_[site] = snapshots;
 }
 
 void metrics::set_repository_size(std::int64_t bytes) {
   repository_size_.Add({}).Set(static_cast<double>(bytes));
+  std::lock_guard lock(figures_mutex_);
+  size_ = bytes;
+  size_at_ = now_ms();
+}
+
+repository_figures metrics::last_repository_figures() const {
+  std::lock_guard lock(figures_mutex_);
+  repository_figures out{size_, 0, size_at_};
+  for (const auto& [site, n] : snapshots_by_site_)
+    out.snapshots += n;
+  return out;
 }
 
 void metrics::add_snapshots_removed(std::int64_t snapshots) {

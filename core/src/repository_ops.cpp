@@ -414,6 +414,23 @@ std::vector<std::string> clear_dead_locks_at_start(const config& cfg, bool offsi
   return lines;
 }
 
+expected<void> check_repository_job(const config& cfg, job_type type) {
+  if (is_site_job(type))
+    return error{errc::invalid_argument, std::string(to_string(type)) +
+                                             " is a job of a site, not of a repository"};
+  if (uses_offsite(type) && !cfg.restic_b2_repository)
+    return error{errc::invalid_argument,
+                 cfg.file +
+                     ": /restic_b2_repository: not set; there is no off-site repository"};
+  return {};
+}
+
+expected<enqueue_result> queue_repository_job(const config& cfg, store& db,
+                                              job_type type) {
+  if (auto ok = check_repository_job(cfg, type); !ok) return ok.err();
+  return db.enqueue(type, 0);
+}
+
 repository_overview inspect_repository(const config& cfg, std::int64_t since_ms,
                                        const cancel_token& cancel) {
   repository_overview out;

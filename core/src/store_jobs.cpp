@@ -671,6 +671,21 @@ store::list_progress(std::optional<std::int64_t> job_id) {
   }
 }
 
+expected<std::vector<std::pair<std::int64_t, std::int64_t>>>
+store::last_job_created_by_site(job_type type) {
+  // The newest job by id, as last_job_of_type() picks it; jobs_of_site
+  // (site_id, id) serves the grouping.
+  SATORU_PREPARE(q, impl_->db.get(),
+                 "SELECT j.site_id, j.created_at FROM jobs j JOIN (SELECT MAX(id) AS id "
+                 "FROM jobs WHERE type = ? AND site_id IS NOT NULL GROUP BY site_id) l "
+                 "ON l.id = j.id");
+  q.bind(1, to_string(type));
+  std::vector<std::pair<std::int64_t, std::int64_t>> out;
+  while (q.step() == SQLITE_ROW)
+    out.emplace_back(q.int64(0), q.int64(1));
+  return out;
+}
+
 expected<std::vector<std::pair<std::string, std::int64_t>>> store::pending_retries() {
   SATORU_PREPARE(
       q, impl_->db.get(),

@@ -1,7 +1,10 @@
 // The web console served by a real daemon: a user made with
 // `satoru web-user add` (password on stdin) logs in over HTTP and reads the
 // fleet after a real backup; check-config refuses a console reachable
-// beyond loopback without TLS.
+// beyond loopback without TLS; the fleet sorts, filters and searches; the
+// repository page shows retention and the off-site copy and syncs for operators.
+#include "openapi_check.hpp"
+#include "rclone_server.hpp"
 #include "satoru_env.hpp"
 #include "web_client.hpp"
 
@@ -291,4 +294,213 @@ TEST_F(WebConsole, ServesHttpsAndQueuesAJobForAnApiTokenUntilItIsRemoved) {
   auto check = env.run({"check-config"});
   EXPECT_EQ(check.exit_code, 2);
   EXPECT_TRUE(contains(check.err, env.config_path() + ": /web_tls_key: ")) << check.err;
+}
+
+/// One daemon for the fleet and repository tests: "store-berlin-01" backed
+/// up (ok), "store-hamburg-02" whose host refuses connections (failed) and
+/// "Lager-Koeln" that never ran (unknown); a retention job ran; the
+/// off-site repository is rclone's REST server, the stand-in for B2. Set
+/// up once: the backups, the prune and the daemon's start are the slow part.
+class WebConsoleFleetAndRepository : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    env_ = std::make_unique<satoru_env>();
+    host_ = std::make_unique<edge_host>(env_->path("edge"));
+    ASSERT_TRUE(host_->running());
+    remote_ = std::make_unique<rclone_server>();
+    ASSERT_TRUE(remote_->start(env_->path("b2"))) << remote_->last_error();
+    auto& env = *env_;
+    host_->write_file(host_->remote_root() + "/data/a", "a");
+    env.add_site("store-berlin-01", *host_,
+                 {{"directory", host_->remote_root() + "/data"}});
+    int closed = free_port();
+    env.add_site_at("store-hamburg-02", *host_, closed, {{"directory", "/srv"}});
+    env.add_site_at("Lager-Koeln", *host_, closed, {{"directory", "/srv"}});
+    port_ = free_port();
+    env.config["web_listen"] = "127.0.0.1:" + std::to_string(port_);
+    env.config["web_users_file"] = "web-users.json";
+    // The off-site repository's URL with a password in it: never shown.
+    auto url = remote_->url();
+    env.config["restic_b2_repository"] =
+        url.replace(url.find("http://") + 7, 0, "satoru:s3cret@") + "fleet";
+    env.config["site_scan_interval_hours"] = 0; // nothing runs unasked
+    env.config["retry_max_attempts"] = 1;
+    env.write_config();
+    ASSERT_EQ(add_web_user(env, "ana", "correct horse battery", "operator").exit_code, 0);
+    ASSERT_EQ(add_web_user(env, "vic", "correct horse battery").exit_code, 0);
+    auto backup = env.run({"run", "store-berlin-01", "--wait"});
+    ASSERT_EQ(backup.exit_code, 0) << backup.out << backup.err;
+    EXPECT_NE(env.run({"run", "store-hamburg-02", "--wait"}).exit_code, 0);
+    auto prune = env.run({"prune", "--wait"});
+    ASSERT_EQ(prune.exit_code, 0) << prune.out << prune.err;
+    daemon_ = std::make_unique<daemon_process>(env);
+    daemon_->start();
+    ASSERT_TRUE(
+        wait_until([] { return http(port_, "GET", "/healthz").status == 200; }, 10s))
+        << daemon_->log();
+  }
+
+  static void TearDownTestSuite() {
+    if (daemon_) EXPECT_EQ(daemon_->stop(), 0);
+    daemon_.reset();
+    remote_.reset();
+    host_.reset();
+    env_.reset();
+  }
+
+  /// "Cookie: satoru_session=…" of a fresh login.
+  static std::string log_in(const std::string& user) {
+    auto login = http(port_, "POST", "/login", {},
+                      "user=" + user + "&password=correct+horse+battery");
+    EXPECT_EQ(login.status, 303) << login.body;
+    auto set_cookie = login.header("Set-Cookie");
+    return "Cookie: " + set_cookie.substr(0, set_cookie.find(';'));
+  }
+
+  static std::string csrf_of(const std::string& cookie) {
+    auto session = http(port_, "GET", "/api/v1/session", {cookie});
+    return std::string(boost::json::parse(session.body).at("csrf_token").as_string());
+  }
+
+  static std::vector<std::string> names(const boost::json::value& sites) {
+    std::vector<std::string> out;
+    for (const auto& s : sites.as_array())
+      out.emplace_back(s.at("name").as_string());
+    return out;
+  }
+
+  static inline std::unique_ptr<satoru_env> env_;
+  static inline std::unique_ptr<edge_host> host_;
+  static inline std::unique_ptr<rclone_server> remote_;
+  static inline std::unique_ptr<daemon_process> daemon_;
+  static inline int port_ = 0;
+};
+
+TEST_F(WebConsoleFleetAndRepository, TheFleetSortsFiltersAndSearchesInPagesAndTheApi) {
+  ASSERT_TRUE(daemon_ && daemon_->running());
+  auto cookie = log_in("vic");
+  auto fleet = http(port_, "GET", "/?format=json&sort=health", {cookie});
+  ASSERT_EQ(fleet.status, 200) << fleet.body;
+  auto json = boost::json::parse(fleet.body);
+  EXPECT_EQ(json.at("counts").at("ok"), 1) << fleet.body;
+  EXPECT_EQ(json.at("counts").at("failed"), 1) << fleet.body;
+  EXPECT_EQ(json.at("counts").at("unknown"), 1) << fleet.body;
+  EXPECT_EQ(
+      names(json.at("sites")),
+      (std::vector<std::string>{"store-hamburg-02", "Lager-Koeln", "store-berlin-01"}))
+      << "worst first";
+  EXPECT_EQ(json.at("sites").at(2).at("stale"), false) << "just backed up";
+  auto failed = http(port_, "GET", "/?format=json&health=failed", {cookie});
+  EXPECT_EQ(names(boost::json::parse(failed.body).at("sites")),
+            std::vector<std::string>{"store-hamburg-02"});
+  auto searched = http(port_, "GET", "/?format=json&q=BERLIN", {cookie});
+  EXPECT_EQ(names(boost::json::parse(searched.body).at("sites")),
+            std::vector<std::string>{"store-berlin-01"});
+
+  // The API: `satoru sites --json`'s elements, narrowed and ordered alike.
+  auto api = http(port_, "GET", "/api/v1/sites?q=store&order=desc", {cookie});
+  ASSERT_EQ(api.status, 200) << api.body;
+  expect_documented(api, "/api/v1/sites", "get");
+  EXPECT_EQ(names(boost::json::parse(api.body)),
+            (std::vector<std::string>{"store-hamburg-02", "store-berlin-01"}));
+  auto bad = http(port_, "GET", "/api/v1/sites?sort=size", {cookie});
+  EXPECT_EQ(bad.status, 400);
+  expect_documented(bad, "/api/v1/sites", "get");
+  EXPECT_TRUE(
+      contains(bad.body, "?sort: must be name, health, last_success or staleness"))
+      << bad.body;
+
+  // The page a browser gets: counts link to their filter keeping the
+  // search, and the header links the repository page.
+  auto page = http(port_, "GET", "/?q=store", {cookie});
+  ASSERT_EQ(page.status, 200);
+  EXPECT_TRUE(contains(page.body, "href=\"/?health=failed&amp;q=store\"")) << page.body;
+  EXPECT_TRUE(contains(page.body, "2 of 3 sites")) << page.body;
+  EXPECT_FALSE(contains(page.body, ">Lager-Koeln<")) << page.body;
+  EXPECT_TRUE(contains(page.body, "href=\"/repository\"")) << page.body;
+}
+
+TEST_F(WebConsoleFleetAndRepository,
+       TheRepositoryPageShowsRetentionAndSyncsForOperators) {
+  ASSERT_TRUE(daemon_ && daemon_->running());
+  auto viewer = log_in("vic");
+  auto op = log_in("ana");
+  // The daemon measures the repository at start (its metrics refresh).
+  boost::json::value repo;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = http(port_, "GET", "/api/v1/repository", {viewer});
+        repo = boost::json::parse(r.body);
+        return r.status == 200 && repo.at("local").at("snapshots").is_int64();
+      },
+      30s))
+      << repo << daemon_->log();
+  expect_documented(http(port_, "GET", "/api/v1/repository", {viewer}),
+                    "/api/v1/repository", "get");
+  EXPECT_EQ(repo.at("local").at("snapshots"), 1) << repo;
+  EXPECT_GT(repo.at("local").at("size_bytes").as_int64(), 0) << repo;
+  EXPECT_EQ(repo.at("local").at("measured_by"), "metrics") << repo;
+  EXPECT_EQ(repo.at("local").at("repository").as_string(), env_->path("repo")) << repo;
+  EXPECT_EQ(repo.at("last_retention").at("status"), "success") << repo;
+  EXPECT_TRUE(repo.at("last_check").is_null()) << repo;
+  EXPECT_EQ(repo.at("offsite").at("repository").as_string(), remote_->repository("fleet")) << repo;
+  EXPECT_FALSE(contains(boost::json::serialize(repo), "s3cret"));
+  EXPECT_EQ(repo.at("offsite").at("status"), "") << "never synced";
+
+  auto viewer_page = http(port_, "GET", "/repository", {viewer});
+  ASSERT_EQ(viewer_page.status, 200);
+  EXPECT_TRUE(contains(viewer_page.body, "Last retention")) << viewer_page.body;
+  EXPECT_FALSE(contains(viewer_page.body, "Sync now")) << "viewers only look";
+  auto refused = http(port_, "POST", "/repository/jobs", {viewer},
+                      "type=sync&csrf=" + csrf_of(viewer));
+  EXPECT_EQ(refused.status, 403);
+  auto refused_api = http(port_, "POST", "/api/v1/repository/jobs",
+                          {viewer, "X-CSRF-Token: " + csrf_of(viewer)},
+                          R"({"type": "sync"})", "application/json");
+  EXPECT_EQ(refused_api.status, 403);
+  expect_documented(refused_api, "/api/v1/repository/jobs", "post");
+
+  // An operator's "Sync now": `satoru sync`'s job, then its page.
+  auto op_page = http(port_, "GET", "/repository", {op});
+  EXPECT_TRUE(contains(op_page.body, "Sync now")) << op_page.body;
+  EXPECT_TRUE(contains(op_page.body, "Prune now")) << op_page.body;
+  auto sync =
+      http(port_, "POST", "/repository/jobs", {op}, "type=sync&csrf=" + csrf_of(op));
+  ASSERT_EQ(sync.status, 303) << sync.body;
+  auto location = sync.header("Location");
+  ASSERT_EQ(location.rfind("/jobs/", 0), 0u) << location;
+  auto id = std::stoll(location.substr(6));
+  ASSERT_TRUE(wait_until([&] { return status_of(*env_, id) == "success"; }, 60s))
+      << status_of(*env_, id) << daemon_->log();
+  EXPECT_EQ(job_json(*env_, id).at("type"), "restic_sync");
+  repo = boost::json::parse(http(port_, "GET", "/repository?format=json", {viewer}).body);
+  EXPECT_EQ(repo.at("offsite").at("status"), "success") << repo;
+  EXPECT_EQ(repo.at("offsite").at("lag_snapshots"), 0) << repo;
+  EXPECT_EQ(repo.at("last_sync").at("id"), id) << repo;
+  auto synced_page = http(port_, "GET", "/repository", {viewer});
+  EXPECT_TRUE(contains(synced_page.body, "href=\"/jobs/" + std::to_string(id) + "\""))
+      << synced_page.body;
+
+  // The API queues a check; 202 with the job's address.
+  auto check =
+      http(port_, "POST", "/api/v1/repository/jobs", {op, "X-CSRF-Token: " + csrf_of(op)},
+           R"({"type": "check"})", "application/json");
+  ASSERT_EQ(check.status, 202) << check.body;
+  expect_documented(check, "/api/v1/repository/jobs", "post");
+  auto check_id = boost::json::parse(check.body).at("id").as_int64();
+  EXPECT_EQ(check.header("Location"), "/api/v1/jobs/" + std::to_string(check_id));
+
+  // A reconnecting event stream resumes after the Last-Event-ID it sends.
+  auto events = job_json(*env_, id).at("events").as_array();
+  ASSERT_GE(events.size(), 2u);
+  auto first_id = events.at(0).at("id").as_int64();
+  auto resumed = http(port_, "GET", "/api/v1/jobs/" + std::to_string(id) + "/events",
+                      {op, "Last-Event-ID: " + std::to_string(first_id)});
+  ASSERT_EQ(resumed.status, 200) << resumed.body;
+  EXPECT_FALSE(contains(resumed.body, "id: " + std::to_string(first_id) + "\n"))
+      << resumed.body;
+  EXPECT_TRUE(contains(resumed.body,
+                       "id: " + std::to_string(events.at(1).at("id").as_int64()) + "\n"))
+      << resumed.body;
+  EXPECT_TRUE(contains(resumed.body, "event: end\n")) << resumed.body;
 }

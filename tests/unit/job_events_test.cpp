@@ -62,3 +62,33 @@ TEST(JobEventStream, SendsEachStepsProgressWhenItChangesWithTheCliStatusLine) {
   EXPECT_NE(moved->text.find("2.0 GiB / 4.0 GiB (50%)"), std::string::npos)
       << moved->text;
 }
+
+// A browser's EventSource that lost the stream reconnects with the id of
+// the last event it got (Last-Event-ID); the stream goes on after it.
+TEST(JobEventStream, ResumesAfterTheLastEventIdOfAReconnect) {
+  temp_dir tmp{"satoru-job-events"};
+  const std::string path = tmp / "satoru.db";
+  auto db = std::move(store::open(path).value());
+  site_config site;
+  site.name = "berlin";
+  site.uuid = derive_site_uuid(site.name);
+  site.host = "127.0.0.1";
+  ASSERT_TRUE(db.sync_config({site}));
+  auto id = db.enqueue(job_type::backup, (*db.find_site("berlin"))->id)->id;
+  auto first = *db.add_event(id, "info", "pull", "", "first");
+  auto second = *db.add_event(id, "info", "pull", "", "second");
+
+  web::job_event_stream fresh{path, id};
+  auto all = fresh.poll();
+  ASSERT_TRUE(all) << all.err().message;
+  EXPECT_NE(all->text.find("id: " + std::to_string(first) + "\n"), std::string::npos)
+      << all->text;
+
+  web::job_event_stream resumed{path, id, first};
+  auto rest = resumed.poll();
+  ASSERT_TRUE(rest) << rest.err().message;
+  EXPECT_EQ(rest->text.find("\"message\":\"first\""), std::string::npos) << rest->text;
+  EXPECT_NE(rest->text.find("id: " + std::to_string(second) + "\n"), std::string::npos)
+      << rest->text;
+  EXPECT_EQ(count(rest->text, "event: event\n"), 1u) << "only the one after it";
+}

@@ -3,6 +3,7 @@
 #include "edge_host.hpp"
 
 #include "satoru/files.hpp"
+#include "satoru/identity.hpp"
 #include "satoru/store.hpp"
 #include "satoru/web/console.hpp"
 #include "satoru/web/password.hpp"
@@ -11,6 +12,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 namespace {
 
@@ -364,6 +366,157 @@ TEST_F(WebConsoleActions, TheSitePageQueuesJobsForOperatorsAndOpensTheLiveJobPag
   EXPECT_NE(script.body().find("new EventSource("), std::string::npos);
   EXPECT_NE(std::string(script["Content-Security-Policy"]).find("script-src 'self'"),
             std::string::npos);
+}
+
+/// Three sites the database knows: berlin failed with its last success 3
+/// days ago (stale: more than twice the 24 h interval), Hamburg ok an hour
+/// ago, and "Lager Köln" that never ran (unknown).
+class WebConsoleFleet : public WebConsoleActions {
+protected:
+  WebConsoleFleet() {
+    for (const char* name : {"Hamburg", "Lager Köln"}) {
+      satoru::site_config site;
+      site.name = name;
+      site.uuid = satoru::derive_site_uuid(name);
+      cfg_->sites.push_back(site);
+    }
+    cfg_->site_scan_interval_hours = 24;
+    auto db = satoru::store::open(cfg_->database_path);
+    EXPECT_TRUE(db && db->sync_config(cfg_->sites));
+    const std::int64_t hour = 3600 * 1000;
+    std::string sql = "UPDATE sites SET health = 'failed', health_reason = 'connect "
+                      "refused', last_success_at = " +
+                      std::to_string(now_ - 72 * hour) +
+                      " WHERE name = 'berlin'; UPDATE sites SET health = 'ok', "
+                      "last_success_at = " +
+                      std::to_string(now_ - hour) + " WHERE name = 'Hamburg';";
+    EXPECT_EQ(sqlite3_exec(db->handle(), sql.c_str(), nullptr, nullptr, nullptr),
+              SQLITE_OK);
+  }
+
+  /// The names of the fleet JSON's sites for `query`, in order.
+  std::vector<std::string> names(const std::string& query, const std::string& cookie) {
+    auto res = send(http::verb::get, "/?format=json&" + query, "", cookie);
+    EXPECT_EQ(res.result(), http::status::ok) << query << ": " << res.body();
+    std::vector<std::string> out;
+    auto fleet = boost::json::parse(res.body());
+    for (const auto& site : fleet.at("sites").as_array())
+      out.emplace_back(site.at("name").as_string());
+    return out;
+  }
+};
+
+TEST_F(WebConsoleFleet, SortsFiltersSearchesAndMarksStaleSitesByTheAlertsRule) {
+  std::string viewer = log_in("vic");
+  auto all =
+      boost::json::parse(send(http::verb::get, "/?format=json", "", viewer).body());
+  EXPECT_EQ(all.at("counts").at("failed"), 1);
+  EXPECT_EQ(all.at("counts").at("ok"), 1);
+  EXPECT_EQ(all.at("counts").at("unknown"), 1);
+  EXPECT_EQ(all.at("stale"), 1);
+  EXPECT_EQ(all.at("sites").at(0).at("name"), "berlin") << "in config order";
+  EXPECT_EQ(all.at("sites").at(0).at("stale"), true) << all;
+  EXPECT_EQ(all.at("sites").at(0).at("last_success_age_seconds"), 72 * 3600) << all;
+  EXPECT_EQ(all.at("sites").at(1).at("stale"), false);
+  EXPECT_TRUE(all.at("sites").at(2).at("last_success_age_seconds").is_null());
+
+  using names_t = std::vector<std::string>;
+  EXPECT_EQ(names("sort=health", viewer), (names_t{"berlin", "Lager Köln", "Hamburg"}));
+  EXPECT_EQ(names("sort=staleness&order=desc", viewer),
+            (names_t{"Lager Köln", "berlin", "Hamburg"}));
+  EXPECT_EQ(names("sort=last_success&order=desc", viewer),
+            (names_t{"Hamburg", "berlin", "Lager Köln"}));
+  EXPECT_EQ(names("sort=name&order=desc", viewer),
+            (names_t{"Lager Köln", "Hamburg", "berlin"}));
+  EXPECT_EQ(names("health=failed", viewer), (names_t{"berlin"}));
+  EXPECT_EQ(names("q=AMB", viewer), (names_t{"Hamburg"}));
+  EXPECT_EQ(names("q=k%C3%B6ln", viewer), (names_t{"Lager Köln"}));
+  EXPECT_EQ(names("health=ok&q=berlin", viewer), names_t{});
+
+  // The API narrows and orders `satoru sites --json`'s array the same way.
+  auto api = send(http::verb::get, "/api/v1/sites?sort=health&health=failed", "", viewer);
+  ASSERT_EQ(api.result(), http::status::ok) << api.body();
+  auto api_sites = boost::json::parse(api.body()).as_array();
+  ASSERT_EQ(api_sites.size(), 1u);
+  EXPECT_EQ(api_sites.at(0).at("name"), "berlin");
+  EXPECT_TRUE(api_sites.at(0).as_object().contains("targets"));
+
+  for (const char* bad : {"sort=size", "order=up", "health=green"}) {
+    auto page = send(http::verb::get, std::string("/?") + bad, "", viewer);
+    EXPECT_EQ(page.result(), http::status::bad_request) << bad;
+    auto json = send(http::verb::get, std::string("/api/v1/sites?") + bad, "", viewer);
+    EXPECT_EQ(json.result(), http::status::bad_request) << bad;
+    auto param = std::string(bad).substr(0, std::string(bad).find('='));
+    EXPECT_EQ(
+        boost::json::parse(json.body()).at("error").as_string().find("?" + param + ":"),
+        0u)
+        << json.body();
+  }
+
+  // The page: counts that link to their filter and sortable columns keep
+  // the other parameters; names are escaped.
+  auto page = send(http::verb::get, "/?sort=health&q=r", "", viewer);
+  ASSERT_EQ(page.result(), http::status::ok);
+  const auto& html = page.body();
+  EXPECT_NE(html.find("href=\"/?sort=health&amp;health=failed&amp;q=r\""),
+            std::string::npos)
+      << html;
+  EXPECT_NE(html.find("href=\"/?sort=health&amp;order=desc&amp;q=r\""), std::string::npos)
+      << "a second click reverses the order";
+  EXPECT_NE(html.find("href=\"/?sort=staleness&amp;q=r\""), std::string::npos);
+  EXPECT_NE(html.find("class=\"stale\">stale</td>"), std::string::npos) << html;
+  EXPECT_NE(html.find("href=\"/repository\""), std::string::npos);
+  EXPECT_NE(html.find("name=\"q\" placeholder=\"site name\" value=\"r\""),
+            std::string::npos);
+  EXPECT_NE(html.find("3 of 3 sites"), std::string::npos) << "every name has an r";
+}
+
+TEST_F(WebConsoleActions, RepositoryJobsNeedAnOperatorAndAnOffsiteRepositoryToSync) {
+  auto post = [&](const std::string& body, const std::string& cookie,
+                  std::vector<std::pair<std::string, std::string>> headers) {
+    headers.emplace_back("Content-Type", "application/json");
+    return send(http::verb::post, "/api/v1/repository/jobs", body, cookie, "", headers);
+  };
+  std::string viewer = log_in("vic");
+  EXPECT_EQ(
+      post(R"({"type": "prune"})", viewer, {{"X-CSRF-Token", csrf_of(viewer)}}).result(),
+      http::status::forbidden);
+  std::string op = log_in("ana");
+  std::string csrf = csrf_of(op);
+  EXPECT_EQ(post(R"({"type": "prune"})", op, {}).result(), http::status::forbidden)
+      << "no CSRF token";
+  auto bad = post(R"({"type": "backup"})", op, {{"X-CSRF-Token", csrf}});
+  EXPECT_EQ(bad.result(), http::status::bad_request);
+  EXPECT_EQ(boost::json::parse(bad.body()).at("error"),
+            "request body: /type: must be \"sync\", \"prune\" or \"check\"");
+  auto sync = post(R"({"type": "sync"})", op, {{"X-CSRF-Token", csrf}});
+  EXPECT_EQ(sync.result(), http::status::conflict);
+  EXPECT_NE(boost::json::parse(sync.body())
+                .at("error")
+                .as_string()
+                .find("/restic_b2_repository: not set; there is no off-site repository"),
+            std::string::npos)
+      << sync.body();
+  EXPECT_TRUE(jobs().empty()) << "nothing refused was queued";
+
+  // The page's button: the same job `satoru prune` queues, then its page.
+  auto viewer_page = send(http::verb::get, "/repository", "", viewer);
+  ASSERT_EQ(viewer_page.result(), http::status::ok) << viewer_page.body();
+  EXPECT_EQ(viewer_page.body().find("Prune now"), std::string::npos)
+      << "viewers only look";
+  auto page = send(http::verb::get, "/repository", "", op);
+  EXPECT_NE(page.body().find("Prune now"), std::string::npos) << page.body();
+  EXPECT_EQ(page.body().find("Sync now"), std::string::npos) << "no off-site repository";
+  EXPECT_NE(page.body().find("No off-site repository"), std::string::npos);
+  auto queued = send(http::verb::post, "/repository/jobs", "type=prune&csrf=" + csrf, op);
+  ASSERT_EQ(queued.result(), http::status::see_other) << queued.body();
+  EXPECT_EQ(std::string(queued[http::field::location]).rfind("/jobs/", 0), 0u);
+  EXPECT_EQ(jobs(), std::vector<std::string>{"retention queued"});
+  auto repo =
+      boost::json::parse(send(http::verb::get, "/api/v1/repository", "", viewer).body());
+  EXPECT_EQ(repo.at("last_retention").at("status"), "queued") << repo;
+  EXPECT_TRUE(repo.at("last_check").is_null());
+  EXPECT_EQ(repo.at("offsite").at("repository"), "");
 }
 
 } // namespace

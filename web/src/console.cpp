@@ -1,6 +1,7 @@
 #include "satoru/web/console.hpp"
 
 #include "satoru/state_json.hpp"
+#include "satoru/time.hpp"
 #include "satoru/web/detail_pages.hpp"
 #include "satoru/web/fleet.hpp"
 #include "satoru/web/http_text.hpp"
@@ -162,6 +163,55 @@ std::optional<std::int64_t> parse_id(std::string_view text) {
 }
 
 namespace {
+/// ?sort=&order=&health=&q= of the fleet page, its JSON and /api/v1/sites.
+expected<fleet_query> fleet_query_of(const http_request& req) {
+  auto args = parse_form(query_of(req));
+  if (!args) return error{errc::invalid_argument, "malformed query"};
+  return parse_fleet_query(*args);
+}
+
+/// What a request to queue a job asks for: the API sends JSON {"type": …};
+/// the pages' buttons post a form with the type and the session's CSRF token.
+struct job_request {
+  bool api = false;
+  bool malformed = false; ///< an API body that is not a JSON object
+  std::string type, csrf;
+};
+
+job_request read_job_request(const http_request& req) {
+  job_request out;
+  out.api = is_api(split_target({req.target().data(), req.target().size()}).first);
+  if (!out.api) {
+    if (auto form = parse_form(req.body())) {
+      out.type = (*form)["type"];
+      out.csrf = (*form)["csrf"];
+    }
+    return out;
+  }
+  boost::json::error_code ec;
+  auto body = boost::json::parse(req.body(), ec);
+  const auto* obj = body.if_object();
+  out.malformed = ec || obj == nullptr;
+  if (obj != nullptr)
+    if (const auto* v = obj->if_contains("type"); v != nullptr && v->is_string())
+      out.type = std::string(v->get_string());
+  return out;
+}
+
+/// A queued job's answer: the pages' forms go on to the job's page, the API
+/// gets 202 with the job and its Location.
+http_response queued_answer(const http_request& req, bool api, const enqueue_result& job,
+                            const std::string& site, job_type type) {
+  if (!api) return redirect(req, "/jobs/" + std::to_string(job.id));
+  boost::json::object out{{"id", job.id},
+                          {"site", site},
+                          {"type", to_string(type)},
+                          {"existing", job.existing}};
+  auto res = json_ok(req, http::status::accepted, out);
+  res.set(http::field::location,
+          std::string(api_prefix) + "jobs/" + std::to_string(job.id));
+  return res;
+}
 
 /// A user name as it may appear in the log: only names that could be valid.
 std::string loggable_name(const std::string& name) {
@@ -182,6 +232,7 @@ const std::string& dummy_hash() {
 
 console::console(std::shared_ptr<const config> cfg, console_options options)
     : options_(options)
+    , figures_(std::make_shared<repository_figures_source>(options.daemon_metrics))
     , cfg_(std::move(cfg))
     , sessions_(options.sessions)
     , limiter_(options.logins)
@@ -221,12 +272,23 @@ console_answer console::respond_to(const http_request& req, const std::string& c
     auto id =
         parse_id(rest.substr(jobs.size(), rest.size() - jobs.size() - events.size()));
     if (!id) return {json_error(req, http::status::not_found, "no such job"), {}};
-    return job_events(req, *id);
+    // A reconnecting EventSource sends the id of the last event it got.
+    std::int64_t after = 0;
+    if (auto last = header(req, "Last-Event-ID"); !last.empty()) {
+      auto parsed = parse_id(last);
+      if (!parsed)
+        return {json_error(req, http::status::bad_request,
+                           "Last-Event-ID: must be an event id (a positive number)"),
+                {}};
+      after = *parsed;
+    }
+    return job_events(req, *id, after);
   }
   return {handle(req, client, now_ms), {}};
 }
 
-console_answer console::job_events(const http_request& req, std::int64_t id) const {
+console_answer console::job_events(const http_request& req, std::int64_t id,
+                                   std::int64_t after_event_id) const {
   auto found = read_api(req, [&](store* db) -> expected<api_answer> {
     if (db == nullptr) return api_answer{http::status::not_found, {}, "no job", {}};
     auto job = db->get_job(id);
@@ -241,8 +303,8 @@ console_answer console::job_events(const http_request& req, std::int64_t id) con
   res.content_length(boost::none);
   res.keep_alive(false);
   res.set("X-Accel-Buffering", "no"); // a proxy must not hold events back
-  return {std::move(res),
-          std::make_shared<job_event_stream>(current_config()->database_path, id)};
+  return {std::move(res), std::make_shared<job_event_stream>(
+                              current_config()->database_path, id, after_event_id)};
 }
 
 http_response console::handle(const http_request& req, const std::string& client,
@@ -272,6 +334,14 @@ http_response console::handle(const http_request& req, const std::string& client
   if (path == "/") {
     if (!get) return failure(req, http::status::method_not_allowed, "use GET");
     return fleet_page(req, who, now_ms);
+  }
+  if (path == "/repository") {
+    if (!get) return failure(req, http::status::method_not_allowed, "use GET");
+    return repository_page(req, who, now_ms);
+  }
+  if (path == "/repository/jobs") {
+    if (!post) return failure(req, http::status::method_not_allowed, "use POST");
+    return post_repository_job(req, who);
   }
   if (path == "/assets/job.js") {
     if (!get) return failure(req, http::status::method_not_allowed, "use GET");
@@ -441,6 +511,8 @@ http_response console::logout(const http_request& req, const principal& who) {
 
 http_response console::fleet_page(const http_request& req, const principal& who,
                                   std::int64_t now_ms) {
+  auto query = fleet_query_of(req);
+  if (!query) return failure(req, http::status::bad_request, query.err().message);
   auto f = read_fleet(*current_config(), now_ms);
   if (!f) {
     spdlog::error("web console: {}", f.err().message);
@@ -449,8 +521,8 @@ http_response console::fleet_page(const http_request& req, const principal& who,
   }
   if (wants_json(req))
     return respond(req, http::status::ok, "application/json",
-                   boost::json::serialize(fleet_json(*f)) + "\n");
-  return html(req, http::status::ok, fleet_html(*f, who.name, who.csrf));
+                   boost::json::serialize(fleet_json(*f, *query)) + "\n");
+  return html(req, http::status::ok, fleet_html(*f, *query, who.name, who.csrf));
 }
 
 http_response console::api(const http_request& req, std::string_view path,
@@ -476,8 +548,24 @@ http_response console::api(const http_request& req, std::string_view path,
     if (!post) return json_error(req, http::status::method_not_allowed, "use POST");
     return post_site_job(req, *site, who);
   }
+  if (rest == "repository/jobs") {
+    if (!post) return json_error(req, http::status::method_not_allowed, "use POST");
+    return post_repository_job(req, who);
+  }
   if (!get) return json_error(req, http::status::method_not_allowed, "use GET");
-  if (rest == "sites") return read_api(req, [&](store* db) { return get_sites(db, ""); });
+  if (rest == "repository") return repository_page(req, who, satoru::now_ms());
+  if (rest == "sites") {
+    auto query = fleet_query_of(req);
+    if (!query) return json_error(req, http::status::bad_request, query.err().message);
+    return read_api(req, [&](store* db) -> expected<api_answer> {
+      auto all = get_sites(db, "");
+      if (!all) return all;
+      auto f = read_fleet(*current_config(), db, satoru::now_ms());
+      if (!f) return f.err();
+      all->body = select_sites_json(all->body.as_array(), *f, *query);
+      return all;
+    });
+  }
   if (rest.substr(0, sites.size()) == sites) {
     auto site = url_decode(rest.substr(sites.size()));
     if (!site) return json_error(req, http::status::bad_request, "malformed site name");
@@ -573,30 +661,14 @@ expected<console::api_answer> console::get_job(store* db, std::int64_t id) const
 
 http_response console::post_site_job(const http_request& req, const std::string& site,
                                      const principal& who) {
-  // The API takes JSON; the site page's buttons post a form with the
-  // session's CSRF token in it.
-  bool api_request =
-      is_api(split_target({req.target().data(), req.target().size()}).first);
-  std::string type_text, form_csrf;
-  if (!api_request)
-    if (auto form = parse_form(req.body())) {
-      type_text = (*form)["type"];
-      form_csrf = (*form)["csrf"];
-    }
-  if (auto refused = refuse_change(req, who, form_csrf)) return *refused;
-  if (api_request) {
-    boost::json::error_code ec;
-    auto body = boost::json::parse(req.body(), ec);
-    const auto* obj = body.if_object();
-    if (ec || obj == nullptr)
-      return json_error(
-          req, http::status::bad_request,
-          "request body: must be a JSON object like {\"type\": \"backup\"}");
-    if (const auto* v = obj->if_contains("type"); v != nullptr && v->is_string())
-      type_text = std::string(v->get_string());
-  }
+  auto asked = read_job_request(req);
+  if (auto refused = refuse_change(req, who, asked.csrf)) return *refused;
+  if (asked.malformed)
+    return json_error(req, http::status::bad_request,
+                      "request body: must be a JSON object like {\"type\": \"backup\"}");
   std::optional<job_type> type;
-  if (type_text == "backup" || type_text == "preflight") type = parse_job_type(type_text);
+  if (asked.type == "backup" || asked.type == "preflight")
+    type = parse_job_type(asked.type);
   if (!type)
     return failure(req, http::status::bad_request,
                    "request body: /type: must be \"backup\" or \"preflight\"");
@@ -604,15 +676,44 @@ http_response console::post_site_job(const http_request& req, const std::string&
   if (!queued) return queue_failure(req, queued.err());
   spdlog::info("web console: {} queued a {} of {} (job {})", who.name, to_string(*type),
                site, queued->id);
-  boost::json::object out{{"id", queued->id},
-                          {"site", site},
-                          {"type", to_string(*type)},
-                          {"existing", queued->existing}};
-  if (!api_request) return redirect(req, "/jobs/" + std::to_string(queued->id));
-  auto res = json_ok(req, http::status::accepted, out);
-  res.set(http::field::location,
-          std::string(api_prefix) + "jobs/" + std::to_string(queued->id));
-  return res;
+  return queued_answer(req, asked.api, *queued, site, *type);
+}
+
+http_response console::repository_page(const http_request& req, const principal& who,
+                                       std::int64_t now_ms) {
+  auto cfg = current_config();
+  auto figures = figures_->read(*cfg, now_ms);
+  return read_api(req, [&](store* db) -> expected<api_answer> {
+    auto repo = repository_json(*cfg, db, figures, now_ms);
+    if (!repo) return repo.err();
+    api_answer answer{http::status::ok, std::move(*repo), {}, {}};
+    if (!wants_json(req))
+      answer.html = repository_html(answer.body.as_object(), who.name,
+                                    who.role == role::operator_ ? who.csrf : "");
+    return answer;
+  });
+}
+
+http_response console::post_repository_job(const http_request& req,
+                                           const principal& who) {
+  auto asked = read_job_request(req);
+  if (auto refused = refuse_change(req, who, asked.csrf)) return *refused;
+  auto type = asked.malformed ? std::nullopt : repository_job_type(asked.type);
+  if (!type)
+    return failure(req, http::status::bad_request,
+                   "request body: /type: must be \"sync\", \"prune\" or \"check\"");
+  auto queued = enqueue_repository_job(*current_config(), *type);
+  if (!queued) {
+    // A sync without an off-site repository: the config says so.
+    if (queued.err().code == errc::invalid_argument)
+      return failure(req, http::status::conflict, queued.err().message);
+    spdlog::error("web console: {}", queued.err().message);
+    return failure(req, http::status::internal_server_error,
+                   "the job cannot be queued; see the daemon's log");
+  }
+  spdlog::info("web console: {} queued a {} job (job {})", who.name, to_string(*type),
+               queued->id);
+  return queued_answer(req, asked.api, *queued, "", *type);
 }
 
 } // namespace satoru::web

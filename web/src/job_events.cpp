@@ -18,9 +18,11 @@ std::string sse(const char* type, const boost::json::object& data, std::int64_t 
 
 } // namespace
 
-job_event_stream::job_event_stream(std::string database_path, std::int64_t job_id)
+job_event_stream::job_event_stream(std::string database_path, std::int64_t job_id,
+                                   std::int64_t after_event_id)
     : database_path_(std::move(database_path))
-    , job_id_(job_id) {}
+    , job_id_(job_id)
+    , last_event_id_(after_event_id) {}
 
 expected<stream_chunk> job_event_stream::poll() {
   if (!db_) {

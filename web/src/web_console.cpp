@@ -24,11 +24,13 @@ web_console::web_console(std::string listen, std::shared_ptr<console> routes,
     , routes_(std::move(routes))
     , server_(std::move(server)) {}
 
-expected<std::unique_ptr<web_console>> web_console::start(const config& cfg) {
+expected<std::unique_ptr<web_console>>
+web_console::start(const config& cfg, std::shared_ptr<const metrics> m) {
   if (cfg.web_listen.empty()) return std::unique_ptr<web_console>();
   bool https = !cfg.web_tls_certificate.empty();
   console_options options;
   options.secure_cookies = https;
+  options.daemon_metrics = std::move(m);
   auto routes = std::make_shared<console>(std::make_shared<const config>(cfg), options);
   auto server = web_server::start(cfg.web_listen, routes, {},
                                   {cfg.web_tls_certificate, cfg.web_tls_key});

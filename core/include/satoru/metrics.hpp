@@ -9,12 +9,22 @@
 #include <prometheus/registry.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 namespace satoru {
+
+/// What the last refresh of the repository metrics found, for the web
+/// console's repository page (which must not run restic itself when the
+/// daemon already knows).
+struct repository_figures {
+  std::int64_t size = 0;       ///< bytes (restic stats), as satoru_repository_size_bytes
+  std::int64_t snapshots = 0;  ///< satoru's snapshots of the configured sites
+  std::int64_t updated_at = 0; ///< Unix ms of the last size; 0 = not known yet
+};
 
 /// Every Prometheus metric satoru exports, in one place so that names and
 /// labels stay consistent (prefix satoru_, base units, counters end in
@@ -64,6 +74,9 @@ public:
 
   // -- repository and off-site copy ---------------------------------------------
   void set_repository_size(std::int64_t bytes);
+  /// The repository size and snapshots as last set; updated_at 0 when the
+  /// daemon has not measured them yet.
+  repository_figures last_repository_figures() const;
   /// The running off-site copy: bytes copied and, when known, the total
   /// (estimates from restic copy's pack meter); removed when it ends.
   void set_sync_progress(std::uint64_t bytes_done, std::uint64_t bytes_total);
@@ -97,6 +110,9 @@ public:
 private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::mutex mutex_; ///< guards the multi-series updates (health, sync status)
+  mutable std::mutex figures_mutex_; ///< guards the three below
+  std::int64_t size_ = 0, size_at_ = 0;
+  std::map<std::string, std::int64_t> snapshots_by_site_;
   prometheus::Family<prometheus::Gauge>& build_info_;
   prometheus::Family<prometheus::Counter>& jobs_finished_;
   prometheus::Family<prometheus::Counter>& job_retries_;

@@ -7,7 +7,10 @@
 
 #include "satoru/cancel.hpp"
 #include "satoru/config.hpp"
+#include "satoru/error.hpp"
+#include "satoru/job.hpp"
 #include "satoru/plugin_host.hpp"
+#include "satoru/store.hpp"
 
 #include <cstdint>
 #include <map>
@@ -15,6 +18,19 @@
 #include <vector>
 
 namespace satoru {
+
+/// Whether a repository job of `type` (retention, check, restic_sync, …)
+/// can be queued under `cfg`: one on the off-site repository needs
+/// restic_b2_repository. The error (errc::invalid_argument) names the
+/// config file and key. `satoru prune|sync|check|drill` and the console
+/// both ask it.
+expected<void> check_repository_job(const config& cfg, job_type type);
+
+/// Queues a repository job (no site) as `satoru prune`, `sync` and
+/// `check` do, after check_repository_job(); an identical queued job is
+/// returned instead (enqueue_result::existing).
+expected<enqueue_result> queue_repository_job(const config& cfg, store& db,
+                                              job_type type);
 
 struct retention_result {
   bool ok = false;

@@ -183,6 +183,10 @@ public:
   expected<std::vector<site_row>> sites_due_for_backup(std::int64_t interval_ms);
   /// The newest finished-or-not job of a type (repository jobs: site_id 0).
   expected<std::optional<job_row>> last_job_of_type(job_type type, std::int64_t site_id);
+  /// The creation time of each site's newest job of `type` (site id ->
+  /// created_at), in one query: the fleet's next runs without a query per site.
+  expected<std::vector<std::pair<std::int64_t, std::int64_t>>>
+  last_job_created_by_site(job_type type);
   /// The queued retry of each site that waits for one: site name -> next_attempt_at.
   expected<std::vector<std::pair<std::string, std::int64_t>>> pending_retries();
   /// Deletes up to `batch` finished jobs that ended before `before_ms` (with

@@ -4,6 +4,7 @@
 #include "satoru/store.hpp"
 #include "satoru/web/job_events.hpp"
 #include "satoru/web/login_limiter.hpp"
+#include "satoru/web/repository_pages.hpp"
 #include "satoru/web/sessions.hpp"
 
 #include <boost/beast/http/message.hpp>
@@ -33,6 +34,9 @@ struct console_options {
   /// Adds Secure to the session cookie (set when the console is served
   /// over TLS).
   bool secure_cookies = false;
+  /// The daemon's metrics: the repository page's size and snapshots come
+  /// from them when they are known (null: a restic read instead).
+  std::shared_ptr<const satoru::metrics> daemon_metrics;
 };
 
 /// Who sent a request: a logged-in browser session or an API token.
@@ -108,14 +112,24 @@ private:
                           const principal& who);
   /// GET jobs/{id}: `satoru job ID --json`'s.
   expected<api_answer> get_job(store* db, std::int64_t id) const;
-  /// GET /api/v1/jobs/{id}/events: the head of the job's event stream.
-  console_answer job_events(const http_request& req, std::int64_t id) const;
+  /// GET /api/v1/jobs/{id}/events: the head of the job's event stream,
+  /// which resumes after `after_event_id` (a reconnect's Last-Event-ID).
+  console_answer job_events(const http_request& req, std::int64_t id,
+                            std::int64_t after_event_id) const;
   /// POST /api/v1/sites/{site}/jobs (JSON) or /sites/{site}/jobs (the site
   /// page's form): queues a backup or preflight.
   http_response post_site_job(const http_request& req, const std::string& site,
                               const principal& who);
 
+  /// GET /repository (or its JSON, or GET /api/v1/repository).
+  http_response repository_page(const http_request& req, const principal& who,
+                                std::int64_t now_ms);
+  /// POST /api/v1/repository/jobs (JSON) or /repository/jobs (the page's
+  /// form): queues a sync, prune or check.
+  http_response post_repository_job(const http_request& req, const principal& who);
+
   console_options options_;
+  std::shared_ptr<repository_figures_source> figures_;
   mutable std::mutex config_mutex_;
   std::shared_ptr<const config> cfg_;
   session_store sessions_;

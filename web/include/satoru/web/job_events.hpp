@@ -24,10 +24,14 @@ struct stream_chunk {
 /// when it changed, is `event: progress` with its `--json` progress line
 /// plus "line", the status line the CLI draws; when the job has ended
 /// (finished or interrupted) one `event: end` with the job's JSON follows
-/// and the stream ends.
+/// and the stream ends. Each event carries its id (`id:`), so a browser's
+/// EventSource that reconnects resumes after the last one it got.
 class job_event_stream {
 public:
-  job_event_stream(std::string database_path, std::int64_t job_id);
+  /// Sends the events after `after_event_id` (a reconnect's Last-Event-ID;
+  /// 0 = all of them).
+  job_event_stream(std::string database_path, std::int64_t job_id,
+                   std::int64_t after_event_id = 0);
 
   /// The events written since the last poll (all of them at first).
   expected<stream_chunk> poll();

@@ -13,8 +13,10 @@ namespace satoru::web {
 class web_console {
 public:
   /// Serves the console when the config sets web_listen; nullptr when it
-  /// does not. An address that cannot be bound is an error.
-  static expected<std::unique_ptr<web_console>> start(const config& cfg);
+  /// does not. An address that cannot be bound is an error. `m`: the
+  /// daemon's metrics, whose repository figures the repository page shows.
+  static expected<std::unique_ptr<web_console>>
+  start(const config& cfg, std::shared_ptr<const metrics> m = nullptr);
 
   /// A reloaded config: new sites and users file now; a new web_listen only
   /// at the next start.
