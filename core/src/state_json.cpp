@@ -224,16 +224,19 @@ expected<boost::json::array> sites_json(const config& cfg, store* db) {
   }
   auto running = running_by_site(db);
   if (!running) return running.err();
+  // Each target's last scan: what an operator checks after a backup (and
+  // what a dashboard without Prometheus can read).
+  std::map<std::int64_t, std::vector<target_row>> all_targets;
+  if (db != nullptr) {
+    auto rows = db->targets_by_site();
+    if (!rows) return rows.err();
+    all_targets = std::move(*rows);
+  }
+  static const std::vector<target_row> no_targets;
   json::array out;
   for (const auto& s : *sites) {
-    // Each target's last scan: what an operator checks after a backup
-    // (and what a dashboard without Prometheus can read).
-    std::vector<target_row> targets;
-    if (db != nullptr && s.id > 0) {
-      auto rows = db->list_targets(s.id);
-      if (!rows) return rows.err();
-      targets = std::move(*rows);
-    }
+    auto found = s.id > 0 ? all_targets.find(s.id) : all_targets.end();
+    const auto& targets = found != all_targets.end() ? found->second : no_targets;
     json::array target_list;
     for (const auto& t : targets)
       target_list.push_back(target_json(t));

@@ -238,6 +238,19 @@ expected<std::vector<target_row>> store::list_targets(std::int64_t site_id) {
   }
 }
 
+expected<std::map<std::int64_t, std::vector<target_row>>> store::targets_by_site() {
+  SATORU_PREPARE(q, impl_->db.get(),
+                 std::string{target_columns} + "ORDER BY site_id, id");
+  std::map<std::int64_t, std::vector<target_row>> out;
+  for (;;) {
+    int rc = q.step();
+    if (rc == SQLITE_DONE) return out;
+    if (rc != SQLITE_ROW) return impl_->db.last_error("reading site_targets");
+    auto row = read_target(q);
+    out[row.site_id].push_back(std::move(row));
+  }
+}
+
 expected<std::optional<target_row>> store::next_drill_target() {
   SATORU_PREPARE(q, impl_->db.get(),
                  std::string{target_columns} +

@@ -62,7 +62,7 @@ TEST(WebConsoleBrowser, AnOperatorLogsInAndSeesTheSiteBackedUp) {
 
   // The site's page: "Back up now" queues a backup and opens its job page,
   // which follows the job (Server-Sent Events) to its end without reloading.
-  ASSERT_TRUE(chromium.click("table a")) << chromium.last_error();
+  ASSERT_TRUE(chromium.click("td[data-label=Site] a")) << chromium.last_error();
   ASSERT_TRUE(chromium.wait_for_text("h1", "Site " + site, 10s)) << chromium.text("body");
   ASSERT_TRUE(chromium.click("form.queue-backup button")) << chromium.last_error();
   ASSERT_TRUE(chromium.wait_for_text("#status", "success", 120s))

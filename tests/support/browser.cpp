@@ -88,7 +88,10 @@ boost::json::value browser::command(const std::string& method, const std::string
   if (method == "POST")
     request += "Content-Type: application/json\r\nContent-Length: " +
                std::to_string(payload.size()) + "\r\n";
-  std::string raw = http_exchange(port_, request + "\r\n" + payload);
+  // Starting Chromium (POST /session) can take tens of seconds on a
+  // loaded machine; a command's answer is waited for as long.
+  std::string raw =
+      http_exchange(port_, request + "\r\n" + payload, std::chrono::seconds{90});
   auto split = raw.find("\r\n\r\n");
   if (split == std::string::npos) {
     error_ = method + " " + path + ": no answer from chromedriver";

@@ -322,14 +322,15 @@ satoru::process_result add_web_user(const satoru_env& env, const std::string& na
   return r ? *r : satoru::process_result{};
 }
 
-std::string http_exchange(int port, const std::string& request) {
+std::string http_exchange(int port, const std::string& request,
+                          std::chrono::seconds timeout) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return {};
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{5, 0};
+  timeval tv{static_cast<time_t>(timeout.count()), 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd);

@@ -136,8 +136,9 @@ satoru::process_result restic(const satoru_env& env, const std::string& repo,
 
 /// Sends a raw HTTP request to 127.0.0.1:port; the whole raw response
 /// ("" when it fails), read until the server closes or the Content-Length
-/// is complete.
-std::string http_exchange(int port, const std::string& request);
+/// is complete, or until no byte came for `timeout`.
+std::string http_exchange(int port, const std::string& request,
+                          std::chrono::seconds timeout = std::chrono::seconds{5});
 
 /// HTTP GET on 127.0.0.1:port path; "" when it fails.
 std::string http_get(int port, const std::string& path);

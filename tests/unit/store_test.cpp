@@ -113,6 +113,24 @@ TEST_F(StoreTest, RefusesADatabaseFromANewerSatoru) {
   EXPECT_NE(again.err().message.find("newer than this satoru"), std::string::npos);
 }
 
+TEST_F(StoreTest, TargetsBySiteReadsEverySitesTargetsAsListTargetsDoes) {
+  ASSERT_TRUE(db.sync_config({make_site("a", {"/srv/a", "/srv/b"}), make_site("b"),
+                              make_site("c", {"/srv/c"})}));
+  auto all = db.targets_by_site();
+  ASSERT_TRUE(all) << all.err().message;
+  ASSERT_EQ(all->size(), 3u);
+  for (const auto& name : {"a", "b", "c"}) {
+    auto id = site_id(name);
+    auto one = *db.list_targets(id);
+    ASSERT_EQ(all->at(id).size(), one.size()) << name;
+    for (std::size_t i = 0; i < one.size(); ++i) {
+      EXPECT_EQ(all->at(id)[i].id, one[i].id);
+      EXPECT_EQ(all->at(id)[i].path, one[i].path);
+    }
+  }
+  EXPECT_EQ(all->at(site_id("a")).size(), 2u);
+}
+
 TEST_F(StoreTest, SyncConfigUpsertsAndDisablesRemovedSitesKeepingHistory) {
   ASSERT_TRUE(db.sync_config({make_site("a", {"/srv/a", "/srv/b"}), make_site("b")}));
   auto a = site_id("a");

@@ -86,18 +86,6 @@ std::int64_t success_age(const fleet_site& s, std::int64_t now_ms) {
                                : std::numeric_limits<std::int64_t>::max();
 }
 
-/// Text for a query string: unreserved characters as they are, the rest %XX.
-std::string url_encode(std::string_view text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
-      out += static_cast<char>(c);
-    else
-      out += fmt::format("%{:02X}", c);
-  }
-  return out;
-}
-
 /// The fleet page's address for `q` (the defaults left out), HTML-escaped.
 std::string href(const fleet_query& q) {
   std::string out;
