@@ -560,6 +560,11 @@ http_response console::api(const http_request& req, std::string_view path,
     return read_api(req, [&](store* db) -> expected<api_answer> {
       auto all = get_sites(db, "");
       if (!all) return all;
+      // No sort, filter or search: every site in config order, as `satoru
+      // sites --json`, with no second read for the fleet's figures.
+      if (query->sort.empty() && !query->descending && query->health.empty() &&
+          query->search.empty())
+        return all;
       auto f = read_fleet(*current_config(), db, satoru::now_ms());
       if (!f) return f.err();
       all->body = select_sites_json(all->body.as_array(), *f, *query);
