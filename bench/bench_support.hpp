@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 namespace satoru::bench {
@@ -202,5 +203,22 @@ inline void stop_daemon(pid_t pid) {
   int status = 0;
   ::waitpid(pid, &status, 0);
 }
+
+/// The rows a benchmark appends for bench/run's summary table (TSV:
+/// benchmark, measure, value, unit, target, verdict); no file, no rows.
+struct summary_writer {
+  std::string bench;
+  std::ofstream out;
+  summary_writer(std::string name, const std::string& path)
+      : bench(std::move(name)) {
+    if (!path.empty()) out.open(path, std::ios::app);
+  }
+  void row(const std::string& measure, const std::string& value, const std::string& unit,
+           const std::string& target, const std::string& verdict) {
+    if (out.is_open())
+      out << bench << "\t" << measure << "\t" << value << "\t" << unit << "\t" << target
+          << "\t" << verdict << "\n";
+  }
+};
 
 } // namespace satoru::bench

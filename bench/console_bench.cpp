@@ -248,19 +248,6 @@ memory measure_daemon(const params& p, const temp_dir& dir, int n, bool console)
   return {st["VmRSS"], st["VmHWM"]};
 }
 
-struct summary_writer {
-  std::ofstream out;
-  explicit summary_writer(const std::string& path) {
-    if (!path.empty()) out.open(path, std::ios::app);
-  }
-  void row(const std::string& measure, const std::string& value, const std::string& unit,
-           const std::string& target, const std::string& verdict) {
-    if (out.is_open())
-      out << "console\t" << measure << "\t" << value << "\t" << unit << "\t" << target
-          << "\t" << verdict << "\n";
-  }
-};
-
 params parse_args(int argc, char** argv) {
   params p;
   const char* tmp = std::getenv("TMPDIR");
@@ -303,7 +290,7 @@ int main(int argc, char** argv) {
   program = "satoru_console_bench";
   auto p = parse_args(argc, argv);
   std::atexit(remove_pending);
-  summary_writer summary(p.summary);
+  summary_writer summary("console", p.summary);
   std::cout << fmt::format(
       "(a) console server time, {} requests per route (median / p95)\n", p.requests);
   int largest = *std::max_element(p.sites.begin(), p.sites.end());

@@ -56,12 +56,17 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     int value = std::atoi(argv[i + 1]);
-    if (flag == "--sites") sites = value;
-    else if (flag == "--days") days = value;
-    else if (flag == "--events") events = value;
-    else if (flag == "--history-days") keep_days = value;
-    else die("usage: satoru_history_bench [--sites N] [--days N] [--events N] "
-             "[--history-days N]");
+    if (flag == "--sites")
+      sites = value;
+    else if (flag == "--days")
+      days = value;
+    else if (flag == "--events")
+      events = value;
+    else if (flag == "--history-days")
+      keep_days = value;
+    else
+      die("usage: satoru_history_bench [--sites N] [--days N] [--events N] "
+          "[--history-days N]");
   }
   auto dir = std::filesystem::temp_directory_path() /
              fmt::format("satoru-history-bench-{}", ::getpid());
@@ -82,11 +87,12 @@ int main(int argc, char** argv) {
   auto* h = db.handle();
   sqlite3_stmt* job = nullptr;
   sqlite3_stmt* event = nullptr;
-  sqlite3_prepare_v2(h,
-                     "INSERT INTO jobs (site_id, type, status, created_at, started_at, "
-                     "finished_at, attempts, epoch) VALUES (?, 'backup', 'success', ?, ?, "
-                     "?, 1, ?)",
-                     -1, &job, nullptr);
+  sqlite3_prepare_v2(
+      h,
+      "INSERT INTO jobs (site_id, type, status, created_at, started_at, "
+      "finished_at, attempts, epoch) VALUES (?, 'backup', 'success', ?, ?, "
+      "?, 1, ?)",
+      -1, &job, nullptr);
   sqlite3_prepare_v2(h,
                      "INSERT INTO job_events (job_id, ts, level, step, target, message) "
                      "VALUES (?, ?, 'ok', 'pull', '0123456789abcdef', 'pulled /srv/data "
@@ -96,9 +102,10 @@ int main(int argc, char** argv) {
   const std::int64_t start = 1'700'000'000'000LL;
   std::int64_t epoch = 0, deleted = 0;
   std::vector<double> sweep_ms;
-  std::cout << fmt::format("satoru_history_bench: {} sites, hourly, {} days, {} events per "
-                           "job, job_history_days {}\n",
-                           sites, days, events, keep_days);
+  std::cout << fmt::format(
+      "satoru_history_bench: {} sites, hourly, {} days, {} events per "
+      "job, job_history_days {}\n",
+      sites, days, events, keep_days);
   std::cout << "day  jobs kept  database size\n";
   for (int d = 0; d < days; ++d) {
     exec(h, "BEGIN");
@@ -130,9 +137,9 @@ int main(int argc, char** argv) {
       deleted += *n;
       if (*n < 500) break;
     }
-    sweep_ms.push_back(std::chrono::duration<double, std::milli>(
-                           std::chrono::steady_clock::now() - t0)
-                           .count());
+    sweep_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+            .count());
     if ((d + 1) % 30 == 0 || d + 1 == days) {
       exec(h, "PRAGMA wal_checkpoint(TRUNCATE)");
       auto bytes = pragma(h, "page_count") * pragma(h, "page_size");
@@ -144,8 +151,9 @@ int main(int argc, char** argv) {
   sqlite3_finalize(job);
   sqlite3_finalize(event);
   std::sort(sweep_ms.begin(), sweep_ms.end());
-  std::cout << fmt::format("daily sweep: median {:.0f} ms, max {:.0f} ms; {} jobs deleted\n",
-                           sweep_ms[sweep_ms.size() / 2], sweep_ms.back(), deleted);
+  std::cout << fmt::format(
+      "daily sweep: median {:.0f} ms, max {:.0f} ms; {} jobs deleted\n",
+      sweep_ms[sweep_ms.size() / 2], sweep_ms.back(), deleted);
   std::filesystem::remove_all(dir);
   return 0;
 }

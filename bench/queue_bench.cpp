@@ -468,20 +468,6 @@ daemon_summary daemon_series(const params& p, int n_sites) {
 
 // -- output ------------------------------------------------------------------------
 
-struct summary_writer {
-  std::ofstream out;
-  explicit summary_writer(const std::string& path) {
-    if (!path.empty()) out.open(path, std::ios::app);
-  }
-  /// One TSV row: benchmark, measure, value, unit, target, verdict.
-  void row(const std::string& measure, const std::string& value, const std::string& unit,
-           const std::string& target, const std::string& verdict) {
-    if (out.is_open())
-      out << "queue\t" << measure << "\t" << value << "\t" << unit << "\t" << target
-          << "\t" << verdict << "\n";
-  }
-};
-
 params parse_args(int argc, char** argv) {
   params p;
   const char* tmp = std::getenv("TMPDIR");
@@ -539,7 +525,7 @@ int main(int argc, char** argv) {
   pending_removals(); // constructed before the handler is registered, so it outlives it
   std::atexit(remove_pending);
   auto p = parse_args(argc, argv);
-  summary_writer summary{p.summary};
+  summary_writer summary{"queue", p.summary};
   // The runtime logs two lines per job, as in the daemon; they go to a file so
   // that the cost stays in (b) without flooding the terminal.
   temp_dir logs{p.work_root, "satoru-bench-log"};
