@@ -437,21 +437,6 @@ std::string last_nonempty_line(const std::string& text) {
   return {};
 }
 
-std::string first_nonempty_line(const std::string& text) {
-  std::size_t begin = 0;
-  while (begin < text.size()) {
-    std::size_t end = text.find_first_of("\r\n", begin);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(begin, end - begin);
-    auto first = line.find_first_not_of(" \t");
-    if (first != std::string::npos) {
-      auto last = line.find_last_not_of(" \t");
-      return line.substr(first, last - first + 1);
-    }
-    begin = end + 1;
-  }
-  return {};
-}
 
 /// How often the bytes a writer wrote are sampled (progress_format::written_bytes).
 constexpr milliseconds write_sample_interval{1000};
@@ -836,24 +821,6 @@ expected<process_result> run_process(const process_spec& spec,
   }
   if (meter) result.last_progress = meter->current();
   return result;
-}
-
-expected<std::string> tool_version(const std::string& program,
-                                   const std::vector<std::string>& args) {
-  process_spec spec;
-  spec.argv.push_back(program);
-  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-  spec.timeout = std::chrono::seconds(10);
-  spec.capture_limit = 64 * 1024;
-  auto run = run_process(spec);
-  if (!run) return run.err();
-  const process_result& r = *run;
-  if (r.timed_out) return error{errc::timeout, r.describe(program)};
-  if (!r.ok()) return error{errc::tool, r.describe(program)};
-  std::string line = first_nonempty_line(r.out);
-  if (line.empty()) line = first_nonempty_line(r.err);
-  if (line.empty()) return error{errc::tool, program + " printed no version"};
-  return line;
 }
 
 } // namespace satoru

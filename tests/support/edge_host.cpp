@@ -331,6 +331,12 @@ satoru::ssh_endpoint edge_host::endpoint(int connect_timeout_seconds) const {
   return ep;
 }
 
+std::string edge_host::home() const {
+  if (opts_.login_user.empty()) return dir_ + "/home";
+  const passwd* pw = ::getpwnam(opts_.login_user.c_str());
+  return pw ? pw->pw_dir : std::string{};
+}
+
 std::string edge_host::remote_root() const {
   return dir_ + "/remote";
 }
@@ -408,9 +414,18 @@ void edge_host::start() {
   while (!client_pub.empty() && (client_pub.back() == '\n' || client_pub.back() == '\r'))
     client_pub.pop_back();
   ASSERT_FALSE(client_pub.empty()) << "empty " << dir_ << "/client_key.pub";
-  std::string auth_line = client_pub;
-  if (!opts_.remote_path.empty())
-    auth_line = "environment=\"PATH=" + opts_.remote_path + "\" " + auth_line;
+  std::vector<std::string> environment;
+  if (!opts_.remote_path.empty()) environment.push_back("PATH=" + opts_.remote_path);
+  if (opts_.login_user.empty()) {
+    fs::create_directories(home(), ec);
+    ASSERT_FALSE(ec) << "create_directories(" << home() << "): " << ec.message();
+    environment.push_back("HOME=" + home());
+  }
+  std::string auth_line;
+  for (const auto& var : environment)
+    auth_line += "environment=\"" + var + "\",";
+  if (!auth_line.empty()) auth_line.back() = ' ';
+  auth_line += client_pub;
   std::string authorized_keys = dir_ + "/authorized_keys";
   if (!opts_.login_user.empty()) {
     // sshd reads the file as the user: it lives in the user's home.
@@ -450,7 +465,7 @@ void edge_host::start() {
         // VERBOSE: one "Starting session:" line per remote command, which
         // commands_started() counts.
         << "LogLevel VERBOSE\n";
-    if (!opts_.remote_path.empty()) cfg << "PermitUserEnvironment yes\n";
+    if (!environment.empty()) cfg << "PermitUserEnvironment yes\n";
     ASSERT_TRUE(write_private_file(config_path, cfg.str()))
         << "cannot write " << config_path;
     ::unlink(pid_path.c_str());

@@ -13,6 +13,13 @@ namespace satoru::testing {
 /// runs as the current user (root in CI) with a generated host key and a
 /// generated client key, all inside `dir`. The destructor stops the sshd it
 /// started (by pid), also when the test failed.
+///
+/// Logged in as the current user, remote commands get an empty HOME
+/// (home()): the test machine's own ~/.bashrc (pyenv and cargo set-up, seconds
+/// per shell on a loaded machine) would otherwise be paid by every remote
+/// command of every test. Startup files that are slow or print text are
+/// tested on purpose with `login_user` (a test_user with its own ~/.bashrc),
+/// whose real home is used.
 class edge_host {
 public:
   struct options {
@@ -54,6 +61,9 @@ public:
   /// An ssh_endpoint with the fixture's key and known_hosts.
   satoru::ssh_endpoint endpoint(int connect_timeout_seconds = 5) const;
 
+  /// HOME of remote commands: dir()/home for the current user, the
+  /// login_user's own home folder otherwise.
+  std::string home() const;
   /// Root of the "remote" filesystem area tests should use: dir()/remote.
   std::string remote_root() const;
   /// Creates (or replaces) a file with content, creating parent folders.

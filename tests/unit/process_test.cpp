@@ -425,6 +425,50 @@ TEST(Process, ToolVersionAndFindInPath) {
             "satoru-no-such-tool: not installed (not found in PATH)");
 }
 
+// Every job's preflight asks for the local tools' versions: the same file is
+// started once per process, and a tool replaced or removed is probed again.
+TEST(Process, ToolVersionRunsEachToolFileOnceUntilItChanges) {
+  char tmpl[] = "/tmp/satoru-tool-version-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl, tool = dir + "/fake-tool", runs = dir + "/runs";
+  auto write_tool = [&](const std::string& version) {
+    const std::string tmp = tool + ".new"; // replaced by rename, as dpkg does
+    std::ofstream(tmp) << "#!/bin/sh\necho run >> " << runs << "\necho '" << version
+                       << "'\n";
+    ::chmod(tmp.c_str(), 0755);
+    ASSERT_EQ(::rename(tmp.c_str(), tool.c_str()), 0);
+  };
+  auto count_runs = [&] {
+    std::ifstream in(runs);
+    int n = 0;
+    for (std::string line; std::getline(in, line);)
+      ++n;
+    return n;
+  };
+  write_tool("fake-tool 1.0");
+  for (int i = 0; i < 3; ++i) {
+    auto v = tool_version(tool);
+    ASSERT_TRUE(v) << v.err().message;
+    EXPECT_EQ(*v, "fake-tool 1.0");
+  }
+  EXPECT_EQ(count_runs(), 1);
+  // Other arguments are another question to the tool.
+  ASSERT_TRUE(tool_version(tool, {"-V"}));
+  EXPECT_EQ(count_runs(), 2);
+
+  write_tool("fake-tool 2.0");
+  auto upgraded = tool_version(tool);
+  ASSERT_TRUE(upgraded) << upgraded.err().message;
+  EXPECT_EQ(*upgraded, "fake-tool 2.0");
+  EXPECT_EQ(count_runs(), 3);
+
+  ::unlink(tool.c_str());
+  auto removed = tool_version(tool);
+  ASSERT_FALSE(removed);
+  EXPECT_EQ(removed.err().code, errc::tool);
+  std::filesystem::remove_all(dir);
+}
+
 // A runner killed with -9 (a crashed daemon) takes its child's whole process
 // group along: a grandchild (like rsync's receiver or its ssh) must not go on
 // writing into staging behind the next daemon's back.

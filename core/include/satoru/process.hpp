@@ -78,7 +78,11 @@ expected<process_result> run_process(const process_spec& spec,
                                      const cancel_token& cancel = {});
 
 /// The first line of `--version`-style output of a tool, or an error if it is
-/// missing. Used by preflight for "rsync present, version X".
+/// missing. Used by preflight for "rsync present, version X". A version is
+/// kept per process for the file PATH resolves to (device, inode, size,
+/// mtime, ctime): every job's preflight checks that the tools are still
+/// there without starting them again (a fork per tool per job is seconds on
+/// a loaded server), and a tool replaced or removed is probed again.
 expected<std::string> tool_version(const std::string& program,
                                    const std::vector<std::string>& args = {"--version"});
 

@@ -348,6 +348,7 @@ TEST_F(directory_plugin, hostile_root_paths_are_pulled_exactly) {
   ASSERT_EQ(r.outcome, pull_result::status::success) << r.message;
   EXPECT_EQ(read_file(spec.staging_dir + "/which"), "right");
   EXPECT_FALSE(fs::exists(host_->remote_root() + "/pwned"));
+  EXPECT_FALSE(fs::exists(host_->home() + "/pwned"));
   EXPECT_FALSE(fs::exists(
       std::string(std::getenv("HOME") ? std::getenv("HOME") : "/root") + "/pwned"));
 }
