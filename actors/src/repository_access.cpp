@@ -1,18 +1,30 @@
 #include "satoru/actors/repository_access.hpp"
 
+#include <algorithm>
+#include <thread>
+
 namespace satoru::actors {
 
-void repository_access::submit(bool exclusive, std::function<void()> start,
+repository_access::repository_access(int max_snapshots)
+    : max_snapshots_(std::max(1, max_snapshots)) {}
+
+int repository_access::default_max_snapshots() {
+  return std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+void repository_access::submit(access_kind kind, std::function<void()> start,
                                cancel_token token, std::function<void()> dropped) {
-  queue_.push_back({exclusive, std::move(start), std::move(token), std::move(dropped)});
+  queue_.push_back({kind, std::move(start), std::move(token), std::move(dropped)});
   pump();
 }
 
-void repository_access::done(bool exclusive) {
-  if (exclusive)
+void repository_access::done(access_kind kind) {
+  if (kind == access_kind::exclusive) {
     exclusive_running_ = false;
-  else if (shared_running_ > 0)
-    --shared_running_;
+  } else {
+    if (shared_running_ > 0) --shared_running_;
+    if (kind == access_kind::snapshot && snapshots_running_ > 0) --snapshots_running_;
+  }
   pump();
 }
 
@@ -32,24 +44,37 @@ void repository_access::sweep() {
 }
 
 void repository_access::pump() {
-  while (!queue_.empty() && !exclusive_running_) {
-    auto& next = queue_.front();
-    if (next.token.cancelled()) {
-      auto dropped = std::move(next.dropped);
-      queue_.pop_front();
+  while (start_next()) {
+  }
+}
+
+bool repository_access::start_next() {
+  if (exclusive_running_) return false;
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    if (it->token.cancelled()) {
+      auto dropped = std::move(it->dropped);
+      queue_.erase(it);
       if (dropped) dropped();
-      continue;
+      return true;
     }
-    if (next.exclusive) {
-      if (shared_running_ > 0) return;
+    if (it->kind == access_kind::exclusive) {
+      // Nothing queued behind it starts first; it starts once nothing runs
+      // and everything queued before it has started and ended.
+      if (it != queue_.begin() || shared_running_ > 0) return false;
       exclusive_running_ = true;
+    } else if (it->kind == access_kind::snapshot) {
+      if (snapshots_running_ >= max_snapshots_) continue;
+      ++snapshots_running_;
+      ++shared_running_;
     } else {
       ++shared_running_;
     }
-    auto start = std::move(next.start);
-    queue_.pop_front();
+    auto start = std::move(it->start);
+    queue_.erase(it);
     start();
+    return true;
   }
+  return false;
 }
 
 } // namespace satoru::actors

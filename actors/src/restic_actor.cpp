@@ -31,15 +31,15 @@ template <class T, class Failed> T value_or_failure(expected<T> r, Failed failed
 /// its own thread; `reply` gets its result (or the error) back here. Work
 /// whose token is cancelled while it waits (its job ended) never starts.
 template <class T>
-void schedule(self_ptr self, bool exclusive, std::function<T()> run,
+void schedule(self_ptr self, access_kind kind, std::function<T()> run,
               std::chrono::seconds limit, cancel_token token,
               std::function<void(expected<T>)> reply) {
   auto& st = self->state;
   st.access.submit(
-      exclusive,
+      kind,
       [=] {
         run_task<T>(self, run, token, limit, [=](expected<T> r) {
-          self->state.access.done(exclusive);
+          self->state.access.done(kind);
           reply(std::move(r));
         });
       },
@@ -156,7 +156,7 @@ void ensure_repository(self_ptr self) {
   auto ctx = st.ctx;
   cancel_token token;
   schedule<std::string>(
-      self, true,
+      self, access_kind::exclusive,
       [ctx, token] {
         auto client = local_restic(*ctx.cfg);
         auto r = client.ensure(nullptr, token);
@@ -195,7 +195,7 @@ void drill_target(self_ptr self, const job_row& job, cancel_token cancel,
   auto site_copy = *site;
   auto target_copy = *target;
   schedule<drill_result>(
-      self, false,
+      self, access_kind::shared,
       [=] {
         store_event_sink sink{store, job.id, job.epoch};
         sink.track_progress(ctx.metrics.get(), site_copy.name);
@@ -240,8 +240,8 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
         auto promise = self->make_response_promise<snapshot_outcome>();
         ensure_repository(self);
         schedule<snapshot_outcome>(
-            self, false, [=] { return take_snapshot(ctx, store, req, cancel); }, timeout,
-            cancel,
+            self, access_kind::snapshot,
+            [=] { return take_snapshot(ctx, store, req, cancel); }, timeout, cancel,
             [=](expected<snapshot_outcome> r) mutable {
               promise.deliver(value_or_failure(std::move(r), [](const error& e) {
                 snapshot_outcome failed;
@@ -256,7 +256,7 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
           cancel_token cancel) -> caf::result<job_outcome> {
         auto promise = self->make_response_promise<job_outcome>();
         schedule<retention_result>(
-            self, true,
+            self, access_kind::exclusive,
             [=] {
               store_event_sink sink{store, job.id, job.epoch};
               return run_retention(*ctx.cfg, sink, cancel);
@@ -282,7 +282,7 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
         auto promise = self->make_response_promise<job_outcome>();
         auto started = now_ms();
         schedule<repository_check>(
-            self, true,
+            self, access_kind::exclusive,
             [=] {
               store_event_sink sink{store, job.id, job.epoch};
               return run_check(*ctx.cfg, false, sink, cancel);
@@ -338,7 +338,7 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
         auto site_copy = *site;
         auto req = *request;
         schedule<job_outcome>(
-            self, false,
+            self, access_kind::shared,
             [=] {
               store_event_sink sink{store, job.id, job.epoch};
               sink.track_progress(ctx.metrics.get(), site_copy.name);
@@ -358,7 +358,7 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
         auto promise = self->make_response_promise<sync_outcome>();
         ensure_repository(self);
         schedule<sync_outcome>(
-            self, false,
+            self, access_kind::shared,
             [=] {
               store_event_sink sink{store, job.id, job.epoch};
               sink.track_progress(ctx.metrics.get(), {});
@@ -377,7 +377,7 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
         auto promise = self->make_response_promise<repository_counts>();
         cancel_token token;
         schedule<repository_counts>(
-            self, false,
+            self, access_kind::shared,
             [=] {
               auto o = inspect_repository(*ctx.cfg, since_ms, token);
               repository_counts out;
