@@ -14,8 +14,10 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 
 using namespace satoru::testing;
@@ -172,56 +174,74 @@ int sh(const std::string& command, std::string* out = nullptr) {
   return run_shell(command + " 2>&1", out);
 }
 
-/// Installs the core component and builds the plugins once for all tests.
+/// Installs satoru's runtime and SDK components into DIR/prefix, as the
+/// satoru and satoru-dev packages hold them, builds the example plugins in
+/// DIR/build and assembles DIR/plugins as an operator would: the shipped
+/// plugins, the new one, and seven that must be refused. Returns what failed,
+/// or "".
+std::string prepare_example(const std::string& dir) {
+  const std::string prefix = dir + "/prefix";
+  std::string out;
+  for (const char* component : {"runtime", "dev"})
+    if (sh("cmake --install " + satoru::shell_quote(SATORU_BINARY_DIR) + " --prefix " +
+               satoru::shell_quote(prefix) + " --component " + component,
+           &out) != 0)
+      return "cmake --install failed:\n" + out;
+  const std::string src = dir + "/src", build = dir + "/build";
+  write(src + "/CMakeLists.txt", cmake_lists);
+  write(src + "/hello.cpp", hello_cpp);
+  write(src + "/wrong_abi.cpp", wrong_abi_cpp);
+  write(src + "/other-boost/boost/version.hpp", other_boost_version_hpp);
+  write(src + "/other-satoru/satoru/version.hpp", other_satoru_version_hpp);
+  if (sh("cmake -S " + satoru::shell_quote(src) + " -B " + satoru::shell_quote(build) +
+             " -DCMAKE_PREFIX_PATH=" + satoru::shell_quote(prefix) +
+             " -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build " +
+             satoru::shell_quote(build) + " -j2",
+         &out) != 0)
+    return "building the plugins failed:\n" + out;
+  const std::string plugins = dir + "/plugins";
+  fs::create_directories(plugins);
+  for (const auto& f : fs::directory_iterator(SATORU_PLUGIN_DIR))
+    if (f.path().extension() == ".so")
+      fs::copy_file(f.path(), plugins + "/" + f.path().filename().string());
+  for (const char* name : {"hello", "zz-duplicate", "wrong-abi", "old-cxx-abi",
+                           "old-string-abi", "other-boost", "other-version"})
+    fs::copy_file(build + "/plugins/libsatoru-plugin-" + std::string(name) + ".so",
+                  plugins + "/libsatoru-plugin-" + std::string(name) + ".so");
+  write(plugins + "/libsatoru-plugin-not-a-library.so", "this is not an ELF file\n");
+  return "";
+}
+
+/// Marks a prepared example folder complete, for the tests that reuse it.
+const char* ready_marker = "/ready";
+
+/// Under ctest the example is prepared once per run by the fixture test
+/// sdk.build_example_plugins (`--prepare DIR`, see main), and every test here
+/// reads it from SATORU_SDK_EXAMPLE_DIR: building it takes a minute of both
+/// cores. Run alone, the suite prepares its own in a temporary folder.
 struct OutOfTreePlugin : ::testing::Test {
-  static inline temp_dir* work = nullptr;
+  static inline temp_dir* own = nullptr;
+  static inline std::string root;
   static inline std::string plugin_dir;
   static inline std::string setup_error;
 
   static void SetUpTestSuite() {
-    work = new temp_dir("satoru-oot");
-    const std::string prefix = *work / "prefix";
-    std::string out;
-    // The program's component and the SDK's, as the satoru and satoru-dev
-    // packages hold them.
-    for (const char* component : {"runtime", "dev"})
-      if (sh("cmake --install " + satoru::shell_quote(SATORU_BINARY_DIR) + " --prefix " +
-                 satoru::shell_quote(prefix) + " --component " + component,
-             &out) != 0) {
-        setup_error = "cmake --install failed:\n" + out;
-        return;
-      }
-    const std::string src = *work / "src", build = *work / "build";
-    write(src + "/CMakeLists.txt", cmake_lists);
-    write(src + "/hello.cpp", hello_cpp);
-    write(src + "/wrong_abi.cpp", wrong_abi_cpp);
-    write(src + "/other-boost/boost/version.hpp", other_boost_version_hpp);
-    write(src + "/other-satoru/satoru/version.hpp", other_satoru_version_hpp);
-    if (sh("cmake -S " + satoru::shell_quote(src) + " -B " + satoru::shell_quote(build) +
-               " -DCMAKE_PREFIX_PATH=" + satoru::shell_quote(prefix) +
-               " -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build " +
-               satoru::shell_quote(build) + " -j2",
-           &out) != 0) {
-      setup_error = "building the plugins failed:\n" + out;
-      return;
+    if (const char* prepared = std::getenv("SATORU_SDK_EXAMPLE_DIR")) {
+      root = prepared;
+      if (!fs::exists(root + ready_marker))
+        setup_error = "the example plugins are not prepared in " + root +
+                      " (the fixture test sdk.build_example_plugins does that)";
+    } else {
+      own = new temp_dir("satoru-oot");
+      root = own->path();
+      setup_error = prepare_example(root);
     }
-    // A plugin folder as an operator would assemble it: the shipped
-    // plugins, the new one, and seven that must be refused.
-    plugin_dir = *work / "plugins";
-    fs::create_directories(plugin_dir);
-    for (const auto& f : fs::directory_iterator(SATORU_PLUGIN_DIR))
-      if (f.path().extension() == ".so")
-        fs::copy_file(f.path(), plugin_dir + "/" + f.path().filename().string());
-    for (const char* name : {"hello", "zz-duplicate", "wrong-abi", "old-cxx-abi",
-                             "old-string-abi", "other-boost", "other-version"})
-      fs::copy_file(build + "/plugins/libsatoru-plugin-" + std::string(name) + ".so",
-                    plugin_dir + "/libsatoru-plugin-" + std::string(name) + ".so");
-    write(plugin_dir + "/libsatoru-plugin-not-a-library.so", "this is not an ELF file\n");
+    plugin_dir = root + "/plugins";
   }
 
   static void TearDownTestSuite() {
-    delete work;
-    work = nullptr;
+    delete own;
+    own = nullptr;
   }
 
   void SetUp() override { ASSERT_EQ(setup_error, "") << setup_error; }
@@ -234,7 +254,7 @@ struct OutOfTreePlugin : ::testing::Test {
 } // namespace
 
 TEST_F(OutOfTreePlugin, InstalledSdkHasTheHeadersLibraryAndCMakePackage) {
-  const std::string prefix = *work / "prefix";
+  const std::string prefix = root + "/prefix";
   EXPECT_TRUE(fs::exists(prefix + "/include/satoru/plugin.hpp"));
   EXPECT_TRUE(fs::exists(prefix + "/include/satoru/version.hpp"));
   std::string cmake_files;
@@ -401,4 +421,25 @@ TEST_F(OutOfTreePlugin, PluginsCommandWorksWithoutAConfig) {
   auto listing = boost::json::parse(p->out).as_object();
   EXPECT_EQ(listing.at("plugins").as_array().size(), 4u);
   EXPECT_EQ(listing.at("refused").as_array().size(), 7u);
+}
+
+/// `--prepare DIR`: prepare the example in DIR (emptied first) and exit; the
+/// fixture test sdk.build_example_plugins. Otherwise run the tests.
+int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--prepare") {
+    const std::string dir = argv[2];
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    fs::create_directories(dir);
+    fs::permissions(dir, fs::perms::owner_all);
+    const std::string error = prepare_example(dir);
+    if (!error.empty()) {
+      std::cerr << error << "\n";
+      return 1;
+    }
+    write(dir + ready_marker, "");
+    return 0;
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
 }
