@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -33,7 +34,9 @@ TEST(Daemon, RunQueuesInTheBackgroundAndTheDaemonStartsItWithinASecond) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_LT(returned, 5s) << "run returns at once";
   auto id = parse_id(r);
-  ASSERT_TRUE(wait_until([&] { return status_of(env, id) != "queued"; }, 3s))
+  // The daemon looks every 500 ms; each status_of is a CLI process, which
+  // takes longer on a loaded machine.
+  ASSERT_TRUE(wait_until([&] { return status_of(env, id) != "queued"; }, 10s))
       << "the job did not start";
   ASSERT_TRUE(wait_until([&] { return status_of(env, id) == "success"; }, 60s))
       << daemon.log();
@@ -67,8 +70,10 @@ TEST(Daemon, SigtermInterruptsRunningJobsAndTheNextStartFinishesThem) {
   EXPECT_EQ(daemon.stop(&took), 0) << daemon.log();
   EXPECT_LT(took, 10s);
   EXPECT_EQ(status_of(env, id), "interrupted");
-  // No rsync left behind.
-  EXPECT_NE(run_shell("pgrep -f '[r]sync.*" + dir + "' >/dev/null"), 0);
+  // No rsync left behind (the edge's `rsync --server` ends by itself once
+  // its channel is closed: it gets a moment).
+  EXPECT_TRUE(wait_until(
+      [&] { return run_shell("pgrep -f '[r]sync.*" + dir + "' >/dev/null") != 0; }, 5s));
 
   daemon.start();
   ASSERT_TRUE(wait_until([&] { return status_of(env, id) == "success"; }, 90s))
@@ -244,13 +249,17 @@ TEST(Cli, ALockedDatabaseIsWaitedFor) {
   env.write_config();
   ASSERT_EQ(env.run({"run", "edge", "--job", "preflight"}).exit_code,
             0); // creates the database
-  // Another process holds the write lock for 3 seconds.
+  // Another process holds the write lock for 5 seconds; the marker says it
+  // has it.
+  auto held = env.path("lock-held");
   std::thread locker([&] {
-    run_shell("(echo 'BEGIN IMMEDIATE; UPDATE sites SET health = health;'; sleep 3; "
-              "echo 'COMMIT;') | sqlite3 '" +
+    run_shell("(echo 'BEGIN IMMEDIATE; UPDATE sites SET health = health;'; echo '.system "
+              "touch " +
+              held + "'; sleep 5; echo 'COMMIT;') | sqlite3 '" +
               env.path("state/satoru.db") + "'");
   });
-  std::this_thread::sleep_for(500ms);
+  ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(held); }, 30s))
+      << "the locker never got the lock";
   auto started = std::chrono::steady_clock::now();
   auto r = env.run({"run", "edge"});
   auto took = std::chrono::steady_clock::now() - started;

@@ -385,11 +385,22 @@ TEST(Monitoring, EveryDashboardAndAlertQueryReturnsDataFromARealDaemon) {
       },
       30s, 250ms))
       << http_get(env.metrics_port(), "/metrics");
-  std::this_thread::sleep_for(3s); // a few more scrapes for the rate() windows
-
-  auto metrics_text = http_get(env.metrics_port(), "/metrics");
   auto dashboard_text = read_file(dashboard_file);
   auto dashboard = load_dashboard();
+  // A few more scrapes for the rate() windows: until every query has data (a
+  // scrape that a loaded machine answers late marks the series stale for a
+  // moment), then each is checked below with its own message.
+  auto all_have_data = [&] {
+    for (const auto& [title, raw] : dashboard_queries(dashboard)) {
+      auto expr = substitute(raw);
+      if (prometheus.query(expr).empty()) return false;
+      for (const auto& sel : selectors(expr))
+        if (prometheus.query(sel).empty()) return false;
+    }
+    return true;
+  };
+  wait_until(all_have_data, 60s, 500ms);
+  auto metrics_text = http_get(env.metrics_port(), "/metrics");
 
   // 1. Every satoru_ metric family the daemon exports is on the dashboard
   // (the exposer_* families are prometheus-cpp's own).

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 #include <set>
 #include <thread>
@@ -177,6 +178,10 @@ TEST(Sync, CopiesToTheRemoteThenOnlyNewSnapshotsAndSurvivesARemoteOutage) {
   env.config["restic_b2_repository"] = repo;
   env.config["sync_timeout_seconds"] = 20;
   env.config["retry_max_attempts"] = 4; // the outage is retried
+  // ... but not by itself while the remote is down: step 4's `satoru sync`
+  // runs the pending retry (a jittered delay could draw near zero).
+  env.config["retry_initial_delay_seconds"] = 3600;
+  env.config["retry_max_delay_seconds"] = 3600;
   env.write_config();
   ASSERT_EQ(env.run({"run", "edge", "--wait"}).exit_code, 0);
   host.write_file(dir + "/second", "second"); // else no new snapshot
@@ -212,8 +217,21 @@ TEST(Sync, CopiesToTheRemoteThenOnlyNewSnapshotsAndSurvivesARemoteOutage) {
   daemon_process daemon{env};
   daemon.start();
   auto id = std::stoll(env.run({"sync"}).out);
+  // Killed once packs arrive: the copy is under way, not yet done ("running"
+  // is set before restic starts, and a fixed pause can outlast the copy).
+  auto packs = [&] {
+    std::size_t n = 0;
+    std::error_code ec;
+    for (auto it =
+             std::filesystem::recursive_directory_iterator(env.path("b2/fleet/data"), ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+      n += it->is_regular_file(ec) ? 1 : 0;
+    return n;
+  };
+  auto packs_before = packs();
   ASSERT_TRUE(wait_until([&] { return sync_state(env, "status") == "running"; }, 20s));
-  std::this_thread::sleep_for(1s);
+  ASSERT_TRUE(wait_until([&] { return packs() > packs_before; }, 20s, 20ms))
+      << "the sync never wrote to the remote";
   remote.kill();
   auto status = [&] {
     auto r = env.run({"job", std::to_string(id), "--json"});
@@ -237,7 +255,7 @@ TEST(Sync, CopiesToTheRemoteThenOnlyNewSnapshotsAndSurvivesARemoteOutage) {
         return contains(metrics, "satoru_sync_status{status=\"failed\"} 1") &&
                contains(metrics, "satoru_offsite_lag_snapshots 1");
       },
-      15s))
+      60s))
       << "the failed sync and the one snapshot not yet off-site show in the metrics\n"
       << metrics;
 

@@ -308,14 +308,14 @@ TEST_F(SshSession, SilentServerFailsWithinTheConnectTimeout) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.err().code, errc::timeout) << s.err().message;
   EXPECT_GE(took, 1500ms);
-  EXPECT_LT(took, 4s);
+  EXPECT_LT(took, 10s) << "the 2 s connect timeout, not the kernel's";
 
   // fetch_host_key (satoru trust) has the same bound.
   start = steady::now();
   auto key = fetch_host_key(ep);
   ASSERT_FALSE(key);
   EXPECT_EQ(key.err().code, errc::timeout);
-  EXPECT_LT(steady::now() - start, 4s);
+  EXPECT_LT(steady::now() - start, 10s);
 }
 
 TEST_F(SshSession, CancelStopsAHangingConnect) {
@@ -337,7 +337,7 @@ TEST_F(SshSession, CancelStopsAHangingConnect) {
   canceller.join();
   ASSERT_FALSE(s);
   EXPECT_EQ(s.err().code, errc::cancelled) << s.err().message;
-  EXPECT_LT(took, 2s);
+  EXPECT_LT(took, 10s) << "the cancel, not the 30 s limit, ended it";
 }
 
 TEST_F(SshSession, ExecDeadlineReturnsTimeoutAndKeepsTheSession) {
@@ -352,7 +352,7 @@ TEST_F(SshSession, ExecDeadlineReturnsTimeoutAndKeepsTheSession) {
   EXPECT_NE(r.err().message.find("timed out after 1 s"), std::string::npos)
       << r.err().message;
   EXPECT_GE(took, 900ms);
-  EXPECT_LT(took, 4s);
+  EXPECT_LT(took, 10s) << "the 1 s deadline, not the 30 s sleep, ended it";
 
   // The session is still usable.
   auto again = s.exec("echo still-here", 10s);
@@ -394,7 +394,7 @@ TEST_F(SshSession, ExecCancelFromAnotherThread) {
   canceller.join();
   ASSERT_FALSE(r);
   EXPECT_EQ(r.err().code, errc::cancelled);
-  EXPECT_LT(took, 2s);
+  EXPECT_LT(took, 10s) << "the cancel, not the 30 s limit, ended it";
 }
 
 TEST_F(SshSession, SftpGetCopiesAFileByteExactly) {
@@ -468,7 +468,7 @@ TEST_F(SshSession, SftpGetFromAStalledServerTimesOut) {
   ASSERT_FALSE(frozen.empty());
   ASSERT_FALSE(got);
   EXPECT_EQ(got.err().code, errc::timeout) << got.err().message;
-  EXPECT_LT(took, 8s);
+  EXPECT_LT(took, 15s);
   EXPECT_FALSE(exists(local));
   EXPECT_FALSE(exists(local + ".part"));
   // The connection was cut to get out; the session says so instead of hanging.

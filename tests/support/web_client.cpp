@@ -36,7 +36,9 @@ http_reply http(int port, const std::string& method, const std::string& target,
   if (!body.empty())
     req += "Content-Type: " + content_type +
            "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  return parse_reply(http_exchange(port, req + "\r\n" + body));
+  // Pages that run restic (tree, download, snapshots, repository) take
+  // seconds on a loaded machine: 5 s would read as "no reply".
+  return parse_reply(http_exchange(port, req + "\r\n" + body, std::chrono::seconds{60}));
 }
 
 void expect_documented(const http_reply& reply, const std::string& path,

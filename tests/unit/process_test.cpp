@@ -264,15 +264,15 @@ TEST(Process, TimeoutKillsTheWholeGroupIncludingGrandchildren) {
 TEST(Process, SigkillFollowsWhenSigtermIsIgnored) {
   // The ignored disposition is inherited by sleep, so the group survives SIGTERM.
   auto spec = sh("trap '' TERM; sleep 30 & echo $!; wait");
-  spec.timeout = 200ms;
+  spec.timeout = 1s; // time for sh to set its trap, however loaded the machine
   auto start = std::chrono::steady_clock::now();
   auto r = run_process(spec);
   auto took = std::chrono::steady_clock::now() - start;
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->timed_out);
   EXPECT_EQ(r->term_signal, SIGKILL);
-  EXPECT_GE(took, 3s);
-  EXPECT_LT(took, 6s);
+  EXPECT_GE(took, 3s) << "SIGKILL comes after the grace period";
+  EXPECT_LT(took, 15s);
   pid_t grandchild = std::atoi(r->out.c_str());
   ASSERT_GT(grandchild, 1);
   EXPECT_TRUE(process_gone(grandchild));
@@ -281,20 +281,20 @@ TEST(Process, SigkillFollowsWhenSigtermIsIgnored) {
 
 TEST(Process, NoProgressTimeoutStopsASilentChild) {
   auto spec = sh("echo started; sleep 30");
-  spec.no_progress_timeout = 400ms;
+  spec.no_progress_timeout = 1500ms;
   auto start = std::chrono::steady_clock::now();
   auto r = run_process(spec);
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->stalled);
   EXPECT_FALSE(r->timed_out);
   EXPECT_EQ(r->out, "started\n");
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
-  EXPECT_EQ(r->describe("rsync"), "rsync made no progress for 0.4 s and was stopped");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 15s) << "not the 30 s of the child";
+  EXPECT_EQ(r->describe("rsync"), "rsync made no progress for 1.5 s and was stopped");
 }
 
 TEST(Process, SteadyOutputIsProgress) {
   auto spec = sh("for i in 1 2 3 4 5 6; do echo $i; sleep 0.2; done");
-  spec.no_progress_timeout = 1000ms;
+  spec.no_progress_timeout = 2500ms; // ten times a gap: a loaded machine stretches gaps
   auto r = run_process(spec);
   ASSERT_TRUE(r);
   EXPECT_FALSE(r->stalled);
@@ -324,7 +324,7 @@ TEST(Process, AProgressMeterThatStopsMovingIsAStallOfItsStep) {
   auto moving =
       sh("for i in 1 2 3 4 5 6 7 8; do printf \"  ${i}000  ${i}0%%  1kB/s  0:00:01\\r\";"
          " sleep 0.2; done");
-  moving.no_progress_timeout = 800ms;
+  moving.no_progress_timeout = 2500ms;
   moving.progress_output = progress_format::rsync_progress2;
   auto ok = run_process(moving);
   ASSERT_TRUE(ok);

@@ -5,6 +5,8 @@
 #include "edge_host.hpp"
 
 #include <gtest/gtest.h>
+
+#include <atomic>
 #include <sqlite3.h>
 
 #include <chrono>
@@ -472,14 +474,17 @@ TEST_F(StoreTest, WritesWaitForAnotherWriterInsteadOfFailing) {
   sqlite3_exec(other.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
 
   // 2. Ours: another connection holds the write lock for 500 ms; claim waits.
+  std::atomic<bool> held{false};
   std::thread holder([&] {
     sqlite3_exec(other.handle(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
     sqlite3_exec(other.handle(), "UPDATE sites SET health = 'ok'", nullptr, nullptr,
                  nullptr);
+    held = true;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     sqlite3_exec(other.handle(), "COMMIT", nullptr, nullptr, nullptr);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  while (!held)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   started = std::chrono::steady_clock::now();
   auto claimed = db.claim_next("me", 60000, 1);
   auto waited = std::chrono::steady_clock::now() - started;

@@ -4,6 +4,7 @@
 #include "satoru/identity.hpp"
 #include "satoru/plugin_host.hpp"
 #include "satoru/plugin_loader.hpp"
+#include "satoru_env.hpp"
 
 #include <gtest/gtest.h>
 
@@ -210,6 +211,14 @@ protected:
     return out;
   }
 
+  /// True once no process works in a temp folder of the target. The remote
+  /// script's shell ends only after the cleanup has stopped its sqlite3, so
+  /// it gets a moment.
+  static bool no_stray_processes(const target_spec& spec) {
+    return satoru::testing::wait_until([&] { return stray_processes(spec).empty(); },
+                                       std::chrono::seconds{5});
+  }
+
   /// Temp folders of the target left on the edge host.
   static std::vector<std::string> leftovers(const target_spec& spec) {
     return glob_paths("/tmp/satoru-" + spec.hash + ".*");
@@ -324,9 +333,10 @@ TEST_F(sqlite_plugin, completes_while_another_process_writes) {
                                   "CREATE TABLE log(id INTEGER PRIMARY KEY, v TEXT);\n");
     background_writer writer(*host_, db);
     // Let the writer get going, and make sure it really writes.
-    std::this_thread::sleep_for(500ms);
+    ASSERT_TRUE(satoru::testing::wait_until(
+        [&] { return scalar(db, "SELECT count(*) FROM log") > 0; }, 30s))
+        << "the writer does not write";
     const long long before = scalar(db, "SELECT count(*) FROM log");
-    ASSERT_GT(before, 0) << "the writer does not write";
     auto spec = spec_for(db);
     auto started = std::chrono::steady_clock::now();
     auto r = pull(spec);
@@ -445,7 +455,7 @@ TEST_F(sqlite_plugin, cancel_mid_pull_cleans_up_and_keeps_the_good_copy) {
     EXPECT_EQ(r.outcome, pull_result::status::failed) << r.message;
     EXPECT_NE(r.message.find("cancel"), std::string::npos) << r.message;
     EXPECT_TRUE(leftovers(spec).empty()) << "temp folder left after cancel";
-    EXPECT_TRUE(stray_processes(spec).empty()) << stray_processes(spec).front();
+    EXPECT_TRUE(no_stray_processes(spec)) << stray_processes(spec).front();
     // Staging holds the previous good copy and nothing else.
     if (fs::exists(staged(spec))) {
       EXPECT_TRUE(read_file(staged(spec)) == good);
@@ -466,7 +476,7 @@ TEST_F(sqlite_plugin, deadline_mid_pull_cleans_up) {
   auto r = pull(spec, cancel_token{}, satoru::deadline::after(400ms));
   EXPECT_EQ(r.outcome, pull_result::status::failed) << r.message;
   EXPECT_TRUE(leftovers(spec).empty()) << "temp folder left after the deadline";
-  EXPECT_TRUE(stray_processes(spec).empty()) << stray_processes(spec).front();
+  EXPECT_TRUE(no_stray_processes(spec)) << stray_processes(spec).front();
   EXPECT_FALSE(fs::exists(staged(spec)));
 }
 
