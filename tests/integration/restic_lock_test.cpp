@@ -171,7 +171,7 @@ restic_repository repository_at(const satoru_env& env, const std::string& locati
 /// A local repository with one small snapshot.
 restic_client local_client(const satoru_env& env) {
   restic_client c{repository_at(env, env.path("repo")), 5min};
-  EXPECT_TRUE(c.init());
+  EXPECT_TRUE(c.ensure()); // satoru_env has made it
   fs::create_directories(env.path("data"));
   std::ofstream(env.path("data/f")) << "some data";
   EXPECT_TRUE(c.backup(env.path("data"), {"satoru"}, "satoru"));

@@ -1,5 +1,7 @@
 #include "satoru_env.hpp"
 
+#include "cheap_key_repository.hpp"
+
 #include "satoru/process.hpp"
 
 #include <arpa/inet.h>
@@ -15,6 +17,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -28,6 +31,10 @@ satoru_env::satoru_env(const std::string& name)
     pass << "correct horse battery staple\n";
   }
   ::chmod(password_file().c_str(), 0600);
+  // The repository exists before the first job, with a key that is cheap to
+  // open (see the header); hand_to() leaves making it to the daemon.
+  if (auto e = make_cheap_key_repository(path("repo"), password_file()); !e.empty())
+    ADD_FAILURE() << "test repository: " << e;
   config = {
       {"staging_root", "staging"},
       {"restic_repo_path", "repo"},
@@ -98,6 +105,8 @@ void satoru_env::hand_to(const std::string& user) {
   ASSERT_NE(pw, nullptr) << "no local user " << user;
   for (const auto& path : {dir(), config_path(), password_file()})
     ASSERT_EQ(::chown(path.c_str(), pw->pw_uid, pw->pw_gid), 0) << path;
+  // The service user makes its own repository, as in the field.
+  std::filesystem::remove_all(path("repo"));
   ::chmod(dir().c_str(), 0700);
   run_as_ = user;
 }

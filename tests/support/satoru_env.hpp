@@ -20,8 +20,9 @@ struct cli_result {
 };
 
 /// A throwaway deployment for integration tests: a temp folder with a config
-/// file, a restic password file, staging, repository and database, and helpers
-/// to run the real `satoru` binary against it.
+/// file, a restic password file, staging, repository (made up front with a
+/// cheap key: cheap_key_repository.hpp) and database, and helpers to run the
+/// real `satoru` binary against it.
 class satoru_env {
 public:
   explicit satoru_env(const std::string& name = "satoru-it");
