@@ -19,7 +19,7 @@ namespace satoru::actors {
 
 namespace {
 
-using self_ptr = restic_actor::stateful_pointer<restic_state>;
+using restic_self_ptr = restic_actor::stateful_pointer<restic_state>;
 
 /// The result of repository work, or what its error says as a result of the
 /// same type (the requester always gets an answer it can read).
@@ -31,7 +31,7 @@ template <class T, class Failed> T value_or_failure(expected<T> r, Failed failed
 /// its own thread; `reply` gets its result (or the error) back here. Work
 /// whose token is cancelled while it waits (its job ended) never starts.
 template <class T>
-void schedule(self_ptr self, access_kind kind, std::function<T()> run,
+void schedule(restic_self_ptr self, access_kind kind, std::function<T()> run,
               std::chrono::seconds limit, cancel_token token,
               std::function<void(expected<T>)> reply) {
   auto& st = self->state;
@@ -144,7 +144,7 @@ snapshot_outcome take_snapshot(const runtime_context& ctx, const store_actor& st
 
 /// Queues the creation of the repository ahead of the first work that needs
 /// it (exclusive: nothing else may touch a half-created repository).
-void ensure_repository(self_ptr self) {
+void ensure_repository(restic_self_ptr self) {
   auto& st = self->state;
   if (st.initialized) return;
   st.initialized = true;
@@ -174,7 +174,7 @@ void ensure_repository(self_ptr self) {
 
 /// The drill of one target: restore and verify on a task thread (sharing
 /// the repository), record it, answer with the job's outcome.
-void drill_target(self_ptr self, const job_row& job, cancel_token cancel,
+void drill_target(restic_self_ptr self, const job_row& job, cancel_token cancel,
                   const std::string& site_name, const std::string& target_hash,
                   caf::typed_response_promise<job_outcome> promise) {
   auto ctx = self->state.ctx;

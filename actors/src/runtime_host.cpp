@@ -36,7 +36,8 @@ runtime_host::runtime_host(runtime_context ctx, std::unique_ptr<satoru::store> d
       if (failure->stopping || failure->why || msg.reason == caf::exit_reason::normal ||
           msg.reason == caf::exit_reason::user_shutdown)
         return;
-      auto who = msg.source == supervisor.address() ? "the supervisor" : "the store actor";
+      auto who =
+          msg.source == supervisor.address() ? "the supervisor" : "the store actor";
       failure->why = std::string{who} + " stopped: " + caf::to_string(msg.reason);
     });
     return caf::behavior{[](tick_atom) {}};

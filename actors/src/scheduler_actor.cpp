@@ -11,7 +11,7 @@ namespace satoru::actors {
 
 namespace {
 
-using self_ptr = scheduler_actor::stateful_pointer<scheduler_state>;
+using scheduler_self_ptr = scheduler_actor::stateful_pointer<scheduler_state>;
 
 constexpr std::int64_t hour_ms = 3600 * 1000;
 
@@ -31,7 +31,7 @@ const std::int64_t process_started_ms = now_ms();
 /// Queues a repository job when its interval has passed since the last one
 /// (with `wait_first`, a type that never ran waits one interval from the
 /// process start).
-void schedule_repository_job(self_ptr self, job_type type, int interval_hours,
+void schedule_repository_job(scheduler_self_ptr self, job_type type, int interval_hours,
                              bool wait_first = false) {
   if (interval_hours <= 0) return;
   auto& st = self->state;
@@ -52,7 +52,7 @@ void schedule_repository_job(self_ptr self, job_type type, int interval_hours,
           logged("reading the last repository job"));
 }
 
-void tick(self_ptr self) {
+void tick(scheduler_self_ptr self) {
   auto& st = self->state;
   const auto& cfg = *st.ctx.cfg;
   if (cfg.site_scan_interval_hours > 0) {

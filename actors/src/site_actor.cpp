@@ -18,9 +18,9 @@ namespace satoru::actors {
 
 namespace {
 
-using self_ptr = site_actor::stateful_pointer<site_state>;
+using site_self_ptr = site_actor::stateful_pointer<site_state>;
 
-void emit(self_ptr self, const std::string& level, const std::string& step,
+void emit(site_self_ptr self, const std::string& level, const std::string& step,
           const std::string& target, const std::string& message) {
   auto& job = self->state.job;
   self->send(self->state.store, event_atom::value,
@@ -29,7 +29,7 @@ void emit(self_ptr self, const std::string& level, const std::string& step,
 
 /// Answers the supervisor and frees the site for its next job. Called only
 /// when every task of the attempt has stopped.
-void report(self_ptr self, job_outcome outcome) {
+void report(site_self_ptr self, job_outcome outcome) {
   auto& st = self->state;
   if (st.cancel.cancelled())
     outcome = job_outcome{
@@ -65,7 +65,7 @@ std::string summarize(const std::vector<target_result>& results,
 }
 
 /// Writes a target's row (under the job's lease) and its metrics.
-void record_target(self_ptr self, const target_result& result) {
+void record_target(site_self_ptr self, const target_result& result) {
   auto& st = self->state;
   if (st.cancel.cancelled()) return;
   self->send(st.store, scan_atom::value, st.job, result);
@@ -78,7 +78,7 @@ void record_target(self_ptr self, const target_result& result) {
   }
 }
 
-void finish_backup(self_ptr self) {
+void finish_backup(site_self_ptr self) {
   auto& st = self->state;
   auto outcome = backup_outcome(st.results, st.job.carried_status);
   std::size_t failed = 0;
@@ -94,12 +94,12 @@ void finish_backup(self_ptr self) {
   report(self, std::move(outcome));
 }
 
-void launch_targets(self_ptr self);
+void launch_targets(site_self_ptr self);
 
 /// The attempt's master connection, opened by its first rsync; without a
 /// socket folder (or with one whose path is too long) every rsync connects
 /// on its own.
-void open_control_master(self_ptr self) {
+void open_control_master(site_self_ptr self) {
   auto& st = self->state;
   if (st.ctx.control_socket_dir.empty()) return;
   auto socket = control_socket_path(st.ctx.control_socket_dir, st.site.uuid, st.job.id);
@@ -119,7 +119,7 @@ void open_control_master(self_ptr self) {
 
 /// A target is through (pulled and snapshotted, or failed): its staging
 /// lock goes, its row is written, the next target may start.
-void target_done(self_ptr self, target_result result) {
+void target_done(site_self_ptr self, target_result result) {
   auto& st = self->state;
   st.locks.erase(result.target_hash);
   record_target(self, result);
@@ -139,7 +139,7 @@ target_result failed_target(const std::string& hash, std::string why, failure_ki
 
 /// Snapshots a pulled target through the restic actor. A snapshot whose
 /// job was cancelled while it waited for the repository never starts.
-void snapshot_target(self_ptr self, target_result pulled, cancel_token token) {
+void snapshot_target(site_self_ptr self, target_result pulled, cancel_token token) {
   auto& st = self->state;
   snapshot_request req{
       st.job.id,
@@ -177,7 +177,7 @@ void snapshot_target(self_ptr self, target_result pulled, cancel_token token) {
 /// `work(ctx, site, store, job, token, deadline)`, under `token` (a child of
 /// the job's) and a deadline of `limit_seconds`.
 template <class T, class Work, class OnDone>
-void run_step(self_ptr self, cancel_token token, int limit_seconds, Work work,
+void run_step(site_self_ptr self, cancel_token token, int limit_seconds, Work work,
               OnDone on_done) {
   auto& st = self->state;
   auto limit = std::chrono::seconds{limit_seconds};
@@ -192,7 +192,7 @@ void run_step(self_ptr self, cancel_token token, int limit_seconds, Work work,
 }
 
 /// Pulls one target whose staging lock we hold, then snapshots it.
-void pull(self_ptr self, const target_config& target) {
+void pull(site_self_ptr self, const target_config& target) {
   auto token = self->state.cancel.child();
   auto sized = self->state.remote_bytes.find(target.hash);
   const std::int64_t remote_bytes =
@@ -229,7 +229,7 @@ void pull(self_ptr self, const target_config& target) {
 /// lock and checks that the job's lease still holds: a worker whose lease
 /// lapsed never touches staging. A slot is freed when its pull ends: the
 /// snapshot goes on through the restic actor.
-void launch_targets(self_ptr self) {
+void launch_targets(site_self_ptr self) {
   auto& st = self->state;
   auto limit = std::max(1, st.ctx.cfg->target_concurrency);
   while (st.pulling < limit && !st.pending.empty() && !st.cancel.cancelled()) {
@@ -280,7 +280,7 @@ std::vector<target_config> targets_of_attempt(const site_config& site,
   return out;
 }
 
-void on_preflight(self_ptr self, const preflight_summary& summary) {
+void on_preflight(site_self_ptr self, const preflight_summary& summary) {
   auto& st = self->state;
   st.preflighting = false;
   if (st.job.type == job_type::preflight) {
@@ -329,7 +329,7 @@ void on_preflight(self_ptr self, const preflight_summary& summary) {
   launch_targets(self);
 }
 
-void start_preflight(self_ptr self) {
+void start_preflight(site_self_ptr self) {
   self->state.preflighting = true;
   run_step<preflight_summary>(
       self, self->state.cancel.child(), self->state.ctx.cfg->preflight_timeout_seconds,
@@ -349,7 +349,7 @@ void start_preflight(self_ptr self) {
 /// A restore back to the edge host: the restic actor does the work (it
 /// orders repository access); this actor only keeps the site from running
 /// anything else meanwhile.
-void restore_to_host(self_ptr self) {
+void restore_to_host(site_self_ptr self) {
   auto& st = self->state;
   self->request(st.restic, caf::infinite, restore_atom::value, st.job, st.cancel)
       .then([=](job_outcome& outcome) { report(self, std::move(outcome)); },

@@ -15,7 +15,7 @@ namespace satoru::actors {
 
 namespace {
 
-using self_ptr = supervisor_actor::stateful_pointer<supervisor_state>;
+using supervisor_self_ptr = supervisor_actor::stateful_pointer<supervisor_state>;
 using steady = std::chrono::steady_clock;
 using running_job = supervisor_state::running_job;
 
@@ -25,20 +25,20 @@ constexpr std::int32_t history_batch = 500;
 /// Heartbeats between two history sweeps (2 s each: about an hour).
 constexpr int history_every = 1800;
 
-void poll(self_ptr self);
+void poll(supervisor_self_ptr self);
 
-std::chrono::milliseconds lease_period(self_ptr self) {
+std::chrono::milliseconds lease_period(supervisor_self_ptr self) {
   return std::chrono::milliseconds{self->state.ctx.lease_ms};
 }
 
-void publish_running(self_ptr self) {
+void publish_running(supervisor_self_ptr self) {
   if (auto& m = self->state.ctx.metrics)
     m->set_running_jobs(static_cast<std::int64_t>(self->state.running.size()));
 }
 
 /// The last step of a shutdown: our running jobs become `interrupted` (the
 /// next start queues them again), then everything stops.
-void finalize(self_ptr self) {
+void finalize(supervisor_self_ptr self) {
   if (self->state.finalizing) return;
   self->state.finalizing = true;
   self->request(self->state.store, std::chrono::seconds{10}, interrupt_atom::value,
@@ -53,7 +53,7 @@ void finalize(self_ptr self) {
 
 /// The job is off our hands (its end written, or given up): no more lease
 /// renewals for it; then look for more work.
-void release(self_ptr self, std::int64_t job_id, bool ended) {
+void release(supervisor_self_ptr self, std::int64_t job_id, bool ended) {
   auto& st = self->state;
   st.running.erase(job_id);
   publish_running(self);
@@ -75,7 +75,7 @@ void release(self_ptr self, std::int64_t job_id, bool ended) {
 }
 
 /// Metrics of an attempt whose end was written.
-void record_metrics(self_ptr self, const running_job& job) {
+void record_metrics(supervisor_self_ptr self, const running_job& job) {
   auto& m = self->state.ctx.metrics;
   if (!m) return;
   const auto& lease = job.lease;
@@ -95,12 +95,13 @@ void record_metrics(self_ptr self, const running_job& job) {
     m->set_site_last_success(lease.site_name, now);
 }
 
-void write_end(self_ptr self, std::int64_t job_id);
+void write_end(supervisor_self_ptr self, std::int64_t job_id);
 
 /// The database refused the end of a job: try again with backoff while the
 /// lease surely holds, else give the job up (stop renewing its lease) so
 /// that it is recovered once the lease runs out.
-void end_not_written(self_ptr self, std::int64_t job_id, const std::string& why) {
+void end_not_written(supervisor_self_ptr self, std::int64_t job_id,
+                     const std::string& why) {
   auto it = self->state.running.find(job_id);
   if (it == self->state.running.end()) return;
   auto& job = it->second;
@@ -121,7 +122,7 @@ void end_not_written(self_ptr self, std::int64_t job_id, const std::string& why)
 }
 
 /// Writes the end of an attempt: finished for good, or queued for a retry.
-void write_end(self_ptr self, std::int64_t job_id) {
+void write_end(supervisor_self_ptr self, std::int64_t job_id) {
   auto it = self->state.running.find(job_id);
   if (it == self->state.running.end()) return;
   auto& job = it->second;
@@ -161,7 +162,7 @@ void write_end(self_ptr self, std::int64_t job_id) {
 
 /// Decides how an attempt ended: finished for good, or (a transient failure
 /// with attempts left) queued again after a backoff with full jitter.
-void conclude(self_ptr self, std::int64_t job_id, job_outcome outcome) {
+void conclude(supervisor_self_ptr self, std::int64_t job_id, job_outcome outcome) {
   auto& st = self->state;
   auto it = st.running.find(job_id);
   if (it == st.running.end()) return;
@@ -193,7 +194,7 @@ void conclude(self_ptr self, std::int64_t job_id, job_outcome outcome) {
 }
 
 /// The lease of a job is no longer ours: stop its work, write nothing of it.
-void lose_lease(self_ptr self, std::int64_t job_id, const std::string& why) {
+void lose_lease(supervisor_self_ptr self, std::int64_t job_id, const std::string& why) {
   auto it = self->state.running.find(job_id);
   if (it == self->state.running.end() || it->second.lease_lost) return;
   spdlog::warn("job {}: {}; cancelling it", job_id, why);
@@ -202,7 +203,7 @@ void lose_lease(self_ptr self, std::int64_t job_id, const std::string& why) {
   if (it->second.outcome) release(self, job_id, true); // only its end was left
 }
 
-void dispatch(self_ptr self, const job_row& job) {
+void dispatch(supervisor_self_ptr self, const job_row& job) {
   auto& st = self->state;
   running_job entry;
   entry.lease = job;
@@ -275,14 +276,14 @@ void dispatch(self_ptr self, const job_row& job) {
 
 /// A repository job of `type` may not start now: one of its type runs, or
 /// (for the off-site repository) any job that uses that repository.
-bool repository_job_blocked(self_ptr self, job_type type) {
+bool repository_job_blocked(supervisor_self_ptr self, job_type type) {
   for (const auto& [id, job] : self->state.running)
     if (job.lease.type == type || (uses_offsite(type) && uses_offsite(job.lease.type)))
       return true;
   return false;
 }
 
-void poll(self_ptr self) {
+void poll(supervisor_self_ptr self) {
   auto& st = self->state;
   if (st.stopping || st.polling) return;
   if (st.only_job != 0) {
@@ -337,7 +338,7 @@ void poll(self_ptr self) {
 /// Renews exactly the leases of the jobs we work on. A lease the store no
 /// longer gives us, or one we could not renew before it ran out by our own
 /// monotonic clock, cancels its job.
-void renew_leases(self_ptr self) {
+void renew_leases(supervisor_self_ptr self) {
   auto& st = self->state;
   auto now = steady::now();
   std::vector<std::int64_t> overdue;
@@ -371,7 +372,7 @@ void renew_leases(self_ptr self) {
 }
 
 /// Queue depth and pending retries, for the metrics.
-void refresh_queue_metrics(self_ptr self) {
+void refresh_queue_metrics(supervisor_self_ptr self) {
   self->request(self->state.store, caf::infinite, counts_atom::value)
       .then(
           [=](queue_counts& c) {
@@ -395,7 +396,7 @@ void refresh_queue_metrics(self_ptr self) {
           [](caf::error&) {});
 }
 
-void heartbeat(self_ptr self) {
+void heartbeat(supervisor_self_ptr self) {
   auto& st = self->state;
   renew_leases(self);
   if (st.ctx.metrics) {
@@ -425,7 +426,7 @@ void heartbeat(self_ptr self) {
 }
 
 /// Deletes finished jobs older than job_history_days, a batch at a time.
-void prune_history(self_ptr self) {
+void prune_history(supervisor_self_ptr self) {
   auto days = self->state.ctx.cfg->job_history_days;
   if (days <= 0 || self->state.stopping) return;
   auto before = now_ms() - static_cast<std::int64_t>(days) * 24 * 3600 * 1000;
@@ -442,7 +443,7 @@ void prune_history(self_ptr self) {
           [](caf::error&) {});
 }
 
-void shutdown(self_ptr self) {
+void shutdown(supervisor_self_ptr self) {
   auto& st = self->state;
   if (st.stopping) return;
   st.stopping = true;
@@ -459,7 +460,7 @@ void shutdown(self_ptr self) {
 
 /// A site actor died: a new one takes its place (its job, if any, failed
 /// with it and is retried).
-bool respawn_site(self_ptr self, const caf::actor_addr& source,
+bool respawn_site(supervisor_self_ptr self, const caf::actor_addr& source,
                   const caf::error& reason) {
   auto& st = self->state;
   for (auto& [name, actor] : st.sites) {

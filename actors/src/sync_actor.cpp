@@ -17,9 +17,9 @@ namespace satoru::actors {
 
 namespace {
 
-using self_ptr = sync_actor::stateful_pointer<sync_state>;
+using sync_self_ptr = sync_actor::stateful_pointer<sync_state>;
 
-void publish(self_ptr self) {
+void publish(sync_self_ptr self) {
   auto& st = self->state;
   if (!st.ctx.metrics || st.repository.empty()) return;
   st.ctx.metrics->set_sync_status(st.last.status.empty() ? "never" : st.last.status);
@@ -27,16 +27,16 @@ void publish(self_ptr self) {
   st.ctx.metrics->set_offsite_lag(st.last.offsite_lag);
 }
 
-void save(self_ptr self) {
+void save(sync_self_ptr self) {
   self->send(self->state.store, sync_state_atom::value, self->state.last);
   publish(self);
 }
 
-void refresh(self_ptr self, bool urgent = false);
+void refresh(sync_self_ptr self, bool urgent = false);
 
-void act(self_ptr self, refresh_gate::decision d);
+void act(sync_self_ptr self, refresh_gate::decision d);
 
-void start_refresh(self_ptr self) {
+void start_refresh(sync_self_ptr self) {
   auto& st = self->state;
   // Snapshots taken after the last successful copy started are not off-site.
   auto since = st.last.last_success_started_at;
@@ -67,7 +67,7 @@ void start_refresh(self_ptr self) {
           [=](caf::error&) { ended(); });
 }
 
-void act(self_ptr self, refresh_gate::decision d) {
+void act(sync_self_ptr self, refresh_gate::decision d) {
   if (d.what == refresh_gate::action::start)
     start_refresh(self);
   else if (d.what == refresh_gate::action::wait)
@@ -75,14 +75,14 @@ void act(self_ptr self, refresh_gate::decision d) {
 }
 
 /// Refreshes the repository metrics now or when the gate allows it.
-void refresh(self_ptr self, bool urgent) {
+void refresh(sync_self_ptr self, bool urgent) {
   if (!self->state.ctx.metrics) return; // nothing to publish to (in-process `run --wait`)
   act(self, self->state.refresh.want(refresh_gate::clock::now(), urgent));
 }
 
 /// Copies the repository off-site through the restic actor and keeps
 /// sync_state; the supervisor writes the job's end.
-void run_copy(self_ptr self, const job_row& job, cancel_token cancel,
+void run_copy(sync_self_ptr self, const job_row& job, cancel_token cancel,
               caf::typed_response_promise<job_outcome> promise) {
   auto& st = self->state;
   auto started = now_ms();
@@ -138,7 +138,8 @@ job_outcome no_offsite_repository() {
 }
 
 /// forget + prune on the off-site repository, on its own thread.
-void run_offsite_retention_job(self_ptr self, const job_row& job, cancel_token cancel,
+void run_offsite_retention_job(sync_self_ptr self, const job_row& job,
+                               cancel_token cancel,
                                caf::typed_response_promise<job_outcome> promise) {
   auto& st = self->state;
   auto ctx = st.ctx;

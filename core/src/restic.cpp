@@ -6,6 +6,7 @@
 #include "satoru/restic.hpp"
 
 #include "satoru/plugin_host.hpp"
+#include "satoru/text.hpp"
 #include "satoru/time.hpp"
 
 #include "restic_json.hpp"
@@ -97,24 +98,13 @@ bool contains(std::string_view text, std::string_view part) {
   return text.find(part) != std::string_view::npos;
 }
 
-bool starts_with(std::string_view text, std::string_view prefix) {
-  return text.substr(0, prefix.size()) == prefix;
-}
-
-std::string trim(std::string_view s) {
-  auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return {};
-  auto e = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(b, e - b + 1));
-}
-
 std::vector<std::string> lines_of(std::string_view text) {
   std::vector<std::string> out;
   std::size_t pos = 0;
   while (pos <= text.size()) {
     auto nl = text.find('\n', pos);
     if (nl == std::string_view::npos) nl = text.size();
-    std::string line = trim(text.substr(pos, nl - pos));
+    std::string line{trim(text.substr(pos, nl - pos))};
     if (!line.empty()) out.push_back(std::move(line));
     pos = nl + 1;
   }
@@ -668,7 +658,7 @@ expected<bool> restic_client::remove_lock(const std::string& id,
   if (!r->ok())
     return error{errc::tool, "cannot remove restic lock " + id.substr(0, 8) + " on " +
                                  redact_repository(location) + ": " +
-                                 redact_repository(trim(r->err))};
+                                 redact_repository(std::string(trim(r->err)))};
   return true;
 }
 

@@ -25,10 +25,6 @@ std::string ssh_config_value(std::string_view value) {
   return out;
 }
 
-bool starts_with(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
-
 /// The first number after "Label:", ignoring thousands separators.
 std::uint64_t number_after_colon(std::string_view line) {
   auto colon = line.find(':');

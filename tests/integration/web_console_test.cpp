@@ -341,7 +341,9 @@ protected:
   }
 
   static void TearDownTestSuite() {
-    if (daemon_) EXPECT_EQ(daemon_->stop(), 0);
+    if (daemon_) {
+      EXPECT_EQ(daemon_->stop(), 0);
+    }
     daemon_.reset();
     remote_.reset();
     host_.reset();

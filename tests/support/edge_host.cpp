@@ -31,11 +31,11 @@ namespace {
 constexpr const char* sshd_path = "/usr/sbin/sshd";
 constexpr const char* keygen_path = "/usr/bin/ssh-keygen";
 /// How long sshd gets to start accepting, and to exit after SIGTERM.
-constexpr auto start_timeout = std::chrono::seconds(5);
-constexpr auto stop_timeout = std::chrono::seconds(5);
+constexpr auto sshd_start_timeout = std::chrono::seconds(5);
+constexpr auto sshd_stop_timeout = std::chrono::seconds(5);
 /// A port picked by free_port() can be taken by someone else before sshd binds
 /// it (parallel tests); that many fresh ports are tried before giving up.
-constexpr int bind_attempts = 8;
+constexpr int sshd_bind_attempts = 8;
 
 /// Local copy instead of satoru::shell_quote so the fixture does not depend on
 /// the code under test being correct.
@@ -448,7 +448,7 @@ void edge_host::start() {
   std::string last_log;
   // A restart tries the previous port first so endpoints stay valid.
   int port = port_ > 0 ? port_ : free_port();
-  for (int attempt = 0; attempt < bind_attempts; ++attempt, port = free_port()) {
+  for (int attempt = 0; attempt < sshd_bind_attempts; ++attempt, port = free_port()) {
     ASSERT_GT(port, 0) << "free_port() failed";
     std::ostringstream cfg;
     cfg << "ListenAddress " << host() << "\n"
@@ -509,7 +509,7 @@ void edge_host::start() {
     // Ready = sshd wrote its pid file (it does so only after binding) and the
     // port accepts. A successful connect() alone could reach another test's
     // sshd that won the race for this port.
-    auto deadline = std::chrono::steady_clock::now() + start_timeout;
+    auto deadline = std::chrono::steady_clock::now() + sshd_start_timeout;
     bool ready = false, exited = false;
     while (std::chrono::steady_clock::now() < deadline) {
       int st = 0;
@@ -553,9 +553,9 @@ void edge_host::stop() {
   ::kill(pid, SIGTERM);
   for (int child : children)
     ::kill(child, SIGTERM);
-  if (!wait_for_exit(pid, stop_timeout)) {
+  if (!wait_for_exit(pid, sshd_stop_timeout)) {
     ::kill(pid, SIGKILL);
-    wait_for_exit(pid, stop_timeout);
+    wait_for_exit(pid, sshd_stop_timeout);
   }
   // sshd removes its pid file on SIGTERM but not on SIGKILL.
   ::unlink((dir_ + "/sshd.pid").c_str());

@@ -23,9 +23,9 @@ using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
 /// rclone needs a moment to start listening; a loaded CI box longer.
-constexpr auto start_timeout = 15s;
+constexpr auto rclone_start_timeout = 15s;
 /// A free port can be taken by someone else before rclone binds it.
-constexpr int bind_attempts = 5;
+constexpr int rclone_bind_attempts = 5;
 
 /// Non-blocking reap: true once the child has exited.
 bool reaped(int pid) {
@@ -68,7 +68,7 @@ bool rclone_server::start(const std::string& dir, int port) {
     dir_.pop_back();
   make_dirs(dir_);
   log_file_ = dir_ + ".rclone.log";
-  for (int attempt = 0; attempt < (port != 0 ? 1 : bind_attempts); ++attempt) {
+  for (int attempt = 0; attempt < (port != 0 ? 1 : rclone_bind_attempts); ++attempt) {
     if (start_once(port != 0 ? port : free_port())) return true;
   }
   return false;
@@ -110,7 +110,7 @@ bool rclone_server::start_once(int port) {
   if (null_fd >= 0) ::close(null_fd);
   pid_ = pid;
   port_ = port;
-  const auto until = steady::now() + start_timeout;
+  const auto until = steady::now() + rclone_start_timeout;
   while (steady::now() < until) {
     if (reaped(pid_)) {
       pid_ = 0;

@@ -1,6 +1,8 @@
 #include "satoru/config.hpp"
 #include "satoru/identity.hpp"
 
+#include "edge_host.hpp"
+
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
@@ -17,25 +19,6 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 using satoru::config_result;
 using satoru::load_options;
-
-/// A private folder for one test; removed afterwards.
-class scratch_dir {
-public:
-  scratch_dir() {
-    std::string pattern =
-        (fs::temp_directory_path() / "satoru-config-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~scratch_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
-private:
-  std::string path_;
-};
 
 std::string dump(const config_result& r) {
   std::string out;
@@ -126,7 +109,7 @@ protected:
     return opts;
   }
 
-  scratch_dir dir_;
+  satoru::testing::temp_dir dir_{"satoru-config-test"};
   std::string file_;
 };
 

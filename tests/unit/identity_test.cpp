@@ -21,9 +21,10 @@ TEST(Identity, TargetHashIsSha256OfModeNulPath) {
 }
 
 TEST(Identity, StagingPathJoinsRootSiteAndTarget) {
-  EXPECT_EQ(staging_path("/var/lib/satoru/backups/", "5390807e-36a6-557b-88ea-fde6c697393f",
-                         "1792a625390c23a7"),
-            "/var/lib/satoru/backups/5390807e-36a6-557b-88ea-fde6c697393f/1792a625390c23a7");
+  EXPECT_EQ(
+      staging_path("/var/lib/satoru/backups/", "5390807e-36a6-557b-88ea-fde6c697393f",
+                   "1792a625390c23a7"),
+      "/var/lib/satoru/backups/5390807e-36a6-557b-88ea-fde6c697393f/1792a625390c23a7");
 }
 
 TEST(Identity, ValidatesUuidText) {

@@ -1,5 +1,7 @@
 #include "satoru/process.hpp"
 
+#include "edge_host.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -53,15 +55,6 @@ bool no_children_left() {
   int status;
   return ::waitpid(-1, &status, WNOHANG) < 0 && errno == ECHILD;
 }
-
-struct scratch_dir {
-  std::string path;
-  scratch_dir() {
-    char tmpl[] = "/tmp/satoru-process-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~scratch_dir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
 
 } // namespace
 
@@ -178,17 +171,17 @@ TEST(Process, ChildrenGetOnlyPathLangHomeAndTheirOwnVariables) {
 }
 
 TEST(Process, RunsInTheGivenFolder) {
-  scratch_dir dir;
+  satoru::testing::temp_dir dir{"satoru-process-test"};
   process_spec spec;
   spec.argv = {"pwd"};
-  spec.cwd = dir.path;
+  spec.cwd = dir.path();
   auto r = run_process(spec);
   ASSERT_TRUE(r);
   char resolved[PATH_MAX];
-  ASSERT_NE(::realpath(dir.path.c_str(), resolved), nullptr);
+  ASSERT_NE(::realpath(dir.path().c_str(), resolved), nullptr);
   EXPECT_EQ(r->out, std::string(resolved) + "\n");
 
-  spec.cwd = dir.path + "/missing";
+  spec.cwd = dir.path() + "/missing";
   auto bad = run_process(spec);
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.err().code, errc::io);
@@ -221,8 +214,8 @@ TEST(Process, MissingProgramIsAnErrorValue) {
 }
 
 TEST(Process, ExecFailureInTheChildIsReported) {
-  scratch_dir dir;
-  std::string script = dir.path + "/bad-interpreter";
+  satoru::testing::temp_dir dir{"satoru-process-test"};
+  std::string script = dir.path() + "/bad-interpreter";
   std::ofstream(script) << "#!/nonexistent/interpreter\n";
   ::chmod(script.c_str(), 0755);
   process_spec spec;
@@ -233,7 +226,7 @@ TEST(Process, ExecFailureInTheChildIsReported) {
   EXPECT_NE(r.err().message.find("cannot execute"), std::string::npos) << r.err().message;
 
   // No "#!" line: run by /bin/sh, as execvp does.
-  std::string plain = dir.path + "/plain";
+  std::string plain = dir.path() + "/plain";
   std::ofstream(plain) << "echo \"plain $1\"\n";
   ::chmod(plain.c_str(), 0755);
   spec.argv = {plain, "arg"};

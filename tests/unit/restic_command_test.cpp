@@ -73,6 +73,8 @@ TEST(ResticCommand, APasswordFileIsPassedByPathNeverByValue) {
   ASSERT_TRUE(spec) << spec.err().message;
   EXPECT_EQ(env_value(*spec, "RESTIC_PASSWORD_FILE"), pass);
   EXPECT_EQ(env_value(*spec, "RESTIC_PASSWORD"), "");
-  for (const auto& arg : spec->argv) EXPECT_EQ(arg.find("hunter2"), std::string::npos);
-  for (const auto& [k, v] : spec->env) EXPECT_EQ(v.find("hunter2"), std::string::npos) << k;
+  for (const auto& arg : spec->argv)
+    EXPECT_EQ(arg.find("hunter2"), std::string::npos);
+  for (const auto& [k, v] : spec->env)
+    EXPECT_EQ(v.find("hunter2"), std::string::npos) << k;
 }

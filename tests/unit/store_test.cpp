@@ -514,10 +514,12 @@ TEST_F(StoreTest, TwoProcessesNeverClaimTheSameJob) {
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       close(start_gate[1]);
-      char go;
-      if (read(start_gate[0], &go, 1) != 0) _exit(9); // both start when the gate closes
+      // Opened before the gate: a slow open (a loaded machine, ASan) must
+      // not let the other process take every job before this one starts.
       auto mine = store::open(path, 10000);
       if (!mine) _exit(10);
+      char go;
+      if (read(start_gate[0], &go, 1) != 0) _exit(9); // both start when the gate closes
       auto owner = "proc-" + std::to_string(p);
       for (int idle = 0; idle < 200;) {
         auto job = mine->claim_next(owner, 60000, 4);
@@ -527,7 +529,7 @@ TEST_F(StoreTest, TwoProcessesNeverClaimTheSameJob) {
           usleep(2000);
           continue;
         }
-        usleep(1000); // a little work, so that the other process gets its turn
+        usleep(3000); // a little work, so that the other process gets its turn
         if (!*mine->finish_job(**job, job_outcome{job_status::success, "", {}, {}, {}}))
           _exit(12);
       }

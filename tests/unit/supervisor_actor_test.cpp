@@ -82,7 +82,7 @@ job_outcome outcome(job_status status, failure_kind failure = failure_kind::none
   return job_outcome{status, std::move(error), failure, {}, std::nullopt};
 }
 
-site_config make_site(const std::string& name) {
+site_config site_named(const std::string& name) {
   site_config s;
   s.name = name;
   s.uuid = derive_site_uuid(name);
@@ -117,7 +117,7 @@ struct SupervisorActor : ::testing::Test {
     c->retry_initial_delay_seconds = 0; // retries are due at once
     c->retry_max_delay_seconds = 0;
     for (int i = 0; i < sites; ++i)
-      c->sites.push_back(make_site("s" + std::to_string(i)));
+      c->sites.push_back(site_named("s" + std::to_string(i)));
     ctx.cfg = c;
     ctx.owner = "test-owner";
     db = std::make_shared<store>(

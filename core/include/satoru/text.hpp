@@ -18,6 +18,11 @@ std::string capped_output(std::string_view text, std::size_t limit = output_cap_
 /// `text` without leading and trailing white space.
 std::string_view trim(std::string_view text);
 
+/// Whether `text` begins with `prefix` (C++20's starts_with, for C++17).
+inline bool starts_with(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
 /// The last line of `text` that is not blank, trimmed: where a failing tool
 /// (sudo, sqlite3, a shell) says why.
 std::string last_line(std::string_view text);
