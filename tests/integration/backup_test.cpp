@@ -206,14 +206,6 @@ void make_hostile_tree(const std::string& root) {
             0);
 }
 
-/// True when the process is gone or a zombie (an orphan is reaped by
-/// whoever adopted it, maybe later).
-bool process_gone(int pid) {
-  auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  auto paren = stat.rfind(") ");
-  return stat.empty() || paren == std::string::npos || stat[paren + 2] == 'Z';
-}
-
 boost::json::object site_json(const satoru_env& env, const std::string& name) {
   auto r = env.run({"sites", "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -243,10 +235,6 @@ boost::json::array snapshots_json(const satoru_env& env,
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   auto v = parse_json(r);
   return v.is_array() ? v.as_array() : boost::json::array{};
-}
-
-std::string str(const boost::json::value& v) {
-  return v.is_string() ? std::string(v.as_string()) : std::string{};
 }
 
 /// Bytes restic added to the repository for each snapshot of a job, from
@@ -358,8 +346,8 @@ struct Backup : ::testing::Test {
 
   /// Staging folder of a target, from `satoru sites --json`.
   std::string staging_of(const std::string& site, const std::string& path) {
-    return env.path("staging") + "/" + str(site_json(env, site).at("uuid")) + "/" +
-           str(target_json(env, site, path).at("hash"));
+    return env.path("staging") + "/" + string_of(site_json(env, site).at("uuid")) + "/" +
+           string_of(target_json(env, site, path).at("hash"));
   }
 };
 
@@ -410,8 +398,8 @@ TEST_F(Backup, RestoreGivesBackEveryNameModeOwnerAndLinkByteForByte) {
       << h.out;
   const auto last_line = h.out.substr(h.out.rfind('\n', h.out.size() - 2) + 1);
   auto result = boost::json::parse(last_line).as_object();
-  EXPECT_EQ(str(result.at("type")), "result");
-  EXPECT_EQ(str(result.at("target")), data);
+  EXPECT_EQ(string_of(result.at("type")), "result");
+  EXPECT_EQ(string_of(result.at("target")), data);
   EXPECT_GE(result.at("files").to_number<std::int64_t>(), 20);
   EXPECT_EQ(tree_diff(tree_of(data), tree_of(by_hash)), "");
 }
@@ -436,7 +424,7 @@ TEST_F(Backup, SecondBackupOfUnchangedDataAddsNextToNothing) {
   auto sessions = host.commands_started();
   EXPECT_EQ(sessions.size(), 4u) << ::testing::PrintToString(sessions);
   auto dir_row = target_json(env, "edge", data);
-  EXPECT_EQ(str(dir_row.at("last_status")), "success");
+  EXPECT_EQ(string_of(dir_row.at("last_status")), "success");
   EXPECT_EQ(dir_row.at("last_files").as_int64(), 2);
   EXPECT_GT(dir_row.at("last_bytes").as_int64(), 4 * 1024 * 1024);
 
@@ -460,21 +448,22 @@ TEST_F(Backup, SecondBackupOfUnchangedDataAddsNextToNothing) {
     for (const auto& path : {data, db}) {
       auto row = target_json(env, "edge", path);
       SCOPED_TRACE(path);
-      EXPECT_EQ(str(row.at("last_status")), "success");
-      EXPECT_EQ(str(row.at("last_error")), "");
+      EXPECT_EQ(string_of(row.at("last_status")), "success");
+      EXPECT_EQ(string_of(row.at("last_error")), "");
       EXPECT_GT(row.at("last_duration_ms").as_int64(), 0);
-      EXPECT_NE(str(row.at("last_success_at")), "-");
+      EXPECT_NE(string_of(row.at("last_success_at")), "-");
       // The newest snapshot of the target is the one the row names.
       std::string newest;
       for (auto& s : all)
-        if (str(s.at("target")) == path) newest = str(s.at("short_id"));
-      EXPECT_EQ(str(row.at("last_snapshot_id")), newest);
+        if (string_of(s.at("target")) == path) newest = string_of(s.at("short_id"));
+      EXPECT_EQ(string_of(row.at("last_snapshot_id")), newest);
     }
   };
   rows_name_newest_snapshots();
   for (const auto& path : {data, db}) {
     auto row = target_json(env, "edge", path);
-    EXPECT_EQ(skipped[str(row.at("hash"))], str(row.at("last_snapshot_id"))) << path;
+    EXPECT_EQ(skipped[string_of(row.at("hash"))], string_of(row.at("last_snapshot_id")))
+        << path;
   }
   // A skipped snapshot is still a fresh backup (what the freshness metric
   // and alert read).
@@ -592,33 +581,34 @@ TEST_F(Backup, OneBadTargetOfThreeIsAWarningAndTheOthersAreSnapshotted) {
   auto r = env.run({"run", "edge", "--wait"});
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
   auto job = job_json(env, parse_id(r));
-  EXPECT_EQ(str(job.at("status")), "warning");
-  EXPECT_TRUE(contains(str(job.at("error")), missing)) << str(job.at("error"));
+  EXPECT_EQ(string_of(job.at("status")), "warning");
+  EXPECT_TRUE(contains(string_of(job.at("error")), missing))
+      << string_of(job.at("error"));
   auto site = site_json(env, "edge");
-  EXPECT_EQ(str(site.at("health")), "warning");
-  EXPECT_TRUE(contains(str(site.at("health_reason")), missing));
+  EXPECT_EQ(string_of(site.at("health")), "warning");
+  EXPECT_TRUE(contains(string_of(site.at("health_reason")), missing));
 
   std::vector<std::string> snapshotted;
   for (auto& s : snapshots_json(env, {"--site", "edge"})) {
-    snapshotted.push_back(str(s.at("target")));
-    EXPECT_EQ(str(s.at("site")), "edge");
+    snapshotted.push_back(string_of(s.at("target")));
+    EXPECT_EQ(string_of(s.at("site")), "edge");
   }
   std::sort(snapshotted.begin(), snapshotted.end());
   EXPECT_EQ(snapshotted, (std::vector<std::string>{db, data}));
 
   auto bad = target_json(env, "edge", missing);
-  EXPECT_EQ(str(bad.at("last_status")), "failed");
-  EXPECT_TRUE(contains(str(bad.at("last_error")), "does not exist"))
-      << str(bad.at("last_error"));
-  EXPECT_EQ(str(bad.at("last_snapshot_id")), "");
-  EXPECT_EQ(str(target_json(env, "edge", data).at("last_status")), "success");
-  EXPECT_EQ(str(target_json(env, "edge", db).at("last_status")), "success");
+  EXPECT_EQ(string_of(bad.at("last_status")), "failed");
+  EXPECT_TRUE(contains(string_of(bad.at("last_error")), "does not exist"))
+      << string_of(bad.at("last_error"));
+  EXPECT_EQ(string_of(bad.at("last_snapshot_id")), "");
+  EXPECT_EQ(string_of(target_json(env, "edge", data).at("last_status")), "success");
+  EXPECT_EQ(string_of(target_json(env, "edge", db).at("last_status")), "success");
 
   // Every target bad: failed, and nothing snapshotted.
   auto all_bad = env.run({"run", "broken", "--wait"});
   EXPECT_EQ(all_bad.exit_code, 1) << all_bad.out << all_bad.err;
-  EXPECT_EQ(str(job_json(env, parse_id(all_bad)).at("status")), "failed");
-  EXPECT_EQ(str(site_json(env, "broken").at("health")), "failed");
+  EXPECT_EQ(string_of(job_json(env, parse_id(all_bad)).at("status")), "failed");
+  EXPECT_EQ(string_of(site_json(env, "broken").at("health")), "failed");
   EXPECT_TRUE(snapshots_json(env, {"--site", "broken"}).empty());
 }
 
@@ -637,8 +627,9 @@ TEST_F(Backup, RunKilledMidPullLeavesOnlyCompleteFilesInStaging) {
   host.write_file(data + "/blob", random_bytes(8 * 1024 * 1024, 5));
   env.set_target_options(i, 0, {{"bwlimit_kbps", 256}});
   env.write_config();
-  const auto work = env.path("staging") + "/" + str(site_json(env, "edge").at("uuid")) +
-                    "/.work-" + satoru::target_hash("directory", data) + "/rsync-tmp";
+  const auto work = env.path("staging") + "/" +
+                    string_of(site_json(env, "edge").at("uuid")) + "/.work-" +
+                    satoru::target_hash("directory", data) + "/rsync-tmp";
   {
     satoru_child run{env, {"run", "edge", "--wait"}, env.path("run.log")};
     auto partial_grows = [&] {
@@ -716,7 +707,7 @@ TEST_F(Backup, StoppedMidSqlitePullLeavesNoRemoteTempFolder) {
   EXPECT_EQ(daemon.stop(&took), 0) << daemon.log();
   EXPECT_EQ(remote_temp(), "") << daemon.log();
   // The job is not recorded as failed: it runs again at the next start.
-  EXPECT_EQ(str(job_json(env, parse_id(r)).at("status")), "interrupted");
+  EXPECT_EQ(string_of(job_json(env, parse_id(r)).at("status")), "interrupted");
 
   // SIGTERM (or Ctrl-C) on a foreground `run --wait` stops it the same way.
   {
@@ -782,12 +773,12 @@ TEST_F(Backup, SnapshotsAndRestoreRefuseBadInput) {
 
   auto of_data = snapshots_json(env, {"--site", "edge", "--target", data});
   ASSERT_EQ(of_data.size(), 2u);
-  auto old_id = str(of_data[0].at("id"));
+  auto old_id = string_of(of_data[0].at("id"));
   for (auto& s : of_data) {
-    EXPECT_EQ(str(s.at("site")), "edge");
-    EXPECT_EQ(str(s.at("target")), data);
-    EXPECT_EQ(str(s.at("target_hash")), satoru::target_hash("directory", data));
-    EXPECT_EQ(str(s.at("site_uuid")), str(site_json(env, "edge").at("uuid")));
+    EXPECT_EQ(string_of(s.at("site")), "edge");
+    EXPECT_EQ(string_of(s.at("target")), data);
+    EXPECT_EQ(string_of(s.at("target_hash")), satoru::target_hash("directory", data));
+    EXPECT_EQ(string_of(s.at("site_uuid")), string_of(site_json(env, "edge").at("uuid")));
     EXPECT_EQ(s.at("paths").as_array().size(), 1u);
     EXPECT_TRUE(contains(boost::json::serialize(s.at("tags")), "satoru"));
   }
@@ -836,8 +827,8 @@ TEST_F(Backup, SnapshotsAndRestoreRefuseBadInput) {
 
   // A snapshot of another target, of another site, or no snapshot at all.
   auto other_id =
-      str(snapshots_json(env, {"--site", "edge", "--target", other})[0].at("id"));
-  auto second_id = str(snapshots_json(env, {"--site", "second"})[0].at("id"));
+      string_of(snapshots_json(env, {"--site", "edge", "--target", other})[0].at("id"));
+  auto second_id = string_of(snapshots_json(env, {"--site", "second"})[0].at("id"));
   for (const auto& [id, says] : std::vector<std::pair<std::string, std::string>>{
            {other_id, other}, {second_id, "second"}, {"deadbeef", "no snapshot"}}) {
     r = env.run({"restore", "edge", data, "--snapshot", id, "--to", env.path("x")});
@@ -881,7 +872,7 @@ TEST_F(Backup, RestoreOfACorruptSqliteSnapshotFailsTheIntegrityCheck) {
                 " && RESTIC_PASSWORD_FILE=" + satoru::shell_quote(env.password_file()) +
                 " RESTIC_REPOSITORY=" + satoru::shell_quote(env.path("repo")) +
                 " restic backup -q --tag satoru --tag site=" +
-                str(site_json(env, "edge").at("uuid")) + " --tag target=" +
+                string_of(site_json(env, "edge").at("uuid")) + " --tag target=" +
                 satoru::target_hash("sqlite_dump", db) + " . >/dev/null"),
       0);
   auto r = env.run({"restore", "edge", db, "--to", env.path("restored")});
@@ -899,7 +890,7 @@ TEST_F(Backup, LsDiffAndPartialRestoreIntoASafeFolder) {
   env.add_site("edge", host, {{"directory", data}});
   env.write_config();
   backup("edge");
-  auto old_id = str(snapshots_json(env, {"--site", "edge"})[0].at("id"));
+  auto old_id = string_of(snapshots_json(env, {"--site", "edge"})[0].at("id"));
   host.write_file(data + "/a.txt", "version 2, longer\n");
   host.write_file(data + "/sub/new.txt", "new\n");
   std::filesystem::remove(data + "/gone.txt");
@@ -909,7 +900,7 @@ TEST_F(Backup, LsDiffAndPartialRestoreIntoASafeFolder) {
   auto paths_of = [](const boost::json::value& listing) {
     std::map<std::string, boost::json::object> out;
     for (const auto& n : listing.as_array())
-      out[str(n.at("path"))] = n.as_object();
+      out[string_of(n.at("path"))] = n.as_object();
     return out;
   };
   auto r = env.run({"ls", "edge", data, "--json"});
@@ -921,10 +912,10 @@ TEST_F(Backup, LsDiffAndPartialRestoreIntoASafeFolder) {
   EXPECT_EQ(names,
             (std::vector<std::string>{"a.txt", "sub", "sub/b.txt", "sub/new.txt"}));
   EXPECT_EQ(latest["a.txt"].at("size").to_number<std::int64_t>(), 18);
-  EXPECT_EQ(str(latest["a.txt"].at("type")), "file");
-  EXPECT_EQ(str(latest["a.txt"].at("name")), "a.txt");
-  EXPECT_EQ(str(latest["sub"].at("type")), "dir");
-  EXPECT_EQ(str(latest["sub/b.txt"].at("mode")), "0644");
+  EXPECT_EQ(string_of(latest["a.txt"].at("type")), "file");
+  EXPECT_EQ(string_of(latest["a.txt"].at("name")), "a.txt");
+  EXPECT_EQ(string_of(latest["sub"].at("type")), "dir");
+  EXPECT_EQ(string_of(latest["sub/b.txt"].at("mode")), "0644");
   // One folder of an older snapshot, as a table.
   r = env.run({"ls", "edge", data, "--snapshot", old_id.substr(0, 8)});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -941,13 +932,13 @@ TEST_F(Backup, LsDiffAndPartialRestoreIntoASafeFolder) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   auto d = parse_json(r).as_object();
   ASSERT_EQ(d.at("added").as_array().size(), 1u) << r.out;
-  EXPECT_EQ(str(d.at("added").as_array()[0].at("path")), "sub/new.txt");
+  EXPECT_EQ(string_of(d.at("added").as_array()[0].at("path")), "sub/new.txt");
   ASSERT_EQ(d.at("removed").as_array().size(), 1u) << r.out;
-  EXPECT_EQ(str(d.at("removed").as_array()[0].at("path")), "gone.txt");
+  EXPECT_EQ(string_of(d.at("removed").as_array()[0].at("path")), "gone.txt");
   EXPECT_EQ(d.at("removed").as_array()[0].at("size_before").to_number<int>(), 10);
   bool a_changed = false;
   for (const auto& c : d.at("changed").as_array())
-    if (str(c.at("path")) == "a.txt")
+    if (string_of(c.at("path")) == "a.txt")
       a_changed = c.at("size_before").to_number<int>() == 10 &&
                   c.at("size_after").to_number<int>() == 18;
   EXPECT_TRUE(a_changed) << r.out;
@@ -1058,9 +1049,9 @@ TEST_F(Backup, AFullStagingDiskRefusesTheBigTargetUpFrontAndTheSmallOneGoesOn) {
         << r.out;
   EXPECT_TRUE(contains(r.out, "that disk_min_free keeps free")) << r.out;
   EXPECT_TRUE(contains(r.out, "1 remote command")) << r.out;
-  EXPECT_EQ(str(target_json(env, "crowded", tiny).at("last_status")), "success");
-  EXPECT_EQ(str(target_json(env, "crowded", huge).at("last_status")), "failed");
-  EXPECT_EQ(str(target_json(env, "crowded", huge_db).at("last_status")), "failed");
+  EXPECT_EQ(string_of(target_json(env, "crowded", tiny).at("last_status")), "success");
+  EXPECT_EQ(string_of(target_json(env, "crowded", huge).at("last_status")), "failed");
+  EXPECT_EQ(string_of(target_json(env, "crowded", huge_db).at("last_status")), "failed");
   EXPECT_FALSE(std::filesystem::exists(staging_of("crowded", huge) + "/keep.txt"))
       << "nothing of the refused folder is pulled";
 
@@ -1077,8 +1068,8 @@ TEST_F(Backup, AFullStagingDiskRefusesTheBigTargetUpFrontAndTheSmallOneGoesOn) {
   EXPECT_TRUE(contains(r.out, "not enough space on the staging filesystem of " + small))
       << r.out;
   EXPECT_TRUE(contains(r.out, "disk_min_free")) << r.out;
-  EXPECT_EQ(str(target_json(env, "edge", db).at("last_status")), "failed");
-  EXPECT_EQ(str(target_json(env, "edge", data).at("last_status")), "success");
+  EXPECT_EQ(string_of(target_json(env, "edge", db).at("last_status")), "failed");
+  EXPECT_EQ(string_of(target_json(env, "edge", data).at("last_status")), "success");
   EXPECT_EQ(digest(staged_db), first_copy) << "the last good staged copy is kept";
   auto snaps = snapshots_json(env, {"--site", "edge", "--target", data});
   EXPECT_EQ(snaps.size(), 2u);
@@ -1118,7 +1109,7 @@ TEST_F(Backup, AFullStagingDiskRefusesTheBigTargetUpFrontAndTheSmallOneGoesOn) {
   r = env.run({"run", "edge", "--wait"});
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
   EXPECT_TRUE(contains(r.out, "No space left on device")) << r.out;
-  EXPECT_EQ(str(target_json(env, "edge", db).at("last_status")), "failed");
+  EXPECT_EQ(string_of(target_json(env, "edge", db).at("last_status")), "failed");
   EXPECT_EQ(digest(staged_db), first_copy) << "the last good staged copy is kept";
   std::filesystem::remove(filler);
   env.set_target_options(edge, 0, {});
@@ -1130,13 +1121,14 @@ TEST_F(Backup, AFullStagingDiskRefusesTheBigTargetUpFrontAndTheSmallOneGoesOn) {
   // snapshot needs the staged size of what its pull wrote: 8 MiB of zeros
   // cross the wire compressed to a few KiB, and only 4 MiB are left above
   // disk_min_free.
-  ASSERT_EQ(run_shell("head -c 8388608 /dev/zero > " + satoru::shell_quote(data + "/zeros")),
-            0);
+  ASSERT_EQ(
+      run_shell("head -c 8388608 /dev/zero > " + satoru::shell_quote(data + "/zeros")),
+      0);
   env.config["staging_root"] = env.path("staging-big");
   env.config["restic_repo_path"] = small + "/repo";
   env.config["disk_min_free"] = {
-      {"bytes", static_cast<std::int64_t>(std::filesystem::space(small).available) -
-                    (4 << 20)}};
+      {"bytes",
+       static_cast<std::int64_t>(std::filesystem::space(small).available) - (4 << 20)}};
   env.write_config();
   r = env.run({"run", "edge", "--wait"});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;

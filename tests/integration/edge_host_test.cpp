@@ -49,15 +49,6 @@ std::string ssh_command(const edge_host& host, const std::string& remote_command
                      host.user(), remote_command);
 }
 
-/// Gone = no such process or an unreaped zombie (not our child to wait for).
-bool process_gone(int pid) {
-  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  if (stat.empty()) return true;
-  auto close_paren = stat.rfind(')');
-  return close_paren != std::string::npos && stat.size() > close_paren + 2 &&
-         stat[close_paren + 2] == 'Z';
-}
-
 bool wait_gone(int pid, std::chrono::seconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!process_gone(pid)) {

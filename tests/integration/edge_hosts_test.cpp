@@ -42,14 +42,10 @@ void write_file(const std::string& path, const std::string& content, mode_t mode
   ::chmod(path.c_str(), mode);
 }
 
-std::string str(const boost::json::value& v) {
-  return v.is_string() ? std::string(v.as_string()) : std::string{};
-}
-
 /// The first event of a job at `step` (and target hash, when given).
 boost::json::object event_of(const boost::json::object& job, const std::string& step) {
   for (const auto& e : job.at("events").as_array())
-    if (str(e.at("step")) == step) return e.as_object();
+    if (string_of(e.at("step")) == step) return e.as_object();
   ADD_FAILURE() << "no event " << step << " in " << boost::json::serialize(job);
   return {};
 }
@@ -148,15 +144,15 @@ TEST_F(EdgeHosts, UnreadableFilesOfANonRootEdgeUserAreAWarningAndTheRestIsSnapsh
   auto r = env.run({"run", "edge", "--wait"});
   EXPECT_EQ(r.exit_code, 3) << "warning expected\n" << r.out << r.err;
   auto job = job_json(env, parse_id(r));
-  EXPECT_EQ(str(job.at("status")), "warning");
+  EXPECT_EQ(string_of(job.at("status")), "warning");
 
   // The event names the count and the first paths; the full list is beside
   // the staging folder (not in the database).
   auto unreadable = event_of(job, "pull.unreadable");
-  EXPECT_EQ(str(unreadable.at("level")), "warn");
+  EXPECT_EQ(string_of(unreadable.at("level")), "warn");
   EXPECT_EQ(unreadable.at("data").at("count").to_number<int>(), 2)
       << boost::json::serialize(unreadable);
-  const std::string message = str(unreadable.at("message"));
+  const std::string message = string_of(unreadable.at("message"));
   EXPECT_TRUE(contains(message, data + "/shadow")) << message;
   EXPECT_TRUE(contains(message, data + "/ssl/private")) << message;
   const std::string staging = staging_of("edge", "directory", data);
@@ -180,9 +176,10 @@ TEST_F(EdgeHosts, UnreadableFilesOfANonRootEdgeUserAreAWarningAndTheRestIsSnapsh
   // The closed folder failed, with the reason.
   bool closed_failed = false;
   for (const auto& e : job.at("events").as_array())
-    closed_failed = closed_failed || (str(e.at("level")) == "fail" &&
-                                      contains(str(e.at("message")), closed) &&
-                                      contains(str(e.at("message")), "not readable"));
+    closed_failed =
+        closed_failed || (string_of(e.at("level")) == "fail" &&
+                          contains(string_of(e.at("message")), closed) &&
+                          contains(string_of(e.at("message")), "not readable"));
   EXPECT_TRUE(closed_failed) << boost::json::serialize(job);
 
   const std::string metrics = http_get(env.metrics_port(), "/metrics");
@@ -409,15 +406,15 @@ TEST_F(EdgeHosts, RemoteOutputInEventsAndHealthIsCappedToItsEnd) {
   bool cut = false;
   // A message is a short sentence around the last 4 KiB of remote output.
   for (const auto& e : job.at("events").as_array()) {
-    const std::string message = str(e.at("message"));
-    EXPECT_LE(message.size(), 4096u + 400) << str(e.at("step"));
+    const std::string message = string_of(e.at("message"));
+    EXPECT_LE(message.size(), 4096u + 400) << string_of(e.at("step"));
     cut = cut ||
           (contains(message, "[cut: the first") && contains(message, "the real cause"));
   }
   EXPECT_TRUE(cut) << boost::json::serialize(job);
-  EXPECT_LE(str(job.at("error")).size(), 2 * (4096u + 400));
+  EXPECT_LE(string_of(job.at("error")).size(), 2 * (4096u + 400));
   auto sites = parse_json(env.run({"sites", "--json"}));
-  const std::string reason = str(sites.as_array().at(0).at("health_reason"));
+  const std::string reason = string_of(sites.as_array().at(0).at("health_reason"));
   EXPECT_LE(reason.size(), 2 * (4096u + 400)) << reason.size();
 }
 
@@ -460,7 +457,7 @@ TEST_F(EdgeHosts, TrustPinsOnlyTheShownKeyAndAChangedKeyFailsWithBothFingerprint
   auto job = env.run({"run", "edge", "--job", "preflight", "--wait"});
   EXPECT_EQ(job.exit_code, 1) << job.out << job.err;
   auto failed = job_json(env, parse_id(job));
-  const std::string error = str(failed.at("error"));
+  const std::string error = string_of(failed.at("error"));
   EXPECT_TRUE(contains(error, fresh) && contains(error, shown)) << error;
   EXPECT_TRUE(contains(error, "satoru trust edge --rotate --fingerprint " + fresh))
       << error;
@@ -770,8 +767,9 @@ TEST_F(EdgeHosts, SudoWithTheDocumentedSudoersLinesBacksUpWhatTheEdgeUserCannotR
     const std::string expected = who + command + " under sudo without a password";
     std::string said;
     for (const auto& e : job.at("events").as_array())
-      if (str(e.at("level")) == "fail" && contains(str(e.at("message")), expected))
-        said = str(e.at("message"));
+      if (string_of(e.at("level")) == "fail" &&
+          contains(string_of(e.at("message")), expected))
+        said = string_of(e.at("message"));
     EXPECT_FALSE(said.empty()) << expected << "\n" << denied.out << denied.err;
     EXPECT_FALSE(contains(said, "\n")) << said;
   }

@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 /// "type mode uid:gid content" of everything below root, by relative path.
-std::map<std::string, std::string> tree_of(const std::string& root) {
+std::map<std::string, std::string> listing_of(const std::string& root) {
   std::map<std::string, std::string> out;
   for (auto it = fs::recursive_directory_iterator(root); it != fs::end(it); ++it) {
     struct stat st {};
@@ -82,7 +82,7 @@ TEST(HostRestore,
   env.write_config();
   auto backup = env.run({"run", "edge", "--wait"});
   ASSERT_EQ(backup.exit_code, 0) << backup.out << backup.err;
-  const auto backed_up = tree_of(data);
+  const auto backed_up = listing_of(data);
 
   // The edge host drifts: a changed file, a changed mode, a lost file, an
   // extra one.
@@ -90,7 +90,7 @@ TEST(HostRestore,
   ASSERT_EQ(::chmod((data + "/sub/b.txt").c_str(), 0644), 0);
   fs::remove(data + "/owned.txt");
   host.write_file(data + "/extra.txt", "only on the host\n");
-  const auto drifted = tree_of(data);
+  const auto drifted = listing_of(data);
 
   // Without --yes: the itemized list, and nothing changes.
   auto dry = env.run({"restore", "edge", data, "--to-host"});
@@ -98,7 +98,7 @@ TEST(HostRestore,
   for (const auto& line : {"M a.txt", "M sub/b.txt", "+ owned.txt", "? extra.txt",
                            "dry run: nothing was changed on edge"})
     EXPECT_TRUE(contains(dry.out, line)) << line << "\n" << dry.out;
-  EXPECT_EQ(tree_of(data), drifted);
+  EXPECT_EQ(listing_of(data), drifted);
   EXPECT_EQ(str_of(job_json(env, parse_id(dry)).at("type")), "restore");
   // --path: only that folder is compared (and would be restored).
   auto part =
@@ -129,7 +129,7 @@ TEST(HostRestore,
   ASSERT_FALSE(pushed.empty()) << yes.out;
   EXPECT_TRUE(pushed.back().at("ended").as_bool()) << yes.out;
   EXPECT_EQ(pushed.back().at("bytes_done").to_number<int>(), 25) << yes.out;
-  auto now = tree_of(data);
+  auto now = listing_of(data);
   EXPECT_EQ(now.count("extra.txt"), 1u) << "deleted without --delete";
   now.erase("extra.txt");
   EXPECT_EQ(now, backed_up);
@@ -137,7 +137,7 @@ TEST(HostRestore,
   auto del = env.run({"restore", "edge", data, "--to-host", "--yes", "--delete"});
   ASSERT_EQ(del.exit_code, 0) << del.out << del.err;
   EXPECT_TRUE(contains(del.out, "- extra.txt")) << del.out;
-  EXPECT_EQ(tree_of(data), backed_up);
+  EXPECT_EQ(listing_of(data), backed_up);
   // No scratch folder is left behind.
   for (const auto& e : fs::directory_iterator(env.path("staging")))
     EXPECT_NE(e.path().filename().string().rfind(".satoru-restore-", 0), 0u) << e.path();
@@ -218,7 +218,7 @@ TEST(HostRestore, ANonRootEdgeUserWithTheDocumentedSudoLinesGetsOwnersAndModesBa
                        documented_sudoers_lines("docs/restore.md", user.name()));
   auto backup = env.run({"run", "edge", "--wait"});
   ASSERT_EQ(backup.exit_code, 0) << backup.out << backup.err;
-  const auto backed_up = tree_of(data);
+  const auto backed_up = listing_of(data);
 
   fs::remove(data + "/shadow");
   ASSERT_EQ(::chown((data + "/app/app.conf").c_str(), user.uid(), user.gid()), 0);
@@ -226,7 +226,7 @@ TEST(HostRestore, ANonRootEdgeUserWithTheDocumentedSudoLinesGetsOwnersAndModesBa
   auto r = env.run({"restore", "edge", data, "--to-host", "--yes"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(contains(r.out, "+ shadow") && contains(r.out, "M app/app.conf")) << r.out;
-  EXPECT_EQ(tree_of(data), backed_up);
+  EXPECT_EQ(listing_of(data), backed_up);
 
   // A database of a sudo site is refused before anything is queued, with
   // the way that works named: root would write a file the edge user's

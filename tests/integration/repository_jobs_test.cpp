@@ -72,10 +72,6 @@ std::string sync_state(const satoru_env& env, const std::string& column,
   return out;
 }
 
-std::string str(const boost::json::value& v) {
-  return v.is_string() ? std::string(v.as_string()) : std::string{};
-}
-
 } // namespace
 
 TEST(Retention, KeepLastTwoKeepsEachTargetsTwoNewestAndLeavesOthersAlone) {
@@ -390,11 +386,11 @@ TEST(Verification, ChecksAndRestoreDrillsProveRestorabilityAndFlagDamage) {
   EXPECT_TRUE(contains(r.out, "verified") && contains(r.out, db)) << r.out;
   auto sites = parse_json(env.run({"sites", "--json"})).as_array();
   ASSERT_EQ(sites.size(), 1u);
-  EXPECT_NE(str(sites[0].at("last_verified_at")), "-");
+  EXPECT_NE(string_of(sites[0].at("last_verified_at")), "-");
   std::string db_verified;
   for (auto& t : sites[0].at("targets").as_array()) {
-    EXPECT_NE(str(t.at("last_verified_at")), "-") << str(t.at("path"));
-    if (str(t.at("path")) == db) db_verified = str(t.at("last_verified_at"));
+    EXPECT_NE(string_of(t.at("last_verified_at")), "-") << string_of(t.at("path"));
+    if (string_of(t.at("path")) == db) db_verified = string_of(t.at("last_verified_at"));
   }
   EXPECT_TRUE(contains(env.run({"sites"}).out, "LAST VERIFIED"));
   // Nothing of the drills is left behind.
@@ -404,7 +400,7 @@ TEST(Verification, ChecksAndRestoreDrillsProveRestorabilityAndFlagDamage) {
 
   // A database damaged in staging and snapshotted as it is: the drill of
   // that target fails on its integrity check, and it stays unverified.
-  auto uuid = str(sites[0].at("uuid"));
+  auto uuid = string_of(sites[0].at("uuid"));
   auto hash = target_hash_of(env, "edge", 1);
   auto staged = env.path("staging") + "/" + uuid + "/" + hash;
   ASSERT_EQ(run_shell("dd if=/dev/urandom of='" + staged +
@@ -422,8 +418,8 @@ TEST(Verification, ChecksAndRestoreDrillsProveRestorabilityAndFlagDamage) {
   EXPECT_TRUE(contains(r.out, "not retried")) << r.out;
   sites = parse_json(env.run({"sites", "--json"})).as_array();
   for (auto& t : sites[0].at("targets").as_array()) {
-    if (str(t.at("path")) == db) {
-      EXPECT_EQ(str(t.at("last_verified_at")), db_verified)
+    if (string_of(t.at("path")) == db) {
+      EXPECT_EQ(string_of(t.at("last_verified_at")), db_verified)
           << "a failed drill verifies nothing";
     }
   }

@@ -408,27 +408,6 @@ exec REAL "$@"
   ::chmod((dir + "/restic").c_str(), 0755);
 }
 
-class scoped_env {
-public:
-  scoped_env(std::string name, const std::string& value)
-      : name_(std::move(name)) {
-    const char* old = std::getenv(name_.c_str());
-    had_ = old != nullptr;
-    if (had_) old_ = old;
-    ::setenv(name_.c_str(), value.c_str(), 1);
-  }
-  ~scoped_env() {
-    if (had_)
-      ::setenv(name_.c_str(), old_.c_str(), 1);
-    else
-      ::unsetenv(name_.c_str());
-  }
-
-private:
-  std::string name_, old_;
-  bool had_ = false;
-};
-
 } // namespace
 
 class KilledInsideRestic : public ::testing::TestWithParam<std::string> {};

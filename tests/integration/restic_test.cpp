@@ -33,12 +33,6 @@ namespace {
 
 constexpr auto restic_timeout = std::chrono::milliseconds(5min);
 
-void write_text(const std::string& path, const std::string& text, mode_t mode = 0644) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
-  ::chmod(path.c_str(), mode);
-}
-
 /// Incompressible bytes, so data_added reflects what was really stored.
 std::string random_bytes(std::size_t n, unsigned seed) {
   std::mt19937 gen(seed);
@@ -49,7 +43,7 @@ std::string random_bytes(std::size_t n, unsigned seed) {
 }
 
 /// Relative path -> content ("<dir>" for folders) of everything under root.
-std::map<std::string, std::string> tree_of(const std::string& root) {
+std::map<std::string, std::string> contents_of(const std::string& root) {
   std::map<std::string, std::string> out;
   for (auto it = fs::recursive_directory_iterator(root);
        it != fs::recursive_directory_iterator(); ++it) {
@@ -58,22 +52,6 @@ std::map<std::string, std::string> tree_of(const std::string& root) {
   }
   return out;
 }
-
-/// Sets an environment variable for one test; unset again at scope exit.
-class scoped_env {
-public:
-  scoped_env(std::string name, const std::string& value)
-      : name_(std::move(name)) {
-    ::setenv(name_.c_str(), value.c_str(), 1);
-  }
-  ~scoped_env() { reset(); }
-  scoped_env(const scoped_env&) = delete;
-  scoped_env& operator=(const scoped_env&) = delete;
-  void reset() { ::unsetenv(name_.c_str()); }
-
-private:
-  std::string name_;
-};
 
 bool one_line(const std::string& text) {
   return !text.empty() && text.find('\n') == std::string::npos;
@@ -294,36 +272,36 @@ TEST_F(ResticTest, ResticRestoreBringsBackExactlyTheFiles) {
   auto tags = snapshot_tags("site-1", "aa");
   auto first = c.backup(dir, tags, "edge-1");
   ASSERT_TRUE(first) << first.err().message;
-  auto original = tree_of(dir);
+  auto original = contents_of(dir);
 
   // Change the data; the second snapshot becomes "latest".
   write_text(dir + "/notes.txt", "changed\n");
   write_text(dir + "/new.txt", "new\n");
   auto second = c.backup(dir, tags, "edge-1");
   ASSERT_TRUE(second) << second.err().message;
-  auto changed = tree_of(dir);
+  auto changed = contents_of(dir);
 
   std::string out1 = tmp_ / "out1";
   auto r1 = c.restore(first->snapshot_id, dir, out1, tags);
   ASSERT_TRUE(r1) << r1.err().message;
-  EXPECT_EQ(tree_of(out1), original);
+  EXPECT_EQ(contents_of(out1), original);
 
   std::string out2 = tmp_ / "out2";
   auto r2 = c.restore("latest", dir, out2, tags);
   ASSERT_TRUE(r2) << r2.err().message;
-  EXPECT_EQ(tree_of(out2), changed);
+  EXPECT_EQ(contents_of(out2), changed);
 
   // A subfolder lands as the target's contents, without its parents.
   std::string out3 = tmp_ / "out3";
   auto r3 = c.restore(first->snapshot_id, dir + "/sub", out3, tags);
   ASSERT_TRUE(r3) << r3.err().message;
-  EXPECT_EQ(tree_of(out3), (std::map<std::string, std::string>{
-                               {"deeper", "<dir>"}, {"deeper/c.txt", "deep 3\n"}}));
+  EXPECT_EQ(contents_of(out3), (std::map<std::string, std::string>{
+                                   {"deeper", "<dir>"}, {"deeper/c.txt", "deep 3\n"}}));
 
   // Whole snapshot by "/" too.
   std::string out4 = tmp_ / "out4";
   ASSERT_TRUE(c.restore(first->snapshot_id, "/", out4));
-  EXPECT_EQ(tree_of(out4), original);
+  EXPECT_EQ(contents_of(out4), original);
 }
 
 TEST_F(ResticTest, ResticRestoreRefusesWrongSnapshotsAndPaths) {

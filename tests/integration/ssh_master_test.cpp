@@ -55,12 +55,6 @@ std::vector<int> masters_in(const std::string& dir) {
   return out;
 }
 
-unsigned mode_of(const std::string& path) {
-  struct stat st {};
-  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
-  return st.st_mode & 07777;
-}
-
 struct SshMaster : ::testing::Test {
   satoru_env env{"satoru-cm"};
   edge_host host{env.path("edge")};

@@ -34,16 +34,6 @@ bool exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-mode_t mode_of(const std::string& path) {
-  struct stat st {};
-  ::stat(path.c_str(), &st);
-  return st.st_mode & 07777;
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
-
 /// "ssh-ed25519 AAAA..." of a public key file (without its comment).
 std::string key_type_and_blob(const std::string& pub_path) {
   std::istringstream in(read_file(pub_path));

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -284,6 +285,45 @@ std::string add_slow_site(satoru_env& env, const edge_host& host, int seconds) {
   env.set_target_options(i, 0, {{"bwlimit_kbps", 256}, {"compress", false}});
   env.write_config();
   return dir;
+}
+
+std::string string_of(const boost::json::value& v) {
+  return v.is_string() ? std::string(v.as_string()) : std::string{};
+}
+
+void write_text(const std::string& path, const std::string& text, mode_t mode) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+  ::chmod(path.c_str(), mode);
+}
+
+mode_t mode_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return st.st_mode & 07777;
+}
+
+bool process_gone(int pid) {
+  auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  auto paren = stat.rfind(") ");
+  return stat.empty() || paren == std::string::npos || stat[paren + 2] == 'Z';
+}
+
+scoped_env::scoped_env(std::string name, const std::string& value)
+    : name_(std::move(name)) {
+  const char* old = std::getenv(name_.c_str());
+  had_ = old != nullptr;
+  if (had_) old_ = old;
+  ::setenv(name_.c_str(), value.c_str(), 1);
+}
+
+void scoped_env::reset() {
+  if (done_) return;
+  done_ = true;
+  if (had_)
+    ::setenv(name_.c_str(), old_.c_str(), 1);
+  else
+    ::unsetenv(name_.c_str());
 }
 
 satoru::process_result restic(const satoru_env& env, const std::string& repo,

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 namespace satoru::testing {
@@ -123,6 +124,35 @@ std::vector<boost::json::object> progress_lines(const std::string& out,
 
 /// Whether `text` contains `part`.
 bool contains(const std::string& text, const std::string& part);
+
+/// The string in `v`, or "" when it holds something else.
+std::string string_of(const boost::json::value& v);
+
+/// Writes `text` to `path` (making its folder) with `mode`.
+void write_text(const std::string& path, const std::string& text, mode_t mode = 0644);
+
+/// The permission bits of `path` (0 when it cannot be read).
+mode_t mode_of(const std::string& path);
+
+/// True when the process is gone or a zombie (an orphan is reaped by
+/// whoever adopted it, maybe later).
+bool process_gone(int pid);
+
+/// Sets an environment variable until reset() or the end of the scope,
+/// then gives back what was there before.
+class scoped_env {
+public:
+  scoped_env(std::string name, const std::string& value);
+  ~scoped_env() { reset(); }
+  scoped_env(const scoped_env&) = delete;
+  scoped_env& operator=(const scoped_env&) = delete;
+  void reset();
+
+private:
+  std::string name_, old_;
+  bool had_ = false;
+  bool done_ = false;
+};
 
 /// A job's status as `satoru job ID --json` prints it ("" when unreadable).
 std::string status_of(const satoru_env& env, std::int64_t id);
