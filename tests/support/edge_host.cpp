@@ -14,6 +14,7 @@
 #include <fstream>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <random>
 #include <sstream>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -226,20 +227,34 @@ int run_shell(const std::string& command, std::string* out) {
   return -1;
 }
 
-int free_port() {
+namespace {
+
+/// Whether `port` on 127.0.0.1 can be bound right now.
+bool bindable(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
+  if (fd < 0) return false;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_port = 0;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::close(fd);
-  return port;
+  return ok;
+}
+
+} // namespace
+
+int free_port() {
+  // Below the kernel's ephemeral range (32768-60999 by default): an outgoing
+  // connection never takes such a port, so a server stopped and started
+  // again on its port (an edge host's outage, a remote's) finds it free.
+  constexpr int first = 20000;
+  constexpr int last = 32767;
+  std::mt19937 pick{std::random_device{}()};
+  std::uniform_int_distribution<int> in_range(first, last);
+  for (int attempt = 0; attempt < 100; ++attempt)
+    if (int port = in_range(pick); bindable(port)) return port;
+  return 0;
 }
 
 std::string read_file(const std::string& path) {

@@ -146,7 +146,8 @@ struct sudoers_file {
   sudoers_file& operator=(const sudoers_file&) = delete;
 };
 
-/// A free TCP port on 127.0.0.1 (bound and released).
+/// A free TCP port on 127.0.0.1 (bound and released), below the ephemeral
+/// range so that no outgoing connection takes it while its server is down.
 int free_port();
 
 /// Reads a whole file; "" when missing.
