@@ -1,6 +1,10 @@
 #include "cheap_key_repository.hpp"
 
+#include "edge_host.hpp"
+
+#include "satoru/identity.hpp"
 #include "satoru/process.hpp"
+#include "satoru/text.hpp"
 
 #include <boost/json.hpp>
 
@@ -10,7 +14,6 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <sstream>
 #include <unistd.h>
 #include <vector>
 
@@ -109,26 +112,6 @@ bytes random_bytes(std::size_t n) {
   return out;
 }
 
-std::string hex_sha256(const std::string& data) {
-  unsigned char digest[32];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
-}
-
-std::string read_all(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 /// The master key, decrypted from a key file with its own parameters; the
 /// MAC check proves the password and this code agree with restic.
 std::string open_key(const boost::json::object& key, const std::string& password,
@@ -176,13 +159,13 @@ std::string rewrite_key(const fs::path& repo, const std::string& password) {
   for (const auto& e : fs::directory_iterator(repo / "keys"))
     keys.push_back(e.path());
   if (keys.size() != 1) return "expected one key in " + repo.string();
-  auto key = boost::json::parse(read_all(keys[0])).as_object();
+  auto key = boost::json::parse(read_file(keys[0])).as_object();
   bytes master;
   if (auto e = open_key(key, password, master); !e.empty()) return e;
   if (auto e = seal_key(key, password, master); !e.empty()) return e;
   auto text = boost::json::serialize(key);
   auto perms = fs::status(keys[0]).permissions();
-  auto path = repo / "keys" / hex_sha256(text);
+  auto path = repo / "keys" / satoru::sha256_hex(text);
   {
     std::ofstream out(path, std::ios::binary);
     out << text;
@@ -193,18 +176,12 @@ std::string rewrite_key(const fs::path& repo, const std::string& password) {
   return "";
 }
 
-std::string trimmed(std::string s) {
-  auto begin = s.find_first_not_of(" \t\r\n");
-  auto end = s.find_last_not_of(" \t\r\n");
-  return begin == std::string::npos ? "" : s.substr(begin, end - begin + 1);
-}
-
 /// The template for `password`, made once per build tree; concurrent tests
 /// race with rename(2), which only one of them wins.
 std::string template_for(const std::string& password_file, const std::string& password,
                          fs::path& out) {
   out = fs::path(SATORU_BINARY_DIR) /
-        ("test-restic-repository-" + hex_sha256(password).substr(0, 12));
+        ("test-restic-repository-" + satoru::sha256_hex(password).substr(0, 12));
   if (fs::exists(out / "config")) return "";
   fs::path made = out.string() + ".tmp." + std::to_string(::getpid());
   fs::remove_all(made);
@@ -233,7 +210,7 @@ std::string template_for(const std::string& password_file, const std::string& pa
 
 std::string make_cheap_key_repository(const std::string& dest,
                                       const std::string& password_file) {
-  const std::string password = trimmed(read_all(password_file));
+  const std::string password{satoru::trim(read_file(password_file))};
   fs::path from;
   if (auto e = template_for(password_file, password, from); !e.empty()) return e;
   std::error_code ec;
