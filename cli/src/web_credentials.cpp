@@ -1,6 +1,9 @@
 #include "web_credentials.hpp"
 
+#include <filesystem>
 #include <iostream>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace satoru::cli {
 
@@ -20,6 +23,15 @@ const std::string& credentials_file_or_exit(const config& cfg,
     fail(exit_usage, cfg.file + (users ? ": /web_users_file: required for web users"
                                        : ": /web_tokens_file: required for API tokens"));
   return path;
+}
+
+std::optional<file_owner> credentials_owner(const config& cfg) {
+  if (::geteuid() != 0) return std::nullopt;
+  auto folder = std::filesystem::path{cfg.database_path}.parent_path();
+  if (folder.empty()) folder = ".";
+  struct stat st {};
+  if (::stat(folder.c_str(), &st) != 0 || st.st_uid == 0) return std::nullopt;
+  return file_owner{st.st_uid, st.st_gid};
 }
 
 void check_credential_name_or_exit(const std::string& name) {
@@ -54,7 +66,7 @@ void add_credential_remove_command(CLI::App& parent, global_options& opts,
       auto cfg = load_config_or_exit(opts);
       const auto& path = credentials_file_or_exit(cfg, kind);
       check_credential_name_or_exit(*name);
-      auto removed = web::remove_credential(kind, path, *name);
+      auto removed = web::remove_credential(kind, path, *name, credentials_owner(cfg));
       if (!removed)
         fail(removed.err().code == errc::invalid_argument ? exit_usage : exit_failed,
              removed.err().message);

@@ -4,6 +4,7 @@
 #include "satoru/web/users_file.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace satoru::cli {
@@ -11,6 +12,12 @@ namespace satoru::cli {
 /// The config's file of `kind` (web_users_file or web_tokens_file), or exit
 /// 2 naming the missing key.
 const std::string& credentials_file_or_exit(const config& cfg, web::credential_kind kind);
+
+/// Who the credentials files must belong to: when root runs `web-user` or
+/// `web-token`, the owner of database_path's folder (the daemon's user: on
+/// the package `satoru`, whose unit cannot read a root-owned file); else
+/// nobody but the writer (empty).
+std::optional<file_owner> credentials_owner(const config& cfg);
 
 /// The user or token name or exit 2.
 void check_credential_name_or_exit(const std::string& name);

@@ -25,7 +25,9 @@ void add_token_add_command(CLI::App& parent, global_options& opts, command_runne
       if (!token) fail(exit_failed, token.err().message);
       web::web_credential entry{args->name, *web::parse_role(args->role),
                                 web::sha256_hex(*token)};
-      if (auto ok = web::put_credential(web::credential_kind::token, path, entry); !ok)
+      if (auto ok = web::put_credential(web::credential_kind::token, path, entry,
+                                        credentials_owner(cfg));
+          !ok)
         fail(ok.err().code == errc::invalid_argument ? exit_usage : exit_failed,
              ok.err().message);
       // The token itself on stdout (for a script to capture), the note on

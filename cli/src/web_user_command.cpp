@@ -76,7 +76,9 @@ void add_web_user_command(CLI::App& app, global_options& opts, command_runner& r
       OPENSSL_cleanse(password.data(), password.size());
       if (!hash) fail(exit_failed, hash.err().message);
       web::web_credential user{name, *web::parse_role(role_text), *hash};
-      if (auto ok = web::put_user(cfg.web_users_file, user); !ok)
+      if (auto ok = web::put_credential(web::credential_kind::user, cfg.web_users_file,
+                                        user, credentials_owner(cfg));
+          !ok)
         fail(ok.err().code == errc::invalid_argument ? exit_usage : exit_failed,
              ok.err().message);
       std::cout << "web user " << name << " (" << role_text << ") saved in "

@@ -27,12 +27,19 @@ expected<void> make_dirs(const std::string& dir, mode_t mode) {
   return {};
 }
 
-expected<void> write_file_atomically(const std::string& path, std::string_view text) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return error{errc::io, "cannot write " + tmp + ": " + std::strerror(errno)};
-  ::fchmod(fd, 0600);
-  bool ok = true;
+expected<void> write_file_atomically(const std::string& path, std::string_view text,
+                                     std::optional<file_owner> owner) {
+  // mkostemp opens with O_CREAT|O_EXCL (0600) under a name no one could
+  // plant anything at beforehand; O_NOFOLLOW says so twice.
+  std::string tmp = path + ".tmp.XXXXXX";
+  int fd = ::mkostemp(tmp.data(), O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    auto why =
+        std::string{"cannot create a temp file in its folder: "} + std::strerror(errno);
+    return error{errc::io, "cannot write " + path + ": " + why};
+  }
+  bool ok = ::fchmod(fd, 0600) == 0;
+  if (ok && owner) ok = ::fchown(fd, owner->uid, owner->gid) == 0;
   for (std::size_t done = 0; ok && done < text.size();) {
     ssize_t n = ::write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;

@@ -93,19 +93,21 @@ load_credentials(credential_kind kind, const std::string& path, bool missing_ok)
 namespace {
 
 expected<void> save_credentials(credential_kind kind, const std::string& path,
-                                const std::vector<web_credential>& entries) {
+                                const std::vector<web_credential>& entries,
+                                std::optional<file_owner> owner) {
   auto keys = keys_of(kind);
   json::array list;
   for (const auto& e : entries)
     list.push_back({{"name", e.name}, {"role", to_string(e.role)}, {keys.hash, e.hash}});
   json::object root{{keys.list, std::move(list)}};
-  return write_file_atomically(path, json::serialize(root) + "\n");
+  return write_file_atomically(path, json::serialize(root) + "\n", owner);
 }
 
 } // namespace
 
 expected<void> put_credential(credential_kind kind, const std::string& path,
-                              const web_credential& entry) {
+                              const web_credential& entry,
+                              std::optional<file_owner> owner) {
   auto entries = load_credentials(kind, path, true);
   if (!entries) return entries.err();
   auto it = std::find_if(entries->begin(), entries->end(),
@@ -114,18 +116,19 @@ expected<void> put_credential(credential_kind kind, const std::string& path,
     *it = entry;
   else
     entries->push_back(entry);
-  return save_credentials(kind, path, *entries);
+  return save_credentials(kind, path, *entries, owner);
 }
 
 expected<bool> remove_credential(credential_kind kind, const std::string& path,
-                                 const std::string& name) {
+                                 const std::string& name,
+                                 std::optional<file_owner> owner) {
   auto entries = load_credentials(kind, path, true);
   if (!entries) return entries.err();
   auto it = std::find_if(entries->begin(), entries->end(),
                          [&](const web_credential& e) { return e.name == name; });
   if (it == entries->end()) return false;
   entries->erase(it);
-  if (auto ok = save_credentials(kind, path, *entries); !ok) return ok.err();
+  if (auto ok = save_credentials(kind, path, *entries, owner); !ok) return ok.err();
   return true;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "satoru/error.hpp"
+#include "satoru/files.hpp"
 
 #include <optional>
 #include <string>
@@ -39,14 +40,17 @@ expected<std::vector<web_credential>>
 load_credentials(credential_kind kind, const std::string& path, bool missing_ok = false);
 
 /// Adds `entry`, or replaces the entry of that name; writes the file
-/// atomically with mode 0600.
+/// atomically with mode 0600, owned by `owner` when set (the daemon's user,
+/// when root runs the command).
 expected<void> put_credential(credential_kind kind, const std::string& path,
-                              const web_credential& entry);
+                              const web_credential& entry,
+                              std::optional<file_owner> owner = std::nullopt);
 
 /// Removes the entry called `name`; false when there is none (the file is
 /// then left alone).
 expected<bool> remove_credential(credential_kind kind, const std::string& path,
-                                 const std::string& name);
+                                 const std::string& name,
+                                 std::optional<file_owner> owner = std::nullopt);
 
 inline expected<std::vector<web_credential>> load_users(const std::string& path,
                                                         bool missing_ok = false) {
