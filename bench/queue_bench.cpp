@@ -289,7 +289,8 @@ run_result run_runtime(const params& p, const std::string& dir, bool trace) {
     auto store_handle =
         sys.spawn<caf::detached>(store_behavior, shared, ctx.owner, std::string{},
                                  ctx.max_recoveries, ctx.lease_ms);
-    site_factory factory = [](caf::local_actor* parent, const site_config&) {
+    site_factory factory = [](caf::local_actor* parent, const runtime_context&,
+                              const site_config&) {
       return parent->spawn<caf::linked>(noop_site);
     };
     auto t0 = clock_type::now();

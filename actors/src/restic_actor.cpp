@@ -229,14 +229,21 @@ void drill_target(restic_self_ptr self, const job_row& job, cancel_token cancel,
 } // namespace
 
 restic_actor::behavior_type
-restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_context ctx,
+restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_context first,
                 store_actor store) {
-  self->state.ctx = ctx;
+  self->state.ctx = std::move(first);
   self->state.store = store;
-  auto timeout = std::chrono::seconds{ctx.cfg->restic_timeout_seconds};
+  // Each handler reads the context it was given last (a reload replaces it)
+  // and hands that one to its work, which keeps it to the end.
+  auto current = [self] { return self->state.ctx; };
+  auto timeout_of = [](const runtime_context& c) {
+    return std::chrono::seconds{c.cfg->restic_timeout_seconds};
+  };
   return {
       [=](snapshot_atom, const snapshot_request& req,
           cancel_token cancel) -> caf::result<snapshot_outcome> {
+        auto ctx = current();
+        auto timeout = timeout_of(ctx);
         auto promise = self->make_response_promise<snapshot_outcome>();
         ensure_repository(self);
         schedule<snapshot_outcome>(
@@ -254,6 +261,8 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
       },
       [=](retention_atom, const job_row& job,
           cancel_token cancel) -> caf::result<job_outcome> {
+        auto ctx = current();
+        auto timeout = timeout_of(ctx);
         auto promise = self->make_response_promise<job_outcome>();
         schedule<retention_result>(
             self, access_kind::exclusive,
@@ -279,6 +288,8 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
       },
       [=](check_atom, const job_row& job,
           cancel_token cancel) -> caf::result<job_outcome> {
+        auto ctx = current();
+        auto timeout = timeout_of(ctx);
         auto promise = self->make_response_promise<job_outcome>();
         auto started = now_ms();
         schedule<repository_check>(
@@ -322,6 +333,8 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
       },
       [=](restore_atom, const job_row& job,
           cancel_token cancel) -> caf::result<job_outcome> {
+        auto ctx = current();
+        auto timeout = timeout_of(ctx);
         auto promise = self->make_response_promise<job_outcome>();
         auto request = host_restore_request::from_json(job.params);
         const auto* site = ctx.cfg->find_site(job.site_name);
@@ -355,6 +368,7 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
       },
       [=](copy_atom, const job_row& job,
           cancel_token cancel) -> caf::result<sync_outcome> {
+        auto ctx = current();
         auto promise = self->make_response_promise<sync_outcome>();
         ensure_repository(self);
         schedule<sync_outcome>(
@@ -374,6 +388,8 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
         return promise;
       },
       [=](stats_atom, std::int64_t since_ms) -> caf::result<repository_counts> {
+        auto ctx = current();
+        auto timeout = timeout_of(ctx);
         auto promise = self->make_response_promise<repository_counts>();
         cancel_token token;
         schedule<repository_counts>(
@@ -402,6 +418,14 @@ restic_behavior(restic_actor::stateful_pointer<restic_state> self, runtime_conte
         return promise;
       },
       [=](expire_atom, cancel_token token) { token.cancel(); },
+      [=](reload_atom, runtime_context next) {
+        auto& st = self->state;
+        // A new repository is created before its first use (exclusive:
+        // after the work running on the old one has ended).
+        if (next.cfg->restic_repo_path != st.ctx.cfg->restic_repo_path)
+          st.initialized = false;
+        st.ctx = std::move(next);
+      },
       [=](sweep_atom) {
         auto& st = self->state;
         st.access.sweep();

@@ -8,6 +8,7 @@
 
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 
 namespace satoru::actors {
 
@@ -21,7 +22,7 @@ runtime_host::runtime_host(runtime_context ctx, std::unique_ptr<satoru::store> d
   restic_ = system_.spawn(restic_behavior, ctx, store_);
   sync_ = system_.spawn(sync_behavior, ctx, store_, restic_);
   supervisor_ = system_.spawn(supervisor_behavior, ctx, store_, restic_, sync_,
-                              default_site_factory(ctx, store_, restic_), opts.only_job);
+                              default_site_factory(store_, restic_), opts.only_job);
   if (opts.daemon)
     scheduler_ = system_.spawn(scheduler_behavior, ctx, store_, supervisor_);
   // Watches the two actors the runtime cannot live without.
@@ -49,6 +50,16 @@ runtime_host::runtime_host(runtime_context ctx, std::unique_ptr<satoru::store> d
 std::optional<std::string> runtime_host::failure() const {
   std::lock_guard<std::mutex> guard{failure_->mutex};
   return failure_->why;
+}
+
+void runtime_host::reload(const runtime_context& ctx) {
+  if (stopped_) return;
+  // The repository actors first: work the supervisor claims under the new
+  // config then meets their new settings.
+  caf::anon_send(restic_, reload_atom::value, ctx);
+  caf::anon_send(sync_, reload_atom::value, ctx);
+  caf::anon_send(supervisor_, reload_atom::value, ctx);
+  if (scheduler_) caf::anon_send(scheduler_, reload_atom::value, ctx);
 }
 
 bool runtime_host::wait(std::chrono::milliseconds timeout) {

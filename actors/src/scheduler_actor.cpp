@@ -129,6 +129,12 @@ scheduler_behavior(scheduler_actor::stateful_pointer<scheduler_state> self,
                   logged("queueing a backup")(err);
                 });
       },
+      [=](reload_atom, runtime_context next) {
+        self->state.ctx = std::move(next);
+        // Added sites and shorter intervals need not wait for the next tick
+        // (which stays the one timer).
+        tick(self);
+      },
   };
 }
 

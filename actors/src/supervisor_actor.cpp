@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <set>
 
 namespace satoru::actors {
 
@@ -51,10 +52,21 @@ void finalize(supervisor_self_ptr self) {
           [=](caf::error&) { self->quit(caf::exit_reason::user_shutdown); });
 }
 
+/// A site actor a reload replaced while it ran this job goes once the job
+/// is off our hands (it ran the job under the config the job started with).
+void retire_worker(supervisor_self_ptr self, std::int64_t job_id) {
+  auto& st = self->state;
+  auto it = st.running.find(job_id);
+  if (it == st.running.end() || !it->second.worker) return;
+  if (st.retired.count(it->second.worker.address()) > 0)
+    self->send_exit(it->second.worker, caf::exit_reason::user_shutdown);
+}
+
 /// The job is off our hands (its end written, or given up): no more lease
 /// renewals for it; then look for more work.
 void release(supervisor_self_ptr self, std::int64_t job_id, bool ended) {
   auto& st = self->state;
+  retire_worker(self, job_id);
   st.running.erase(job_id);
   publish_running(self);
   // Snapshot counts, repository size and offsite lag may have changed.
@@ -234,6 +246,7 @@ void dispatch(supervisor_self_ptr self, const job_row& job) {
              fmt::format("site {} is no longer configured", job.site_name));
       return;
     }
+    st.running[id].worker = site->second;
     self->request(site->second, caf::infinite, run_atom::value, job, token)
         .then(on_reply, on_error);
     return;
@@ -470,7 +483,7 @@ bool respawn_site(supervisor_self_ptr self, const caf::actor_addr& source,
     auto why = fmt::format("the actor of site {} failed ({})", name,
                            self->system().render(reason));
     spdlog::error("{}; starting a new one", why);
-    actor = st.make_site(self, *site);
+    actor = st.make_site(self, st.ctx, *site);
     // Its job went down with it: that attempt failed (and is retried).
     std::vector<std::int64_t> orphaned;
     for (const auto& [id, job] : st.running)
@@ -484,6 +497,33 @@ bool respawn_site(supervisor_self_ptr self, const caf::actor_addr& source,
   return false;
 }
 
+/// A reload: jobs claimed from now on use `next`, and every site gets a
+/// new actor built with it. A site actor that runs a job keeps running it
+/// with the config it started with and goes when the job is off our hands
+/// (retire_worker); an idle one goes now; a removed site's actor too.
+void reload(supervisor_self_ptr self, runtime_context next) {
+  auto& st = self->state;
+  if (st.stopping) return;
+  st.ctx = std::move(next);
+  st.retry = retry_policy_of(*st.ctx.cfg);
+  std::set<caf::actor_addr> busy;
+  for (const auto& [id, job] : st.running)
+    if (job.worker) busy.insert(job.worker.address());
+  auto old = std::move(st.sites);
+  st.sites.clear();
+  for (const auto& site : st.ctx.cfg->sites)
+    st.sites.emplace(site.name, st.make_site(self, st.ctx, site));
+  for (auto& [name, actor] : old) {
+    st.retired.insert(actor.address());
+    if (busy.count(actor.address()) == 0)
+      self->send_exit(actor, caf::exit_reason::user_shutdown);
+  }
+  spdlog::info("config reloaded: {} running job(s) finish with the config they "
+               "started with",
+               st.running.size());
+  poll(self);
+}
+
 } // namespace
 
 retry_policy retry_policy_of(const config& cfg) {
@@ -494,9 +534,9 @@ retry_policy retry_policy_of(const config& cfg) {
   return p;
 }
 
-site_factory default_site_factory(runtime_context ctx, store_actor store,
-                                  restic_actor restic) {
-  return [=](caf::local_actor* parent, const site_config& site) -> site_actor {
+site_factory default_site_factory(store_actor store, restic_actor restic) {
+  return [=](caf::local_actor* parent, const runtime_context& ctx,
+             const site_config& site) -> site_actor {
     return parent->spawn<caf::linked>(site_behavior, ctx, site, store, restic);
   };
 }
@@ -514,8 +554,11 @@ supervisor_behavior(supervisor_actor::stateful_pointer<supervisor_state> self,
   st.only_job = only_job;
   st.retry = retry_policy_of(*ctx.cfg);
   for (const auto& site : ctx.cfg->sites)
-    st.sites.emplace(site.name, make_site(self, site));
+    st.sites.emplace(site.name, make_site(self, ctx, site));
   self->set_exit_handler([=](const caf::exit_msg& msg) {
+    // An actor a reload replaced: its end is expected (its job, if it
+    // crashed with it, fails through the job's request).
+    if (self->state.retired.erase(msg.source) > 0) return;
     if (msg.source != self->address() && respawn_site(self, msg.source, msg.reason))
       return;
     if (msg.source == self->address() || msg.reason == caf::exit_reason::user_shutdown ||
@@ -549,6 +592,7 @@ supervisor_behavior(supervisor_actor::stateful_pointer<supervisor_state> self,
           finalize(self); // second call: the grace period is over
       },
       [=](status_atom) { return static_cast<std::int32_t>(self->state.running.size()); },
+      [=](reload_atom, runtime_context next) { reload(self, std::move(next)); },
   };
 }
 

@@ -36,6 +36,8 @@ void refresh(sync_self_ptr self, bool urgent = false);
 
 void act(sync_self_ptr self, refresh_gate::decision d);
 
+void adopt_pending(sync_self_ptr self);
+
 void start_refresh(sync_self_ptr self) {
   auto& st = self->state;
   // Snapshots taken after the last successful copy started are not off-site.
@@ -99,6 +101,7 @@ void run_copy(sync_self_ptr self, const job_row& job, cancel_token cancel,
       save(self);
       promise.deliver(job_outcome{
           job_status::interrupted, s.last.error, failure_kind::none, {}, std::nullopt});
+      adopt_pending(self);
       return;
     }
     if (ok) {
@@ -120,6 +123,7 @@ void run_copy(sync_self_ptr self, const job_row& job, cancel_token cancel,
                                 ok ? failure_kind::none : failure_kind::transient,
                                 {},
                                 std::nullopt});
+    adopt_pending(self);
   };
   self->request(st.restic, caf::infinite, copy_atom::value, job, cancel)
       .then([=](sync_outcome& r) mutable { ended(r.ok, r.error, r.copied, r.lag); },
@@ -167,6 +171,55 @@ void run_offsite_retention_job(sync_self_ptr self, const job_row& job,
       });
 }
 
+/// Takes a context (at start, or a reload's): its off-site repository, and
+/// that repository's sync_state row and metrics when it is another one.
+void adopt(sync_self_ptr self, runtime_context ctx) {
+  auto& st = self->state;
+  auto repository = ctx.cfg->restic_b2_repository
+                        ? redact_repository(*ctx.cfg->restic_b2_repository)
+                        : std::string{};
+  st.ctx = std::move(ctx);
+  bool same = st.adopted && repository == st.repository;
+  st.adopted = true;
+  if (same) return;
+  st.repository = repository;
+  st.last = sync_state_row{};
+  if (st.repository.empty()) {
+    refresh(self);
+    return;
+  }
+  // Pick up where the last run left the state (and the metrics).
+  self->request(st.store, caf::infinite, sync_state_atom::value, st.repository)
+      .then(
+          [=](sync_state_row& r) {
+            auto& s = self->state;
+            if (r.status == "running") r.status = "failed"; // that process is gone
+            if (s.last.status == "running") {
+              // A job started before this answer came: keep its fields.
+              s.last.last_success_at = r.last_success_at;
+              s.last.last_success_started_at = r.last_success_started_at;
+            } else {
+              s.last = r;
+            }
+            publish(self);
+            refresh(self);
+          },
+          [=](caf::error& err) {
+            spdlog::warn("reading sync_state: {}", self->system().render(err));
+            refresh(self);
+          });
+}
+
+/// A reload's context waits while an off-site copy runs (its sync_state
+/// row belongs to the repository it copies to); taken when it has ended.
+void adopt_pending(sync_self_ptr self) {
+  auto& st = self->state;
+  if (!st.pending || st.last.status == "running") return;
+  auto next = std::move(*st.pending);
+  st.pending.reset();
+  adopt(self, std::move(next));
+}
+
 } // namespace
 
 refresh_gate::decision refresh_gate::start(clock::time_point now) {
@@ -205,38 +258,12 @@ refresh_gate::decision refresh_gate::finished(clock::time_point now) {
 }
 
 sync_actor::behavior_type sync_behavior(sync_actor::stateful_pointer<sync_state> self,
-                                        runtime_context ctx, store_actor store,
+                                        runtime_context first, store_actor store,
                                         restic_actor restic) {
   auto& st = self->state;
-  st.ctx = ctx;
   st.store = store;
   st.restic = restic;
-  if (ctx.cfg->restic_b2_repository)
-    st.repository = redact_repository(*ctx.cfg->restic_b2_repository);
-  if (!st.repository.empty()) {
-    // Pick up where the last run left the state (and the metrics).
-    self->request(store, caf::infinite, sync_state_atom::value, st.repository)
-        .then(
-            [=](sync_state_row& r) {
-              auto& s = self->state;
-              if (r.status == "running") r.status = "failed"; // that process is gone
-              if (s.last.status == "running") {
-                // A job started before this answer came: keep its fields.
-                s.last.last_success_at = r.last_success_at;
-                s.last.last_success_started_at = r.last_success_started_at;
-              } else {
-                s.last = r;
-              }
-              publish(self);
-              refresh(self);
-            },
-            [=](caf::error& err) {
-              spdlog::warn("reading sync_state: {}", self->system().render(err));
-              refresh(self);
-            });
-  } else {
-    refresh(self);
-  }
+  adopt(self, std::move(first));
   return {
       [=](run_atom, const job_row& job, cancel_token cancel) -> caf::result<job_outcome> {
         auto& s = self->state;
@@ -275,6 +302,10 @@ sync_actor::behavior_type sync_behavior(sync_actor::stateful_pointer<sync_state>
         return promise;
       },
       [=](expire_atom, cancel_token token) { token.cancel(); },
+      [=](reload_atom, runtime_context next) {
+        self->state.pending = std::move(next);
+        adopt_pending(self);
+      },
       [=](refresh_atom) { refresh(self); },
       [=](refresh_atom, bool) {
         act(self, self->state.refresh.timer_fired(refresh_gate::clock::now()));

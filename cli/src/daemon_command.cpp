@@ -94,6 +94,51 @@ std::string describe_reload(const config& before, const config& after) {
                      list(added), list(removed), list(changed));
 }
 
+/// SIGHUP: the new config, with its sites written into the database and
+/// published in the metrics; empty (with the reason logged) when it does
+/// not load, so that the running config stays. The database stays the one
+/// the daemon opened: a new database_path is logged and takes a restart.
+std::optional<config> reloaded_config(const global_options& opts, const config& cfg,
+                                      metrics& m) {
+  spdlog::info("received SIGHUP; reloading {}", cfg.file);
+  std::optional<config> next;
+  try {
+    next = load_config_or_exit(opts);
+  } catch (const exit_request&) {
+    spdlog::error("the new config is invalid (see above); keeping the running one");
+    return std::nullopt;
+  }
+  if (next->database_path != cfg.database_path) {
+    spdlog::warn("database_path changed to {}; the daemon keeps {} until it restarts "
+                 "(systemctl restart satoru)",
+                 next->database_path, cfg.database_path);
+    next->database_path = cfg.database_path;
+  }
+  if (next->metrics_listen != cfg.metrics_listen)
+    spdlog::warn("metrics_listen changed to {}; the metrics stay on {} until the daemon "
+                 "restarts",
+                 next->metrics_listen, cfg.metrics_listen);
+  // The sites go into the database before a job is claimed under them.
+  auto db = store::open(next->database_path);
+  std::string problem;
+  if (!db)
+    problem = db.err().message;
+  else if (auto r = db->sync_config(next->sites); !r)
+    problem = r.err().message;
+  if (!problem.empty()) {
+    spdlog::error("cannot write the new config's sites into {}: {}; keeping the "
+                  "running config",
+                  next->database_path, problem);
+    return std::nullopt;
+  }
+  publish_sites(m, *next, *db);
+  if (auto r = make_dirs(next->staging_root); !r) spdlog::warn("{}", r.err().message);
+  spdlog::info("config reloaded: {}; running jobs finish with the config they started "
+               "with",
+               describe_reload(cfg, *next));
+  return next;
+}
+
 /// What ended the daemon's wait for its runtime.
 enum class daemon_event { stop, reload, runtime_failed };
 
@@ -168,50 +213,39 @@ void add_daemon_command(CLI::App& app, global_options& opts, command_runner& run
         unlocking.cancel();
         if (unlocker.joinable()) unlocker.join();
       };
+      actors::runtime_context ctx;
+      ctx.cfg = std::make_shared<config>(cfg);
+      ctx.plugins = plugins_or_exit(cfg);
+      ctx.metrics = m;
+      ctx.owner = owner;
+      ctx.control_socket_dir = sockets;
+      actors::runtime_host host{ctx, std::make_unique<store>(std::move(db)), {true, 0}};
       for (;;) {
-        actors::runtime_context ctx;
-        ctx.cfg = std::make_shared<config>(cfg);
-        ctx.plugins = plugins_or_exit(cfg);
-        ctx.metrics = m;
-        ctx.owner = owner;
-        ctx.control_socket_dir = sockets;
-        actors::runtime_host host{ctx, std::make_unique<store>(std::move(db)), {true, 0}};
-        std::optional<config> next;
-        while (!next) {
-          auto event = wait_for_event(signals, host);
-          if (event == daemon_event::runtime_failed) {
-            auto why = *host.failure();
-            spdlog::critical("the runtime failed ({}); exiting so that the service "
-                             "manager restarts satoru",
-                             why);
-            stop_unlocker();
-            host.stop(std::chrono::seconds{9});
-            std::cerr << "satoru: the runtime failed: " << why << "\n";
-            return exit_failed;
-          }
-          if (event == daemon_event::stop) {
-            stop_unlocker();
-            host.stop(std::chrono::seconds{9});
-            spdlog::info("stopped");
-            return exit_ok;
-          }
-          // SIGHUP: a config that does not load changes nothing.
-          spdlog::info("received SIGHUP; reloading {}", cfg.file);
-          try {
-            next = load_config_or_exit(opts);
-          } catch (const exit_request&) {
-            spdlog::error(
-                "the new config is invalid (see above); keeping the running one");
-          }
+        auto event = wait_for_event(signals, host);
+        if (event == daemon_event::runtime_failed) {
+          auto why = *host.failure();
+          spdlog::critical("the runtime failed ({}); exiting so that the service "
+                           "manager restarts satoru",
+                           why);
+          stop_unlocker();
+          host.stop(std::chrono::seconds{9});
+          std::cerr << "satoru: the runtime failed: " << why << "\n";
+          return exit_failed;
         }
-        spdlog::info("config reloaded: {}; running jobs are interrupted and start again "
-                     "with the new config",
-                     describe_reload(cfg, *next));
-        host.stop(std::chrono::seconds{9});
+        if (event == daemon_event::stop) {
+          stop_unlocker();
+          host.stop(std::chrono::seconds{9});
+          spdlog::info("stopped");
+          return exit_ok;
+        }
+        // SIGHUP: the running runtime takes the new config; nothing stops.
+        auto next = reloaded_config(opts, cfg, *m);
+        if (!next) continue;
+        ctx.cfg = std::make_shared<config>(*next);
+        ctx.plugins = plugins_or_exit(*next);
+        host.reload(ctx);
+        if (*console) (*console)->reload(*next);
         cfg = std::move(*next);
-        db = open_store_or_exit(cfg);
-        publish_sites(*m, cfg, db);
-        if (*console) (*console)->reload(cfg);
       }
     };
   });

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -15,7 +16,39 @@
 using namespace satoru::testing;
 using namespace std::chrono_literals;
 
-namespace {} // namespace
+namespace {
+
+/// A site whose one directory target takes about `seconds` to pull (like
+/// add_slow_site, under another name and folder).
+void add_slow_site_called(satoru_env& env, const edge_host& host, const std::string& name,
+                          int seconds) {
+  auto dir = host.remote_root() + "/slow-" + name;
+  ASSERT_EQ(host.sh("mkdir -p '" + dir + "' && head -c " +
+                    std::to_string(seconds * 256 * 1024) + " /dev/urandom > '" + dir +
+                    "/blob'"),
+            0);
+  auto i = env.add_site(name, host, {{"directory", dir}});
+  env.set_target_options(i, 0, {{"bwlimit_kbps", 256}, {"compress", false}});
+}
+
+/// How many reloads the daemon has logged as done.
+std::size_t reloads_in(const std::string& log) {
+  std::size_t n = 0;
+  for (auto at = log.find("config reloaded: "); at != std::string::npos;
+       at = log.find("config reloaded: ", at + 1))
+    ++n;
+  return n;
+}
+
+/// Sends SIGHUP and waits until the daemon logged that reload.
+void reload_daemon(const daemon_process& daemon) {
+  auto before = reloads_in(daemon.log());
+  ASSERT_TRUE(daemon.signal(SIGHUP)) << daemon.log();
+  ASSERT_TRUE(wait_until([&] { return reloads_in(daemon.log()) > before; }, 20s))
+      << daemon.log();
+}
+
+} // namespace
 
 TEST(Daemon, RunQueuesInTheBackgroundAndTheDaemonStartsItWithinASecond) {
   satoru_env env;
@@ -120,6 +153,75 @@ TEST(Daemon, AJobOfAKilledDaemonIsQueuedAgainAndFinishes) {
   EXPECT_TRUE(contains(messages, "no longer alive") ||
               contains(messages, "lease ran out"))
       << messages;
+}
+
+// A reload changes the config, not the running work: three reloads during
+// two slow backups (one adds a site and turns the scheduler on, one removes
+// the site of the second backup, one changes a setting) interrupt neither.
+TEST(Daemon, ReloadsLetRunningBackupsFinishWithTheConfigTheyStartedWith) {
+  satoru_env env;
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  add_slow_site_called(env, host, "edge", 12);
+  add_slow_site_called(env, host, "leaving", 12);
+  env.write_config();
+  daemon_process daemon{env};
+  daemon.start();
+  auto edge = parse_id(env.run({"run", "edge"}));
+  auto leaving = parse_id(env.run({"run", "leaving"}));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return status_of(env, edge) == "running" && status_of(env, leaving) == "running";
+      },
+      20s))
+      << daemon.log();
+
+  // 1: a site added, and the scheduler on (it backs up due sites itself).
+  host.write_file(host.remote_root() + "/added/a", "a");
+  env.add_site("added", host, {{"directory", host.remote_root() + "/added"}});
+  env.config["site_scan_interval_hours"] = 24;
+  env.write_config();
+  reload_daemon(daemon);
+  // 2: the site of the second running backup removed.
+  auto& sites = env.config["sites"].as_array();
+  sites.erase(std::find_if(sites.begin(), sites.end(), [](const boost::json::value& s) {
+    return s.at("name").as_string() == "leaving";
+  }));
+  env.write_config();
+  reload_daemon(daemon);
+  // 3: a setting changed.
+  env.config["target_timeout_seconds"] = 400;
+  env.write_config();
+  reload_daemon(daemon);
+  EXPECT_TRUE(contains(daemon.log(), "added: added")) << daemon.log();
+  EXPECT_TRUE(contains(daemon.log(), "removed: leaving")) << daemon.log();
+  EXPECT_TRUE(
+      contains(daemon.log(), "running jobs finish with the config they started with"))
+      << daemon.log();
+
+  for (auto id : {edge, leaving}) {
+    ASSERT_TRUE(wait_until(
+        [&] {
+          auto s = status_of(env, id);
+          return s != "running" && s != "queued";
+        },
+        120s))
+        << daemon.log();
+    auto job = job_json(env, id);
+    EXPECT_EQ(job.at("status").as_string(), "success") << daemon.log();
+    EXPECT_EQ(job.at("attempts").as_int64(), 1) << "a reload interrupted it";
+  }
+  // The added site gets its first backup from the reloaded scheduler.
+  auto backed_up = [&] {
+    auto r = env.run({"sites", "--json"});
+    if (r.exit_code != 0) return false;
+    for (const auto& s : boost::json::parse(r.out).as_array())
+      if (s.at("name").as_string() == "added")
+        return s.at("last_success_at").as_string() != "-";
+    return false;
+  };
+  EXPECT_TRUE(wait_until(backed_up, 90s, 500ms)) << daemon.log();
+  EXPECT_EQ(daemon.stop(), 0);
 }
 
 TEST(Daemon, TwentySitesWithConcurrencyThreeNeverRunMoreThanThree) {

@@ -132,7 +132,8 @@ struct SupervisorActor : ::testing::Test {
 
   void spawn_supervisor() {
     auto l = log;
-    site_factory factory = [l](caf::local_actor* parent, const site_config& site) {
+    site_factory factory = [l](caf::local_actor* parent, const runtime_context&,
+                               const site_config& site) {
       return caf::actor_cast<site_actor>(
           parent->spawn<caf::linked>(fake_site, l, site.name));
     };
@@ -492,4 +493,45 @@ TEST(SchedulerJitter, SpreadsManySitesOverSeconds) {
   auto few = jitter_delays(2, std::chrono::seconds{60}, rng);
   for (auto d : few)
     EXPECT_LT(d.count(), 500) << "a few sites start soon";
+}
+
+// A reload (SIGHUP) replaces the config under running jobs without touching
+// them: each finishes on the actor it started on, with its first attempt;
+// the jobs after it run on new actors, an added site's included.
+TEST_F(SupervisorActor, AReloadLetsRunningJobsFinishAndGivesSitesNewActors) {
+  start(2, 4);
+  auto a = enqueue(job_type::backup, "s0");
+  auto b = enqueue(job_type::backup, "s1");
+  spawn_supervisor();
+  poll();
+  ASSERT_EQ(log->open.size(), 2u);
+
+  // s1 removed while its job runs, s2 added.
+  auto next = std::make_shared<config>(*ctx.cfg);
+  next->sites = {site_named("s0"), site_named("s2")};
+  ASSERT_TRUE(check->sync_config(next->sites));
+  for (auto& s : *check->list_sites())
+    site_ids[s.name] = s.id;
+  auto reloaded = ctx;
+  reloaded.cfg = next;
+  caf::anon_send(supervisor, reload_atom::value, reloaded);
+  sched.run();
+  EXPECT_FALSE(log->token_of[a].cancelled());
+  EXPECT_FALSE(log->token_of[b].cancelled());
+  complete(a);
+  complete(b);
+  for (auto id : {a, b}) {
+    EXPECT_EQ(row(id).status, job_status::success);
+    EXPECT_EQ(row(id).attempts, 1);
+  }
+
+  auto again = enqueue(job_type::backup, "s0");
+  auto added = enqueue(job_type::backup, "s2");
+  poll();
+  ASSERT_EQ(log->open.size(), 2u);
+  EXPECT_NE(log->actor_of[again], log->actor_of[a]) << "s0 got a new actor";
+  EXPECT_EQ(log->site_of[added], "s2");
+  complete(again);
+  complete(added);
+  EXPECT_EQ(row(added).status, job_status::success);
 }

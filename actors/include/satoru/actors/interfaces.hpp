@@ -13,6 +13,8 @@
 
 namespace satoru::actors {
 
+struct runtime_context; // runtime.hpp
+
 /// Owns the process's connection to the SQLite state store. Detached in
 /// production (SQLite may wait on busy_timeout for another process).
 using store_actor = caf::typed_actor<
@@ -108,7 +110,11 @@ using restic_actor = caf::typed_actor<
     /// Internal: a step's deadline (plus grace) passed: cancel its token.
     caf::reacts_to<expire_atom, cancel_token>,
     /// Internal: drops queued work whose job was cancelled before it started.
-    caf::reacts_to<sweep_atom>>;
+    caf::reacts_to<sweep_atom>,
+    /// A reloaded config: work queued or running keeps the settings it was
+    /// given; work asked for from now on uses these. A changed repository
+    /// is created (exclusive, so after the running work) before its first use.
+    caf::reacts_to<reload_atom, runtime_context>>;
 
 /// Owns the off-site repository: runs restic_sync jobs (the copy itself goes
 /// through the restic actor) and offsite_retention jobs, keeps sync_state and
@@ -127,7 +133,11 @@ using sync_actor = caf::typed_actor<
     /// (sent after every job and at start-up; rate-limited, see refresh_gate).
     caf::reacts_to<refresh_atom>,
     /// Internal: the refresh_gate's wait is over.
-    caf::reacts_to<refresh_atom, bool>>;
+    caf::reacts_to<refresh_atom, bool>,
+    /// A reloaded config: taken at once when no off-site copy runs, else
+    /// when the running one has ended (its sync_state row stays that of the
+    /// repository it copies to).
+    caf::reacts_to<reload_atom, runtime_context>>;
 
 /// The one owner of a job's life: claims jobs (per-site serial, at most
 /// job_worker_concurrency site jobs at once), hands them to the actor that
@@ -146,13 +156,21 @@ using supervisor_actor = caf::typed_actor<
     /// Stops claiming, cancels running jobs, marks them interrupted, quits.
     caf::reacts_to<shutdown_atom>,
     /// Number of jobs running now (tests, status).
-    caf::replies_to<status_atom>::with<std::int32_t>>;
+    caf::replies_to<status_atom>::with<std::int32_t>,
+    /// A reloaded config: running jobs finish under the config they started
+    /// with; each site gets a new actor with the new config (a busy site's
+    /// actor is replaced once its job has ended, a removed site's goes then);
+    /// jobs claimed from now on use the new config.
+    caf::reacts_to<reload_atom, runtime_context>>;
 
 /// Queues backups, retention and off-site copies when their interval is due.
 using scheduler_actor = caf::typed_actor<
     /// Periodic: looks for due work.
     caf::reacts_to<tick_atom>,
     /// Internal: the jittered delay of a due site's backup has passed.
-    caf::reacts_to<enqueue_atom, std::int64_t>>;
+    caf::reacts_to<enqueue_atom, std::int64_t>,
+    /// A reloaded config: new intervals and sites; looks for due work at once
+    /// (an added site's first backup need not wait for the next tick).
+    caf::reacts_to<reload_atom, runtime_context>>;
 
 } // namespace satoru::actors

@@ -6,6 +6,7 @@
 #include "satoru/plugin_loader.hpp"
 
 #include <caf/actor_system_config.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
 
 #include <chrono>
 #include <memory>
@@ -13,7 +14,8 @@
 
 namespace satoru::actors {
 
-/// What every actor of the runtime shares, immutable after start.
+/// What every actor of the runtime shares. Immutable: a reload sends a new
+/// one (reload_atom), and work already started keeps the one it was given.
 struct runtime_context {
   std::shared_ptr<const config> cfg;
   std::shared_ptr<plugin_registry> plugins;
@@ -37,3 +39,6 @@ public:
 };
 
 } // namespace satoru::actors
+
+/// Sent only between actors of one process (a reload), never serialized.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(satoru::actors::runtime_context)

@@ -33,6 +33,11 @@ public:
   /// Asks the supervisor to stop (cancel running jobs, mark them
   /// interrupted) and waits up to `timeout` for it.
   void stop(std::chrono::milliseconds timeout = std::chrono::seconds{10});
+  /// Hands a reloaded config to the running runtime (supervisor, site
+  /// actors, scheduler, restic and sync singletons): running jobs finish
+  /// with the config they started with, new ones use this one. The store
+  /// keeps its database (a new database_path takes a restart).
+  void reload(const runtime_context& ctx);
   /// Waits until the supervisor quits on its own (in-process mode) or the
   /// timeout passes; true if it quit.
   bool wait(std::chrono::milliseconds timeout);

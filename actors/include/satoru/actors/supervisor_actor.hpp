@@ -7,13 +7,15 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 
 namespace satoru::actors {
 
-/// Creates the actor that runs the jobs of one site (tests swap in fakes).
-using site_factory =
-    std::function<site_actor(caf::local_actor* parent, const site_config&)>;
+/// Creates the actor that runs the jobs of one site with a context (the
+/// start's, or a reload's); tests swap in fakes.
+using site_factory = std::function<site_actor(
+    caf::local_actor* parent, const runtime_context&, const site_config&)>;
 
 struct supervisor_state {
   static inline const char* name = "supervisor";
@@ -23,6 +25,8 @@ struct supervisor_state {
   sync_actor sync;
   site_factory make_site;
   std::map<std::string, site_actor> sites; ///< by site name
+  /// Site actors a reload replaced; each goes when its job is off our hands.
+  std::set<caf::actor_addr> retired;
   retry_policy retry;
   std::mt19937_64 rng{std::random_device{}()};
 
@@ -30,6 +34,7 @@ struct supervisor_state {
   struct running_job {
     job_row lease;
     cancel_token cancel;
+    site_actor worker; ///< the site actor running it (site jobs only)
     std::int64_t started_ms = 0;
     /// Until when the lease is surely ours, by this process's monotonic
     /// clock (the database's lease_until is wall clock, for other processes).
@@ -64,8 +69,7 @@ supervisor_behavior(supervisor_actor::stateful_pointer<supervisor_state> self,
                     sync_actor sync, site_factory make_site, std::int64_t only_job);
 
 /// The production site factory: a site_behavior actor linked to its parent.
-site_factory default_site_factory(runtime_context ctx, store_actor store,
-                                  restic_actor restic);
+site_factory default_site_factory(store_actor store, restic_actor restic);
 
 /// The retry policy of a config.
 retry_policy retry_policy_of(const config& cfg);

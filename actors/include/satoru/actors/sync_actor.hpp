@@ -59,11 +59,14 @@ struct sync_state {
   std::string repository; ///< redacted off-site repository ("" = sync off)
   sync_state_row last;    ///< the sync_state row as we last wrote/read it
   refresh_gate refresh{repository_metrics_interval};
+  bool adopted = false; ///< a context was taken (start-up)
+  /// A reload's context, waiting for the running off-site copy to end.
+  std::optional<runtime_context> pending;
 };
 
 /// The singleton that owns the off-site repository (see sync_actor).
 sync_actor::behavior_type sync_behavior(sync_actor::stateful_pointer<sync_state> self,
-                                        runtime_context ctx, store_actor store,
+                                        runtime_context first, store_actor store,
                                         restic_actor restic);
 
 } // namespace satoru::actors
