@@ -215,7 +215,8 @@ TEST(Daemon, ReloadsLetRunningBackupsFinishWithTheConfigTheyStartedWith) {
   auto backed_up = [&] {
     auto r = env.run({"sites", "--json"});
     if (r.exit_code != 0) return false;
-    for (const auto& s : boost::json::parse(r.out).as_array())
+    auto list = boost::json::parse(r.out);
+    for (const auto& s : list.as_array())
       if (s.at("name").as_string() == "added")
         return s.at("last_success_at").as_string() != "-";
     return false;
