@@ -518,8 +518,8 @@ void reload(supervisor_self_ptr self, runtime_context next) {
     if (busy.count(actor.address()) == 0)
       self->send_exit(actor, caf::exit_reason::user_shutdown);
   }
-  spdlog::info("config reloaded: {} running job(s) finish with the config they "
-               "started with",
+  spdlog::info("supervisor: new config for the jobs it claims; {} running job(s) "
+               "finish with the config they started with",
                st.running.size());
   poll(self);
 }

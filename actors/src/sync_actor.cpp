@@ -193,6 +193,7 @@ void adopt(sync_self_ptr self, runtime_context ctx) {
       .then(
           [=](sync_state_row& r) {
             auto& s = self->state;
+            if (s.repository != repository) return;         // another reload came first
             if (r.status == "running") r.status = "failed"; // that process is gone
             if (s.last.status == "running") {
               // A job started before this answer came: keep its fields.
