@@ -72,8 +72,10 @@ struct host_restore_option_names {
 };
 
 /// Why `request` cannot be queued for `target` ("" when it can):
-/// host_restore_refusal(), a `dest` that is not absolute, `replace` for a
-/// folder, `delete_extra` or `paths` for a database. Messages name the
+/// host_restore_refusal(), a `dest` that is not absolute or holds `..`, a
+/// `dest` of `/` or a top-level system folder (/etc, /usr, ...) with
+/// `delete_extra`, `replace` for a folder, `delete_extra` or `paths` for a
+/// database. Messages name the
 /// options as `names` says. Checked by the CLI and the web console before
 /// they queue the job.
 std::string host_restore_request_problem(const target_config& target,
