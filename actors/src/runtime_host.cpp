@@ -5,6 +5,7 @@
 #include "satoru/actors/store_actor.hpp"
 #include "satoru/actors/supervisor_actor.hpp"
 #include "satoru/actors/sync_actor.hpp"
+#include "satoru/plugin_crash.hpp"
 
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
@@ -16,6 +17,11 @@ runtime_host::runtime_host(runtime_context ctx, std::unique_ptr<satoru::store> d
                            options opts)
     : system_(cfg_) {
   std::shared_ptr<satoru::store> shared{std::move(db)};
+  // A plugin that crashed the last process: its note becomes an event of
+  // the job it ran, before the recovery queues that job again.
+  const auto crash_note = plugin_crash_note_path(ctx.cfg->database_path);
+  record_plugin_crashes(*shared, crash_note);
+  install_plugin_crash_report(crash_note);
   store_ = system_.spawn<caf::detached>(store_behavior, shared, ctx.owner,
                                         ctx.cfg->metrics_listen, ctx.max_recoveries,
                                         ctx.lease_ms);

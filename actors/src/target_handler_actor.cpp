@@ -4,6 +4,7 @@
 #include "satoru/disk_headroom.hpp"
 #include "satoru/files.hpp"
 #include "satoru/health.hpp"
+#include "satoru/plugin_crash.hpp"
 #include "satoru/preflight.hpp"
 #include "satoru/text.hpp"
 #include "satoru/time.hpp"
@@ -115,6 +116,8 @@ target_result pull_target(const runtime_context& ctx, const site_config& site,
       {});
   pull_result result;
   try {
+    plugin_call_scope crash_report{handler->name(), "pull", target.path, site.name,
+                                   job.id};
     result = handler->pull(spec, services);
   } catch (const std::exception& e) {
     result.outcome = pull_result::status::failed;

@@ -6,6 +6,7 @@
 #include "satoru/progress_display.hpp"
 #include "satoru/state_json.hpp"
 #include "satoru/store.hpp"
+#include "satoru/text.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>

@@ -119,7 +119,8 @@ void add_diff_command(CLI::App& app, global_options& opts, command_runner& run) 
             r.kind == "changed"
                 ? size_text(r.size_before) + " -> " + size_text(r.size_after)
                 : size_text(r.kind == "added" ? r.size_after : r.size_before);
-        std::cout << fmt::format("{} {:<8} {:>22}  {}\n", sign, r.type, sizes, r.path);
+        std::cout << fmt::format("{} {:<8} {:>22}  {}\n", sign, r.type, sizes,
+                                 terminal_safe(r.path));
       }
       std::cout << fmt::format("{} -> {}: {} added, {} removed, {} changed\n",
                                from.short_id, to.short_id, count["added"],

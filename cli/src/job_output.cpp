@@ -46,7 +46,8 @@ int exit_code_of(job_status status) {
 std::string event_line(const event_row& e, bool json) {
   if (json) return boost::json::serialize(event_json(e));
   return fmt::format("{} {:<5} {:<24} {}{}", format_time(e.ts), e.level, e.step,
-                     e.target.empty() ? "" : "[" + e.target + "] ", e.message);
+                     e.target.empty() ? "" : "[" + e.target + "] ",
+                     terminal_safe(e.message));
 }
 
 void print_event(const event_row& e, bool json) {

@@ -123,7 +123,7 @@ int queue_job(const config& cfg, store& db, job_type type, std::int64_t site_id,
   }
   auto row = alive ? follow_job(db, id, json) : run_in_process(cfg, db, id, json);
   std::cerr << fmt::format("job {} {}{}\n", row.id, to_string(row.status),
-                           row.error.empty() ? "" : ": " + row.error);
+                           row.error.empty() ? "" : ": " + terminal_safe(row.error));
   return exit_code_of(row.status);
 }
 

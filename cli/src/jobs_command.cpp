@@ -89,12 +89,11 @@ void add_jobs_command(CLI::App& app, global_options& opts, command_runner& run) 
                                "ERROR");
       for (const auto& j : jobs) {
         auto note = retry_note(j, cfg);
+        auto error = terminal_safe(note.empty() ? j.error : note + "; " + j.error);
         std::cout << fmt::format("{:>6} {:<20} {:<11} {:<11} {:>7} {:<20} {:>9} {}\n",
                                  j.id, j.site_name.empty() ? "-" : j.site_name,
                                  to_string(j.type), running_text(j, progress), j.attempts,
-                                 format_time(j.created_at), duration_of(j),
-                                 note.empty() ? j.error
-                                              : fmt::format("{}; {}", note, j.error));
+                                 format_time(j.created_at), duration_of(j), error);
       }
       return exit_ok;
     };
@@ -132,7 +131,7 @@ void add_job_command(CLI::App& app, global_options& opts, command_runner& run) {
       std::cout << fmt::format("job {}: {} {} — {}{}\n", j.id, to_string(j.type),
                                j.site_name.empty() ? "(repository)" : "of " + j.site_name,
                                status_text(j, cfg),
-                               j.error.empty() ? "" : ": " + j.error);
+                               j.error.empty() ? "" : ": " + terminal_safe(j.error));
       std::cout << fmt::format(
           "created {}  started {}  finished {}  attempts {} (failed {}, recovered {})\n",
           format_time(j.created_at), format_time(j.started_at),

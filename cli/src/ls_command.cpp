@@ -27,7 +27,7 @@ void print_table(const std::vector<snapshot_node>& nodes) {
     std::cout << fmt::format("{:<8} {:04o}  {:<11} {:>12} {:<20} {}\n", n.type, n.mode,
                              fmt::format("{}:{}", n.uid, n.gid),
                              n.type == "file" ? std::to_string(n.size) : "-",
-                             format_time(n.mtime_ms), n.path);
+                             format_time(n.mtime_ms), terminal_safe(n.path));
 }
 
 } // namespace

@@ -36,6 +36,7 @@ struct restore_args {
   bool to_host = false;
   std::string dest;
   bool delete_extra = false, dry_run = false, yes = false, replace = false;
+  int bwlimit = -1; ///< --bwlimit KiB/s; -1 = the target's bwlimit_kbps
 };
 
 /// What a restore left in the folder: counted by walking it, because
@@ -298,7 +299,7 @@ void check_restore_flags(const restore_args& a, const target_config& target) {
     for (auto [given, flag] :
          {std::pair{!a.dest.empty(), "--dest"}, std::pair{a.delete_extra, "--delete"},
           std::pair{a.dry_run, "--dry-run"}, std::pair{a.yes, "--yes"},
-          std::pair{a.replace, "--replace"}})
+          std::pair{a.replace, "--replace"}, std::pair{a.bwlimit >= 0, "--bwlimit"}})
       if (given) fail(exit_usage, std::string(flag) + " goes with --to-host");
     return;
   }
@@ -329,7 +330,7 @@ void print_changes(store& db, std::int64_t job_id) {
     for (auto [key, mark] : {std::pair{"created", "+"}, std::pair{"updated", "M"},
                              std::pair{"deleted", deleted_mark}})
       for (const auto& p : o.at(key).as_array())
-        std::cout << mark << " " << p.as_string().c_str() << "\n";
+        std::cout << mark << " " << terminal_safe(p.as_string()) << "\n";
   }
 }
 
@@ -356,6 +357,7 @@ int restore_to_host(const config& cfg, const site_config& site,
   request.delete_extra = args.delete_extra;
   request.replace = args.replace;
   request.apply = args.yes;
+  request.bwlimit_kbps = args.bwlimit;
   auto db = open_store_or_exit(cfg);
   auto row = db.find_site(site.name);
   if (!row || !*row) fail(exit_failed, "site " + site.name + " is not in the database");
@@ -407,6 +409,11 @@ void add_restore_command(CLI::App& app, global_options& opts, command_runner& ru
   cmd->add_flag("--replace", args->replace,
                 "with --to-host, for a database: rename the restored, checked file over "
                 "the live one, keeping the old one aside (stop the application first)");
+  cmd->add_option("--bwlimit", args->bwlimit,
+                  "with --to-host: limit the transfer to KBPS KiB/s (0 = unlimited; "
+                  "default: the target's bwlimit_kbps)")
+      ->type_name("KBPS")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", opts.json, "print the result as JSON");
   cmd->callback([&, args] {
     run = [&, args]() -> int {

@@ -106,18 +106,17 @@ expected<std::string> remote(restore_run& run, ssh_session& session,
 }
 
 /// The rsync that sends `source` to `remote_dest`: the site's pinned ssh,
-/// owners and modes as recorded (--numeric-ids; a sender that is not root
-/// reads them from the user.rsync.%stat xattrs with --fake-super), the edge
-/// rsync as root with sudo, and an itemized list of every change.
+/// the target's bandwidth limit, owners and modes as recorded
+/// (--numeric-ids; the sender reads them from the user.rsync.%stat xattrs
+/// with --fake-super, which a daemon that is not root wrote when it pulled,
+/// also when root runs the restore; a file without that xattr sends its
+/// own), the edge rsync as root with sudo, and an itemized list of every
+/// change.
 std::vector<std::string> push_argv(const restore_run& run, const std::string& source,
                                    const std::string& remote_dest) {
-  rsync_transfer_options transfer;
-  transfer.compress = true;
-  transfer.io_timeout = no_progress_timeout;
-  auto argv = rsync_base_args(run.endpoint, transfer);
-  for (const char* flag : {"-a", "-H", "--numeric-ids", "-i"})
+  auto argv = rsync_base_args(run.endpoint, host_restore_transfer(run.target, run.req));
+  for (const char* flag : {"-a", "-H", "--numeric-ids", "-i", "--fake-super"})
     argv.emplace_back(flag);
-  if (::geteuid() != 0) argv.emplace_back("--fake-super");
   if (run.sudo) argv.push_back("--rsync-path=" + std::string(sudo_rsync_path));
   argv.push_back(source);
   argv.push_back(remote_dest);
@@ -174,7 +173,7 @@ std::vector<std::string> path_filters(const std::vector<std::string>& paths) {
 
 /// The folder the restore goes into keeps its own owner and mode: rsync
 /// copies the source folder's attributes onto it, so the scratch root gets
-/// them first (as the recorded attributes' xattr when we are not root).
+/// them first (owner as root, and always as the xattr the sender reads).
 expected<void> match_folder_attributes(const std::string& scratch,
                                        const std::string& probe) {
   unsigned mode = 0700;
@@ -188,12 +187,12 @@ expected<void> match_folder_attributes(const std::string& scratch,
   if (::chmod(scratch.c_str(), mode & 07777) != 0)
     return error{errc::io, "cannot prepare " + scratch + ": " +
                                std::generic_category().message(errno)};
-  if (::geteuid() == 0) {
-    if (::chown(scratch.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0)
-      return error{errc::io, "cannot prepare " + scratch + ": " +
-                                 std::generic_category().message(errno)};
-    return {};
-  }
+  if (::geteuid() == 0 &&
+      ::chown(scratch.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0)
+    return error{errc::io, "cannot prepare " + scratch + ": " +
+                               std::generic_category().message(errno)};
+  // The sender reads attributes with --fake-super: this xattr wins over
+  // the folder's own.
   const std::string stat_xattr =
       fmt::format("{:o} 0,0 {}:{}", S_IFDIR | (mode & 07777), uid, gid);
   (void)::setxattr(scratch.c_str(), "user.rsync.%stat", stat_xattr.data(),
@@ -388,7 +387,56 @@ job_outcome push_database(restore_run& run, ssh_session& session,
   return success();
 }
 
+/// Top-level folders of the system, where a `--delete` into one of them
+/// would remove what the snapshot does not hold from the whole system.
+bool system_folder(const std::string& normal) {
+  static const char* const folders[] = {
+      "/",       "/bin",  "/boot", "/dev", "/etc",  "/lib", "/lib32", "/lib64",
+      "/libx32", "/proc", "/root", "/run", "/sbin", "/sys", "/usr",   "/var"};
+  return std::any_of(std::begin(folders), std::end(folders),
+                     [&](const char* f) { return normal == f; });
+}
+
+/// Why `request.dest` is refused ("" when it is not): not absolute, holding
+/// a `..` (the place it names is not the place it reads as), or `/` or a
+/// top-level system folder together with `delete_extra`.
+std::string dest_problem(const host_restore_request& request,
+                         const host_restore_option_names& names) {
+  const std::string& dest = request.dest;
+  if (dest.empty()) return {};
+  if (dest.front() != '/')
+    return fmt::format("{} {}: give an absolute path on the edge host", names.dest, dest);
+  std::string normal; // without repeated slashes, "." and a trailing slash
+  for (const auto& part : fs::path(dest)) {
+    const std::string name = part.string();
+    if (name == "..")
+      return fmt::format("{} {}: give a path without \"..\"", names.dest, dest);
+    if (name != "." && name.find_first_not_of('/') != std::string::npos)
+      normal += "/" + name;
+  }
+  if (normal.empty()) normal = "/";
+  if (request.delete_extra && system_folder(normal))
+    return fmt::format("{} {} with {}: refused, it would remove from a system folder "
+                       "everything the snapshot does not hold; restore into a new "
+                       "folder and copy from there",
+                       names.dest, dest, names.delete_extra);
+  return {};
+}
+
 } // namespace
+
+rsync_transfer_options host_restore_transfer(const target_config& target,
+                                             const host_restore_request& request) {
+  rsync_transfer_options transfer;
+  transfer.compress = true;
+  transfer.io_timeout = no_progress_timeout;
+  transfer.bwlimit_kbps = request.bwlimit_kbps;
+  if (request.bwlimit_kbps < 0) {
+    const auto* v = target.options.if_contains("bwlimit_kbps");
+    transfer.bwlimit_kbps = v && v->is_int64() ? static_cast<int>(v->get_int64()) : 0;
+  }
+  return transfer;
+}
 
 std::string host_restore_request::to_json() const {
   boost::json::array p;
@@ -401,7 +449,8 @@ std::string host_restore_request::to_json() const {
                                                     {"dest", dest},
                                                     {"delete", delete_extra},
                                                     {"replace", replace},
-                                                    {"apply", apply}});
+                                                    {"apply", apply},
+                                                    {"bwlimit_kbps", bwlimit_kbps}});
 }
 
 expected<host_restore_request> host_restore_request::from_json(const std::string& text) {
@@ -429,6 +478,8 @@ expected<host_restore_request> host_restore_request::from_json(const std::string
   bool_of("delete", out.delete_extra);
   bool_of("replace", out.replace);
   bool_of("apply", out.apply);
+  if (const auto* b = o.if_contains("bwlimit_kbps"); b && b->is_int64())
+    out.bwlimit_kbps = static_cast<int>(b->get_int64());
   if (const auto* p = o.if_contains("paths"); p && p->is_array())
     for (const auto& x : p->get_array())
       if (x.is_string()) out.paths.emplace_back(x.get_string());
@@ -480,9 +531,7 @@ std::string host_restore_refusal(const target_config& target) {
 std::string host_restore_request_problem(const target_config& target,
                                          const host_restore_request& request,
                                          const host_restore_option_names& names) {
-  if (!request.dest.empty() && request.dest.front() != '/')
-    return fmt::format("{} {}: give an absolute path on the edge host", names.dest,
-                       request.dest);
+  if (auto problem = dest_problem(request, names); !problem.empty()) return problem;
   if (auto refusal = host_restore_refusal(target); !refusal.empty()) return refusal;
   const bool database = target.mode == "sqlite_dump";
   if (request.replace && !database)

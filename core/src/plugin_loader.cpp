@@ -3,10 +3,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <dlfcn.h>
 #include <filesystem>
 #include <map>
+#include <sys/stat.h>
+#include <system_error>
 #include <unistd.h>
 
 namespace satoru {
@@ -35,6 +38,25 @@ plugin_build to_build(const satoru_plugin_build_info& info) {
           SATORU_STAMP_FIELD(cxx_abi), SATORU_STAMP_FIELD(stdlib_abi),
           SATORU_STAMP_FIELD(boost_version)};
 #undef SATORU_STAMP_FIELD
+}
+
+/// Why the file or folder at `path` may not hold plugin code ("" when it
+/// may): satoru runs that code with all its rights, so only root and the
+/// user satoru runs as may be able to change it. Symlinks are followed.
+std::string write_access_problem(const fs::path& path, const char* what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return fmt::format("cannot read {} {}: {}", what, path.string(),
+                       std::generic_category().message(errno));
+  if (st.st_uid != 0 && st.st_uid != ::geteuid())
+    return fmt::format("{} {} belongs to uid {}, not to root or the user satoru runs as "
+                       "(uid {}); refused: give it to root (chown root)",
+                       what, path.string(), st.st_uid, ::geteuid());
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+    return fmt::format("{} {} is writable by its group or others (mode {:04o}); refused: "
+                       "chmod go-w",
+                       what, path.string(), st.st_mode & 07777);
+  return "";
 }
 
 std::string dl_error() {
@@ -100,10 +122,18 @@ std::shared_ptr<plugin_registry> plugin_registry::load(const std::string& dir) {
     return registry;
   }
   std::sort(files.begin(), files.end());
+  const std::string dir_problem = write_access_problem(dir, "plugin_dir");
   for (const auto& file : files) {
     auto refuse = [&](const std::string& why) {
       registry->problems_.push_back({file.string(), why});
     };
+    // Checked before dlopen, which already runs the library's constructors.
+    if (auto why =
+            dir_problem.empty() ? write_access_problem(file, "plugin file") : dir_problem;
+        !why.empty()) {
+      refuse(why);
+      continue;
+    }
     // Lazily first: a library built with another C++ or standard library
     // ABI usually misses symbols too (std::string's mangling differs), and
     // its build stamp says why far better than "undefined symbol".

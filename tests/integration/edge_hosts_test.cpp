@@ -666,10 +666,7 @@ TEST_F(EdgeHosts, OwnersGroupsAndModesComeBackExactlyFromADaemonThatIsNotRoot) {
   env.add_site("edge", host, {{"directory", data}});
   env.write_config();
   // The daemon as the service user, with the client key it is given.
-  env.hand_to("satoru");
-  for (const auto& file : {host.identity_file(), host.known_hosts_file()})
-    ASSERT_EQ(::chown(file.c_str(), service->pw_uid, service->pw_gid), 0);
-  ::chmod(host.dir().c_str(), 0711);
+  env.hand_to("satoru", &host);
   daemon_process daemon(env);
   daemon.start();
   auto r = env.run({"run", "edge", "--wait"});

@@ -7,12 +7,14 @@
 
 #include <gtest/gtest.h>
 
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <sstream>
 #include <thread>
 
 using namespace satoru::testing;
@@ -244,4 +246,119 @@ TEST(HostRestore, ANonRootEdgeUserWithTheDocumentedSudoLinesGetsOwnersAndModesBa
       << refused.err;
   EXPECT_EQ(parse_json(env.run({"jobs", "--json"})).as_array().size(), jobs_before)
       << "a refused restore queues no job";
+}
+
+TEST(HostRestore, RootSendsTheOwnersAndModesADaemonThatIsNotRootRecorded) {
+  const passwd* service = ::getpwnam("satoru");
+  ASSERT_NE(service, nullptr) << "needs the local user satoru (scripts/bootstrap)";
+  satoru_env env{"satoru-host-restore-fake-super"};
+  edge_host host{env.path("edge")}; // root on the edge: it sets any owner
+  ASSERT_TRUE(host.running());
+  const std::string data = host.remote_root() + "/srv";
+  host.write_file(data + "/owned.txt", "someone else's\n");
+  ASSERT_EQ(::chown((data + "/owned.txt").c_str(), 1234, 2345), 0);
+  ASSERT_EQ(::chmod((data + "/owned.txt").c_str(), 0640), 0);
+  host.write_file(data + "/team/plan.txt", "plan\n");
+  ASSERT_EQ(::chown((data + "/team/plan.txt").c_str(), 1234, 1234), 0);
+  ASSERT_EQ(::chmod((data + "/team/plan.txt").c_str(), 0600), 0);
+  ASSERT_EQ(::chown((data + "/team").c_str(), 1234, 2345), 0);
+  ASSERT_EQ(::chmod((data + "/team").c_str(), 02750), 0);
+  env.add_site("edge", host, {{"directory", data}});
+  env.write_config();
+  // Pulled by the daemon as the service user: the edge's owners and modes
+  // are only in the staged files' user.rsync.%stat xattrs.
+  env.hand_to("satoru", &host);
+  {
+    daemon_process daemon(env);
+    daemon.start();
+    auto backup = env.run({"run", "edge", "--wait"});
+    ASSERT_EQ(backup.exit_code, 0) << backup.out << backup.err << daemon.log();
+    daemon.stop();
+  }
+  const auto backed_up = listing_of(data);
+
+  ASSERT_EQ(::chown((data + "/owned.txt").c_str(), 0, 0), 0);
+  ASSERT_EQ(::chmod((data + "/owned.txt").c_str(), 0666), 0);
+  fs::remove_all(data + "/team");
+  // As root with no daemon running: the job runs in this process, as root.
+  auto r = env.run_as_root({"restore", "edge", data, "--to-host", "--yes"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(listing_of(data), backed_up)
+      << "owners and modes are the staging user's, not the edge's";
+}
+
+TEST(HostRestore, ThePushToTheHostHonoursTheTargetsBandwidthLimitAndBwlimit) {
+  satoru_env env{"satoru-host-restore-bwlimit"};
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  const std::string data = host.remote_root() + "/srv";
+  host.write_file(data + "/a.txt", "version 1\n");
+  env.add_site("edge", host, {{"directory", data}});
+  env.set_target_options(0, 0, {{"bwlimit_kbps", 300}});
+  env.write_config();
+  ASSERT_EQ(env.run({"run", "edge", "--wait"}).exit_code, 0);
+  host.write_file(data + "/a.txt", "version 2\n");
+  // The local rsync is a wrapper first in PATH that writes down its
+  // arguments, one a line, then becomes the real rsync.
+  const std::string bin = env.path("spy-bin"), seen = env.path("rsync-args");
+  write_text(bin + "/rsync",
+             "#!/bin/sh\nprintf '%s\\n' \"$@\" > " + satoru::shell_quote(seen) +
+                 "\nexec /usr/bin/rsync \"$@\"\n",
+             0755);
+  scoped_env path{"PATH", bin + ":" + std::getenv("PATH")};
+  auto bwlimit_args = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args{"restore", "edge", data, "--to-host", "--yes"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    fs::remove(seen);
+    auto r = env.run(args);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    std::istringstream lines(read_file(seen));
+    std::vector<std::string> out;
+    for (std::string line; std::getline(lines, line);)
+      if (line.rfind("--bwlimit", 0) == 0) out.push_back(line);
+    return out;
+  };
+  EXPECT_EQ(bwlimit_args({}), std::vector<std::string>{"--bwlimit=300"});
+  EXPECT_EQ(bwlimit_args({"--bwlimit", "64"}), std::vector<std::string>{"--bwlimit=64"});
+  EXPECT_EQ(bwlimit_args({"--bwlimit", "0"}), std::vector<std::string>{})
+      << "--bwlimit 0 is unlimited";
+  EXPECT_EQ(read_file(data + "/a.txt"), "version 1\n");
+  // With --to DIR it means nothing: refused.
+  auto local =
+      env.run({"restore", "edge", data, "--to", env.path("out"), "--bwlimit", "5"});
+  EXPECT_EQ(local.exit_code, 2) << local.out << local.err;
+  EXPECT_TRUE(contains(local.err, "--bwlimit goes with --to-host")) << local.err;
+}
+
+TEST(HostRestore, NamesFromTheEdgeHostReachTheTerminalWithControlCharactersEscaped) {
+  satoru_env env{"satoru-host-restore-names"};
+  edge_host host{env.path("edge")};
+  ASSERT_TRUE(host.running());
+  const std::string data = host.remote_root() + "/srv";
+  // A name that would clear the screen and fake a line of its own.
+  const std::string hostile = "x\x1b[2J\nM shadow";
+  host.write_file(data + "/" + hostile, "payload\n");
+  env.add_site("edge", host, {{"directory", data}});
+  env.write_config();
+  auto backup = env.run({"run", "edge", "--wait"});
+  ASSERT_EQ(backup.exit_code, 0) << backup.out << backup.err;
+  fs::remove(data + "/" + hostile);
+  const std::string shown = "x\\x1b[2J\\nM shadow";
+  auto ls = env.run({"ls", "edge", data});
+  ASSERT_EQ(ls.exit_code, 0) << ls.out << ls.err;
+  EXPECT_TRUE(contains(ls.out, shown)) << ls.out;
+  auto dry = env.run({"restore", "edge", data, "--to-host"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.out << dry.err;
+  // rsync's itemized list escapes names its own way ("\\#033").
+  EXPECT_TRUE(contains(dry.out, "+ x\\#033[2J\\#012M shadow")) << dry.out;
+  for (const auto* out : {&ls.out, &dry.out}) {
+    EXPECT_EQ(out->find('\x1b'), std::string::npos) << "a raw ESC reached the terminal";
+    EXPECT_FALSE(contains(*out, "\nM shadow")) << "a name printed a line of its own";
+  }
+  // JSON keeps the name as it is (its writer escapes it).
+  auto json = parse_json(env.run({"ls", "edge", data, "--json"}));
+  bool found = false;
+  for (const auto& n : json.as_array())
+    found = found || string_of(n.at("path")) == hostile;
+  EXPECT_TRUE(found);
 }

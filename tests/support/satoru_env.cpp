@@ -101,11 +101,16 @@ void satoru_env::write_config() const {
   out << boost::json::serialize(config);
 }
 
-void satoru_env::hand_to(const std::string& user) {
+void satoru_env::hand_to(const std::string& user, const edge_host* host) {
   const passwd* pw = ::getpwnam(user.c_str());
   ASSERT_NE(pw, nullptr) << "no local user " << user;
   for (const auto& path : {dir(), config_path(), password_file()})
     ASSERT_EQ(::chown(path.c_str(), pw->pw_uid, pw->pw_gid), 0) << path;
+  if (host) {
+    for (const auto& file : {host->identity_file(), host->known_hosts_file()})
+      ASSERT_EQ(::chown(file.c_str(), pw->pw_uid, pw->pw_gid), 0) << file;
+    ::chmod(host->dir().c_str(), 0711);
+  }
   // The service user makes its own repository, as in the field.
   std::filesystem::remove_all(path("repo"));
   ::chmod(dir().c_str(), 0700);

@@ -62,8 +62,9 @@ public:
   const std::string& run_as() const { return run_as_; }
   /// Makes `user` own the env's folder (0700), config and password file;
   /// later folders (staging, repository, database) are created by satoru
-  /// itself as that user.
-  void hand_to(const std::string& user);
+  /// itself as that user. With `host`, also the client key and known_hosts
+  /// the daemon is given for it, and a way through its folder (0711).
+  void hand_to(const std::string& user, const edge_host* host = nullptr);
 
   /// The metrics port chosen for this env (config metrics_listen).
   int metrics_port() const { return metrics_port_; }

@@ -12,6 +12,7 @@
 #include "satoru/error.hpp"
 #include "satoru/job.hpp"
 #include "satoru/plugin_host.hpp"
+#include "satoru/rsync.hpp"
 
 #include <string>
 #include <string_view>
@@ -34,6 +35,9 @@ struct host_restore_request {
   bool delete_extra = false; ///< --delete: remove what the snapshot does not hold
   bool replace = false; ///< --replace: the restored database takes the live one's place
   bool apply = false;   ///< --yes; otherwise a dry run that changes nothing
+  /// --bwlimit in KiB/s for the push: -1 = the target's bwlimit_kbps (the
+  /// slow uplink it protects is the same both ways), 0 = unlimited.
+  int bwlimit_kbps = -1;
 
   std::string to_json() const;
   /// The request in a job's params; invalid_argument naming the bad field.
@@ -68,13 +72,20 @@ struct host_restore_option_names {
 };
 
 /// Why `request` cannot be queued for `target` ("" when it can):
-/// host_restore_refusal(), a `dest` that is not absolute, `replace` for a
-/// folder, `delete_extra` or `paths` for a database. Messages name the
+/// host_restore_refusal(), a `dest` that is not absolute or holds `..`, a
+/// `dest` of `/` or a top-level system folder (/etc, /usr, ...) with
+/// `delete_extra`, `replace` for a folder, `delete_extra` or `paths` for a
+/// database. Messages name the
 /// options as `names` says. Checked by the CLI and the web console before
 /// they queue the job.
 std::string host_restore_request_problem(const target_config& target,
                                          const host_restore_request& request,
                                          const host_restore_option_names& names = {});
+
+/// How the push to the edge host transfers: compressed, stopped after
+/// silence, and limited to the request's bwlimit_kbps, else the target's.
+rsync_transfer_options host_restore_transfer(const target_config& target,
+                                             const host_restore_request& request);
 
 /// Runs one attempt of a restore job of `site`: finds the snapshot, checks
 /// disk_min_free for the scratch folder, restores into it, then for a

@@ -27,4 +27,12 @@ inline bool starts_with(std::string_view text, std::string_view prefix) {
 /// (sudo, sqlite3, a shell) says why.
 std::string last_line(std::string_view text);
 
+/// `text` made safe to print on a terminal, for names and messages that an
+/// edge host or a remote program controls (file names, stderr): control
+/// characters shown as `\n`, `\r`, `\t` or `\xNN` (ESC is `\x1b`), C1
+/// controls as `\u0080`…`\u009f`, and bytes that are not valid UTF-8 as
+/// `\xNN`; everything else, other scripts included, as it is. For display
+/// only (JSON output escapes by itself).
+std::string terminal_safe(std::string_view text);
+
 } // namespace satoru
