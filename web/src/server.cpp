@@ -388,9 +388,19 @@ private:
   /// client holds back the writer (restic blocks on its full pipe), and
   /// memory stays one chunk per download.
   void pump_body() {
+    // restic gets as long for each chunk as for any other read: one that
+    // stalls is stopped, not left holding a stream slot.
+    timer_.expires_after(std::chrono::minutes(2));
+    timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (!ec && self->pipe_) self->pipe_->cancel();
+    });
     pipe_->async_read_some(
         asio::buffer(chunk_),
         [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+          self->timer_.cancel();
+          if (ec == asio::error::operation_aborted)
+            spdlog::warn("web console: a download got nothing from restic dump for 2 "
+                         "minutes and was stopped");
           if (n == 0 || n > self->left_) return self->end_body(ec != asio::error::eof);
           self->left_ -= n;
           self->tcp().expires_after(self->server_.limits.write_timeout);
@@ -402,14 +412,15 @@ private:
         });
   }
 
-  /// The writer's end: a body cut short (or a failed writer) closes the
+  /// The writer's end (`stop`: killed, as the client went away or the
+  /// writer stalled). A body cut short, or a failed writer, closes the
   /// connection without more, which the client sees as a broken download.
-  void end_body(bool client_gone) {
+  void end_body(bool stop) {
     pipe_.reset();
-    auto ended = body_->finish(client_gone);
+    auto ended = body_->finish(stop);
     body_.reset();
     if (!ended) spdlog::error("web console: download failed: {}", ended.err().message);
-    if (client_gone || !ended || left_ != 0) return close_socket();
+    if (stop || !ended || left_ != 0) return close_socket();
     close();
   }
 
