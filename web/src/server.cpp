@@ -391,9 +391,11 @@ private:
     // restic gets as long for each chunk as for any other read: one that
     // stalls is stopped, not left holding a stream slot.
     timer_.expires_after(std::chrono::minutes(2));
-    timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
-      if (!ec && self->pipe_) self->pipe_->cancel();
-    });
+    timer_.async_wait(
+        [self = this->shared_from_this(), chunk = ++chunks_](beast::error_code ec) {
+          // A timer that fired as its read ended must not stop the next one.
+          if (!ec && self->pipe_ && self->chunks_ == chunk) self->pipe_->cancel();
+        });
     pipe_->async_read_some(
         asio::buffer(chunk_),
         [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
@@ -485,6 +487,7 @@ private:
   std::optional<asio::posix::stream_descriptor> pipe_; ///< its pipe (a dup)
   std::vector<char> chunk_;                            ///< its bytes in flight
   std::uint64_t left_ = 0;                             ///< of its Content-Length
+  std::uint64_t chunks_ = 0; ///< reads so far (the stall timer's generation)
 };
 
 /// The TLS context of the console: TLS 1.2 or newer, the certificate chain
