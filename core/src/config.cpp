@@ -111,6 +111,7 @@ const key_list top_level_keys = {
     "web_allow_plaintext",
     "web_tls_certificate",
     "web_tls_key",
+    "web_allowed_hosts",
     "plugin_dir",
     "ssh",
     "preflight_timeout_seconds",
@@ -724,6 +725,30 @@ private:
     return s;
   }
 
+  /// web_allowed_hosts: the names (no port) a browser may reach the console
+  /// by, beside its listen address and localhost; kept in lower case.
+  void load_allowed_hosts(const node& n, config& cfg) {
+    const auto* arr = array_of(n);
+    if (arr == nullptr) return;
+    for (std::size_t j = 0; j < arr->size(); ++j) {
+      node e = element(*arr, n.pointer, j);
+      auto name = string_of(e);
+      if (!name) continue;
+      bool valid =
+          name->size() <= 253 && std::all_of(name->begin(), name->end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-';
+          });
+      if (!valid) {
+        fail(e.pointer, "must be a host name like \"backup.example.com\" (letters, "
+                        "digits, '.' and '-'; no port)");
+        continue;
+      }
+      std::transform(name->begin(), name->end(), name->begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      cfg.web_allowed_hosts.push_back(*name);
+    }
+  }
+
   /// The web console's keys (docs/console.md). A console reachable beyond
   /// loopback must not send passwords and session cookies in the clear
   /// unless the operator says a TLS proxy in front does the encryption.
@@ -761,6 +786,7 @@ private:
     if (bool(cert) != bool(key))
       fail(cert ? key.pointer : cert.pointer,
            "required with " + std::string(cert ? "web_tls_certificate" : "web_tls_key"));
+    load_allowed_hosts(child(root, "", "web_allowed_hosts"), cfg);
     if (!cfg.web_listen.empty() && !is_loopback_listen(cfg.web_listen) && !cert &&
         !cfg.web_allow_plaintext)
       fail(listen.pointer, "listens beyond loopback without TLS: passwords and session "

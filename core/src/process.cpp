@@ -437,7 +437,6 @@ std::string last_nonempty_line(const std::string& text) {
   return {};
 }
 
-
 /// How often the bytes a writer wrote are sampled (progress_format::written_bytes).
 constexpr milliseconds write_sample_interval{1000};
 
@@ -495,37 +494,44 @@ private:
   pid_t program_ = 0;
 };
 
-} // namespace
-
-std::string process_result::describe(const std::string& name) const {
-  if (cancelled) return name + " was cancelled";
-  if (timed_out)
-    return name + " timed out after " +
-           format_seconds(timeout.count() > 0 ? timeout : duration);
-  if (stalled)
-    return name + (progress_step.empty() ? "" : " (" + progress_step + ")") +
-           " made no progress for " +
-           format_seconds(no_progress_timeout.count() > 0 ? no_progress_timeout
-                                                          : duration) +
-           " and was stopped";
-  if (term_signal != 0)
-    return name + " was killed by signal " + std::to_string(term_signal);
-  std::string text = name + " exited with " + std::to_string(exit_code);
-  if (exit_code != 0) {
-    std::string line = last_nonempty_line(err);
-    constexpr std::size_t max_line = 400; // one readable line, not a dump
-    if (line.size() > max_line) line = line.substr(0, max_line) + "...";
-    if (!line.empty()) text += ": " + line;
+/// Why the child could not exec, from the report pipe (EOF = exec
+/// succeeded: the pipe was close-on-exec); nullopt when it did.
+std::optional<error> exec_failure(unique_fd& report_read, const process_spec& spec,
+                                  const std::string& program) {
+  const std::string& name = spec.argv[0];
+  child_failure failure{};
+  std::size_t got = 0;
+  while (got < sizeof failure) {
+    ssize_t n = ::read(report_read.get(), reinterpret_cast<char*>(&failure) + got,
+                       sizeof failure - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
   }
-  return text;
+  report_read.reset();
+  if (got != sizeof failure) return std::nullopt;
+  std::string why = std::strerror(failure.error);
+  switch (failure.stage) {
+  case 1:
+    return error{errc::io, name + ": cannot change to folder " + spec.cwd + ": " + why};
+  case 2:
+    return error{errc::tool, name + ": cannot execute " + program + ": " + why};
+  default:
+    return error{errc::io, "cannot start " + name + ": " + why};
+  }
 }
 
-std::string find_in_path(const std::string& program) {
-  return search_path(program, std::getenv("PATH"));
-}
+/// A started child: its guardian's pid (the process group's leader) and our
+/// ends of its pipes (in_write only when the spec feeds stdin).
+struct spawned_child {
+  pid_t pid = 0;
+  unique_fd in_write, out_read, err_read;
+};
 
-expected<process_result> run_process(const process_spec& spec,
-                                     const cancel_token& cancel) {
+/// Starts the spec's program under child_main's guardian, stdout and stderr
+/// on pipes; an error when it could not be started at all (then no child
+/// is left behind).
+expected<spawned_child> spawn_child(const process_spec& spec) {
   if (spec.argv.empty() || spec.argv[0].empty())
     return error{errc::invalid_argument, "run_process: empty argv"};
   const std::string& name = spec.argv[0];
@@ -569,7 +575,6 @@ expected<process_result> run_process(const process_spec& spec,
     return error{errc::io, "cannot start " + name + ": pipe: " + std::strerror(errno)};
 
   const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
-  auto started = clock_type::now();
   pid_t self_pid = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0)
@@ -588,29 +593,54 @@ expected<process_result> run_process(const process_spec& spec,
   err_write.reset();
   report_write.reset();
 
-  // EOF on the report pipe = exec succeeded (the pipe was close-on-exec).
-  child_failure failure{};
-  std::size_t got = 0;
-  while (got < sizeof failure) {
-    ssize_t n = ::read(report_read.get(), reinterpret_cast<char*>(&failure) + got,
-                       sizeof failure - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  report_read.reset();
-  if (got == sizeof failure) {
+  if (auto failed = exec_failure(report_read, spec, program)) {
     child.reap();
-    std::string why = std::strerror(failure.error);
-    switch (failure.stage) {
-    case 1:
-      return error{errc::io, name + ": cannot change to folder " + spec.cwd + ": " + why};
-    case 2:
-      return error{errc::tool, name + ": cannot execute " + program + ": " + why};
-    default:
-      return error{errc::io, "cannot start " + name + ": " + why};
-    }
+    return *failed;
   }
+  child.forget();
+  return spawned_child{pid, std::move(in_write), std::move(out_read),
+                       std::move(err_read)};
+}
+
+} // namespace
+
+std::string process_result::describe(const std::string& name) const {
+  if (cancelled) return name + " was cancelled";
+  if (timed_out)
+    return name + " timed out after " +
+           format_seconds(timeout.count() > 0 ? timeout : duration);
+  if (stalled)
+    return name + (progress_step.empty() ? "" : " (" + progress_step + ")") +
+           " made no progress for " +
+           format_seconds(no_progress_timeout.count() > 0 ? no_progress_timeout
+                                                          : duration) +
+           " and was stopped";
+  if (term_signal != 0)
+    return name + " was killed by signal " + std::to_string(term_signal);
+  std::string text = name + " exited with " + std::to_string(exit_code);
+  if (exit_code != 0) {
+    std::string line = last_nonempty_line(err);
+    constexpr std::size_t max_line = 400; // one readable line, not a dump
+    if (line.size() > max_line) line = line.substr(0, max_line) + "...";
+    if (!line.empty()) text += ": " + line;
+  }
+  return text;
+}
+
+std::string find_in_path(const std::string& program) {
+  return search_path(program, std::getenv("PATH"));
+}
+
+expected<process_result> run_process(const process_spec& spec,
+                                     const cancel_token& cancel) {
+  auto started = clock_type::now();
+  auto spawned = spawn_child(spec);
+  if (!spawned) return spawned.err();
+  const pid_t pid = spawned->pid;
+  child_guard child(pid);
+  unique_fd in_write = std::move(spawned->in_write);
+  unique_fd out_read = std::move(spawned->out_read);
+  unique_fd err_read = std::move(spawned->err_read);
 
   process_result result;
   result.timeout = spec.timeout;
@@ -821,6 +851,63 @@ expected<process_result> run_process(const process_spec& spec,
   }
   if (meter) result.last_progress = meter->current();
   return result;
+}
+
+process_reader::process_reader(int pid, int out_fd, int err_fd)
+    : pid_(pid)
+    , out_fd_(out_fd)
+    , err_fd_(err_fd) {}
+
+process_reader::~process_reader() {
+  if (pid_ > 0) finish(true);
+}
+
+process_result process_reader::finish(bool stop) {
+  process_result result;
+  if (pid_ <= 0) return result;
+  // A reader is only ever a read (restic dump --no-lock): killing it leaves
+  // nothing half-done.
+  if (stop) ::killpg(pid_, SIGKILL);
+  if (out_fd_ >= 0) ::close(out_fd_);
+  out_fd_ = -1;
+  // stderr is read before the wait too, so a chatty child is not left
+  // blocked on a full pipe; after it, what is left (non-blocking: a
+  // grandchild may still hold the pipe).
+  set_nonblocking(err_fd_);
+  auto drain = [this] {
+    char buffer[4096];
+    ssize_t n;
+    while (
+        err_.size() < (64u << 10) &&
+        ((n = ::read(err_fd_, buffer, sizeof buffer)) > 0 || (n < 0 && errno == EINTR)))
+      if (n > 0) err_.append(buffer, static_cast<std::size_t>(n));
+  };
+  drain();
+  child_guard child(pid_);
+  pid_ = 0;
+  int status = child.reap();
+  drain();
+  ::close(err_fd_);
+  err_fd_ = -1;
+  if (status >= 0 && WIFEXITED(status)) {
+    result.exit_code = WEXITSTATUS(status);
+  } else if (status >= 0 && WIFSIGNALED(status)) {
+    result.term_signal = WTERMSIG(status);
+  }
+  result.cancelled = stop;
+  result.err = std::move(err_);
+  result.duration =
+      std::chrono::duration_cast<milliseconds>(clock_type::now() - started_);
+  return result;
+}
+
+expected<std::unique_ptr<process_reader>> start_process(const process_spec& spec) {
+  process_spec plain = spec;
+  plain.stdin_data.clear();
+  auto spawned = spawn_child(plain);
+  if (!spawned) return spawned.err();
+  return std::unique_ptr<process_reader>(new process_reader(
+      spawned->pid, spawned->out_read.release(), spawned->err_read.release()));
 }
 
 } // namespace satoru

@@ -934,9 +934,8 @@ expected<std::vector<snapshot_node>> restic_client::ls(const std::string& snapsh
   return restic_json::parse_ls(r->out);
 }
 
-expected<std::string> restic_client::dump(const std::string& snapshot,
-                                          const std::string& path, std::size_t max_bytes,
-                                          const cancel_token& cancel) const {
+expected<std::unique_ptr<process_reader>>
+restic_client::dump(const std::string& snapshot, const std::string& path) const {
   if (!is_hex_id(snapshot))
     return error{errc::invalid_argument, "invalid snapshot id \"" + snapshot + "\""};
   // An absolute path: restic reads nothing starting with '/' as a flag.
@@ -944,14 +943,7 @@ expected<std::string> restic_client::dump(const std::string& snapshot,
     return error{errc::invalid_argument, "restic dump: not an absolute path: " + path};
   auto spec = command({"dump", snapshot, path});
   if (!spec) return spec.err();
-  // One byte more than allowed tells a file that grew past the cap.
-  spec->capture_limit = max_bytes + 1;
-  auto r = execute(std::move(*spec), cancel, "restic dump", false);
-  if (!r) return r.err();
-  if (r->out.size() > max_bytes)
-    return error{errc::invalid_argument, "restic dump: " + path + " is larger than " +
-                                             std::to_string(max_bytes) + " bytes"};
-  return std::move(r->out);
+  return start_process(*spec);
 }
 
 expected<std::vector<snapshot_change>>

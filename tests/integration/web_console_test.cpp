@@ -249,6 +249,10 @@ TEST_F(WebConsole, ServesHttpsAndQueuesAJobForAnApiTokenUntilItIsRemoved) {
   ASSERT_EQ(login.status, 303) << login.head << login.body;
   std::string set_cookie = login.header("Set-Cookie");
   EXPECT_TRUE(contains(set_cookie, "; Secure")) << set_cookie;
+  // ...and every response tells the browser to come back over HTTPS only.
+  EXPECT_EQ(login.header("Strict-Transport-Security"), "max-age=31536000") << login.head;
+  EXPECT_EQ(https(port, ca, "GET", "/healthz").header("Strict-Transport-Security"),
+            "max-age=31536000");
   std::string cookie = "Cookie: " + set_cookie.substr(0, set_cookie.find(';'));
   EXPECT_EQ(https(port, ca, "GET", "/?format=json", {cookie}).status, 200);
 
@@ -266,6 +270,7 @@ TEST_F(WebConsole, ServesHttpsAndQueuesAJobForAnApiTokenUntilItIsRemoved) {
       https(port, ca, "GET", "/api/v1/jobs/" + std::to_string(id) + "/events", {bearer});
   ASSERT_EQ(stream.status, 200) << stream.head << stream.body << daemon.log();
   EXPECT_EQ(stream.header("Content-Type"), "text/event-stream");
+  EXPECT_EQ(stream.header("Strict-Transport-Security"), "max-age=31536000");
   auto job = job_json(env, id);
   EXPECT_EQ(job.at("status"), "success") << stream.body;
   std::size_t events = 0;
@@ -294,6 +299,58 @@ TEST_F(WebConsole, ServesHttpsAndQueuesAJobForAnApiTokenUntilItIsRemoved) {
   auto check = env.run({"check-config"});
   EXPECT_EQ(check.exit_code, 2);
   EXPECT_TRUE(contains(check.err, env.config_path() + ": /web_tls_key: ")) << check.err;
+}
+
+TEST_F(WebConsole, FailedPasswordsLockOutOnlyTheirNameAndNewPasswordsEndSessions) {
+  ASSERT_TRUE(host_.running());
+  auto& env = env_;
+  int port = port_;
+  env.config["web_tokens_file"] = "web-tokens.json";
+  env.config["web_allowed_hosts"] = boost::json::array{"backup.example.com"};
+  env.write_config();
+  ASSERT_EQ(add_web_user(env, "ana", "correct horse battery", "operator").exit_code, 0);
+  ASSERT_EQ(add_web_user(env, "bo", "battery staple", "viewer").exit_code, 0);
+  auto added = env.run({"web-token", "add", "ci", "--role", "operator"});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  auto bearer = "Authorization: Bearer " + added.out.substr(0, added.out.find('\n'));
+  daemon_process daemon{env};
+  daemon.start();
+  ASSERT_TRUE(
+      wait_until([&] { return http(port, "GET", "/healthz").status == 200; }, 10s))
+      << daemon.log();
+  auto bo_login = http(port, "POST", "/login", {}, "user=bo&password=battery+staple");
+  ASSERT_EQ(bo_login.status, 303) << bo_login.body;
+  auto bo_cookie = bo_login.header("Set-Cookie");
+  bo_cookie = "Cookie: " + bo_cookie.substr(0, bo_cookie.find(';'));
+
+  // Six wrong passwords for ana from this address (everyone behind one
+  // proxy shares it): ana waits; the token and bo do not.
+  for (int i = 0; i < 6; ++i)
+    http(port, "POST", "/login", {}, "user=ana&password=guess" + std::to_string(i));
+  EXPECT_EQ(
+      http(port, "POST", "/login", {}, "user=ana&password=correct+horse+battery").status,
+      429);
+  auto token = http(port, "GET", "/api/v1/session", {bearer});
+  EXPECT_EQ(token.status, 200) << token.body;
+  EXPECT_EQ(http(port, "GET", "/api/v1/session", {bo_cookie}).status, 200);
+  EXPECT_EQ(http(port, "POST", "/login", {}, "user=bo&password=battery+staple").status,
+            303);
+
+  // A page of another site whose name resolves here (DNS rebinding) gets 421.
+  auto rebound = parse_reply(http_exchange(
+      port, "GET /api/v1/session HTTP/1.1\r\nHost: evil.example:" + std::to_string(port) +
+                "\r\nConnection: close\r\n" + bo_cookie + "\r\n\r\n"));
+  EXPECT_EQ(rebound.status, 421) << rebound.head << rebound.body;
+  auto named = parse_reply(
+      http_exchange(port, "GET /api/v1/session HTTP/1.1\r\nHost: backup.example.com\r\n"
+                          "Connection: close\r\n" +
+                              bo_cookie + "\r\n\r\n"));
+  EXPECT_EQ(named.status, 200) << named.head << named.body;
+
+  // A new password for bo ends bo's session at once, without a reload.
+  ASSERT_EQ(add_web_user(env, "bo", "a new password", "viewer").exit_code, 0);
+  EXPECT_EQ(http(port, "GET", "/api/v1/session", {bo_cookie}).status, 401);
+  EXPECT_EQ(daemon.stop(), 0);
 }
 
 /// One daemon for the fleet and repository tests: "store-berlin-01" backed

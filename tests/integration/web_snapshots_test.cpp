@@ -12,6 +12,9 @@
 #include <filesystem>
 #include <memory>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 using namespace satoru::testing;
 using namespace std::chrono_literals;
 
@@ -40,6 +43,12 @@ protected:
     host_->write_file(data_ + "/orders.csv", "1,espresso\n2,cortado\n");
     host_->write_file(data_ + "/sub/notes.txt", "private notes\n");
     host_->write_file(data_ + "/sub/keep.txt", "kept\n");
+    // Larger than the 64 MiB the console once held in memory to send; a
+    // repeating pattern, so that restic stores it in a few chunks.
+    std::string big(big_size, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i)
+      big[i] = static_cast<char>('a' + i % 65536 % 26);
+    host_->write_file(data_ + "/big.bin", big);
     env_->add_site(site, *host_, {{"directory", data_}});
     port_ = free_port();
     env_->config["web_listen"] = "127.0.0.1:" + std::to_string(port_);
@@ -85,6 +94,7 @@ protected:
     return job_json(*env_, id);
   }
 
+  static constexpr std::size_t big_size = std::size_t{80} << 20;
   static satoru_env* env_;
   static edge_host* host_;
   static daemon_process* daemon_;
@@ -136,6 +146,48 @@ TEST_F(WebConsoleSnapshots, ListsAndBrowsesLikeTheCliAndDownloadsTheSourceBytes)
   EXPECT_EQ(file.body, read_file(data_ + "/orders.csv"));
   EXPECT_EQ(file.header("Content-Disposition"), "attachment; filename=\"orders.csv\"");
   EXPECT_EQ(file.header("Content-Type"), "application/octet-stream");
+}
+
+TEST_F(WebConsoleSnapshots, SlowDownloadsOfAFileBeyondAnyCeilingKeepTheDaemonSmall) {
+  const std::string request = "GET " + base_ + "/snapshots/" + snapshot_ +
+                              "/download?path=big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+                              bearer_ + "\r\n\r\n";
+  // Sixteen downloads at once, each read 1 MiB and then left waiting, as a
+  // slow client would: the daemon holds a chunk of each, not the file.
+  std::vector<int> downloads;
+  std::vector<char> buffer(1 << 20);
+  for (int i = 0; i < 16; ++i) {
+    int fd = connect_to_console(port_);
+    ASSERT_GE(fd, 0);
+    downloads.push_back(fd);
+    auto head = head_of_response(fd, request);
+    ASSERT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head << daemon_->log();
+    EXPECT_TRUE(contains(head, "Content-Length: " + std::to_string(big_size))) << head;
+    std::size_t got = 0;
+    while (got < buffer.size()) {
+      auto n = ::recv(fd, buffer.data() + got, buffer.size() - got, 0);
+      ASSERT_GT(n, 0);
+      got += static_cast<std::size_t>(n);
+    }
+  }
+  long rss = resident_kib(daemon_->pid());
+  ASSERT_GT(rss, 0);
+  EXPECT_LT(rss, 200 * 1024) << "the daemon grew to " << rss << " KiB";
+
+  // One read to the end: the bytes are the file's, all of them.
+  std::size_t total = 0;
+  bool same = true;
+  for (;;) {
+    auto n = ::recv(downloads[0], buffer.data(), buffer.size(), 0);
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n && same; ++i)
+      same = buffer[i] == static_cast<char>('a' + (total + (1 << 20) + i) % 65536 % 26);
+    total += static_cast<std::size_t>(n);
+  }
+  EXPECT_EQ(total + (1 << 20), big_size);
+  EXPECT_TRUE(same);
+  for (int fd : downloads)
+    ::close(fd);
 }
 
 TEST_F(WebConsoleSnapshots, RefusesPathTraversalInTreeAndDownload) {

@@ -6,6 +6,12 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <fstream>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 namespace satoru::testing {
 
 std::string http_reply::header(const std::string& name) const {
@@ -39,6 +45,45 @@ http_reply http(int port, const std::string& method, const std::string& target,
   // Pages that run restic (tree, download, snapshots, repository) take
   // seconds on a loaded machine: 5 s would read as "no reply".
   return parse_reply(http_exchange(port, req + "\r\n" + body, std::chrono::seconds{60}));
+}
+
+int connect_to_console(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{60, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::string head_of_response(int fd, const std::string& request) {
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) < 0) return {};
+  std::string got;
+  char c;
+  while (got.find("\r\n\r\n") == std::string::npos && ::recv(fd, &c, 1, 0) == 1)
+    got += c;
+  return got;
+}
+
+long resident_kib(int pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string key;
+  while (status >> key) {
+    if (key == "VmRSS:") {
+      long kib = -1;
+      status >> kib;
+      return kib;
+    }
+    status.ignore(1 << 16, '\n');
+  }
+  return -1;
 }
 
 void expect_documented(const http_reply& reply, const std::string& path,

@@ -1051,7 +1051,7 @@ TEST(ConfigSchema, MatchesTheLoaderKeys) {
   std::vector<std::string> keys;
   for (const auto& p : properties)
     keys.emplace_back(p.key());
-  EXPECT_EQ(keys.size(), 41u); // 35 + the six web_* keys
+  EXPECT_EQ(keys.size(), 42u); // 35 + the seven web_* keys
 
   // A config holding every schema key (with junk values) yields type errors
   // but never "unknown key".

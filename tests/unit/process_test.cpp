@@ -548,3 +548,46 @@ TEST(Process, TheBytesAProgramWritesAreItsProgressAndItsStall) {
   EXPECT_DOUBLE_EQ(ok->last_progress.fraction, 1.0);
   std::filesystem::remove_all(dir_template);
 }
+
+TEST(ProcessReader, TheCallerReadsStdoutAtItsOwnPaceAndFinishSaysHowItEnded) {
+  auto spec = sh("printf 'hello '; printf world; echo oops >&2; exit 3");
+  auto reader = start_process(spec);
+  ASSERT_TRUE(reader) << reader.err().message;
+  std::string out;
+  char buffer[4];
+  ssize_t n;
+  while ((n = ::read((*reader)->stdout_fd(), buffer, sizeof buffer)) > 0)
+    out.append(buffer, static_cast<std::size_t>(n));
+  EXPECT_EQ(out, "hello world");
+  auto ended = (*reader)->finish();
+  EXPECT_EQ(ended.exit_code, 3);
+  EXPECT_EQ(ended.err, "oops\n");
+  EXPECT_EQ(ended.describe("sh"), "sh exited with 3: oops");
+
+  spec.argv = {"definitely-not-a-program-here"};
+  EXPECT_FALSE(start_process(spec));
+}
+
+TEST(ProcessReader, StoppingOrDroppingItKillsTheChildsGroup) {
+  auto spec = sh("sleep 600 & echo $!; wait");
+  auto reader = start_process(spec);
+  ASSERT_TRUE(reader) << reader.err().message;
+  std::string line;
+  char c;
+  while (::read((*reader)->stdout_fd(), &c, 1) == 1 && c != '\n')
+    line += c;
+  pid_t grandchild = std::stoi(line);
+  EXPECT_EQ(::kill(grandchild, 0), 0);
+  auto ended = (*reader)->finish(true);
+  EXPECT_EQ(ended.term_signal, SIGKILL);
+  EXPECT_TRUE(process_gone(grandchild)) << "the whole group went";
+
+  reader = start_process(spec);
+  ASSERT_TRUE(reader);
+  line.clear();
+  while (::read((*reader)->stdout_fd(), &c, 1) == 1 && c != '\n')
+    line += c;
+  grandchild = std::stoi(line);
+  reader->reset(); // dropped without finish()
+  EXPECT_TRUE(process_gone(grandchild));
+}

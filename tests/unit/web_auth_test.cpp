@@ -143,25 +143,43 @@ TEST(WebSessions, TheOldestGoWhenTheStoreIsFull) {
   EXPECT_TRUE(sessions.find(third, 4));
 }
 
-TEST(WebLoginLimiter, BlocksAnAddressAfterMaxFailuresUntilTheWindowEnds) {
+TEST(WebLoginLimiter, BlocksAnAddressAndNameAfterMaxFailuresUntilTheWindowEnds) {
   login_limits limits;
   limits.max_failures = 3;
   limits.window_ms = 10000;
   login_limiter limiter(limits);
   for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(limiter.retry_after("10.0.0.1", 1000 + i), 0);
-    limiter.record_failure("10.0.0.1", 1000 + i);
+    EXPECT_EQ(limiter.retry_after("10.0.0.1", "ana", 1000 + i), 0);
+    limiter.record_failure("10.0.0.1", "ana", 1000 + i);
   }
-  EXPECT_EQ(limiter.retry_after("10.0.0.1", 2000), 9000);
-  EXPECT_EQ(limiter.retry_after("10.0.0.2", 2000), 0); // per address
-  EXPECT_EQ(limiter.retry_after("10.0.0.1", 11000), 0);
+  EXPECT_EQ(limiter.retry_after("10.0.0.1", "ana", 2000), 9000);
+  EXPECT_EQ(limiter.retry_after("10.0.0.2", "ana", 2000), 0); // per address
+  // ...and per name: behind a shared proxy another user still logs in.
+  EXPECT_EQ(limiter.retry_after("10.0.0.1", "bo", 2000), 0);
+  EXPECT_EQ(limiter.retry_after("10.0.0.1", "ana", 11000), 0);
   // A success clears the count.
-  limiter.record_failure("10.0.0.3", 0);
-  limiter.record_failure("10.0.0.3", 1);
-  limiter.record_success("10.0.0.3");
-  limiter.record_failure("10.0.0.3", 2);
-  limiter.record_failure("10.0.0.3", 3);
-  EXPECT_EQ(limiter.retry_after("10.0.0.3", 4), 0);
+  limiter.record_failure("10.0.0.3", "ana", 0);
+  limiter.record_failure("10.0.0.3", "ana", 1);
+  limiter.record_success("10.0.0.3", "ana");
+  limiter.record_failure("10.0.0.3", "ana", 2);
+  limiter.record_failure("10.0.0.3", "ana", 3);
+  EXPECT_EQ(limiter.retry_after("10.0.0.3", "ana", 4), 0);
+}
+
+TEST(WebSessions, RememberTheFingerprintOfTheirUsersEntry) {
+  web_credential ana{"ana", role::operator_, "$scrypt$first"};
+  auto first = credential_fingerprint(ana);
+  EXPECT_EQ(first, credential_fingerprint(ana));
+  auto other_password = ana;
+  other_password.hash = "$scrypt$second";
+  auto other_role = ana;
+  other_role.role = role::viewer;
+  EXPECT_NE(first, credential_fingerprint(other_password));
+  EXPECT_NE(first, credential_fingerprint(other_role));
+  session_store sessions;
+  auto id = sessions.create("ana", role::operator_, 0, first);
+  ASSERT_TRUE(id);
+  EXPECT_EQ(sessions.find(*id, 1)->credential, first);
 }
 
 TEST(WebHttpText, ParsesFormsCookiesAndOrigins) {

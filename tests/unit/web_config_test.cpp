@@ -80,6 +80,27 @@ TEST_F(WebConfig, BadValuesAreNamedByPointer) {
       << e;
 }
 
+TEST_F(WebConfig, AllowedHostsAreNamesWithoutPortsKeptInLowerCase) {
+  auto r = parse({{"web_listen", "127.0.0.1:9465"},
+                  {"web_users_file", "web-users.json"},
+                  {"web_allowed_hosts", json::array{"Backup.Example.com", "backup-server"}}});
+  ASSERT_TRUE(r.value) << errors(r);
+  EXPECT_EQ(r.value->web_allowed_hosts,
+            (std::vector<std::string>{"backup.example.com", "backup-server"}));
+  auto bad = parse({{"web_listen", "127.0.0.1:9465"},
+                    {"web_users_file", "web-users.json"},
+                    {"web_allowed_hosts", json::array{"ok.example", "bad.example:443", ""}}});
+  EXPECT_FALSE(bad.value);
+  EXPECT_TRUE(errors(bad).find("/web_allowed_hosts/1: must be a host name") !=
+              std::string::npos)
+      << errors(bad);
+  EXPECT_TRUE(errors(bad).find("/web_allowed_hosts/2: must not be empty") !=
+              std::string::npos)
+      << errors(bad);
+  EXPECT_FALSE(parse({{"web_allowed_hosts", "backup.example.com"}}).value)
+      << "an array, not a string";
+}
+
 TEST_F(WebConfig, BeyondLoopbackWithoutTlsIsRefusedUnlessPlaintextIsAllowed) {
   std::string e =
       errors(parse({{"web_listen", "0.0.0.0:9465"}, {"web_users_file", "u"}}));

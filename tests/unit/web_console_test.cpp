@@ -159,16 +159,101 @@ TEST_F(WebConsoleRoutes, WrongPasswordsAreRefusedThenRateLimited) {
   auto wrong = send(http::verb::post, "/login", "user=ana&password=wrong");
   EXPECT_EQ(wrong.result(), http::status::unauthorized);
   EXPECT_EQ(wrong.count(http::field::set_cookie), 0u);
+  EXPECT_EQ(send(http::verb::post, "/login", "user=ana&password=wrong+again").result(),
+            http::status::unauthorized);
   EXPECT_EQ(
       send(http::verb::post, "/login", "user=nobody&password=right+password").result(),
       http::status::unauthorized);
-  // max_failures = 2: now even the right password waits.
+  // max_failures = 2 for ana from this address: now even the right password waits.
   auto limited = send(http::verb::post, "/login", "user=ana&password=right+password");
   EXPECT_EQ(limited.result(), http::status::too_many_requests);
   EXPECT_EQ(limited[http::field::retry_after], "900");
+  // Others behind the same address (a proxy) are not locked out with ana.
+  EXPECT_EQ(send(http::verb::post, "/login", "user=vic&password=right+password").result(),
+            http::status::see_other);
   now_ += 15 * 60 * 1000;
   EXPECT_EQ(send(http::verb::post, "/login", "user=ana&password=right+password").result(),
             http::status::see_other);
+}
+
+TEST_F(WebConsoleRoutes, AValidTokenIsNeverRefusedForOthersFailuresFromItsAddress) {
+  auto token = *new_token();
+  ASSERT_TRUE(put_credential(credential_kind::token, cfg_->web_tokens_file,
+                             {"ci", role::operator_, sha256_hex(token)}));
+  for (int i = 0; i < 6; ++i) {
+    send(http::verb::post, "/login", "user=ana&password=wrong");
+    send(http::verb::get, "/api/v1/session", "", "", "",
+         {{"Authorization", "Bearer satoru_" + std::string(64, '0')}});
+  }
+  EXPECT_EQ(send(http::verb::get, "/api/v1/session", "", "", "",
+                 {{"Authorization", "Bearer satoru_" + std::string(64, '0')}})
+                .result(),
+            http::status::too_many_requests);
+  auto valid = send(http::verb::get, "/api/v1/session", "", "", "",
+                    {{"Authorization", "Bearer " + token}});
+  ASSERT_EQ(valid.result(), http::status::ok) << valid.body();
+  EXPECT_EQ(boost::json::parse(valid.body()).at("name"), "ci");
+}
+
+TEST_F(WebConsoleRoutes, ANewPasswordOrRoleOrRemovingTheUserEndsTheirSessions) {
+  auto session = [&](const std::string& cookie) {
+    return send(http::verb::get, "/api/v1/session", "", cookie).result();
+  };
+  auto ana = log_in("ana"), vic = log_in("vic");
+  ASSERT_EQ(session(ana), http::status::ok);
+  // The same entry written again (web-user add with the same password
+  // gives a new salt: a new hash) ends ana's session, not vic's.
+  ASSERT_TRUE(
+      put_user(cfg_->web_users_file,
+               {"ana", role::operator_, *hash_password("new password", {10, 8, 1})}));
+  EXPECT_EQ(session(ana), http::status::unauthorized);
+  EXPECT_EQ(session(vic), http::status::ok);
+  auto ana_again = send(http::verb::post, "/login", "user=ana&password=new+password");
+  ASSERT_EQ(ana_again.result(), http::status::see_other);
+  std::string set_cookie(ana_again[http::field::set_cookie]);
+  ana = set_cookie.substr(0, set_cookie.find(';'));
+  EXPECT_EQ(session(ana), http::status::ok);
+
+  // A new role: vic's viewer session does not become an operator's.
+  auto entry = satoru::web::load_users(cfg_->web_users_file, true);
+  ASSERT_TRUE(entry);
+  for (auto u : *entry)
+    if (u.name == "vic") {
+      u.role = role::operator_;
+      ASSERT_TRUE(put_user(cfg_->web_users_file, u));
+    }
+  EXPECT_EQ(session(vic), http::status::unauthorized);
+
+  ASSERT_TRUE(remove_credential(credential_kind::user, cfg_->web_users_file, "ana"));
+  EXPECT_EQ(session(ana), http::status::unauthorized);
+}
+
+TEST_F(WebConsoleRoutes, OtherHostNamesGet421) {
+  auto with_host = [&](const std::string& host, const std::string& target = "/healthz") {
+    http_request req{http::verb::get, target, 11};
+    req.set(http::field::host, host);
+    return routes_->respond_to(req, "192.0.2.7", now_).response.result();
+  };
+  cfg_->web_listen = "127.0.0.1:9465";
+  cfg_->web_allowed_hosts = {"backup.example.com"};
+  routes_->set_config(cfg_);
+  for (std::string ok :
+       {"127.0.0.1:9465", "127.0.0.1", "localhost:9465", "localhost", "LOCALHOST",
+        "[::1]:9465", "192.0.2.10:9465", "backup.example.com", "Backup.Example.COM:443"})
+    EXPECT_EQ(with_host(ok), http::status::ok) << ok;
+  // A name resolving to the console (DNS rebinding) is not one of its names.
+  for (std::string other : {"evil.example:9465", "evil.example", "localhost.evil.example",
+                            "backup.example.com.evil.example"}) {
+    EXPECT_EQ(with_host(other), http::status::misdirected_request) << other;
+    EXPECT_EQ(with_host(other, "/api/v1/jobs/1/events"),
+              http::status::misdirected_request)
+        << other;
+  }
+  cfg_->web_listen = "console.internal:9465";
+  routes_->set_config(cfg_);
+  EXPECT_EQ(with_host("console.internal:9465"), http::status::ok);
+  EXPECT_TRUE(host_allowed("console.internal", *cfg_));
+  EXPECT_FALSE(host_allowed("console.internal.evil", *cfg_));
 }
 
 TEST_F(WebConsoleRoutes, PostsFromAnotherSiteAreRefused) {

@@ -12,6 +12,7 @@
 #include "satoru/web/snapshot_pages.hpp"
 #include "satoru/web/users_file.hpp"
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/json/parse.hpp>
@@ -20,6 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 
 namespace satoru::web {
 
@@ -42,6 +44,52 @@ constexpr std::string_view api_prefix = "/api/v1/";
 
 bool is_api(std::string_view path) {
   return path.substr(0, api_prefix.size()) == api_prefix;
+}
+
+bool reads_repository(const http_request& req) {
+  auto path = split_target({req.target().data(), req.target().size()}).first;
+  if (is_api(path)) path = path.substr(api_prefix.size() - 1);
+  constexpr std::string_view sites = "/sites/", targets = "/targets/";
+  return path == "/repository" ||
+         (path.substr(0, sites.size()) == sites &&
+          path.find(targets, sites.size()) != std::string_view::npos);
+}
+
+namespace {
+
+/// The host of a Host header or of web_listen, without port or brackets, in
+/// lower case ("[::1]:9465" -> "::1").
+std::string host_name_of(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    auto end = host.find(']');
+    return std::string(host.substr(1, end == std::string_view::npos ? 0 : end - 1));
+  }
+  auto colon = host.rfind(':');
+  if (colon != std::string_view::npos &&
+      host.find_first_not_of("0123456789", colon + 1) == std::string_view::npos)
+    host = host.substr(0, colon);
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  std::string out(host);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+} // namespace
+
+bool host_allowed(std::string_view host, const config& cfg) {
+  // HTTP/1.1 clients always send one; a client without is not a browser
+  // sent here by another site's page.
+  if (host.empty()) return true;
+  auto name = host_name_of(host);
+  // DNS rebinding needs a name the attacker's DNS answers: an address is
+  // not one (whatever address a wildcard web_listen was reached by).
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(name, ec);
+  if (!ec) return true;
+  if (name == "localhost" || name == host_name_of(cfg.web_listen)) return true;
+  return std::find(cfg.web_allowed_hosts.begin(), cfg.web_allowed_hosts.end(), name) !=
+         cfg.web_allowed_hosts.end();
 }
 
 /// API clients, and page requests with ?format=json or Accept: application/json.
@@ -213,6 +261,9 @@ http_response queued_answer(const http_request& req, bool api, const enqueue_res
   return res;
 }
 
+/// The limiter's name for API token attempts: no user name can look like it.
+const std::string token_attempts = "\x01(API token)";
+
 /// A user name as it may appear in the log: only names that could be valid.
 std::string loggable_name(const std::string& name) {
   return valid_user_name(name) ? "\"" + name + "\"" : "(not a valid name)";
@@ -230,13 +281,14 @@ const std::string& dummy_hash() {
 
 } // namespace
 
-console::console(std::shared_ptr<const config> cfg, console_options options)
+console::console(std::shared_ptr<const config> cfg, console_options options,
+                 std::shared_ptr<snapshot_pages> pages)
     : options_(options)
     , figures_(std::make_shared<repository_figures_source>(options.daemon_metrics))
     , cfg_(std::move(cfg))
     , sessions_(options.sessions)
     , limiter_(options.logins)
-    , snapshots_(std::make_shared<snapshot_pages>()) {}
+    , snapshots_(pages ? std::move(pages) : std::make_shared<snapshot_pages>()) {}
 
 void console::set_config(std::shared_ptr<const config> cfg) {
   std::lock_guard lock(config_mutex_);
@@ -259,6 +311,7 @@ std::shared_ptr<const config> console::current_config() const {
 
 console_answer console::respond_to(const http_request& req, const std::string& client,
                                    std::int64_t now_ms) {
+  if (auto refused = refuse_host(req)) return std::move(*refused);
   auto [path, query] = split_target({req.target().data(), req.target().size()});
   constexpr std::string_view jobs = "jobs/", events = "/events";
   auto rest = is_api(path) ? path.substr(api_prefix.size()) : std::string_view{};
@@ -282,9 +335,11 @@ console_answer console::respond_to(const http_request& req, const std::string& c
                 {}};
       after = *parsed;
     }
-    return job_events(req, *id, after);
+    auto answer = job_events(req, *id, after);
+    answer.authenticated = true;
+    return answer;
   }
-  return {handle(req, client, now_ms), {}};
+  return dispatch(req, client, now_ms);
 }
 
 console_answer console::job_events(const http_request& req, std::int64_t id,
@@ -309,6 +364,20 @@ console_answer console::job_events(const http_request& req, std::int64_t id,
 
 http_response console::handle(const http_request& req, const std::string& client,
                               std::int64_t now_ms) {
+  if (auto refused = refuse_host(req)) return std::move(*refused);
+  return dispatch(req, client, now_ms).response;
+}
+
+std::optional<http_response> console::refuse_host(const http_request& req) const {
+  if (host_allowed(header(req, http::field::host), *current_config()))
+    return std::nullopt;
+  return failure(req, http::status::misdirected_request,
+                 "Host: not a name of this console (an address, localhost, or a name "
+                 "of web_allowed_hosts)");
+}
+
+console_answer console::dispatch(const http_request& req, const std::string& client,
+                                 std::int64_t now_ms) {
   auto [path, query] = split_target({req.target().data(), req.target().size()});
   bool get = req.method() == http::verb::get || req.method() == http::verb::head;
   bool post = req.method() == http::verb::post;
@@ -323,7 +392,15 @@ http_response console::handle(const http_request& req, const std::string& client
   }
   auto auth = authenticate(req, client, now_ms);
   if (auto* refusal = std::get_if<http_response>(&auth)) return std::move(*refusal);
-  const auto& who = std::get<principal>(auth);
+  auto answer = route(req, path, std::get<principal>(auth), now_ms);
+  answer.authenticated = true;
+  return answer;
+}
+
+console_answer console::route(const http_request& req, std::string_view path,
+                              const principal& who, std::int64_t now_ms) {
+  bool get = req.method() == http::verb::get || req.method() == http::verb::head;
+  bool post = req.method() == http::verb::post;
   if (auto answer = snapshots_->route(req, path, who, *current_config()))
     return std::move(*answer);
   if (is_api(path)) return api(req, path, who);
@@ -401,24 +478,28 @@ std::variant<principal, http_response> console::authenticate(const http_request&
     return bearer(req, authorization.substr(scheme.size()), client, now_ms);
   auto id = cookie_value(header(req, http::field::cookie), session_cookie);
   if (auto s = sessions_.find(id, now_ms)) {
-    // The users file decides at every request: a removed user's sessions
-    // end at once, a changed role applies at once.
-    if (auto r = role_of_user(s->user)) return principal{s->user, *r, false, s->csrf};
+    // The users file decides at every request: a session ends at once when
+    // its user is removed or gets a new password or role.
+    auto user = user_named(s->user);
+    if (user && credential_fingerprint(*user) == s->credential)
+      return principal{s->user, user->role, false, s->csrf};
     sessions_.remove(id);
+    spdlog::info("web console: session of {} ended: the user was {} in the users file",
+                 loggable_name(s->user), user ? "changed" : "removed");
   }
   if (is_api(path) || wants_json(req))
     return json_error(req, http::status::unauthorized, "log in first");
   return redirect(req, "/login");
 }
 
-std::optional<role> console::role_of_user(const std::string& name) const {
+std::optional<web_credential> console::user_named(const std::string& name) const {
   auto users = load_users(current_config()->web_users_file, true);
   if (!users) {
     spdlog::error("web console: {}", users.err().message);
     return std::nullopt;
   }
-  for (const auto& u : *users)
-    if (u.name == name) return u.role;
+  for (auto& u : *users)
+    if (u.name == name) return std::move(u);
   return std::nullopt;
 }
 
@@ -426,11 +507,6 @@ std::variant<principal, http_response> console::bearer(const http_request& req,
                                                        std::string_view token,
                                                        const std::string& client,
                                                        std::int64_t now_ms) {
-  // Tokens are too long to guess, but a client trying many is still
-  // limited and logged like one trying passwords.
-  if (limiter_.retry_after(client, now_ms) > 0)
-    return json_error(req, http::status::too_many_requests,
-                      "too many failed logins; try again later");
   auto cfg = current_config();
   std::vector<web_credential> tokens;
   if (!cfg->web_tokens_file.empty()) {
@@ -442,31 +518,37 @@ std::variant<principal, http_response> console::bearer(const http_request& req,
     }
     tokens = std::move(*loaded);
   }
+  // A valid token is checked first and never refused: others' failures
+  // from the same address (a shared proxy) must not lock it out. Tokens are
+  // too long to guess, but a client trying many is still limited and
+  // logged like one trying passwords.
   auto found = match_token(tokens, token);
-  if (!found) {
-    limiter_.record_failure(client, now_ms);
-    spdlog::warn("web console: unknown API token from {}", client);
-    auto res = json_error(req, http::status::unauthorized, "unknown API token");
-    res.set(http::field::www_authenticate, "Bearer");
-    return res;
-  }
-  return principal{found->name, found->role, true, {}};
+  if (found) return principal{found->name, found->role, true, {}};
+  if (limiter_.retry_after(client, token_attempts, now_ms) > 0)
+    return json_error(req, http::status::too_many_requests,
+                      "too many failed logins; try again later");
+  limiter_.record_failure(client, token_attempts, now_ms);
+  spdlog::warn("web console: unknown API token from {}", client);
+  auto res = json_error(req, http::status::unauthorized, "unknown API token");
+  res.set(http::field::www_authenticate, "Bearer");
+  return res;
 }
 
 http_response console::login(const http_request& req, const std::string& client,
                              std::int64_t now_ms) {
   if (cross_site(req)) return failure(req, http::status::forbidden, "cross-site request");
-  if (auto wait = limiter_.retry_after(client, now_ms); wait > 0) {
-    spdlog::warn("web console: login from {} refused: too many failed logins", client);
+  auto form = parse_form(req.body());
+  if (!form) return failure(req, http::status::bad_request, "malformed form");
+  std::string name = (*form)["user"];
+  const std::string& password = (*form)["password"];
+  if (auto wait = limiter_.retry_after(client, name, now_ms); wait > 0) {
+    spdlog::warn("web console: login for {} from {} refused: too many failed logins",
+                 loggable_name(name), client);
     auto res = failure(req, http::status::too_many_requests,
                        "too many failed logins; try again later");
     res.set(http::field::retry_after, std::to_string((wait + 999) / 1000));
     return res;
   }
-  auto form = parse_form(req.body());
-  if (!form) return failure(req, http::status::bad_request, "malformed form");
-  std::string name = (*form)["user"];
-  const std::string& password = (*form)["password"];
 
   auto cfg = current_config();
   auto users = load_users(cfg->web_users_file, true);
@@ -479,14 +561,15 @@ http_response console::login(const http_request& req, const std::string& client,
                            [&](const web_credential& u) { return u.name == name; });
   bool ok = verify_password(password, user != users->end() ? user->hash : dummy_hash());
   if (!ok || user == users->end()) {
-    limiter_.record_failure(client, now_ms);
+    limiter_.record_failure(client, name, now_ms);
     spdlog::warn("web console: failed login for {} from {}", loggable_name(name), client);
     if (wants_json(req))
       return json_error(req, http::status::unauthorized, "wrong name or password");
     return html(req, http::status::unauthorized, login_page("Wrong name or password."));
   }
-  limiter_.record_success(client);
-  auto id = sessions_.create(user->name, user->role, now_ms);
+  limiter_.record_success(client, name);
+  auto id =
+      sessions_.create(user->name, user->role, now_ms, credential_fingerprint(*user));
   if (!id) {
     spdlog::error("web console: {}", id.err().message);
     return failure(req, http::status::internal_server_error, "cannot create a session");

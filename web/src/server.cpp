@@ -1,10 +1,13 @@
 #include "satoru/web/server.hpp"
 
 #include "satoru/time.hpp"
+#include "satoru/web/responses.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
@@ -17,12 +20,19 @@
 #include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
-#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <list>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <thread>
 #include <type_traits>
 #include <vector>
+
+#include <fcntl.h>
 
 namespace satoru::web {
 
@@ -31,18 +41,166 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
+namespace serving {
+
+/// What a connection counts against (server_limits).
+enum class slot { none, unauthenticated, authenticated, stream };
+
+/// The part of a connection the server's bookkeeping sees.
+struct connection_base {
+  virtual ~connection_base() = default;
+  /// Closes the connection from another thread (posted to its strand).
+  virtual void evict() = 0;
+  slot held = slot::none; ///< guarded by impl::slots_mutex
+  std::list<std::weak_ptr<connection_base>>::iterator waiting_at;
+};
+
+/// A few threads of their own for requests that run restic, with a bounded
+/// queue: a large tree loading never holds up /healthz or /login.
+class read_pool {
+public:
+  read_pool(int threads, int queue)
+      : max_jobs_(static_cast<std::size_t>(std::max(1, threads) + std::max(0, queue))) {
+    for (int t = 0; t < std::max(1, threads); ++t)
+      threads_.emplace_back([this] { work(); });
+  }
+  ~read_pool() { stop(); }
+
+  /// Queues `job`; false when the pool is full (or stopping).
+  bool try_run(std::function<void()> job) {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || queued_.size() + running_ >= max_jobs_) return false;
+    queued_.push_back(std::move(job));
+    wake_.notify_one();
+    return true;
+  }
+
+  /// Drops what waits, lets what runs end, joins.
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      queued_.clear();
+    }
+    wake_.notify_all();
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+
+private:
+  void work() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return stopping_ || !queued_.empty(); });
+      if (stopping_) return;
+      auto job = std::move(queued_.front());
+      queued_.pop_front();
+      ++running_;
+      lock.unlock();
+      try {
+        job();
+      } catch (const std::exception& e) {
+        spdlog::error("web console: request failed: {}", e.what());
+      }
+      job = nullptr; // its connection goes before the count does
+      lock.lock();
+      --running_;
+    }
+  }
+
+  std::size_t max_jobs_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> queued_;
+  std::size_t running_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+} // namespace serving
+
+using serving::connection_base;
+using serving::slot;
+
 struct web_server::impl {
   server_limits limits;
   std::shared_ptr<console> routes;
-  std::atomic<int> connections{0};
+  // Declared before the io_context: connections still in its handlers
+  // when it is destroyed leave these (release()).
+  std::mutex slots_mutex;
+  /// Unauthenticated connections, the one waiting longest first.
+  std::list<std::weak_ptr<serving::connection_base>> waiting;
+  int authenticated = 0, streams = 0;
+
   asio::io_context ioc;
   tcp::acceptor acceptor{ioc};
   /// Set when the console serves HTTPS.
   std::optional<asio::ssl::context> tls;
   std::vector<std::thread> threads;
+  std::unique_ptr<serving::read_pool> readers;
 
   void accept();
+  /// Counts a new connection as unauthenticated; at the cap, the one
+  /// waiting longest is closed to make room.
+  void admit(const std::shared_ptr<connection_base>& c);
+  /// Moves `c` to `wanted`; false (and `c` unchanged) when its cap is full.
+  bool move_to(connection_base& c, slot wanted);
+  /// Forgets `c` (it closes).
+  void release(connection_base& c);
+
+private:
+  void release_locked(connection_base& c);
 };
+
+void web_server::impl::admit(const std::shared_ptr<connection_base>& c) {
+  std::vector<std::shared_ptr<connection_base>> evicted;
+  {
+    std::lock_guard lock(slots_mutex);
+    const auto cap = static_cast<std::size_t>(std::max(1, limits.max_unauthenticated));
+    for (auto it = waiting.begin(); it != waiting.end() && waiting.size() >= cap;) {
+      // One that is being destroyed leaves by itself (release() waits for us).
+      auto oldest = it->lock();
+      if (!oldest) {
+        ++it;
+        continue;
+      }
+      it = waiting.erase(it);
+      oldest->held = slot::none;
+      evicted.push_back(std::move(oldest));
+    }
+    c->waiting_at = waiting.insert(waiting.end(), c);
+    c->held = slot::unauthenticated;
+  }
+  // Outside the lock: the last reference may go here, and its destructor
+  // takes the lock.
+  for (auto& e : evicted)
+    e->evict();
+}
+
+bool web_server::impl::move_to(connection_base& c, slot wanted) {
+  std::lock_guard lock(slots_mutex);
+  if (c.held == wanted) return true;
+  if (wanted == slot::authenticated && authenticated >= limits.max_connections)
+    return false;
+  if (wanted == slot::stream && streams >= limits.max_streams) return false;
+  release_locked(c);
+  c.held = wanted;
+  if (wanted == slot::authenticated) ++authenticated;
+  if (wanted == slot::stream) ++streams;
+  return true;
+}
+
+void web_server::impl::release(connection_base& c) {
+  std::lock_guard lock(slots_mutex);
+  release_locked(c);
+}
+
+void web_server::impl::release_locked(connection_base& c) {
+  if (c.held == slot::unauthenticated) waiting.erase(c.waiting_at);
+  if (c.held == slot::authenticated) --authenticated;
+  if (c.held == slot::stream) --streams;
+  c.held = slot::none;
+}
 
 namespace {
 
@@ -52,24 +210,32 @@ using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 /// alive. Stream is a plain TCP stream or a TLS stream over one; a TLS
 /// connection shakes hands first and says goodbye last.
 template <class Stream>
-class connection : public std::enable_shared_from_this<connection<Stream>> {
+class connection : public connection_base,
+                   public std::enable_shared_from_this<connection<Stream>> {
 public:
   template <class... StreamArgs>
   connection(web_server::impl& server, std::string client, StreamArgs&&... stream_args)
       : server_(server)
       , stream_(std::forward<StreamArgs>(stream_args)...)
-      , client_(std::move(client)) {
-    ++server_.connections;
+      , client_(std::move(client)) {}
+  ~connection() override {
+    if (body_) body_->finish(true);
+    server_.release(*this);
   }
-  ~connection() { --server_.connections; }
 
   void run() {
+    server_.admit(this->shared_from_this());
     asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
       if constexpr (is_tls)
         self->handshake();
       else
         self->read(true);
     });
+  }
+
+  void evict() override {
+    asio::post(stream_.get_executor(),
+               [self = this->shared_from_this()] { self->close_socket(); });
   }
 
 private:
@@ -109,22 +275,58 @@ private:
       return;
     }
     if (ec) return close();
+    if (!reads_repository(parser_->get())) {
+      answer();
+      return proceed();
+    }
+    // restic may take minutes over a large tree: the pool runs it, and
+    // the answer comes back to this connection's strand.
+    bool queued = server_.readers->try_run([self = this->shared_from_this()] {
+      self->answer();
+      asio::post(self->stream_.get_executor(), [self] { self->proceed(); });
+    });
+    if (!queued)
+      busy("the console is busy reading the repository; try again in a few seconds");
+  }
+
+  /// The console's answer to the request just read, into the members.
+  void answer() {
     try {
-      auto answer = server_.routes->respond_to(parser_->get(), client_, now_ms());
-      response_ = std::move(answer.response);
-      events_ = std::move(answer.events);
+      auto got = server_.routes->respond_to(parser_->get(), client_, now_ms());
+      response_ = std::move(got.response);
+      events_ = std::move(got.events);
+      body_ = std::move(got.body);
+      authenticated_ = got.authenticated;
     } catch (const std::exception& e) {
       spdlog::error("web console: request failed: {}", e.what());
-      reply(http::status::internal_server_error);
-      return;
+      failed_ = true;
     }
-    if (events_) return stream_head();
+  }
+
+  /// Sends the answer, once the connection has the slot it needs.
+  void proceed() {
+    if (failed_) return reply(http::status::internal_server_error);
+    bool streaming = events_ || body_;
+    if (authenticated_ &&
+        !server_.move_to(*this, streaming ? slot::stream : slot::authenticated)) {
+      events_.reset();
+      if (body_) body_->finish(true);
+      body_.reset();
+      return busy("the console serves as many clients as it may; try again later");
+    }
+    if (streaming) return stream_head();
     write();
   }
 
-  /// A stream's head, then its events as they come (polled twice a
-  /// second); a comment line every 15 s finds clients that went away.
+  /// Under TLS every response tells browsers to come back over HTTPS only.
+  void stamp() {
+    if constexpr (is_tls)
+      response_.set(http::field::strict_transport_security, "max-age=31536000");
+  }
+
+  /// A stream's head, then its events as they come or its body as it is read.
   void stream_head() {
+    stamp();
     std::ostringstream head;
     head << response_.base();
     out_ = head.str();
@@ -133,10 +335,13 @@ private:
         stream_, asio::buffer(out_),
         [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
           if (ec) return self->close_socket();
+          if (self->body_) return self->start_body();
           self->pump();
         });
   }
 
+  /// Events are polled twice a second; a comment line every 15 s finds
+  /// clients that went away.
   void pump() {
     auto chunk = events_->poll();
     if (!chunk) {
@@ -168,6 +373,59 @@ private:
     });
   }
 
+  void start_body() {
+    int fd = ::fcntl(body_->fd(), F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) return end_body(true);
+    pipe_.emplace(stream_.get_executor(), fd);
+    auto length = response_[http::field::content_length];
+    left_ = 0;
+    std::from_chars(length.data(), length.data() + length.size(), left_);
+    chunk_.resize(64 * 1024);
+    pump_body();
+  }
+
+  /// One chunk from the pipe, written before the next is read: a slow
+  /// client holds back the writer (restic blocks on its full pipe), and
+  /// memory stays one chunk per download.
+  void pump_body() {
+    // restic gets as long for each chunk as for any other read: one that
+    // stalls is stopped, not left holding a stream slot.
+    timer_.expires_after(std::chrono::minutes(2));
+    timer_.async_wait(
+        [self = this->shared_from_this(), chunk = ++chunks_](beast::error_code ec) {
+          // A timer that fired as its read ended must not stop the next one.
+          if (!ec && self->pipe_ && self->chunks_ == chunk) self->pipe_->cancel();
+        });
+    pipe_->async_read_some(
+        asio::buffer(chunk_),
+        [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+          self->timer_.cancel();
+          if (ec == asio::error::operation_aborted)
+            spdlog::warn("web console: a download got nothing from restic dump for 2 "
+                         "minutes and was stopped");
+          if (n == 0 || n > self->left_) return self->end_body(ec != asio::error::eof);
+          self->left_ -= n;
+          self->tcp().expires_after(self->server_.limits.write_timeout);
+          asio::async_write(self->stream_, asio::buffer(self->chunk_.data(), n),
+                            [self](beast::error_code ec, std::size_t) {
+                              if (ec) return self->end_body(true);
+                              self->pump_body();
+                            });
+        });
+  }
+
+  /// The writer's end (`stop`: killed, as the client went away or the
+  /// writer stalled). A body cut short, or a failed writer, closes the
+  /// connection without more, which the client sees as a broken download.
+  void end_body(bool stop) {
+    pipe_.reset();
+    auto ended = body_->finish(stop);
+    body_.reset();
+    if (!ended) spdlog::error("web console: download failed: {}", ended.err().message);
+    if (stop || !ended || left_ != 0) return close_socket();
+    close();
+  }
+
   /// A bare error response that ends the connection.
   void reply(http::status status) {
     response_ = http_response{status, 11};
@@ -178,7 +436,17 @@ private:
     write();
   }
 
+  /// 503 to the request just read (JSON when it asked for JSON), which
+  /// ends the connection: its client may try again in a few seconds.
+  void busy(const std::string& why) {
+    response_ = failure(parser_->get(), http::status::service_unavailable, why);
+    response_.set(http::field::retry_after, "5");
+    response_.keep_alive(false);
+    write();
+  }
+
   void write() {
+    stamp();
     tcp().expires_after(server_.limits.write_timeout);
     http::async_write(
         stream_, response_,
@@ -210,10 +478,16 @@ private:
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http_response response_;
-  std::shared_ptr<job_event_stream> events_; ///< set while streaming
+  bool authenticated_ = false, failed_ = false;
+  std::shared_ptr<job_event_stream> events_; ///< set while streaming events
   std::string out_;                          ///< the stream's bytes in flight
   asio::steady_timer timer_{stream_.get_executor()};
   std::chrono::steady_clock::time_point last_sent_ = std::chrono::steady_clock::now();
+  std::shared_ptr<body_source> body_;                  ///< set while sending a download
+  std::optional<asio::posix::stream_descriptor> pipe_; ///< its pipe (a dup)
+  std::vector<char> chunk_;                            ///< its bytes in flight
+  std::uint64_t left_ = 0;                             ///< of its Content-Length
+  std::uint64_t chunks_ = 0; ///< reads so far (the stall timer's generation)
 };
 
 /// The TLS context of the console: TLS 1.2 or newer, the certificate chain
@@ -257,7 +531,7 @@ void web_server::impl::accept() {
         if (!ec) {
           beast::error_code peer_ec;
           auto peer = socket.remote_endpoint(peer_ec);
-          if (peer_ec || connections.load() >= limits.max_connections) {
+          if (peer_ec) {
             beast::error_code ignored;
             socket.close(ignored);
           } else {
@@ -295,6 +569,8 @@ expected<std::unique_ptr<web_server>> web_server::start(const std::string& liste
   auto i = std::make_unique<impl>();
   i->limits = limits;
   i->routes = std::move(routes);
+  i->readers = std::make_unique<serving::read_pool>(limits.repository_readers,
+                                                    limits.repository_queue);
   if (!tls.certificate.empty())
     if (auto loaded = load_tls(i->tls, tls); !loaded) return fail(loaded.err().message);
   beast::error_code ec;
@@ -328,6 +604,7 @@ void web_server::stop() {
   impl_->ioc.stop();
   for (auto& t : impl_->threads)
     if (t.joinable()) t.join();
+  impl_->readers->stop();
   impl_.reset();
 }
 

@@ -26,15 +26,20 @@ void session_store::evict(std::int64_t now_ms) {
   }
 }
 
+std::string credential_fingerprint(const web_credential& user) {
+  return sha256_hex(user.name + '\n' + to_string(user.role) + '\n' + user.hash);
+}
+
 expected<std::string> session_store::create(const std::string& user, role r,
-                                            std::int64_t now_ms) {
+                                            std::int64_t now_ms, std::string credential) {
   auto id = random_hex(32);
   if (!id) return id.err();
   auto csrf = random_hex(32);
   if (!csrf) return csrf.err();
   std::lock_guard lock(mutex_);
   evict(now_ms);
-  by_hash_[sha256_hex(*id)] = session{user, r, now_ms, now_ms, *csrf};
+  by_hash_[sha256_hex(*id)] =
+      session{user, r, now_ms, now_ms, *csrf, std::move(credential)};
   return *id;
 }
 

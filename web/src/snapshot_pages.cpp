@@ -137,6 +137,26 @@ std::string attachment_header(std::string_view name) {
   return header;
 }
 
+namespace {
+
+/// A file's bytes from a running `restic dump`.
+class dump_body : public body_source {
+public:
+  explicit dump_body(std::unique_ptr<process_reader> reader)
+      : reader_(std::move(reader)) {}
+  int fd() const override { return reader_->stdout_fd(); }
+  expected<void> finish(bool stop) override {
+    auto ended = reader_->finish(stop);
+    if (stop || ended.ok()) return {};
+    return error{errc::tool, ended.describe("restic dump")};
+  }
+
+private:
+  std::unique_ptr<process_reader> reader_;
+};
+
+} // namespace
+
 snapshot_source snapshot_source::restic() {
   auto client = [](const config& cfg) {
     restic_client c(local_repository(cfg), std::chrono::minutes(2));
@@ -152,9 +172,11 @@ snapshot_source snapshot_source::restic() {
   s.ls = [client](const config& cfg, const std::string& id) {
     return client(cfg).ls(id);
   };
-  s.dump = [client](const config& cfg, const std::string& id, const std::string& path,
-                    std::size_t max_bytes) {
-    return client(cfg).dump(id, path, max_bytes);
+  s.dump = [client](const config& cfg, const std::string& id,
+                    const std::string& path) -> expected<std::shared_ptr<body_source>> {
+    auto reader = client(cfg).dump(id, path);
+    if (!reader) return reader.err();
+    return std::shared_ptr<body_source>(std::make_shared<dump_body>(std::move(*reader)));
   };
   return s;
 }
@@ -211,10 +233,10 @@ struct snapshot_pages::place {
 snapshot_pages::snapshot_pages(snapshot_source source)
     : source_(std::move(source)) {}
 
-std::optional<http_response> snapshot_pages::route(const http_request& req,
-                                                   std::string_view path,
-                                                   const principal& who,
-                                                   const config& cfg) {
+std::optional<console_answer> snapshot_pages::route(const http_request& req,
+                                                    std::string_view path,
+                                                    const principal& who,
+                                                    const config& cfg) {
   bool api = path.substr(0, api_sites.size()) == api_sites;
   if (!api && path.substr(0, page_sites.size()) != page_sites) return std::nullopt;
   auto rest = path.substr(api ? api_sites.size() : page_sites.size());
@@ -273,7 +295,8 @@ std::optional<http_response> snapshot_pages::route(const http_request& req,
         cut == std::string_view::npos ? std::string_view{} : inner.substr(cut + 1);
     if (what == "tree" || what == "download") {
       if (!get) return failure(req, http::status::method_not_allowed, "use GET");
-      return what == "tree" ? tree(req, here, id, who) : download(req, here, id);
+      if (what == "tree") return tree(req, here, id, who);
+      return download(req, here, id);
     }
   }
   return failure(req, http::status::not_found, "no such page");
@@ -473,8 +496,8 @@ http_response snapshot_pages::tree(const http_request& req, const place& at,
               page("Satoru snapshot " + snap.short_id + " of " + at.target.path, body));
 }
 
-http_response snapshot_pages::download(const http_request& req, const place& at,
-                                       const std::string& id) {
+console_answer snapshot_pages::download(const http_request& req, const place& at,
+                                        const std::string& id) {
   auto args = parse_form(split_target({req.target().data(), req.target().size()}).second);
   if (!args) return failure(req, http::status::bad_request, "malformed query");
   auto path = snapshot_path_parameter((*args)["path"]);
@@ -494,22 +517,24 @@ http_response snapshot_pages::download(const http_request& req, const place& at,
     return failure(
         req, http::status::bad_request,
         fmt::format("?path: {} is a {}; only regular files download", *path, node->type));
-  if (static_cast<std::uint64_t>(node->size) > max_download_bytes)
-    return failure(req, http::status::unprocessable_entity,
-                   fmt::format("{} is {} bytes; the console sends files up to {} MiB "
-                               "(restore it with `satoru restore --path`)",
-                               *path, node->size, max_download_bytes >> 20));
+  console_answer answer =
+      respond(req, http::status::ok, "application/octet-stream", std::string{});
+  auto& res = answer.response;
+  res.set(http::field::content_disposition, attachment_header(last_part(*path)));
+  // The listing's size: a dump that ends short (or fails) closes the
+  // connection early, which the client sees as a broken download.
+  res.content_length(static_cast<std::uint64_t>(std::max<std::int64_t>(node->size, 0)));
+  res.keep_alive(false);
+  if (req.method() == http::verb::head) return answer;
   // The listing named it, so restic reads exactly that entry.
-  auto bytes = source_.dump(at.cfg, snap.id, "/" + *path, max_download_bytes);
-  if (!bytes) {
-    spdlog::error("web console: {}", bytes.err().message);
+  auto body = source_.dump(at.cfg, snap.id, "/" + *path);
+  if (!body) {
+    spdlog::error("web console: {}", body.err().message);
     return failure(req, http::status::internal_server_error,
                    "the file cannot be read from the repository; see the daemon's log");
   }
-  auto res =
-      respond(req, http::status::ok, "application/octet-stream", std::move(*bytes));
-  res.set(http::field::content_disposition, attachment_header(last_part(*path)));
-  return res;
+  answer.body = std::move(*body);
+  return answer;
 }
 
 http_response snapshot_pages::post_restore(const http_request& req, const place& at,

@@ -84,6 +84,10 @@ struct config {
   std::string web_tokens_file;      ///< 0600 file written by `satoru web-token add`
   bool web_allow_plaintext = false; ///< plain HTTP beyond loopback (behind a TLS proxy)
   std::string web_tls_certificate, web_tls_key; ///< both set = HTTPS (key 0600)
+  /// Host names (lower case, no port) the console answers to beside its
+  /// listen address, localhost and IP literals: anything else is DNS
+  /// rebinding or a misdirected request (421).
+  std::vector<std::string> web_allowed_hosts;
   std::string plugin_dir;
   ssh_config ssh;
   /// Deadlines (seconds) for the steps of a job.

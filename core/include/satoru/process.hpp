@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,6 +77,39 @@ struct process_result {
 /// could not be started at all (e.g. the program is not installed).
 expected<process_result> run_process(const process_spec& spec,
                                      const cancel_token& cancel = {});
+
+/// A child whose stdout the caller reads as it comes, at its own pace (the
+/// console streams a `restic dump` to a socket this way: it reads the next
+/// chunk only once the last one is sent, so memory stays bounded whatever
+/// the file's size). stdin is /dev/null; stderr's first 64 KiB are kept
+/// for finish(). The spec's timeouts, progress and callbacks do not apply.
+/// Not thread-safe; dropping it kills the child's group and reaps it.
+class process_reader {
+public:
+  ~process_reader();
+  process_reader(const process_reader&) = delete;
+  process_reader& operator=(const process_reader&) = delete;
+
+  /// The read end of the child's stdout (close-on-exec; the caller may make
+  /// it non-blocking). Owned by this object.
+  int stdout_fd() const { return out_fd_; }
+  /// Ends the call: with `stop`, kills the child's group first (the reader
+  /// went away); then closes the pipes, reaps the child and says how it
+  /// ended (stderr's start in `err`).
+  process_result finish(bool stop = false);
+
+private:
+  friend expected<std::unique_ptr<process_reader>> start_process(const process_spec&);
+  process_reader(int pid, int out_fd, int err_fd);
+  int pid_ = 0;
+  int out_fd_ = -1, err_fd_ = -1;
+  std::string err_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+/// Starts `spec`'s program for a process_reader; an error when it could not
+/// be started at all.
+expected<std::unique_ptr<process_reader>> start_process(const process_spec& spec);
 
 /// The first line of `--version`-style output of a tool, or an error if it is
 /// missing. Used by preflight for "rsync present, version X". A version is

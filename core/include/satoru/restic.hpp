@@ -273,12 +273,13 @@ public:
   /// order (depth first, names sorted).
   expected<std::vector<snapshot_node>> ls(const std::string& snapshot,
                                           const cancel_token& cancel = {}) const;
-  /// The bytes of one file of a snapshot (`restic dump ID PATH`, `path`
-  /// absolute inside the snapshot), at most `max_bytes` of them (more is an
-  /// invalid_argument error): held in memory, so callers cap it.
-  expected<std::string> dump(const std::string& snapshot, const std::string& path,
-                             std::size_t max_bytes,
-                             const cancel_token& cancel = {}) const;
+  /// One file of a snapshot as it is read (`restic dump ID PATH`, `path`
+  /// absolute inside the snapshot): the caller reads the child's stdout at
+  /// its own pace and ends the call with finish(), whose result
+  /// describe("restic dump") explains a failure. The client's deadline does
+  /// not apply (a slow reader sets the pace).
+  expected<std::unique_ptr<process_reader>> dump(const std::string& snapshot,
+                                                 const std::string& path) const;
   /// What changed between two snapshots (`restic diff --json A B`).
   expected<std::vector<snapshot_change>> diff(const std::string& from,
                                               const std::string& to,

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 
 namespace satoru::web {
@@ -47,19 +48,57 @@ struct principal {
   std::string csrf;    ///< the session's CSRF token; empty for a bearer
 };
 
-/// A response, and for a stream (Server-Sent Events) what goes on after
-/// its head.
-struct console_answer {
-  http_response response;
-  std::shared_ptr<job_event_stream> events; ///< null: the response is all
+/// A response body sent as it is read from a pipe (a file from `restic
+/// dump`): the server reads a chunk, writes it, and only then reads the
+/// next, so a slow client holds back the writer instead of filling memory.
+class body_source {
+public:
+  virtual ~body_source() = default;
+  /// The pipe's read end; owned by the source.
+  virtual int fd() const = 0;
+  /// After the last byte, or with `stop` when the client went away: an error
+  /// when the writer failed (the response was then cut short).
+  virtual expected<void> finish(bool stop) = 0;
 };
+
+/// A response, and for a stream (Server-Sent Events, a download) what goes
+/// on after its head.
+struct console_answer {
+  console_answer() = default;
+  console_answer(http_response r) // NOLINT: every route's plain answer
+      : response(std::move(r)) {}
+  console_answer(http_response r, std::shared_ptr<job_event_stream> e)
+      : response(std::move(r))
+      , events(std::move(e)) {}
+
+  http_response response;
+  std::shared_ptr<job_event_stream> events; ///< null: not an event stream
+  /// Set: the body comes from here, `response` is its head (Content-Length
+  /// set, the connection closes after).
+  std::shared_ptr<body_source> body;
+  /// The request carried a valid session or token: the server stops
+  /// counting the connection as unauthenticated.
+  bool authenticated = false;
+};
+
+/// Requests whose answer may run restic (snapshots, ls, dump, stats): the
+/// server runs them on its bounded pool, never on its I/O threads.
+bool reads_repository(const http_request& req);
+
+/// Whether a request's Host header names this console: an IP address, the
+/// host of web_listen, `localhost` or a name of web_allowed_hosts (any
+/// port). A name that is none of them is another site's, resolved to us
+/// (DNS rebinding); it gets 421.
+bool host_allowed(std::string_view host, const config& cfg);
 
 /// The console's routes, apart from the transport: turns one request from
 /// `client` (its address) into one response. Thread-safe. The users file
 /// is read at each login, so `satoru web-user add` needs no restart.
 class console {
 public:
-  console(std::shared_ptr<const config> cfg, console_options options = {});
+  /// `pages`: the snapshot routes (null: over restic; tests pass their own).
+  console(std::shared_ptr<const config> cfg, console_options options = {},
+          std::shared_ptr<snapshot_pages> pages = nullptr);
 
   /// The config after a reload (the sites and the users file).
   void set_config(std::shared_ptr<const config> cfg);
@@ -71,6 +110,14 @@ public:
                        std::int64_t now_ms);
 
 private:
+  /// 421 unless host_allowed().
+  std::optional<http_response> refuse_host(const http_request& req) const;
+  /// Everything but event streams, the Host already checked.
+  console_answer dispatch(const http_request& req, const std::string& client,
+                          std::int64_t now_ms);
+  /// The routes behind a login, for `who`.
+  console_answer route(const http_request& req, std::string_view path,
+                       const principal& who, std::int64_t now_ms);
   std::shared_ptr<const config> current_config() const;
   /// Set-Cookie for the session id (an empty id with max age 0 ends it).
   std::string cookie_header(const std::string& id, std::int64_t max_age_seconds) const;
@@ -81,9 +128,9 @@ private:
   /// `Authorization: Bearer` header; else the response that refuses it.
   std::variant<principal, http_response>
   authenticate(const http_request& req, const std::string& client, std::int64_t now_ms);
-  /// The role the users file gives `name` now; nullopt when it has no such
+  /// The users file's entry of `name` now; nullopt when it has no such
   /// user (or cannot be read).
-  std::optional<role> role_of_user(const std::string& name) const;
+  std::optional<web_credential> user_named(const std::string& name) const;
   std::variant<principal, http_response> bearer(const http_request& req,
                                                 std::string_view token,
                                                 const std::string& client,

@@ -10,15 +10,31 @@
 
 namespace satoru::web {
 
-/// What one client may cost the daemon.
+/// What clients may cost the daemon. Each kind of connection has its own
+/// cap, so that one kind cannot starve another: connections that have not
+/// yet sent a valid session or token (anyone can open them) cannot keep
+/// logged-in users, event streams or downloads out.
 struct server_limits {
-  int max_connections = 64;               ///< more are closed at once
+  /// Connections that have not yet authenticated; at the cap, a new one
+  /// closes the one waiting longest (a slow loris makes room, not a user).
+  int max_unauthenticated = 32;
+  /// Connections of logged-in users and API tokens between requests; more
+  /// get 503.
+  int max_connections = 64;
+  /// Event streams and downloads running at once (each outlives its
+  /// request); more get 503.
+  int max_streams = 64;
+  /// Requests that read the repository with restic (reads_repository())
+  /// run on this many threads of their own, never the I/O threads...
+  int repository_readers = 2;
+  /// ...and at most this many more wait for one; more get 503.
+  int repository_queue = 16;
   std::chrono::seconds read_timeout{10};  ///< a whole request must arrive in this
   std::chrono::seconds write_timeout{30}; ///< a whole response must leave in this
   std::chrono::seconds idle_timeout{30};  ///< a kept-alive connection waits this long
   std::size_t header_limit = 8 * 1024;    ///< bytes of request line and headers
   std::size_t body_limit = 16 * 1024;     ///< bytes of request body
-  int threads = 2;                        ///< the console's own, not the actors'
+  int threads = 2;                        ///< the console's I/O threads, not the actors'
 };
 
 /// PEM files of the console's certificate chain and private key; both

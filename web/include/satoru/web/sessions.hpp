@@ -28,7 +28,14 @@ struct session {
   /// hidden form field, its scripts in X-CSRF-Token. A page of another site
   /// cannot read it, so it cannot forge a state-changing request.
   std::string csrf;
+  /// credential_fingerprint() of the users-file entry it was made for.
+  std::string credential;
 };
+
+/// What a session remembers of its user's entry in the users file (name,
+/// role and password hash): when the entry changes (a new password, another
+/// role) or goes, the console ends the session at its next request.
+std::string credential_fingerprint(const web_credential& user);
 
 /// The console's logged-in sessions, in memory (a restart logs everyone
 /// out). Thread-safe. Ids are 256 random bits; only their SHA-256 is kept,
@@ -38,7 +45,8 @@ public:
   explicit session_store(session_limits limits = {});
 
   /// A new session for `user`; returns its id (64 hex digits) for the cookie.
-  expected<std::string> create(const std::string& user, role r, std::int64_t now_ms);
+  expected<std::string> create(const std::string& user, role r, std::int64_t now_ms,
+                               std::string credential = {});
   /// The live session of `id`, touched (idle expiry restarts); expired ones
   /// are removed and not returned.
   std::optional<session> find(const std::string& id, std::int64_t now_ms);

@@ -4,7 +4,8 @@
 /// a target's snapshots, one folder level of a snapshot's tree, one file's
 /// download, and restores back to the edge host (a dry run first, applied
 /// only when confirmed on its preview). They read the repository with
-/// restic's --no-lock reads on the console's own threads, never the actors'.
+/// restic's --no-lock reads on the console's pool (reads_repository()),
+/// never its I/O threads or the actors'.
 
 #include "satoru/config.hpp"
 #include "satoru/error.hpp"
@@ -35,10 +36,10 @@ struct snapshot_source {
   std::function<expected<std::vector<snapshot_node>>(const config&,
                                                      const std::string& id)>
       ls;
-  /// `restic dump` of one file (absolute inside the snapshot), at most
-  /// `max_bytes`.
-  std::function<expected<std::string>(const config&, const std::string& id,
-                                      const std::string& path, std::size_t max_bytes)>
+  /// `restic dump` of one file (absolute inside the snapshot), read as it
+  /// is sent.
+  std::function<expected<std::shared_ptr<body_source>>(
+      const config&, const std::string& id, const std::string& path)>
       dump;
 
   /// The local repository through restic, reads without a lock, with a
@@ -57,9 +58,6 @@ expected<std::string> snapshot_path_parameter(std::string_view text);
 /// The attachment header of a downloaded file: a plain ASCII `filename`
 /// (anything else becomes '_') and, for a UTF-8 name, `filename*`.
 std::string attachment_header(std::string_view name);
-
-/// The files the console sends at most (held in memory while sent).
-inline constexpr std::size_t max_download_bytes = std::size_t{64} << 20;
 
 /// The listings of the snapshots browsed last, so that opening another
 /// folder of one runs no restic: at most `max_snapshots` snapshots and
@@ -95,8 +93,8 @@ public:
 
   /// The answer when `path` is one of these routes; nullopt otherwise.
   /// `who` is already authenticated; changes go through refuse_change().
-  std::optional<http_response> route(const http_request& req, std::string_view path,
-                                     const principal& who, const config& cfg);
+  std::optional<console_answer> route(const http_request& req, std::string_view path,
+                                      const principal& who, const config& cfg);
 
 private:
   struct place;
@@ -104,7 +102,8 @@ private:
                                const principal& who);
   http_response tree(const http_request& req, const place& at, const std::string& id,
                      const principal& who);
-  http_response download(const http_request& req, const place& at, const std::string& id);
+  console_answer download(const http_request& req, const place& at,
+                          const std::string& id);
   http_response post_restore(const http_request& req, const place& at,
                              const principal& who);
   http_response restore_preview(const http_request& req, const place& at,
