@@ -118,7 +118,7 @@ void add_job_command(CLI::App& app, global_options& opts, command_runner& run) {
       if (!*job) fail(exit_usage, fmt::format("no job {}", id));
       if (args->follow) {
         auto row = follow_job(*db, id, opts.json);
-        return exit_code_of(row.status);
+        return report_followed(cfg, *db, row);
       }
       if (opts.json) {
         auto out = job_detail_json(&*db, id);

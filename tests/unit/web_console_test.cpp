@@ -520,3 +520,57 @@ TEST_F(WebConsoleActions, RepositoryJobsNeedAnOperatorAndAnOffsiteRepositoryToSy
 }
 
 } // namespace
+
+TEST_F(WebConsoleActions, OperatorsCancelAJobFromItsPageOrTheApi) {
+  auto db = satoru::store::open(cfg_->database_path);
+  const auto site = (**db->find_site("berlin")).id;
+  auto first = db->enqueue(satoru::job_type::backup, site)->id;
+  const std::string page = "/jobs/" + std::to_string(first);
+
+  std::string viewer = log_in("vic");
+  EXPECT_EQ(send(http::verb::get, page, "", viewer).body().find("Cancel this job"),
+            std::string::npos)
+      << "viewers only look";
+  EXPECT_EQ(send(http::verb::post, page + "/cancel", "csrf=" + csrf_of(viewer), viewer)
+                .result(),
+            http::status::forbidden);
+  std::string op = log_in("ana");
+  std::string csrf = csrf_of(op);
+  auto shown = send(http::verb::get, page, "", op);
+  EXPECT_NE(shown.body().find("action=\"" + page + "/cancel\""), std::string::npos)
+      << shown.body();
+  EXPECT_NE(shown.body().find("name=\"csrf\" value=\"" + csrf + "\""), std::string::npos);
+  EXPECT_EQ(send(http::verb::post, page + "/cancel", "", op).result(),
+            http::status::forbidden)
+      << "no CSRF token, no cancel";
+  EXPECT_EQ(jobs(), std::vector<std::string>{"backup queued"});
+  auto done = send(http::verb::post, page + "/cancel", "csrf=" + csrf, op);
+  EXPECT_EQ(done.result(), http::status::see_other) << done.body();
+  EXPECT_EQ(done[http::field::location], page);
+  EXPECT_EQ(jobs(), std::vector<std::string>{"backup cancelled"});
+  EXPECT_EQ(send(http::verb::get, page, "", op).body().find("Cancel this job"),
+            std::string::npos)
+      << "an ended job has no button";
+
+  // The API: an operator's token, no CSRF token; an ended job is a conflict.
+  auto token = *new_token();
+  ASSERT_TRUE(put_credential(credential_kind::token, cfg_->web_tokens_file,
+                             {"ci", role::operator_, sha256_hex(token)}));
+  auto second = db->enqueue(satoru::job_type::preflight, site)->id;
+  const std::string api = "/api/v1/jobs/" + std::to_string(second) + "/cancel";
+  auto bearer = std::vector<std::pair<std::string, std::string>>{
+      {"Authorization", "Bearer " + token}};
+  auto cancelled = send(http::verb::post, api, "", "", "", bearer);
+  ASSERT_EQ(cancelled.result(), http::status::accepted) << cancelled.body();
+  EXPECT_EQ(
+      boost::json::parse(cancelled.body()),
+      boost::json::parse("{\"id\": " + std::to_string(second) +
+                         ", \"status\": \"cancelled\", \"cancel_requested\": true}"));
+  EXPECT_EQ(send(http::verb::post, api, "", "", "", bearer).result(),
+            http::status::conflict);
+  EXPECT_EQ(
+      send(http::verb::post, "/api/v1/jobs/999/cancel", "", "", "", bearer).result(),
+      http::status::not_found);
+  EXPECT_EQ(send(http::verb::get, api, "", "", "", bearer).result(),
+            http::status::method_not_allowed);
+}

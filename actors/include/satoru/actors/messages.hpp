@@ -52,6 +52,7 @@ using check_atom = caf::atom_constant<caf::atom("check")>;
 using drill_atom = caf::atom_constant<caf::atom("drill")>;
 using progress_atom = caf::atom_constant<caf::atom("progress")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 
 // -- core types that travel as messages ------------------------------------------
 } // namespace satoru::actors
