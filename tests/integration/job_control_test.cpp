@@ -6,6 +6,8 @@
 // snapshot as it was.
 #include "satoru_env.hpp"
 
+#include "satoru/job.hpp"
+
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
@@ -49,7 +51,8 @@ std::vector<std::string> snapshot_ids(const satoru_env& env) {
   auto listed = env.run({"snapshots", "--json"});
   EXPECT_EQ(listed.exit_code, 0) << listed.err;
   std::vector<std::string> ids;
-  for (const auto& s : parse_json(listed).as_array())
+  auto snapshots = parse_json(listed);
+  for (const auto& s : snapshots.as_array())
     ids.push_back(string_of(s.at("id")));
   return ids;
 }
@@ -143,11 +146,20 @@ TEST(JobControl, AnApplyingRestoreCutShortByAKilledDaemonIsNotQueuedAgain) {
     followed = env.run({"restore", "edge", data, "--to-host", "--yes", "--dest",
                         host.remote_root() + "/restored"});
   });
+  // Joined however the test ends (the follower ends with the job, or at
+  // its own timeout).
+  struct joined {
+    std::thread& thread;
+    ~joined() {
+      if (thread.joinable()) thread.join();
+    }
+  } join_follower{follower};
   std::int64_t id = 0;
   ASSERT_TRUE(wait_until(
       [&] {
-        auto jobs = env.run({"jobs", "--json"});
-        for (const auto& j : parse_json(jobs).as_array())
+        auto jobs = parse_json(env.run({"jobs", "--json"}));
+        if (!jobs.is_array()) return false;
+        for (const auto& j : jobs.as_array())
           if (string_of(j.at("type")) == "restore" &&
               string_of(j.at("status")) == "running") {
             id = j.at("id").as_int64();
@@ -159,9 +171,15 @@ TEST(JobControl, AnApplyingRestoreCutShortByAKilledDaemonIsNotQueuedAgain) {
       << daemon.log();
   daemon.kill9();
   daemon.start(); // recovery finds the job of the dead process
-  ASSERT_TRUE(wait_until([&] { return status_of(env, id) == "failed"; }, 60s))
-      << status_of(env, id) << daemon.log();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto status = satoru::parse_job_status(status_of(env, id));
+        return status && satoru::is_finished(*status);
+      },
+      60s))
+      << daemon.log();
   follower.join();
+  EXPECT_EQ(status_of(env, id), "failed") << "not applied a second time";
   EXPECT_EQ(followed.exit_code, 1) << followed.out << followed.err;
   auto job = job_json(env, id);
   EXPECT_EQ(job_field(job, "attempts"), 1) << "never claimed again";
