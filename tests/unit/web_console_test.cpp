@@ -1,6 +1,7 @@
 // The console's routes without sockets: what a browser and an API client
 // get for each request (the integration test covers the real server).
 #include "edge_host.hpp"
+#include "openapi_check.hpp"
 
 #include "satoru/files.hpp"
 #include "satoru/identity.hpp"
@@ -560,17 +561,32 @@ TEST_F(WebConsoleActions, OperatorsCancelAJobFromItsPageOrTheApi) {
   const std::string api = "/api/v1/jobs/" + std::to_string(second) + "/cancel";
   auto bearer = std::vector<std::pair<std::string, std::string>>{
       {"Authorization", "Bearer " + token}};
+  // Each answer is the one docs/openapi.json describes.
+  const auto doc = satoru::testing::openapi_document();
+  auto documented = [&](const http_response& res) {
+    auto schema = satoru::testing::response_schema(
+        doc, "/api/v1/jobs/{id}/cancel", "post", static_cast<int>(res.result_int()));
+    EXPECT_TRUE(
+        satoru::testing::schema_problems(boost::json::parse(res.body()), schema, doc)
+            .empty())
+        << res.body();
+  };
   auto cancelled = send(http::verb::post, api, "", "", "", bearer);
   ASSERT_EQ(cancelled.result(), http::status::accepted) << cancelled.body();
+  documented(cancelled);
   EXPECT_EQ(
       boost::json::parse(cancelled.body()),
       boost::json::parse("{\"id\": " + std::to_string(second) +
                          ", \"status\": \"cancelled\", \"cancel_requested\": true}"));
-  EXPECT_EQ(send(http::verb::post, api, "", "", "", bearer).result(),
-            http::status::conflict);
-  EXPECT_EQ(
-      send(http::verb::post, "/api/v1/jobs/999/cancel", "", "", "", bearer).result(),
-      http::status::not_found);
+  auto ended = send(http::verb::post, api, "", "", "", bearer);
+  EXPECT_EQ(ended.result(), http::status::conflict);
+  documented(ended);
+  auto missing = send(http::verb::post, "/api/v1/jobs/999/cancel", "", "", "", bearer);
+  EXPECT_EQ(missing.result(), http::status::not_found);
+  documented(missing);
+  auto viewer_api = send(http::verb::post, api, "", viewer, "", {});
+  EXPECT_EQ(viewer_api.result(), http::status::forbidden);
+  documented(viewer_api);
   EXPECT_EQ(send(http::verb::get, api, "", "", "", bearer).result(),
             http::status::method_not_allowed);
 }
