@@ -105,6 +105,11 @@ store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_st
           return caf::make_error(caf::sec::runtime_error, lost.err().message);
         return *lost;
       },
+      [=](cancel_atom, const std::vector<std::int64_t>& ids) {
+        auto asked = db->cancel_requests(ids);
+        return check(asked, "reading cancel requests") ? *asked
+                                                       : std::vector<std::int64_t>{};
+      },
       [=, &st](recover_atom) {
         auto ids = db->recover_jobs(st.max_recoveries, owner_alive);
         return check(ids, "recovering jobs") ? *ids : std::vector<std::int64_t>{};

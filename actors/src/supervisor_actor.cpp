@@ -97,7 +97,8 @@ void record_metrics(supervisor_self_ptr self, const running_job& job) {
   else
     m->job_finished(lease.type, outcome.status,
                     static_cast<double>(now_ms() - job.started_ms) / 1000.0);
-  if (!sets_site_health(lease.type)) return;
+  // A cancelled job says nothing about its site.
+  if (!sets_site_health(lease.type) || outcome.status == job_status::cancelled) return;
   auto now = now_ms();
   m->set_site_health(lease.site_name, health_of(outcome.status));
   m->set_site_last_preflight(lease.site_name, now);
@@ -179,6 +180,20 @@ void conclude(supervisor_self_ptr self, std::int64_t job_id, job_outcome outcome
   auto it = st.running.find(job_id);
   if (it == st.running.end()) return;
   auto& job = it->second;
+  if (job.cancel_requested && !job.lease_lost && outcome.status != job_status::success &&
+      outcome.status != job_status::warning) {
+    // Asked to stop and it did (work that ended anyway keeps its status):
+    // it ends here for good, never retried.
+    job.outcome =
+        job_outcome{job_status::cancelled,
+                    "cancelled while it ran" +
+                        (outcome.error.empty() ? "" : " (" + outcome.error + ")"),
+                    failure_kind::none,
+                    {},
+                    std::nullopt};
+    write_end(self, job_id);
+    return;
+  }
   if (job.lease_lost || st.stopping || job.cancel.cancelled() ||
       outcome.status == job_status::interrupted) {
     // A shutdown marks it interrupted; a lost lease belongs to someone else.
@@ -192,7 +207,10 @@ void conclude(supervisor_self_ptr self, std::int64_t job_id, job_outcome outcome
       outcome.status == job_status::failed ||
       (outcome.status == job_status::warning && outcome.failure != failure_kind::none);
   auto failed_attempts = job.lease.failed_attempts + 1;
-  if (failed_part && outcome.failure == failure_kind::transient) {
+  auto refusal = retry_refusal(job.lease);
+  if (failed_part && outcome.failure == failure_kind::transient && !refusal.empty()) {
+    outcome.error += " (" + refusal + ")";
+  } else if (failed_part && outcome.failure == failure_kind::transient) {
     if (st.retry.allows(failed_attempts)) {
       job.retry_at = now_ms() + st.retry.delay(failed_attempts, st.rng).count();
       job.retry_bound_ms = st.retry.bound(failed_attempts).count();
@@ -200,6 +218,8 @@ void conclude(supervisor_self_ptr self, std::int64_t job_id, job_outcome outcome
       outcome.error += fmt::format(" (gave up after {} attempts)", failed_attempts);
   } else if (failed_part && outcome.failure == failure_kind::permanent) {
     outcome.error += " (permanent failure: not retried)";
+    if (changes_edge_host(job.lease))
+      outcome.error += "; " + std::string{not_applied_again};
   }
   job.outcome = std::move(outcome);
   write_end(self, job_id);
@@ -384,6 +404,29 @@ void renew_leases(supervisor_self_ptr self) {
           });
 }
 
+/// Cancels the token of every job of ours someone asked to cancel (`satoru
+/// cancel` writes the request into the database from another process).
+void read_cancel_requests(supervisor_self_ptr self) {
+  std::vector<std::int64_t> ids;
+  for (const auto& [id, job] : self->state.running)
+    if (!job.cancel_requested && !job.lease_lost && !job.outcome) ids.push_back(id);
+  if (ids.empty()) return;
+  self->request(self->state.store, self->state.ctx.heartbeat_period, cancel_atom::value,
+                ids)
+      .then(
+          [=](std::vector<std::int64_t>& asked) {
+            for (auto id : asked) {
+              auto it = self->state.running.find(id);
+              if (it == self->state.running.end() || it->second.cancel_requested)
+                continue;
+              spdlog::info("job {}: cancel requested; stopping it", id);
+              it->second.cancel_requested = true;
+              it->second.cancel.cancel();
+            }
+          },
+          [](caf::error&) {});
+}
+
 /// Queue depth and pending retries, for the metrics.
 void refresh_queue_metrics(supervisor_self_ptr self) {
   self->request(self->state.store, caf::infinite, counts_atom::value)
@@ -391,9 +434,7 @@ void refresh_queue_metrics(supervisor_self_ptr self) {
           [=](queue_counts& c) {
             auto& m = self->state.ctx.metrics;
             if (!m) return;
-            for (auto status :
-                 {job_status::queued, job_status::running, job_status::success,
-                  job_status::warning, job_status::failed, job_status::interrupted}) {
+            for (auto status : all_job_statuses()) {
               std::int64_t n = 0;
               for (std::size_t i = 0; i < c.statuses.size(); ++i)
                 if (c.statuses[i] == to_string(status)) n = c.counts[i];
@@ -412,6 +453,7 @@ void refresh_queue_metrics(supervisor_self_ptr self) {
 void heartbeat(supervisor_self_ptr self) {
   auto& st = self->state;
   renew_leases(self);
+  read_cancel_requests(self);
   if (st.ctx.metrics) {
     const auto& cfg = *st.ctx.cfg;
     for (const auto& path : {cfg.staging_root, cfg.restic_repo_path})

@@ -66,7 +66,7 @@ std::shared_ptr<plugin_registry> plugins_or_exit(const config& cfg);
 std::int64_t parse_job_id_or_exit(const std::string& text);
 
 /// Prints a job's events as they are written until it ends (finished or
-/// interrupted; a job waiting for a retry is followed through it), with the
+/// interrupted) or an attempt failed and it waits for a retry, with the
 /// live progress of its running steps (progress_display); returns the last
 /// row read. `quit_early` is polled and stops the follow when true;
 /// so do SIGINT and SIGTERM.
@@ -113,8 +113,22 @@ int queue_job(const config& cfg, store& db, job_type type, std::int64_t site_id,
               const std::string& what, bool wait, bool json,
               const std::string& params = {}, std::int64_t* job_id = nullptr);
 
-/// Exit code of a finished job status (0 success, 3 warning, 1 otherwise).
+/// Exit code of a finished job status (0 success, 3 warning, 1 otherwise:
+/// failed, interrupted, cancelled).
 int exit_code_of(job_status status);
+
+/// A queued job waiting for its next attempt (next_attempt_at ahead).
+bool waits_for_retry(const job_row& job);
+
+/// Prints how a followed job ended ("job 7 success", or for one waiting
+/// for a retry when the daemon retries it, or that nothing will when no
+/// daemon runs) on stderr and returns the exit code: a job waiting for a
+/// retry is 1.
+int report_followed(const config& cfg, store& db, const job_row& row);
+
+/// Who asks for a job from this command line: "cli:<user>" (the jobs'
+/// requested_by).
+std::string cli_requester();
 
 /// "retry 2 of 4 at 2026-11-28T03:04:05Z" for a queued job waiting for its
 /// next attempt, "" otherwise.
@@ -141,5 +155,6 @@ void add_diff_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_plugins_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_web_user_command(CLI::App& app, global_options& opts, command_runner& run);
 void add_web_token_command(CLI::App& app, global_options& opts, command_runner& run);
+void add_cancel_command(CLI::App& app, global_options& opts, command_runner& run);
 
 } // namespace satoru::cli

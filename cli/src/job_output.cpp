@@ -54,6 +54,29 @@ void print_event(const event_row& e, bool json) {
   std::cout << event_line(e, json) << std::endl;
 }
 
+bool waits_for_retry(const job_row& job) {
+  return job.status == job_status::queued && job.next_attempt_at > now_ms();
+}
+
+int report_followed(const config& cfg, store& db, const job_row& row) {
+  if (!waits_for_retry(row)) {
+    std::cerr << fmt::format("job {} {}{}\n", row.id, to_string(row.status),
+                             row.error.empty() ? "" : ": " + terminal_safe(row.error));
+    return exit_code_of(row.status);
+  }
+  // The person has an answer: this attempt failed. The retry is the
+  // daemon's business, not a reason to keep them waiting.
+  auto next = fmt::format("at {} (attempt {} of {})", format_time(row.next_attempt_at),
+                          row.failed_attempts + 1, cfg.retry_max_attempts);
+  std::cerr << fmt::format(
+      "job {} failed at attempt {}: {}; {}\n", row.id, row.attempts, terminal_safe(row.error),
+      daemon_alive(db)
+          ? "the daemon retries " + next
+          : "no daemon is running, so nothing retries it (`satoru daemon` would " + next +
+                "; or run it again)");
+  return exit_failed;
+}
+
 std::string retry_note(const job_row& job, const config& cfg) {
   if (job.status != job_status::queued || job.next_attempt_at <= 0) return "";
   return fmt::format("retry {} of {} at {}", job.failed_attempts,
@@ -188,6 +211,12 @@ job_row follow_job(store& db, std::int64_t job_id, bool json,
       // Where its last steps ended, then the events written after the
       // status change.
       if (auto rows = db.list_progress(job_id)) display.update(*rows, now_ms());
+      display.clear();
+      print_new();
+      return **job;
+    }
+    // An attempt failed and the job waits for its retry: stop here.
+    if (waits_for_retry(**job)) {
       display.clear();
       print_new();
       return **job;

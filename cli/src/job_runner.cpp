@@ -11,7 +11,9 @@
 #include <ctime>
 #include <iostream>
 #include <pthread.h>
+#include <pwd.h>
 #include <thread>
+#include <unistd.h>
 
 namespace satoru::cli {
 
@@ -69,7 +71,7 @@ job_row run_in_process(const config& cfg, store& db, std::int64_t job_id, bool j
   pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   // The runner may have finished between our last read and its exit.
   if (auto again = db.get_job(job_id); again && *again) row = **again;
-  if (!is_finished(row.status))
+  if (!is_finished(row.status) && !waits_for_retry(row))
     fail(exit_failed,
          fmt::format("job {} did not finish (status {}){}", job_id, to_string(row.status),
                      row.status == job_status::interrupted
@@ -90,9 +92,15 @@ void note_no_daemon() {
                "(or use --wait to run it now)\n";
 }
 
+std::string cli_requester() {
+  const auto* pw = ::getpwuid(::geteuid());
+  return "cli:" +
+         (pw != nullptr ? std::string{pw->pw_name} : std::to_string(::geteuid()));
+}
+
 std::int64_t enqueue_or_exit(store& db, job_type type, std::int64_t site_id,
                              const std::string& what, const std::string& params) {
-  auto queued = db.enqueue(type, site_id, params);
+  auto queued = db.enqueue(type, site_id, params, cli_requester());
   if (!queued) fail(exit_failed, queued.err().message);
   std::cout << queued->id << std::endl;
   if (queued->existing)
@@ -122,9 +130,7 @@ int queue_job(const config& cfg, store& db, job_type type, std::int64_t site_id,
     return exit_ok;
   }
   auto row = alive ? follow_job(db, id, json) : run_in_process(cfg, db, id, json);
-  std::cerr << fmt::format("job {} {}{}\n", row.id, to_string(row.status),
-                           row.error.empty() ? "" : ": " + terminal_safe(row.error));
-  return exit_code_of(row.status);
+  return report_followed(cfg, db, row);
 }
 
 } // namespace satoru::cli

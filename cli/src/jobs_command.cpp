@@ -104,7 +104,9 @@ void add_job_command(CLI::App& app, global_options& opts, command_runner& run) {
   auto args = std::make_shared<job_args>();
   auto cmd = app.add_subcommand("job", "show one job with its events");
   cmd->add_option("id", args->id, "job id")->required();
-  cmd->add_flag("--follow", args->follow, "keep printing events until the job finishes");
+  cmd->add_flag("--follow", args->follow,
+                "keep printing events until the job ends or an attempt fails (exit 1, "
+                "saying when the daemon retries it)");
   cmd->add_flag("--json", opts.json, "print JSON");
   cmd->callback([&, args] {
     run = [&, args]() -> int {
@@ -117,7 +119,7 @@ void add_job_command(CLI::App& app, global_options& opts, command_runner& run) {
       if (!*job) fail(exit_usage, fmt::format("no job {}", id));
       if (args->follow) {
         auto row = follow_job(*db, id, opts.json);
-        return exit_code_of(row.status);
+        return report_followed(cfg, *db, row);
       }
       if (opts.json) {
         auto out = job_detail_json(&*db, id);

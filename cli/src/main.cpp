@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string{"satoru "} + SATORU_VERSION);
   app.require_subcommand(1);
   app.footer(
-      "Exit codes: 0 success, 1 failed (or interrupted), 2 usage or config error, 3 "
+      "Exit codes: 0 success, 1 failed (or interrupted, cancelled, or waiting for a "
+      "retry), 2 usage or config error, 3 "
       "finished with warnings.\n"
       "Transient failures are retried with backoff and full jitter (config keys "
       "retry_max_attempts, default 4; retry_initial_delay_seconds, 60; "
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
   add_plugins_command(app, opts, run);
   add_web_user_command(app, opts, run);
   add_web_token_command(app, opts, run);
+  add_cancel_command(app, opts, run);
 
   try {
     app.parse(argc, argv);

@@ -52,7 +52,8 @@ void add_run_command(CLI::App& app, global_options& opts, command_runner& run) {
   cmd->add_flag(
       "--wait", args->wait,
       "follow the job's events and exit with its status (0 success, 3 warning, "
-      "1 failed); runs it in this process when no daemon is alive; one site only");
+      "1 failed, or at its first failed attempt, saying when it is retried); runs it "
+      "in this process when no daemon is alive; one site only");
   cmd->add_flag("--json", opts.json, "print events as JSON lines");
   cmd->callback([&, args] {
     run = [&, args]() -> int {

@@ -2,6 +2,8 @@
 
 #include "satoru/health.hpp"
 
+#include <boost/json.hpp>
+
 #include <algorithm>
 
 namespace satoru {
@@ -44,8 +46,18 @@ const char* to_string(job_status s) {
     return "failed";
   case job_status::interrupted:
     return "interrupted";
+  case job_status::cancelled:
+    return "cancelled";
   }
   return "queued";
+}
+
+const std::vector<job_status>& all_job_statuses() {
+  static const std::vector<job_status> statuses = {
+      job_status::queued,   job_status::running, job_status::success,
+      job_status::warning,  job_status::failed,  job_status::interrupted,
+      job_status::cancelled};
+  return statuses;
 }
 
 const std::vector<job_type>& all_job_types() {
@@ -68,14 +80,14 @@ std::optional<job_type> parse_job_type(const std::string& text) {
 }
 
 std::optional<job_status> parse_job_status(const std::string& text) {
-  for (auto s : {job_status::queued, job_status::running, job_status::success,
-                 job_status::warning, job_status::failed, job_status::interrupted})
+  for (auto s : all_job_statuses())
     if (text == to_string(s)) return s;
   return std::nullopt;
 }
 
 bool is_finished(job_status s) {
-  return s == job_status::success || s == job_status::warning || s == job_status::failed;
+  return s == job_status::success || s == job_status::warning ||
+         s == job_status::failed || s == job_status::cancelled;
 }
 
 bool is_terminal(job_status s) {
@@ -93,6 +105,32 @@ bool sets_site_health(job_type t) {
 bool uses_offsite(job_type t) {
   return t == job_type::restic_sync || t == job_type::offsite_retention ||
          t == job_type::offsite_check;
+}
+
+bool changes_edge_host(const job_row& job) {
+  if (job.type != job_type::restore) return false;
+  boost::json::error_code ec;
+  auto params = boost::json::parse(job.params, ec);
+  const auto* obj = params.if_object();
+  // Unreadable params: assume the worst, never run it twice.
+  if (ec || obj == nullptr) return true;
+  const auto* apply = obj->if_contains("apply");
+  return apply != nullptr && apply->is_bool() && apply->get_bool();
+}
+
+bool asked_by_person(const job_row& job) {
+  return !job.requested_by.empty();
+}
+
+std::string retry_refusal(const job_row& job) {
+  if (changes_edge_host(job)) return not_applied_again;
+  if (job.type == job_type::preflight && asked_by_person(job))
+    return "a preflight asked for by a person is not retried; run it again";
+  return "";
+}
+
+bool may_requeue(const job_row& job) {
+  return !changes_edge_host(job);
 }
 
 job_status combine_parts(const std::vector<job_status>& parts) {

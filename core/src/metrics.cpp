@@ -22,8 +22,6 @@ std::vector<std::string> job_type_names() {
   return out;
 }
 const std::vector<std::string> job_type_labels = job_type_names();
-const std::vector<std::string> all_job_statuses = {"queued",  "running", "success",
-                                                   "warning", "failed",  "interrupted"};
 
 double seconds(std::int64_t unix_ms) {
   return static_cast<double>(unix_ms) / 1000.0;
@@ -159,11 +157,11 @@ metrics::metrics()
                           "Free bytes disk_min_free keeps on the filesystem holding a "
                           "configured path; work that would go below is refused.")) {
   offsite_snapshots_removed_.Add({});
-  for (const auto& s : all_job_statuses)
-    queue_depth_.Add({{"status", s}}).Set(0);
+  for (auto s : satoru::all_job_statuses())
+    queue_depth_.Add({{"status", to_string(s)}}).Set(0);
   // Counters exist (at 0) from the start, or increase() misses their first event.
   for (const auto& t : job_type_labels)
-    for (const char* s : {"success", "warning", "failed"})
+    for (const char* s : {"success", "warning", "failed", "cancelled"})
       jobs_finished_.Add({{"type", t}, {"status", s}});
   snapshots_removed_.Add({});
   for (const auto& t : job_type_labels)

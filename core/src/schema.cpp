@@ -260,6 +260,72 @@ CREATE INDEX jobs_epoch ON jobs (epoch);
 CREATE INDEX jobs_finished ON jobs (finished_at) WHERE status IN ('success', 'warning', 'failed');
 CREATE INDEX job_events_of_job ON job_events (job_id, id);
 )sql",
+      // 7: a job can be cancelled (`cancelled`, a status the CHECK must
+      // allow, so `jobs` is rebuilt as in 4 and 6); `cancel_requested_at`
+      // is how `satoru cancel` in another process asks the one running the
+      // job to stop it; `requested_by` is who asked for a job ("" = the
+      // daemon's schedule); `confirmed_by` on a restore dry run is the job
+      // its console confirmation queued (a confirmation is used once).
+      R"sql(
+CREATE TABLE jobs_v7 (
+  id           INTEGER PRIMARY KEY,
+  site_id      INTEGER REFERENCES sites(id),  -- NULL for repository jobs
+  type         TEXT    NOT NULL
+               CHECK (type IN ('preflight', 'backup', 'retention', 'restic_sync',
+                               'offsite_retention', 'check', 'offsite_check',
+                               'restore_drill', 'restore')),
+  status       TEXT    NOT NULL
+               CHECK (status IN ('queued', 'running', 'success', 'warning', 'failed',
+                                 'interrupted', 'cancelled')),
+  created_at   INTEGER NOT NULL,
+  started_at   INTEGER NOT NULL DEFAULT 0,
+  finished_at  INTEGER NOT NULL DEFAULT 0,
+  heartbeat_at INTEGER NOT NULL DEFAULT 0,
+  attempts     INTEGER NOT NULL DEFAULT 0,
+  error        TEXT    NOT NULL DEFAULT '',
+  owner        TEXT    NOT NULL DEFAULT '',
+  lease_until  INTEGER NOT NULL DEFAULT 0,
+  epoch           INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL DEFAULT 0,
+  failed_attempts INTEGER NOT NULL DEFAULT 0,
+  recoveries      INTEGER NOT NULL DEFAULT 0,
+  retry_targets   TEXT NOT NULL DEFAULT '',
+  carried_status  TEXT NOT NULL DEFAULT '',
+  params          TEXT NOT NULL DEFAULT '',
+  requested_by        TEXT    NOT NULL DEFAULT '',
+  cancel_requested_at INTEGER NOT NULL DEFAULT 0,
+  confirmed_by        INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO jobs_v7 (id, site_id, type, status, created_at, started_at, finished_at,
+                     heartbeat_at, attempts, error, owner, lease_until, epoch,
+                     next_attempt_at, failed_attempts, recoveries, retry_targets,
+                     carried_status, params)
+  SELECT id, site_id, type, status, created_at, started_at, finished_at, heartbeat_at,
+         attempts, error, owner, lease_until, epoch, next_attempt_at, failed_attempts,
+         recoveries, retry_targets, carried_status, params FROM jobs;
+CREATE TABLE job_events_v7 (
+  id      INTEGER PRIMARY KEY,
+  job_id  INTEGER NOT NULL REFERENCES jobs_v7(id) ON DELETE CASCADE,
+  ts      INTEGER NOT NULL,
+  level   TEXT    NOT NULL,
+  step    TEXT    NOT NULL,
+  target  TEXT    NOT NULL DEFAULT '',
+  message TEXT    NOT NULL,
+  data    TEXT    NOT NULL DEFAULT ''
+);
+INSERT INTO job_events_v7 SELECT id, job_id, ts, level, step, target, message, data
+  FROM job_events;
+DROP TABLE job_events;
+DROP TABLE jobs;
+ALTER TABLE jobs_v7 RENAME TO jobs;
+ALTER TABLE job_events_v7 RENAME TO job_events;
+CREATE INDEX jobs_next_queued ON jobs (status, id);
+CREATE INDEX jobs_of_site ON jobs (site_id, id);
+CREATE INDEX jobs_epoch ON jobs (epoch);
+CREATE INDEX jobs_finished ON jobs (finished_at)
+  WHERE status IN ('success', 'warning', 'failed', 'cancelled');
+CREATE INDEX job_events_of_job ON job_events (job_id, id);
+)sql",
   };
   return migrations;
 }

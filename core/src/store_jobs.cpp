@@ -13,7 +13,7 @@ constexpr const char* job_columns =
     "j.id, COALESCE(j.site_id, 0), COALESCE(s.name, ''), j.type, j.status, j.created_at, "
     "j.started_at, j.finished_at, j.heartbeat_at, j.attempts, j.error, j.owner, "
     "j.lease_until, j.epoch, j.next_attempt_at, j.failed_attempts, j.recoveries, "
-    "j.retry_targets, j.carried_status, j.params";
+    "j.retry_targets, j.carried_status, j.params, j.requested_by, j.cancel_requested_at";
 
 std::vector<std::string> split_hashes(const std::string& text) {
   std::vector<std::string> out;
@@ -56,6 +56,8 @@ job_row read_job(const detail::statement& q) {
   r.retry_targets = split_hashes(q.text(17));
   r.carried_status = parse_job_status(q.text(18));
   r.params = q.text(19);
+  r.requested_by = q.text(20);
+  r.cancel_requested_at = q.int64(21);
   return r;
 }
 
@@ -175,10 +177,31 @@ std::string offsite_types_sql() {
   return types_sql(uses_offsite);
 }
 
+/// A new queued job and its "queued" event (inside the caller's transaction).
+expected<enqueue_result> insert_job(sqlite3* db, job_type type, std::int64_t site_id,
+                                    const std::string& params,
+                                    const std::string& requested_by) {
+  SATORU_PREPARE(q, db,
+                 "INSERT INTO jobs (site_id, type, status, created_at, params, "
+                 "requested_by) VALUES (?, ?, 'queued', ?, ?, ?)");
+  if (site_id > 0)
+    q.bind(1, site_id);
+  else
+    q.bind_null(1);
+  q.bind(2, to_string(type)).bind(3, now_ms()).bind(4, params).bind(5, requested_by);
+  if (auto r = q.run(); !r) return r.err();
+  auto id = sqlite3_last_insert_rowid(db);
+  auto message =
+      requested_by.empty() ? std::string{"job queued"} : "job queued by " + requested_by;
+  if (auto r = insert_event(db, id, "info", "queued", "", message); !r) return r.err();
+  return enqueue_result{id, false};
+}
+
 } // namespace
 
 expected<enqueue_result> store::enqueue(job_type type, std::int64_t site_id,
-                                        const std::string& params) {
+                                        const std::string& params,
+                                        const std::string& requested_by) {
   auto db = impl_->db.get();
   return detail::with_write_transaction(impl_->db, [&]() -> expected<enqueue_result> {
     // Asking again for a job that is already waiting returns that job; a job
@@ -201,20 +224,90 @@ expected<enqueue_result> store::enqueue(job_type type, std::int64_t site_id,
           return r.err();
       return enqueue_result{id, true};
     }
-    SATORU_PREPARE(q, db,
-                   "INSERT INTO jobs (site_id, type, status, created_at, params) "
-                   "VALUES (?, ?, 'queued', ?, ?)");
-    if (site_id > 0)
-      q.bind(1, site_id);
-    else
-      q.bind_null(1);
-    q.bind(2, to_string(type)).bind(3, now_ms()).bind(4, params);
-    if (auto r = q.run(); !r) return r.err();
-    auto id = sqlite3_last_insert_rowid(db);
-    if (auto r = insert_event(db, id, "info", "queued", "", "job queued"); !r)
-      return r.err();
-    return enqueue_result{id, false};
+    return insert_job(db, type, site_id, params, requested_by);
   });
+}
+
+expected<enqueue_result> store::enqueue_confirmed(std::int64_t dry_run_id,
+                                                  std::int64_t site_id,
+                                                  const std::string& params,
+                                                  const std::string& requested_by,
+                                                  std::int64_t not_before) {
+  auto db = impl_->db.get();
+  return detail::with_write_transaction(impl_->db, [&]() -> expected<enqueue_result> {
+    SATORU_PREPARE(q, db,
+                   "SELECT confirmed_by, finished_at FROM jobs WHERE id = ? AND "
+                   "type = 'restore' AND site_id = ? AND finished_at > 0");
+    q.bind(1, dry_run_id).bind(2, site_id);
+    int rc = q.step();
+    if (rc == SQLITE_DONE)
+      return error{
+          errc::not_found,
+          fmt::format("job {} is not a finished restore of this site", dry_run_id)};
+    if (rc != SQLITE_ROW) return impl_->db.last_error("reading the dry run");
+    if (auto used = q.int64(0); used != 0)
+      return error{errc::busy, fmt::format("the dry run (job {}) was confirmed already: "
+                                           "job {}; preview it again to restore again",
+                                           dry_run_id, used)};
+    if (q.int64(1) < not_before)
+      return error{errc::timeout,
+                   fmt::format("the dry run (job {}) ended at {}, more than an hour "
+                               "ago; preview it again",
+                               dry_run_id, format_time(q.int64(1)))};
+    auto queued = insert_job(db, job_type::restore, site_id, params, requested_by);
+    if (!queued) return queued.err();
+    SATORU_PREPARE(u, db, "UPDATE jobs SET confirmed_by = ? WHERE id = ?");
+    u.bind(1, queued->id).bind(2, dry_run_id);
+    if (auto r = u.run(); !r) return r.err();
+    return queued;
+  });
+}
+
+expected<cancel_result> store::request_cancel(std::int64_t id,
+                                              const std::string& requested_by) {
+  auto db = impl_->db.get();
+  return detail::with_write_transaction(impl_->db, [&]() -> expected<cancel_result> {
+    auto row = job_by_id(db, id);
+    if (!row) return row.err();
+    if (!*row) return error{errc::not_found, fmt::format("no job {}", id)};
+    const auto status = (*row)->status;
+    if (is_finished(status)) return cancel_result{status, false, true};
+    auto now = now_ms();
+    const bool running = status == job_status::running;
+    SATORU_PREPARE(u, db,
+                   running ? "UPDATE jobs SET cancel_requested_at = ?1 WHERE id = ?2"
+                           : "UPDATE jobs SET status = 'cancelled', finished_at = ?1, "
+                             "next_attempt_at = 0, owner = '', lease_until = 0, "
+                             "cancel_requested_at = ?1, error = ?3 WHERE id = ?2");
+    auto message = running ? "cancel requested by " + requested_by
+                           : "cancelled by " + requested_by + " before it ran";
+    u.bind(1, now).bind(2, id);
+    if (!running) u.bind(3, message);
+    if (auto r = u.run(); !r) return r.err();
+    if (auto r = insert_event(db, id, "warn", running ? "cancel" : "finished", "",
+                              running ? message : "job finished: cancelled: " + message);
+        !r)
+      return r.err();
+    if (running) return cancel_result{job_status::running, true};
+    if (auto r = delete_progress(db, id); !r) return r.err();
+    return cancel_result{job_status::cancelled, false};
+  });
+}
+
+expected<std::vector<std::int64_t>>
+store::cancel_requests(const std::vector<std::int64_t>& ids) {
+  std::vector<std::int64_t> out;
+  for (auto id : ids) {
+    SATORU_PREPARE(q, impl_->db.get(),
+                   "SELECT 1 FROM jobs WHERE id = ? AND status = 'running' AND "
+                   "cancel_requested_at > 0");
+    q.bind(1, id);
+    int rc = q.step();
+    if (rc == SQLITE_ROW) out.push_back(id);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+      return impl_->db.last_error("reading cancel requests");
+  }
+  return out;
 }
 
 expected<std::optional<job_row>>
@@ -353,7 +446,9 @@ expected<bool> lease_holds_now(sqlite3* db, const job_row& lease) {
 /// of its last preflight and, for a finished backup, of its last backup.
 expected<void> record_site_effects(sqlite3* db, const job_row& job, job_status status,
                                    const std::string& reason, bool finished) {
-  if (job.site_id <= 0 || !sets_site_health(job.type)) return {};
+  // A cancelled job says nothing about how the site is.
+  if (job.site_id <= 0 || !sets_site_health(job.type) || status == job_status::cancelled)
+    return {};
   auto now = now_ms();
   bool backup_done = finished && job.type == job_type::backup;
   SATORU_PREPARE(q, db,
@@ -379,35 +474,54 @@ expected<bool> store::holds_lease(const job_row& lease) {
   return lease_holds_now(impl_->db.get(), lease);
 }
 
+namespace {
+
+/// finish_job inside the caller's transaction.
+expected<bool> write_finished(sqlite3* db, const job_row& lease,
+                              const job_outcome& outcome) {
+  SATORU_PREPARE(q, db,
+                 "UPDATE jobs SET status = ?, error = ?, finished_at = ?, heartbeat_at = "
+                 "?, next_attempt_at = 0 WHERE id = ? AND owner = ? AND epoch = ? AND "
+                 "status = 'running'");
+  auto now = now_ms();
+  q.bind(1, to_string(outcome.status)).bind(2, outcome.error).bind(3, now).bind(4, now);
+  q.bind(5, lease.id).bind(6, lease.owner).bind(7, lease.epoch);
+  if (auto r = q.run(); !r) return r.err();
+  if (sqlite3_changes(db) != 1) return false;
+  auto msg =
+      outcome.error.empty()
+          ? fmt::format("job finished: {}", to_string(outcome.status))
+          : fmt::format("job finished: {}: {}", to_string(outcome.status), outcome.error);
+  const char* level =
+      outcome.status == job_status::success ? "ok"
+      : outcome.status == job_status::warning || outcome.status == job_status::cancelled
+          ? "warn"
+          : "fail";
+  if (auto r = insert_event(db, lease.id, level, "finished", "", msg); !r) return r.err();
+  if (auto r = delete_progress(db, lease.id, true); !r) return r.err();
+  auto reason =
+      outcome.status == job_status::success ? success_reason(lease.type) : outcome.error;
+  if (auto r = record_site_effects(db, lease, outcome.status, reason, true); !r)
+    return r.err();
+  return true;
+}
+
+/// When someone asked to cancel the job (Unix ms; 0 = nobody).
+expected<std::int64_t> cancel_requested_at(sqlite3* db, std::int64_t id) {
+  SATORU_PREPARE(q, db, "SELECT cancel_requested_at FROM jobs WHERE id = ?");
+  q.bind(1, id);
+  int rc = q.step();
+  if (rc == SQLITE_DONE) return std::int64_t{0};
+  if (rc != SQLITE_ROW)
+    return error{errc::database, std::string{"database: "} + sqlite3_errmsg(db)};
+  return q.int64(0);
+}
+
+} // namespace
+
 expected<bool> store::finish_job(const job_row& lease, const job_outcome& outcome) {
-  auto db = impl_->db.get();
-  return detail::with_write_transaction(impl_->db, [&]() -> expected<bool> {
-    SATORU_PREPARE(
-        q, db,
-        "UPDATE jobs SET status = ?, error = ?, finished_at = ?, heartbeat_at = "
-        "?, next_attempt_at = 0 WHERE id = ? AND owner = ? AND epoch = ? AND "
-        "status = 'running'");
-    auto now = now_ms();
-    q.bind(1, to_string(outcome.status)).bind(2, outcome.error).bind(3, now).bind(4, now);
-    q.bind(5, lease.id).bind(6, lease.owner).bind(7, lease.epoch);
-    if (auto r = q.run(); !r) return r.err();
-    if (sqlite3_changes(db) != 1) return false;
-    auto msg = outcome.error.empty()
-                   ? fmt::format("job finished: {}", to_string(outcome.status))
-                   : fmt::format("job finished: {}: {}", to_string(outcome.status),
-                                 outcome.error);
-    const char* level = outcome.status == job_status::success   ? "ok"
-                        : outcome.status == job_status::warning ? "warn"
-                                                                : "fail";
-    if (auto r = insert_event(db, lease.id, level, "finished", "", msg); !r)
-      return r.err();
-    if (auto r = delete_progress(db, lease.id, true); !r) return r.err();
-    auto reason = outcome.status == job_status::success ? success_reason(lease.type)
-                                                        : outcome.error;
-    if (auto r = record_site_effects(db, lease, outcome.status, reason, true); !r)
-      return r.err();
-    return true;
-  });
+  return detail::with_write_transaction(
+      impl_->db, [&]() { return write_finished(impl_->db.get(), lease, outcome); });
 }
 
 expected<bool> store::retry_job(const job_row& lease, const job_outcome& outcome,
@@ -415,6 +529,17 @@ expected<bool> store::retry_job(const job_row& lease, const job_outcome& outcome
                                 std::int64_t backoff_bound_ms) {
   auto db = impl_->db.get();
   return detail::with_write_transaction(impl_->db, [&]() -> expected<bool> {
+    // A cancel asked for while the attempt ended wins over its retry.
+    auto asked = cancel_requested_at(db, lease.id);
+    if (!asked) return asked.err();
+    if (*asked > 0)
+      return write_finished(
+          db, lease,
+          job_outcome{job_status::cancelled,
+                      "cancelled (its attempt had failed: " + outcome.error + ")",
+                      outcome.failure,
+                      {},
+                      std::nullopt});
     SATORU_PREPARE(
         q, db,
         "UPDATE jobs SET status = 'queued', owner = '', lease_until = 0, "
@@ -453,6 +578,41 @@ expected<bool> store::retry_job(const job_row& lease, const job_outcome& outcome
   });
 }
 
+namespace {
+
+/// Ends a job cut short that must not run again on its own (may_requeue()
+/// said so, or someone asked to cancel it): `failed` with why and
+/// not_applied_again, or `cancelled`; with its event.
+expected<void> end_cut_short(sqlite3* db, const job_row& job, const std::string& why,
+                             const char* step) {
+  const bool cancel = job.cancel_requested_at > 0;
+  auto status = cancel ? job_status::cancelled : job_status::failed;
+  auto message = cancel ? fmt::format("cancelled: the job {}", why)
+                        : fmt::format("the job {}; {}", why, not_applied_again);
+  SATORU_PREPARE(u, db,
+                 "UPDATE jobs SET status = ?, finished_at = ?, error = ?, owner = '', "
+                 "lease_until = 0 WHERE id = ?");
+  u.bind(1, to_string(status)).bind(2, now_ms()).bind(3, message).bind(4, job.id);
+  if (auto r = u.run(); !r) return r.err();
+  if (auto r = insert_event(db, job.id, cancel ? "warn" : "fail", step, "", message); !r)
+    return r.err();
+  return delete_progress(db, job.id);
+}
+
+/// Why a running or interrupted job is orphaned ("" when it is not).
+std::string orphaned_because(const job_row& c, std::int64_t now,
+                             const std::function<bool(const std::string&)>& owner_alive) {
+  if (c.status == job_status::interrupted) return "was interrupted by a shutdown";
+  if (c.lease_until < now)
+    return fmt::format("was left running by {} whose lease ran out at {}", c.owner,
+                       format_time(c.lease_until));
+  if (owner_alive && !owner_alive(c.owner))
+    return fmt::format("was left running by {}, which is no longer alive", c.owner);
+  return "";
+}
+
+} // namespace
+
 expected<std::vector<std::int64_t>>
 store::recover_jobs(int max_recoveries,
                     const std::function<bool(const std::string&)>& owner_alive) {
@@ -462,29 +622,19 @@ store::recover_jobs(int max_recoveries,
     auto now = now_ms();
     if (auto r = drop_finished_progress(db, now); !r) return r.err();
     SATORU_PREPARE(q, db,
-                   "SELECT id, status, owner, recoveries, lease_until FROM jobs "
-                   "WHERE status IN ('running', 'interrupted') ORDER BY id");
-    struct found {
-      std::int64_t id;
-      std::string status, owner;
-      int recoveries;
-      std::int64_t lease_until;
-    };
-    std::vector<found> candidates;
-    while (q.step() == SQLITE_ROW)
-      candidates.push_back(
-          {q.int64(0), q.text(1), q.text(2), static_cast<int>(q.int64(3)), q.int64(4)});
+                   fmt::format("SELECT {} FROM jobs j LEFT JOIN sites s ON s.id = "
+                               "j.site_id WHERE j.status IN ('running', 'interrupted') "
+                               "ORDER BY j.id",
+                               job_columns));
+    auto candidates = collect_jobs(db, q);
+    if (!candidates) return candidates.err();
     ids touched;
-    for (const auto& c : candidates) {
-      std::string why;
-      if (c.status == "interrupted") {
-        why = "was interrupted by a shutdown";
-      } else if (c.lease_until < now) {
-        why = fmt::format("was left running by {} whose lease ran out at {}", c.owner,
-                          format_time(c.lease_until));
-      } else if (owner_alive && !owner_alive(c.owner)) {
-        why = fmt::format("was left running by {}, which is no longer alive", c.owner);
-      } else {
+    for (const auto& c : *candidates) {
+      std::string why = orphaned_because(c, now, owner_alive);
+      if (why.empty()) continue;
+      touched.push_back(c.id);
+      if (!may_requeue(c) || c.cancel_requested_at > 0) {
+        if (auto r = end_cut_short(db, c, why, "recovery"); !r) return r.err();
         continue;
       }
       int recoveries = c.recoveries + 1;
@@ -509,7 +659,6 @@ store::recover_jobs(int max_recoveries,
           !r)
         return r.err();
       if (auto r = delete_progress(db, c.id); !r) return r.err();
-      touched.push_back(c.id);
     }
     return touched;
   });
@@ -519,22 +668,32 @@ expected<int> store::interrupt_owned(const std::string& owner,
                                      const std::string& reason) {
   auto db = impl_->db.get();
   return detail::with_write_transaction(impl_->db, [&]() -> expected<int> {
-    SATORU_PREPARE(q, db, "SELECT id FROM jobs WHERE owner = ? AND status = 'running'");
+    SATORU_PREPARE(q, db,
+                   fmt::format("SELECT {} FROM jobs j LEFT JOIN sites s ON s.id = "
+                               "j.site_id WHERE j.owner = ? AND j.status = 'running'",
+                               job_columns));
     q.bind(1, owner);
-    std::vector<std::int64_t> ids;
-    while (q.step() == SQLITE_ROW)
-      ids.push_back(q.int64(0));
-    for (auto id : ids) {
+    auto jobs = collect_jobs(db, q);
+    if (!jobs) return jobs.err();
+    for (const auto& job : *jobs) {
+      if (!may_requeue(job) || job.cancel_requested_at > 0) {
+        // Not queued again at the next start: it ends here.
+        if (auto r =
+                end_cut_short(db, job, "was stopped (" + reason + ")", "interrupted");
+            !r)
+          return r.err();
+        continue;
+      }
       SATORU_PREPARE(u, db,
                      "UPDATE jobs SET status = 'interrupted', error = ?, finished_at = ? "
                      "WHERE id = ?");
-      u.bind(1, reason).bind(2, now_ms()).bind(3, id);
+      u.bind(1, reason).bind(2, now_ms()).bind(3, job.id);
       if (auto r = u.run(); !r) return r.err();
-      if (auto r = insert_event(db, id, "warn", "interrupted", "", reason); !r)
+      if (auto r = insert_event(db, job.id, "warn", "interrupted", "", reason); !r)
         return r.err();
-      if (auto r = delete_progress(db, id); !r) return r.err();
+      if (auto r = delete_progress(db, job.id); !r) return r.err();
     }
-    return static_cast<int>(ids.size());
+    return static_cast<int>(jobs->size());
   });
 }
 
@@ -702,7 +861,8 @@ expected<int> store::prune_history(std::int64_t before_ms, int batch) {
   auto db = impl_->db.get();
   return detail::with_write_transaction(impl_->db, [&]() -> expected<int> {
     SATORU_PREPARE(pick, db,
-                   "SELECT id FROM jobs WHERE status IN ('success', 'warning', 'failed') "
+                   "SELECT id FROM jobs WHERE status IN ('success', 'warning', 'failed', "
+                   "'cancelled') "
                    "AND finished_at < ? ORDER BY finished_at LIMIT ?");
     pick.bind(1, before_ms).bind(2, batch);
     std::vector<std::int64_t> ids;

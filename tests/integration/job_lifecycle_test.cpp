@@ -40,12 +40,6 @@ std::vector<boost::json::object> events_of(const boost::json::object& job,
   return out;
 }
 
-std::string file_digest(const std::string& path) {
-  std::string out;
-  EXPECT_EQ(run_shell("sha256sum '" + path + "'", &out), 0);
-  return out.substr(0, 64);
-}
-
 } // namespace
 
 TEST(JobLifecycle, AnEdgeHostThatRefusesConnectionsIsRetriedWithGrowingBackoff) {

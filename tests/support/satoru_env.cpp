@@ -292,6 +292,12 @@ std::string add_slow_site(satoru_env& env, const edge_host& host, int seconds) {
   return dir;
 }
 
+std::string file_digest(const std::string& path) {
+  std::string out;
+  EXPECT_EQ(run_shell("sha256sum '" + path + "'", &out), 0);
+  return out.substr(0, 64);
+}
+
 std::string string_of(const boost::json::value& v) {
   return v.is_string() ? std::string(v.as_string()) : std::string{};
 }

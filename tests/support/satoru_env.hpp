@@ -126,6 +126,9 @@ std::vector<boost::json::object> progress_lines(const std::string& out,
 /// Whether `text` contains `part`.
 bool contains(const std::string& text, const std::string& part);
 
+/// The SHA-256 of a file, in hex (sha256sum).
+std::string file_digest(const std::string& path);
+
 /// The string in `v`, or "" when it holds something else.
 std::string string_of(const boost::json::value& v);
 

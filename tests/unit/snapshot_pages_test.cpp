@@ -1,8 +1,14 @@
 // The snapshot pages without restic or sockets: paths from the browser are
 // checked before anything runs, the tree of a snapshot is listed once and
 // then served from memory, and hostile names stay text.
+#include "satoru/host_restore.hpp"
+#include "satoru/store.hpp"
+#include "satoru/time.hpp"
 #include "satoru/web/http_text.hpp"
+#include "satoru/web/site_jobs.hpp"
 #include "satoru/web/snapshot_pages.hpp"
+
+#include "edge_host.hpp"
 
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
@@ -281,3 +287,61 @@ TEST_F(SnapshotPages, UnknownSitesAndTargetsAreNamed) {
 }
 
 } // namespace
+
+TEST_F(SnapshotPages, ADryRunsConfirmationIsUsedOnceAndExpiresAfterAnHour) {
+  satoru::testing::temp_dir tmp{"satoru-confirm"};
+  cfg_.database_path = tmp / "satoru.db";
+  auto db = std::move(satoru::store::open(cfg_.database_path).value());
+  ASSERT_TRUE(db.sync_config(cfg_.sites));
+  const auto site = (**db.find_site("store-berlin-01")).id;
+  // A dry run that ended well, as the daemon leaves it.
+  auto dry_run = [&] {
+    satoru::host_restore_request request;
+    request.target_hash = "0123456789abcdef";
+    request.snapshot_id = snapshot_id;
+    auto id = db.enqueue(satoru::job_type::restore, site, request.to_json())->id;
+    auto lease = **db.claim_job(id, "daemon", 60000);
+    EXPECT_TRUE(*db.finish_job(lease, {satoru::job_status::success, "", {}, {}, {}}));
+    return id;
+  };
+  std::int64_t now = satoru::now_ms();
+  snapshot_pages pages{repo_.source(cfg_.sites[0], cfg_.sites[0].targets[0]),
+                       [&] { return now; }};
+  auto confirm = [&](std::int64_t id) {
+    http_request req{http::verb::post, base_ + "/restores", 11};
+    req.set(http::field::host, "127.0.0.1:9465");
+    req.set(http::field::content_type, "application/x-www-form-urlencoded");
+    req.body() = "csrf=csrf-of-ana&confirm=" + std::to_string(id);
+    req.prepare_payload();
+    return *pages.route(req, base_ + "/restores", operator_, cfg_);
+  };
+  auto applying = [&] {
+    int n = 0;
+    for (const auto& j : *db.list_jobs({site, std::nullopt, 100}))
+      n += j.type == satoru::job_type::restore && satoru::changes_edge_host(j) ? 1 : 0;
+    return n;
+  };
+
+  auto first = dry_run();
+  auto used = confirm(first);
+  EXPECT_EQ(used.result(), http::status::see_other) << used.body();
+  auto reused = confirm(first);
+  EXPECT_EQ(reused.result(), http::status::conflict) << reused.body();
+  EXPECT_NE(reused.body().find("confirmed already"), std::string::npos) << reused.body();
+  EXPECT_EQ(applying(), 1) << "one confirmation, one restore";
+  auto applied = *db.list_jobs({site, std::nullopt, 1});
+  EXPECT_EQ(applied.front().requested_by, "console:ana");
+
+  auto old = dry_run();
+  now += satoru::web::confirmation_valid_ms + 1000; // an hour and a second later
+  auto expired = confirm(old);
+  EXPECT_EQ(expired.result(), http::status::gone) << expired.body();
+  EXPECT_EQ(applying(), 1);
+  http_request req{http::verb::get, base_ + "/restores/" + std::to_string(old), 11};
+  req.set(http::field::host, "127.0.0.1:9465");
+  auto preview =
+      *pages.route(req, base_ + "/restores/" + std::to_string(old), operator_, cfg_);
+  EXPECT_EQ(preview.result(), http::status::ok) << preview.body();
+  EXPECT_EQ(preview.body().find("name=\"confirm\""), std::string::npos)
+      << "no button for an expired confirmation";
+}

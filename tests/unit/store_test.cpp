@@ -814,3 +814,72 @@ TEST_F(StoreTest, ARestoreIsASiteJobOfItsOwnThatWaitsForTheSitesBackup) {
   EXPECT_EQ((*db.find_site("a"))->health, "ok")
       << "a restore says nothing about the site's backups";
 }
+
+namespace {
+/// A restore request's params: applying (`--yes`) or a dry run.
+std::string restore_params(bool apply) {
+  return std::string{R"({"target_hash":"0123456789abcdef","snapshot_id":"s","apply":)"} +
+         (apply ? "true" : "false") + "}";
+}
+} // namespace
+
+TEST_F(StoreTest, AnApplyingRestoreCutShortEndsFailedWhereADryRunIsQueuedAgain) {
+  ASSERT_TRUE(db.sync_config({make_site("a"), make_site("b")}));
+  auto apply = db.enqueue(job_type::restore, site_id("a"), restore_params(true))->id;
+  auto dry = db.enqueue(job_type::restore, site_id("b"), restore_params(false))->id;
+  ASSERT_TRUE(*db.claim_next("dead", 1, 5)); // both with leases that lapse at once
+  ASSERT_TRUE(*db.claim_next("dead", 1, 5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto touched = *db.recover_jobs(3);
+  EXPECT_EQ(touched.size(), 2u);
+  auto applied = **db.get_job(apply);
+  EXPECT_EQ(applied.status, job_status::failed);
+  EXPECT_NE(applied.error.find(not_applied_again), std::string::npos) << applied.error;
+  EXPECT_EQ((**db.get_job(dry)).status, job_status::queued);
+
+  // A shutdown (or a reload) ends it the same way: never `interrupted`,
+  // which the next start would queue again.
+  auto again = db.enqueue(job_type::restore, site_id("a"), restore_params(true))->id;
+  ASSERT_TRUE(*db.claim_job(again, "me", 60000));
+  ASSERT_EQ(*db.interrupt_owned("me", "interrupted: satoru stopped while the job ran"),
+            1);
+  auto stopped = **db.get_job(again);
+  EXPECT_EQ(stopped.status, job_status::failed);
+  EXPECT_NE(stopped.error.find(not_applied_again), std::string::npos) << stopped.error;
+  ASSERT_TRUE(db.recover_jobs(3));
+  EXPECT_EQ((**db.get_job(again)).status, job_status::failed);
+}
+
+TEST_F(StoreTest, ACancelEndsAQueuedJobAtOnceAndAsksTheProcessOfARunningOne) {
+  ASSERT_TRUE(db.sync_config({make_site("a"), make_site("b")}));
+  auto queued = db.enqueue(job_type::backup, site_id("a"), "", "cli:root")->id;
+  EXPECT_EQ((**db.get_job(queued)).requested_by, "cli:root");
+  auto done = *db.request_cancel(queued, "cli:root");
+  EXPECT_EQ(done.status, job_status::cancelled);
+  EXPECT_FALSE(done.asked);
+  EXPECT_EQ((**db.get_job(queued)).status, job_status::cancelled);
+  EXPECT_TRUE(db.request_cancel(queued, "cli:root")->already_ended);
+  EXPECT_EQ(db.request_cancel(999, "cli:root").err().code, errc::not_found);
+
+  auto running = db.enqueue(job_type::backup, site_id("b"))->id;
+  auto lease = **db.claim_next("me", 60000, 5);
+  ASSERT_EQ(lease.id, running);
+  EXPECT_TRUE(db.cancel_requests({running})->empty());
+  auto asked = *db.request_cancel(running, "console:ana");
+  EXPECT_TRUE(asked.asked);
+  EXPECT_EQ((**db.get_job(running)).status, job_status::running);
+  EXPECT_EQ(*db.cancel_requests({running}), std::vector<std::int64_t>{running});
+  // Its attempt failed meanwhile: the cancel wins over the retry.
+  job_outcome failed{job_status::failed,
+                     "connection refused",
+                     failure_kind::transient,
+                     {},
+                     std::nullopt};
+  ASSERT_TRUE(*db.retry_job(lease, failed, now_ms() + 60000, 60000));
+  auto ended = **db.get_job(running);
+  EXPECT_EQ(ended.status, job_status::cancelled);
+  EXPECT_EQ(ended.next_attempt_at, 0);
+  EXPECT_EQ(db.list_jobs({site_id("b"), job_status::cancelled, 10})->size(), 1u);
+  auto site = **db.find_site("b");
+  EXPECT_EQ(site.health, health_unknown) << "a cancelled job says nothing of the site";
+}

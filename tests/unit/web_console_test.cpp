@@ -1,6 +1,7 @@
 // The console's routes without sockets: what a browser and an API client
 // get for each request (the integration test covers the real server).
 #include "edge_host.hpp"
+#include "openapi_check.hpp"
 
 #include "satoru/files.hpp"
 #include "satoru/identity.hpp"
@@ -605,3 +606,72 @@ TEST_F(WebConsoleActions, RepositoryJobsNeedAnOperatorAndAnOffsiteRepositoryToSy
 }
 
 } // namespace
+
+TEST_F(WebConsoleActions, OperatorsCancelAJobFromItsPageOrTheApi) {
+  auto db = satoru::store::open(cfg_->database_path);
+  const auto site = (**db->find_site("berlin")).id;
+  auto first = db->enqueue(satoru::job_type::backup, site)->id;
+  const std::string page = "/jobs/" + std::to_string(first);
+
+  std::string viewer = log_in("vic");
+  EXPECT_EQ(send(http::verb::get, page, "", viewer).body().find("Cancel this job"),
+            std::string::npos)
+      << "viewers only look";
+  EXPECT_EQ(send(http::verb::post, page + "/cancel", "csrf=" + csrf_of(viewer), viewer)
+                .result(),
+            http::status::forbidden);
+  std::string op = log_in("ana");
+  std::string csrf = csrf_of(op);
+  auto shown = send(http::verb::get, page, "", op);
+  EXPECT_NE(shown.body().find("action=\"" + page + "/cancel\""), std::string::npos)
+      << shown.body();
+  EXPECT_NE(shown.body().find("name=\"csrf\" value=\"" + csrf + "\""), std::string::npos);
+  EXPECT_EQ(send(http::verb::post, page + "/cancel", "", op).result(),
+            http::status::forbidden)
+      << "no CSRF token, no cancel";
+  EXPECT_EQ(jobs(), std::vector<std::string>{"backup queued"});
+  auto done = send(http::verb::post, page + "/cancel", "csrf=" + csrf, op);
+  EXPECT_EQ(done.result(), http::status::see_other) << done.body();
+  EXPECT_EQ(done[http::field::location], page);
+  EXPECT_EQ(jobs(), std::vector<std::string>{"backup cancelled"});
+  EXPECT_EQ(send(http::verb::get, page, "", op).body().find("Cancel this job"),
+            std::string::npos)
+      << "an ended job has no button";
+
+  // The API: an operator's token, no CSRF token; an ended job is a conflict.
+  auto token = *new_token();
+  ASSERT_TRUE(put_credential(credential_kind::token, cfg_->web_tokens_file,
+                             {"ci", role::operator_, sha256_hex(token)}));
+  auto second = db->enqueue(satoru::job_type::preflight, site)->id;
+  const std::string api = "/api/v1/jobs/" + std::to_string(second) + "/cancel";
+  auto bearer = std::vector<std::pair<std::string, std::string>>{
+      {"Authorization", "Bearer " + token}};
+  // Each answer is the one docs/openapi.json describes.
+  const auto doc = satoru::testing::openapi_document();
+  auto documented = [&](const http_response& res) {
+    auto schema = satoru::testing::response_schema(
+        doc, "/api/v1/jobs/{id}/cancel", "post", static_cast<int>(res.result_int()));
+    EXPECT_TRUE(
+        satoru::testing::schema_problems(boost::json::parse(res.body()), schema, doc)
+            .empty())
+        << res.body();
+  };
+  auto cancelled = send(http::verb::post, api, "", "", "", bearer);
+  ASSERT_EQ(cancelled.result(), http::status::accepted) << cancelled.body();
+  documented(cancelled);
+  EXPECT_EQ(
+      boost::json::parse(cancelled.body()),
+      boost::json::parse("{\"id\": " + std::to_string(second) +
+                         ", \"status\": \"cancelled\", \"cancel_requested\": true}"));
+  auto ended = send(http::verb::post, api, "", "", "", bearer);
+  EXPECT_EQ(ended.result(), http::status::conflict);
+  documented(ended);
+  auto missing = send(http::verb::post, "/api/v1/jobs/999/cancel", "", "", "", bearer);
+  EXPECT_EQ(missing.result(), http::status::not_found);
+  documented(missing);
+  auto viewer_api = send(http::verb::post, api, "", viewer, "", {});
+  EXPECT_EQ(viewer_api.result(), http::status::forbidden);
+  documented(viewer_api);
+  EXPECT_EQ(send(http::verb::get, api, "", "", "", bearer).result(),
+            http::status::method_not_allowed);
+}

@@ -174,6 +174,10 @@ std::optional<http_response> refuse_forgery(const http_request& req, const princ
   return std::nullopt;
 }
 
+std::string requester_of(const principal& who) {
+  return (who.bearer ? "api:" : "console:") + who.name;
+}
+
 /// Every request that changes state: an operator's, and no forgery.
 std::optional<http_response> refuse_change(const http_request& req, const principal& who,
                                            std::string_view form_token) {
@@ -197,6 +201,16 @@ std::string_view query_of(const http_request& req) {
   return split_target({req.target().data(), req.target().size()}).second;
 }
 
+} // namespace
+
+namespace {
+/// The job id of "{id}/cancel", the rest of a job's cancel path.
+std::optional<std::int64_t> cancel_path_id(std::string_view rest) {
+  constexpr std::string_view suffix = "/cancel";
+  if (rest.size() <= suffix.size() || rest.substr(rest.size() - suffix.size()) != suffix)
+    return std::nullopt;
+  return parse_id(rest.substr(0, rest.size() - suffix.size()));
+}
 } // namespace
 
 std::optional<std::int64_t> parse_id(std::string_view text) {
@@ -441,13 +455,19 @@ console_answer console::route(const http_request& req, std::string_view path,
     return site_page(req, *site, who);
   }
   if (path.substr(0, jobs.size()) == jobs) {
+    auto rest = path.substr(jobs.size());
+    if (auto id = cancel_path_id(rest)) {
+      if (!post) return failure(req, http::status::method_not_allowed, "use POST");
+      return post_cancel(req, *id, who);
+    }
     if (!get) return failure(req, http::status::method_not_allowed, "use GET");
-    auto id = parse_id(path.substr(jobs.size()));
+    auto id = parse_id(rest);
     if (!id) return failure(req, http::status::not_found, "no such job");
     return read_api(req, [&](store* db) -> expected<api_answer> {
       auto job = get_job(db, *id);
       if (!job || !job->error.empty() || wants_json(req)) return job;
-      job->html = job_html(job->body.as_object(), who.name);
+      job->html = job_html(job->body.as_object(), who.name,
+                           who.role == role::operator_ ? who.csrf : std::string{});
       return job;
     });
   }
@@ -635,6 +655,11 @@ http_response console::api(const http_request& req, std::string_view path,
     if (!post) return json_error(req, http::status::method_not_allowed, "use POST");
     return post_repository_job(req, who);
   }
+  if (rest.substr(0, 5) == "jobs/")
+    if (auto id = cancel_path_id(rest.substr(5))) {
+      if (!post) return json_error(req, http::status::method_not_allowed, "use POST");
+      return post_cancel(req, *id, who);
+    }
   if (!get) return json_error(req, http::status::method_not_allowed, "use GET");
   if (rest == "repository") return repository_page(req, who, satoru::now_ms());
   if (rest == "sites") {
@@ -760,11 +785,42 @@ http_response console::post_site_job(const http_request& req, const std::string&
   if (!type)
     return failure(req, http::status::bad_request,
                    "request body: /type: must be \"backup\" or \"preflight\"");
-  auto queued = queue_site_job(*current_config(), site, *type);
+  auto queued = queue_site_job(*current_config(), site, *type, {}, requester_of(who));
   if (!queued) return queue_failure(req, queued.err());
   spdlog::info("web console: {} queued a {} of {} (job {})", who.name, to_string(*type),
                site, queued->id);
   return queued_answer(req, asked.api, *queued, site, *type);
+}
+
+http_response console::post_cancel(const http_request& req, std::int64_t id,
+                                   const principal& who) {
+  auto asked = read_job_request(req);
+  if (auto refused = refuse_change(req, who, asked.csrf)) return *refused;
+  // No database yet: no job (and none is created here).
+  if (!store::open_read_only(current_config()->database_path))
+    return failure(req, http::status::not_found, "no job " + std::to_string(id));
+  auto writable = store::open(current_config()->database_path);
+  auto done = writable ? writable->request_cancel(id, requester_of(who))
+                       : expected<cancel_result>(writable.err());
+  if (!done && done.err().code == errc::not_found)
+    return failure(req, http::status::not_found, done.err().message);
+  if (!done) {
+    spdlog::error("web console: {}", done.err().message);
+    return failure(req, http::status::internal_server_error,
+                   "the job cannot be cancelled; see the daemon's log");
+  }
+  if (done->already_ended)
+    return failure(req, http::status::conflict,
+                   fmt::format("job {} already ended ({}); nothing to cancel", id,
+                               to_string(done->status)));
+  spdlog::info("web console: {} cancelled job {}{}", who.name, id,
+               done->asked ? " (it runs; its process stops it)" : "");
+  if (!asked.api) return redirect(req, "/jobs/" + std::to_string(id));
+  boost::json::object out{
+      {"id", id}, {"status", to_string(done->status)}, {"cancel_requested", true}};
+  auto res = json_ok(req, http::status::accepted, out);
+  res.set(http::field::location, std::string(api_prefix) + "jobs/" + std::to_string(id));
+  return res;
 }
 
 http_response console::repository_page(const http_request& req, const principal& who,

@@ -90,7 +90,8 @@ std::string site_html(const json::object& site, const json::array& jobs,
   return page("Satoru site " + name, body);
 }
 
-std::string job_html(const json::object& job, const std::string& user) {
+std::string job_html(const json::object& job, const std::string& user,
+                     const std::string& csrf) {
   std::string status(job.at("status").as_string());
   bool live = status == "queued" || status == "running";
   std::int64_t last_event = 0;
@@ -109,6 +110,13 @@ std::string job_html(const json::object& job, const std::string& user) {
       html_escape(status), html_escape(status), text(job, "created_at"),
       text(job, "started_at"), text(job, "finished_at"), text(job, "attempts"),
       job.at("error").as_string().empty() ? "" : text(job, "error"));
+  if (live && !csrf.empty())
+    body += "<form class=\"cancel\" method=\"post\" action=\"/jobs/" + text(job, "id") +
+            "/cancel\"><input type=\"hidden\" name=\"csrf\" value=\"" +
+            html_escape(csrf) +
+            "\"><button type=\"submit\">Cancel this job</button> <span "
+            "class=\"note\">stops it now; it ends cancelled and does not run "
+            "again</span></form>";
   // The running steps' status lines, filled in live by assets/job.js.
   if (live) body += "<div id=\"progress\" class=\"note\"></div>";
   body += "<table><thead><tr><th>Time</th><th>Level</th><th>Step</th><th>Target</th>"

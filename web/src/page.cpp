@@ -26,7 +26,7 @@ h2{font-size:1.1rem;margin-top:1.5rem}
 form.inline{display:inline}
 .stale{color:var(--warning);font-weight:600}.counts .selected{border-width:3px}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}dl.facts dd{margin:0}
-.status.success{color:var(--ok)}.status.warning{color:var(--warning)}.status.failed,.status.interrupted{color:var(--failed)}
+.status.success{color:var(--ok)}.status.warning,.status.cancelled{color:var(--warning)}.status.failed,.status.interrupted{color:var(--failed)}
 @media (max-width:40rem){
  thead{display:none}
  tr{display:block;border:1px solid #8884;border-radius:.4rem;margin-bottom:.6rem}

@@ -230,8 +230,10 @@ struct snapshot_pages::place {
   std::vector<std::string> tags;
 };
 
-snapshot_pages::snapshot_pages(snapshot_source source)
-    : source_(std::move(source)) {}
+snapshot_pages::snapshot_pages(snapshot_source source,
+                               std::function<std::int64_t()> clock)
+    : source_(std::move(source))
+    , clock_(std::move(clock)) {}
 
 std::optional<console_answer> snapshot_pages::route(const http_request& req,
                                                     std::string_view path,
@@ -649,8 +651,17 @@ http_response snapshot_pages::post_restore(const http_request& req, const place&
     request.snapshot_path = snap.paths.size() == 1 ? snap.paths.front() : std::string{};
   }
 
+  // A confirmation is used once: the store queues it only if no other
+  // confirmation of that dry run did, and only within the hour.
   auto queued =
-      queue_site_job(at.cfg, at.site.name, job_type::restore, request.to_json());
+      confirmed ? queue_confirmed_restore(at.cfg, at.site.name, *confirmed,
+                                          request.to_json(), requester_of(who), clock_())
+                : queue_site_job(at.cfg, at.site.name, job_type::restore,
+                                 request.to_json(), requester_of(who));
+  if (!queued && confirmed && queued.err().code == errc::busy)
+    return failure(req, http::status::conflict, "confirm: " + queued.err().message);
+  if (!queued && confirmed && queued.err().code == errc::timeout)
+    return failure(req, http::status::gone, "confirm: " + queued.err().message);
   if (!queued) return queue_failure(req, queued.err());
   spdlog::info("web console: {} queued a restore{} of {} {} to its edge host (job {})",
                who.name, request.apply ? "" : " dry run", at.site.name, at.target.path,
@@ -731,7 +742,8 @@ http_response snapshot_pages::restore_preview(const http_request& req, const pla
     body += "</tbody></table>";
   }
   bool may_confirm = who.role == role::operator_ && !request->apply &&
-                     (status == job_status::success || status == job_status::warning);
+                     (status == job_status::success || status == job_status::warning) &&
+                     (*row)->finished_at >= clock_() - confirmation_valid_ms;
   if (may_confirm)
     body += "<form class=\"confirm\" method=\"post\" action=\"" +
             html_escape(at.base + "/restores") +

@@ -36,14 +36,26 @@ const std::vector<job_type>& all_job_types();
 
 /// `queued` includes a job waiting for its next attempt (`next_attempt_at`
 /// in the future). `interrupted`: stopped by a shutdown; queued again at the
-/// next start-up.
-enum class job_status { queued, running, success, warning, failed, interrupted };
+/// next start-up. `cancelled`: stopped for good by `satoru cancel` (or the
+/// console's or API's cancel) before it ended.
+enum class job_status {
+  queued,
+  running,
+  success,
+  warning,
+  failed,
+  interrupted,
+  cancelled
+};
+
+/// Every job status, in declaration order.
+const std::vector<job_status>& all_job_statuses();
 
 const char* to_string(job_type t);
 const char* to_string(job_status s);
 std::optional<job_type> parse_job_type(const std::string& text);
 std::optional<job_status> parse_job_status(const std::string& text);
-/// success, warning or failed: the job will not run again.
+/// success, warning, failed or cancelled: the job will not run again.
 bool is_finished(job_status s);
 /// A status a follower stops at: finished, or interrupted (it runs again only
 /// when a daemon or another `run --wait` picks it up).
@@ -101,7 +113,34 @@ struct job_row {
   /// What the job is asked to do beyond its type, as a JSON object (a
   /// restore's host_restore_request); "" for the other types.
   std::string params;
+  /// Who asked for it: "" for the daemon's own schedule, else a person
+  /// ("cli:root", "console:ana", "api:deploy-bot"); see asked_by_person().
+  std::string requested_by;
+  /// When someone asked to cancel it (Unix ms); 0 = never. The process that
+  /// runs the job reads it with its heartbeat and cancels the job's token.
+  std::int64_t cancel_requested_at = 0;
 };
+
+/// Added to the error of an applying restore that ended without being
+/// applied in full: it never runs again on its own.
+inline constexpr const char* not_applied_again =
+    "not applied again automatically; run it again to apply";
+
+/// A restore that changes its edge host (a `restore` job whose params say
+/// `apply`): it runs at most once, and only because a person said so.
+bool changes_edge_host(const job_row& job);
+/// Whether a person asked for the job (the CLI, the console, the API), not
+/// the daemon's schedule.
+bool asked_by_person(const job_row& job);
+/// Why a transiently failed attempt of `job` is not retried: a restore that
+/// changes its edge host, or a preflight a person asked for (they wait for
+/// the answer; the schedule's backups keep their retries). "" = it may be.
+/// The one place where this is decided; the supervisor only applies it.
+std::string retry_refusal(const job_row& job);
+/// Whether a job cut short (a shutdown, a crash, a lapsed lease, a reload)
+/// is queued again on its own: every job but one that changes its edge
+/// host. The store records this decision in recover_jobs/interrupt_owned.
+bool may_requeue(const job_row& job);
 
 /// What pulling and snapshotting one target produced; also its
 /// `site_targets` row.

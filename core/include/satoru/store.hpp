@@ -88,6 +88,16 @@ struct enqueue_result {
   bool existing = false; ///< an identical job was already queued
 };
 
+/// What a request to cancel a job found and did.
+struct cancel_result {
+  /// The job's status after the request: `cancelled` when it was queued
+  /// (or interrupted), `running` while its process stops it, or the status
+  /// it had already ended with.
+  job_status status = job_status::queued;
+  bool asked = false;         ///< a running job: the process that runs it stops it
+  bool already_ended = false; ///< it had ended (status): nothing was changed
+};
+
 /// The SQLite state store: the durable truth of the service. One object per
 /// thread (it owns one connection). All read-then-write transactions use
 /// BEGIN IMMEDIATE so that they wait on busy_timeout instead of failing.
@@ -136,9 +146,30 @@ public:
   /// Queues a job, or returns the id of the same type already queued for the
   /// site. A queued job waiting for a retry is made due now: asking for it
   /// is asking to run it. A job with `params` (a JSON object, e.g. a
-  /// restore's request) is always queued as a new job.
+  /// restore's request) is always queued as a new job. `requested_by`: who
+  /// asked ("" = the daemon's schedule; see job_row::requested_by).
   expected<enqueue_result> enqueue(job_type type, std::int64_t site_id,
-                                   const std::string& params = {});
+                                   const std::string& params = {},
+                                   const std::string& requested_by = {});
+  /// Queues the applying restore (`params`) that a confirmation of the dry
+  /// run `dry_run_id` asks for, once: errc::busy (naming the job it queued)
+  /// when that dry run was confirmed already, errc::timeout when it ended
+  /// before `not_before` (Unix ms), errc::not_found when it is not a
+  /// finished restore job of the site.
+  expected<enqueue_result> enqueue_confirmed(std::int64_t dry_run_id,
+                                             std::int64_t site_id,
+                                             const std::string& params,
+                                             const std::string& requested_by,
+                                             std::int64_t not_before);
+  /// Cancels a job: a queued (or interrupted) one ends `cancelled` at once;
+  /// a running one records the request (cancel_requested_at, an event) and
+  /// the process running it stops it (its heartbeat reads the request); a
+  /// job that already ended stays as it is. errc::not_found: no such job.
+  expected<cancel_result> request_cancel(std::int64_t id,
+                                         const std::string& requested_by);
+  /// Of these jobs, the running ones someone asked to cancel.
+  expected<std::vector<std::int64_t>>
+  cancel_requests(const std::vector<std::int64_t>& ids);
   /// Claims the oldest due queued job whose site has no running job, if
   /// fewer than max_running of owner's jobs run. `busy_sites` are skipped too.
   expected<std::optional<job_row>>

@@ -45,6 +45,9 @@ using store_actor = caf::typed_actor<
     /// liveness row); replies with the ids whose lease is no longer ours.
     caf::replies_to<heartbeat_atom, bool,
                     std::vector<job_row>>::with<std::vector<std::int64_t>>,
+    /// Of these running jobs (ids), the ones someone asked to cancel.
+    caf::replies_to<cancel_atom,
+                    std::vector<std::int64_t>>::with<std::vector<std::int64_t>>,
     /// Re-queues jobs of dead processes and interrupted jobs; replies with their ids.
     caf::replies_to<recover_atom>::with<std::vector<std::int64_t>>,
     /// Marks our running jobs interrupted and our node stopped (shutdown).

@@ -53,6 +53,7 @@ using drill_atom = caf::atom_constant<caf::atom("drill")>;
 using progress_atom = caf::atom_constant<caf::atom("progress")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
 using reload_atom = caf::atom_constant<caf::atom("reload")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 
 // -- core types that travel as messages ------------------------------------------
 } // namespace satoru::actors

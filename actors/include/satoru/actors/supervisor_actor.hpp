@@ -40,6 +40,8 @@ struct supervisor_state {
     /// clock (the database's lease_until is wall clock, for other processes).
     std::chrono::steady_clock::time_point lease_deadline;
     bool lease_lost = false; ///< cancelled: its result is not ours to write
+    /// Someone asked to cancel it (`satoru cancel`): it ends `cancelled`.
+    bool cancel_requested = false;
     /// Set once the work reported back: the end waits to be written.
     std::optional<job_outcome> outcome;
     std::optional<std::int64_t> retry_at; ///< the end is a retry at this time

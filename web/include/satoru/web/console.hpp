@@ -61,6 +61,10 @@ public:
   virtual expected<void> finish(bool stop) = 0;
 };
 
+/// Who asks for a job through the console: "console:NAME", or "api:NAME"
+/// for an API token (a job's requested_by).
+std::string requester_of(const principal& who);
+
 /// A response, and for a stream (Server-Sent Events, a download) what goes
 /// on after its head.
 struct console_answer {
@@ -167,6 +171,11 @@ private:
   /// page's form): queues a backup or preflight.
   http_response post_site_job(const http_request& req, const std::string& site,
                               const principal& who);
+
+  /// POST /api/v1/jobs/{id}/cancel or /jobs/{id}/cancel (the job page's
+  /// form): an operator stops a queued or running job (store::request_cancel).
+  http_response post_cancel(const http_request& req, std::int64_t id,
+                            const principal& who);
 
   /// GET /repository (or its JSON, or GET /api/v1/repository).
   http_response repository_page(const http_request& req, const principal& who,

@@ -26,8 +26,10 @@ std::string site_html(const boost::json::object& site, const boost::json::array&
 /// The job page, from `satoru job ID --json`'s JSON: its header, its
 /// events, and while it has not ended the script (assets/job.js) that
 /// appends new events and the final status as they come (Server-Sent
-/// Events).
-std::string job_html(const boost::json::object& job, const std::string& user);
+/// Events). With `csrf` (an operator's session) a job that has not ended
+/// gets a "Cancel" button.
+std::string job_html(const boost::json::object& job, const std::string& user,
+                     const std::string& csrf = {});
 
 /// The job page's script: plain JavaScript served from the binary at
 /// /assets/job.js (the pages allow scripts from the console only).

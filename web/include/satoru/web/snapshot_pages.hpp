@@ -10,6 +10,7 @@
 #include "satoru/config.hpp"
 #include "satoru/error.hpp"
 #include "satoru/restic.hpp"
+#include "satoru/time.hpp"
 #include "satoru/web/console.hpp"
 
 #include <cstddef>
@@ -89,7 +90,9 @@ private:
 /// /api/v1/sites/{site}/targets/{target_hash}/.
 class snapshot_pages {
 public:
-  explicit snapshot_pages(snapshot_source source = snapshot_source::restic());
+  /// `clock` (Unix ms) tells when a dry run's confirmation expired.
+  explicit snapshot_pages(snapshot_source source = snapshot_source::restic(),
+                          std::function<std::int64_t()> clock = satoru::now_ms);
 
   /// The answer when `path` is one of these routes; nullopt otherwise.
   /// `who` is already authenticated; changes go through refuse_change().
@@ -115,6 +118,7 @@ private:
   listing(const http_request& req, const place& at, const std::string& wanted);
 
   snapshot_source source_;
+  std::function<std::int64_t()> clock_;
   tree_cache cache_;
 };
 
