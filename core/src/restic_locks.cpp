@@ -105,11 +105,6 @@ std::string describe_holder(bool exclusive, std::int64_t pid, const std::string&
 
 } // namespace
 
-std::string restic_lock::describe(std::int64_t now) const {
-  return describe_holder(exclusive, pid, hostname,
-                         time_ms > 0 ? std::max<std::int64_t>(0, now - time_ms) : -1);
-}
-
 std::string lock_conflict::describe() const {
   return describe_holder(exclusive, pid, hostname, age_ms);
 }

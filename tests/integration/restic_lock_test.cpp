@@ -382,7 +382,7 @@ TEST(ResticLocks, RootWorksOnAnotherUsersRepositoryAsItsOwner) {
   // (with root's lock it stalled reading, then pruned beside it).
   const auto locks = env.path("repo/locks");
   {
-    lock_holder_process holder{client, locks, {}, as};
+    lock_holder_process holder{client, locks}; // as client.command() says
     ASSERT_TRUE(holder.holds());
     EXPECT_TRUE(not_owned_by(locks, user.uid).empty());
     auto owners_prune = client.command({"prune"});

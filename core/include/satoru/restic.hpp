@@ -106,11 +106,9 @@ struct restic_lock {
   std::int64_t uid = 0;
   bool exclusive = false;
   std::int64_t time_ms = 0; ///< created or last refreshed (holder's clock)
-  /// "exclusive lock of PID 12 on host vm, 3 s old" (no secrets: a lock
-  /// holds none).
-  std::string describe(std::int64_t now_ms) const;
-  /// "lock of PID 4711, uid 0, on host vm, held since 2026-12-08 03:12:00
-  /// UTC": who holds it, for the events of a command that waits for it.
+  /// "lock of PID 4711, uid 0, on host vm, held since 2026-12-08T03:12:00Z"
+  /// ("exclusive lock ..."): who holds it, for events and logs (no secrets:
+  /// a lock holds none). The time is the lock's last refresh.
   std::string holder() const;
 };
 
