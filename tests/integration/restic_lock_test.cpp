@@ -294,19 +294,6 @@ process_user service_user() {
   return u;
 }
 
-/// Files below `root` (itself included) whose owner is not `uid`.
-std::vector<std::string> not_owned_by(const std::string& root, unsigned uid) {
-  std::vector<std::string> out;
-  struct stat st {};
-  if (::lstat(root.c_str(), &st) == 0 && st.st_uid != uid) out.push_back(root);
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end;
-       it.increment(ec))
-    if (::lstat(it->path().c_str(), &st) == 0 && st.st_uid != uid)
-      out.push_back(it->path().string() + " (uid " + std::to_string(st.st_uid) + ")");
-  return out;
-}
-
 } // namespace
 
 /// Under the unit (ProtectProc=invisible, PrivateUsers=yes) another user's
