@@ -76,12 +76,14 @@ job_row follow_job(store& db, std::int64_t job_id, bool json,
 /// Shows the progress of work this process runs itself, without a job
 /// (`restore --to`), the way a followed job's shows (progress_display:
 /// redrawn on a terminal, plain lines into a pipe, JSON lines with `json`,
-/// job_id 0); other events are not printed. `label` names the target.
+/// job_id 0); of the other events only those about restic's locks are
+/// printed, on stderr (a restore waiting for a retention's lock says whose).
+/// `label` names the target.
 class local_progress final : public event_sink {
 public:
   local_progress(bool json, std::string label);
-  void emit(const std::string&, const std::string&, const std::string&,
-            const std::string&, const boost::json::object&) override {}
+  void emit(const std::string& level, const std::string& step, const std::string& target,
+            const std::string& message, const boost::json::object& data) override;
   void progress(const std::string& target, const satoru::progress& now) override;
   void progress_ended(const std::string& target, const satoru::progress& last) override;
 

@@ -169,6 +169,11 @@ local_progress::local_progress(bool json, std::string label)
                [label = std::move(label)](const std::string&) { return label; },
                terminal_width()} {}
 
+void local_progress::emit(const std::string&, const std::string& step, const std::string&,
+                          const std::string& message, const boost::json::object&) {
+  if (step == "restic.lock") std::cerr << "satoru: " << message << "\n";
+}
+
 void local_progress::progress(const std::string& target, const satoru::progress& now) {
   show(target, now, false);
 }

@@ -193,6 +193,7 @@ int restore_to_folder(const config& cfg, const site_config& site,
   const fs::path to = fs::absolute(args->to, ec).lexically_normal();
   check_restore_folder(to, args->force);
   auto client = local_restic(cfg);
+  client.wait_for_locks(); // a retention running now delays the restore, never fails it
   auto snap = resolve_snapshot_or_exit(client, cfg, site, target, args->snapshot);
   // The folder that was backed up, as the snapshot recorded it (the
   // staging path at the time, which need not be today's).

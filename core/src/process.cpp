@@ -11,8 +11,11 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -164,7 +167,7 @@ std::vector<char*> c_strings(std::vector<std::string>& strings) {
 
 /// What the child reports through the CLOEXEC pipe when it cannot exec.
 struct child_failure {
-  int stage; ///< 1 = chdir, 2 = exec, 3 = stdio setup
+  int stage; ///< 1 = chdir, 2 = exec, 3 = stdio setup, 4 = becoming run_as
   int error;
 };
 
@@ -185,7 +188,8 @@ void kill_own_group(int) {
 /// otherwise passes the program's exit status (or signal) on unchanged.
 [[noreturn]] void child_main(pid_t parent, int stdin_fd, int stdout_fd, int stderr_fd,
                              int report_fd, const char* cwd, const char* path,
-                             char* const* argv, char* const* sh_argv, char* const* envp) {
+                             char* const* argv, char* const* sh_argv, char* const* envp,
+                             const process_user* user) {
   auto fail = [&report_fd](int stage, int err) {
     child_failure f{stage, err};
     ssize_t ignored = ::write(report_fd, &f, sizeof f);
@@ -230,11 +234,16 @@ void kill_own_group(int) {
   ::prctl(PR_SET_PDEATHSIG, SIGHUP);
   if (::getppid() != parent) kill_own_group(0); // it died before prctl
 
+  const pid_t guardian = ::getpid();
   pid_t program = ::fork();
   if (program < 0) fail(3, errno);
   if (program == 0) {
     ::sigaction(SIGHUP, &dfl, nullptr);
+    if (user != nullptr)
+      if (int err = become_user(*user); err != 0) fail(4, err);
+    // After the switch: changing credentials clears the death signal.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL); // the guardian was SIGKILLed: follow it
+    if (::getppid() != guardian) ::_exit(127);
     if (cwd && ::chdir(cwd) != 0) fail(1, errno);
     ::execve(path, argv, envp);
     int err = errno;
@@ -516,6 +525,10 @@ std::optional<error> exec_failure(unique_fd& report_read, const process_spec& sp
     return error{errc::io, name + ": cannot change to folder " + spec.cwd + ": " + why};
   case 2:
     return error{errc::tool, name + ": cannot execute " + program + ": " + why};
+  case 4:
+    return error{errc::io, name + ": cannot run as uid " +
+                               std::to_string(spec.run_as ? spec.run_as->uid : 0) + ": " +
+                               why};
   default:
     return error{errc::io, "cannot start " + name + ": " + why};
   }
@@ -582,7 +595,7 @@ expected<spawned_child> spawn_child(const process_spec& spec) {
   if (pid == 0)
     child_main(self_pid, in_read.get(), out_write.get(), err_write.get(),
                report_write.get(), cwd, program.c_str(), argv.data(), sh_argv.data(),
-               envp.data());
+               envp.data(), spec.run_as ? &*spec.run_as : nullptr);
 
   child_guard child(pid);
   // Also from the parent: killpg must work even if we get there before the
@@ -603,6 +616,71 @@ expected<spawned_child> spawn_child(const process_spec& spec) {
 }
 
 } // namespace
+
+int become_user(const process_user& user) {
+  static_assert(sizeof(gid_t) == sizeof(unsigned), "gid_t is an unsigned int");
+  // Raw system calls: glibc's wrappers broadcast to threads a forked child
+  // does not have, taking locks another thread may have held at fork.
+  if (user.keep_capabilities && ::prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) != 0)
+    return errno;
+  if (::syscall(SYS_setgroups, user.groups.size(), user.groups.data()) != 0) return errno;
+  if (::syscall(SYS_setresgid, user.gid, user.gid, user.gid) != 0) return errno;
+  if (::syscall(SYS_setresuid, user.uid, user.uid, user.uid) != 0) return errno;
+  if (!user.keep_capabilities) return 0;
+  // setresuid() emptied the effective set; the permitted one was kept. Raise
+  // it as effective, inheritable and ambient: ambient capabilities are the
+  // ones a program that is not root keeps across execve.
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (::syscall(SYS_capget, &header, data) != 0) return errno;
+  for (auto& d : data) {
+    d.effective = d.permitted;
+    d.inheritable = d.permitted;
+  }
+  if (::syscall(SYS_capset, &header, data) != 0) return errno;
+  for (unsigned long cap = 0; cap < 64; ++cap)
+    if ((data[cap / 32].permitted & (1U << (cap % 32))) != 0 &&
+        ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0L, 0L) != 0)
+      return errno;
+  return 0;
+}
+
+std::optional<process_user> owner_to_run_as(const std::string& path) {
+  if (::geteuid() != 0 || path.empty()) return std::nullopt;
+  std::string at = path;
+  struct stat st {};
+  while (::stat(at.c_str(), &st) != 0) {
+    auto slash = at.find_last_of('/');
+    if (slash == std::string::npos)
+      at = ".";
+    else if (slash == 0 && at.size() > 1)
+      at = "/";
+    else if (slash == 0)
+      return std::nullopt;
+    else
+      at.resize(slash);
+  }
+  if (st.st_uid == 0) return std::nullopt;
+  process_user user;
+  user.uid = st.st_uid;
+  user.gid = st.st_gid;
+  std::vector<char> buf(16384);
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  if (::getpwuid_r(st.st_uid, &pw, buf.data(), buf.size(), &found) == 0 && found) {
+    user.gid = found->pw_gid;
+    int count = 32;
+    std::vector<gid_t> groups(static_cast<std::size_t>(count));
+    if (::getgrouplist(found->pw_name, found->pw_gid, groups.data(), &count) < 0) {
+      groups.resize(static_cast<std::size_t>(count));
+      ::getgrouplist(found->pw_name, found->pw_gid, groups.data(), &count);
+    }
+    groups.resize(static_cast<std::size_t>(std::max(count, 0)));
+    user.groups.assign(groups.begin(), groups.end());
+  }
+  if (user.groups.empty()) user.groups.push_back(user.gid);
+  return user;
+}
 
 std::string process_result::describe(const std::string& name) const {
   if (cancelled) return name + " was cancelled";

@@ -61,8 +61,9 @@ retention_result forget_and_prune(const config& cfg, restic_client& repo,
     return out;
   }
   // A restic killed with the daemon leaves its lock, which would make forget
-  // and prune wait; only locks of our dead processes (and what restic calls
-  // stale) are removed. forget and prune wait for anyone else's.
+  // and prune wait; only locks of our dead processes (and those restic calls
+  // stale: 30 minutes without a refresh) are removed. forget and prune wait
+  // for anyone else's.
   if (auto r = repo.clear_dead_locks(cancel); !r)
     return fail(step + ".unlock", r.err().message);
 
@@ -403,13 +404,15 @@ std::vector<std::string> clear_dead_locks_at_start(const config& cfg, bool offsi
     }
     const auto now = now_ms();
     for (const auto& l : r->removed)
-      lines.push_back(fmt::format("removed the {} from {} (that process is gone)",
-                                  l.describe(now), where));
+      lines.push_back(fmt::format("removed the {} from {} ({})", l.holder(), where,
+                                  now - l.time_ms > restic_stale_lock_ms
+                                      ? "stale: not refreshed for 30 minutes"
+                                      : "that process of ours is gone"));
     for (const auto& l : r->left)
       lines.push_back(fmt::format(
           "the {} in {} is of a dead process but this backend cannot remove one lock; "
           "restic unlock removes it when it is 30 minutes old",
-          l.describe(now), where));
+          l.holder(), where));
   }
   return lines;
 }

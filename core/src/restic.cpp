@@ -158,6 +158,12 @@ std::string env_location(const std::string& location) {
   return absolute_path(location);
 }
 
+/// The folder of a local repository ("" for a backend's).
+std::string local_folder(const std::string& location) {
+  if (has_backend_prefix(location)) return {};
+  return env_location(location).substr(starts_with(location, "local:") ? 6 : 0);
+}
+
 /// Puts a repository's password where restic 0.14 reads it: a file source by
 /// path (restic reads the file), an env source by value.
 expected<void> add_password(env_list& env, const secret_source& source,
@@ -398,6 +404,16 @@ struct remove_on_exit {
   }
 };
 
+/// The event data of a lock: who holds it and since when.
+boost::json::object lock_data(const restic_lock& lock, std::int64_t now) {
+  return {{"host", lock.hostname},
+          {"pid", lock.pid},
+          {"uid", lock.uid},
+          {"exclusive", lock.exclusive},
+          {"since", format_time(lock.time_ms)},
+          {"age_seconds", lock.time_ms > 0 ? (now - lock.time_ms) / 1000 : -1}};
+}
+
 } // namespace
 
 std::int64_t snapshot_info::unix_ms() const {
@@ -434,6 +450,21 @@ restic_client::environment() const {
   if (!repo_.cache_dir.empty())
     set_env(env, "RESTIC_CACHE_DIR", absolute_path(repo_.cache_dir));
   return env;
+}
+
+std::optional<process_user> restic_client::repository_user() const {
+  auto user = owner_to_run_as(local_folder(repo_.location));
+  // Root's powers stay (a restore sets the snapshot's owners, reads a
+  // password file only root may read); only what restic creates changes
+  // hands: its locks, packs and cache files belong to the repository's owner.
+  if (user) user->keep_capabilities = true;
+  return user;
+}
+
+std::int64_t restic_client::lock_uid() const {
+  auto user = repository_user();
+  return user ? static_cast<std::int64_t>(user->uid)
+              : static_cast<std::int64_t>(::geteuid());
 }
 
 expected<process_spec> restic_client::command(std::vector<std::string> args,
@@ -473,6 +504,7 @@ expected<process_spec> restic_client::command(std::vector<std::string> args,
   for (auto& arg : args)
     spec.argv.push_back(std::move(arg));
   if (no_lock_ && reads) spec.argv.emplace_back("--no-lock");
+  spec.run_as = repository_user();
   spec.env = std::move(*env);
   spec.cwd = cwd;
   spec.timeout = timeout_;
@@ -510,7 +542,8 @@ expected<process_result> restic_client::execute(process_spec spec,
                                                 const std::string& what,
                                                 bool accept_exit_3) const {
   const auto until = deadline::after(timeout_);
-  const bool waits = spec.argv.size() > 1 && is_exclusive_command(spec.argv[1]);
+  const bool waits =
+      wait_all_ || (spec.argv.size() > 1 && is_exclusive_command(spec.argv[1]));
   auto backoff = first_lock_backoff;
   for (;;) {
     if (!until.infinite())
@@ -529,7 +562,8 @@ expected<process_result> restic_client::execute(process_spec spec,
     const std::string& err = ended.err;
     if (code != errc::busy || !tidy_) return r;
     // Whoever holds it may be a dead process of ours: then go on at once.
-    if (!tidy_locks(std::chrono::seconds{20}).removed.empty()) continue;
+    auto tidied = tidy_locks(std::chrono::seconds{20});
+    if (!tidied.removed.empty()) continue;
     auto conflict = parse_lock_conflict(err);
     if (!waits || !conflict) return r;
     if (until.remaining() <= backoff)
@@ -537,14 +571,7 @@ expected<process_result> restic_client::execute(process_spec spec,
                    fmt::format("{}: the repository is still locked after waiting {} ({})",
                                what, format_duration(timeout_.count()),
                                conflict->describe())};
-    emit("warn",
-         fmt::format("{} met the {}; retrying in {}", what, conflict->describe(),
-                     format_duration(backoff.count())),
-         {{"host", conflict->hostname},
-          {"pid", conflict->pid},
-          {"exclusive", conflict->exclusive},
-          {"age_seconds", conflict->age_ms < 0 ? -1 : conflict->age_ms / 1000},
-          {"retry_in_seconds", backoff.count() / 1000}});
+    report_wait(what, err, tidied.kept, backoff);
     for (auto slept = std::chrono::milliseconds{0}; slept < backoff;
          slept += std::chrono::milliseconds{100}) {
       if (cancel.cancelled()) return error{errc::cancelled, what + " was cancelled"};
@@ -573,6 +600,35 @@ restic_client::execute_metered(process_spec spec, progress_format format,
 void restic_client::emit(const std::string& level, const std::string& message,
                          const boost::json::object& data) const {
   if (events_ != nullptr) events_->emit(level, "restic.lock", "", message, data);
+}
+
+void restic_client::report_wait(const std::string& what, const std::string& err,
+                                const std::vector<restic_lock>& kept,
+                                std::chrono::milliseconds backoff) const {
+  auto conflict = parse_lock_conflict(err);
+  if (!conflict) return;
+  const auto now = now_ms();
+  auto held = std::find_if(kept.begin(), kept.end(), [&](const restic_lock& l) {
+    return !conflict->storage_id.empty() && starts_with(l.id, conflict->storage_id);
+  });
+  boost::json::object data;
+  std::string whose;
+  if (held != kept.end()) {
+    data = lock_data(*held, now);
+    whose = held->holder();
+  } else {
+    data = {{"host", conflict->hostname},
+            {"pid", conflict->pid},
+            {"exclusive", conflict->exclusive},
+            {"age_seconds", conflict->age_ms < 0 ? -1 : conflict->age_ms / 1000}};
+    whose = conflict->describe();
+  }
+  data["retry_in_seconds"] = backoff.count() / 1000;
+  emit("warn",
+       fmt::format("{} is waiting for the {} (restic calls a lock stale 30 minutes after "
+                   "its last refresh); retrying in {}",
+                   what, whose, format_duration(backoff.count())),
+       data);
 }
 
 lock_cleanup restic_client::tidy_locks(std::chrono::milliseconds timeout) const {
@@ -623,9 +679,7 @@ expected<bool> restic_client::remove_lock(const std::string& id,
   if (!has_backend_prefix(location)) {
     // A local repository: the lock is the file locks/<id>, exactly what
     // restic's own unlock deletes.
-    fs::path file =
-        fs::path(env_location(location).substr(starts_with(location, "local:") ? 6 : 0)) /
-        "locks" / id;
+    fs::path file = fs::path(local_folder(location)) / "locks" / id;
     std::error_code ec;
     fs::remove(file, ec);
     if (ec)
@@ -669,61 +723,48 @@ expected<lock_cleanup> restic_client::clear_dead_locks(const cancel_token& cance
   if (found->empty()) return out;
   const std::string host = lock_host_name();
   const auto now = now_ms();
-  const auto me = static_cast<std::int64_t>(::getuid());
-  bool unlock_may_help = false, live_of_other_user = false;
+  const auto own_uid = lock_uid();
+  bool kept_here = false;
   for (auto& lock : *found) {
-    auto process = probe_process(lock.pid);
-    switch (classify_lock(lock, host, process)) {
-    case lock_holder::dead: {
-      auto removed = remove_lock(lock.id, cancel);
-      if (!removed) return removed.err();
-      if (*removed) {
-        emit("info",
-             fmt::format("removed the {} left in {} (that process is gone)",
-                         lock.describe(now), redact_repository(repo_.location)),
-             {{"host", lock.hostname},
-              {"pid", lock.pid},
-              {"exclusive", lock.exclusive},
-              {"age_seconds", lock.time_ms > 0 ? (now - lock.time_ms) / 1000 : -1}});
-        out.removed.push_back(std::move(lock));
-      } else {
-        unlock_may_help = true;
-        out.left.push_back(std::move(lock));
-      }
-      break;
-    }
-    case lock_holder::other_host:
-      unlock_may_help = true;
+    const auto holder = classify_lock(lock, host, own_uid, probe_process(lock.pid), now);
+    if (!removable(holder)) {
+      kept_here = kept_here || (!host.empty() && lock.hostname == host);
       out.kept.push_back(std::move(lock));
-      break;
-    case lock_holder::live:
-      // restic's unlock calls a process it may not signal (EPERM: another
-      // user's) dead and would remove that live lock: then we run no unlock.
-      live_of_other_user = live_of_other_user || process.uid != me;
-      out.kept.push_back(std::move(lock));
-      break;
+      continue;
     }
+    auto removed = remove_lock(lock.id, cancel);
+    if (!removed) return removed.err();
+    if (!*removed) {
+      out.left.push_back(std::move(lock));
+      continue;
+    }
+    emit("info",
+         fmt::format("removed the {} from {} ({})", lock.holder(),
+                     redact_repository(repo_.location),
+                     holder == lock_holder::dead ? "that process of ours is gone"
+                                                 : "stale: not refreshed for 30 minutes"),
+         lock_data(lock, now));
+    out.removed.push_back(std::move(lock));
   }
-  if (!unlock_may_help || live_of_other_user) return out;
-  // restic's own rule for the rest: other hosts' locks older than 30
-  // minutes, and dead ones we could not delete on this backend.
+  // restic's own unlock for what this backend cannot delete: it removes
+  // locks older than 30 minutes, but also every lock of this host whose PID
+  // it cannot signal, a live one of another user included. So only when no
+  // lock of this host is kept.
+  if (out.left.empty() || kept_here) return out;
   if (auto r = unlock(cancel); !r) return r.err();
   auto after = locks(cancel);
   if (!after) return after.err();
-  auto gone = [&](const restic_lock& l) {
-    return std::none_of(after->begin(), after->end(),
-                        [&](const restic_lock& a) { return a.id == l.id; });
-  };
-  for (auto* list : {&out.kept, &out.left}) {
-    auto split = std::stable_partition(list->begin(), list->end(),
-                                       [&](const restic_lock& l) { return !gone(l); });
-    for (auto it = split; it != list->end(); ++it) {
-      emit("info", fmt::format("restic unlock removed the stale {}", it->describe(now)),
-           {{"host", it->hostname}, {"pid", it->pid}, {"exclusive", it->exclusive}});
-      out.removed.push_back(std::move(*it));
-    }
-    list->erase(split, list->end());
+  auto split =
+      std::stable_partition(out.left.begin(), out.left.end(), [&](const restic_lock& l) {
+        return std::any_of(after->begin(), after->end(),
+                           [&](const restic_lock& a) { return a.id == l.id; });
+      });
+  for (auto it = split; it != out.left.end(); ++it) {
+    emit("info", fmt::format("restic unlock removed the {}", it->holder()),
+         lock_data(*it, now));
+    out.removed.push_back(std::move(*it));
   }
+  out.left.erase(split, out.left.end());
   return out;
 }
 

@@ -1,5 +1,5 @@
 // Whose is a restic lock? The rules that decide which locks satoru may
-// remove (only those of its own dead processes) and the decoding of restic
+// remove (those of its own dead processes, and stale ones) and the decoding of restic
 // 0.14's "repository is already locked" message. Checked against restic
 // 0.14.0 in tests/integration/restic_lock_test.cpp.
 
@@ -13,6 +13,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+
+#include <cerrno>
+#include <csignal>
 
 #include <unistd.h>
 
@@ -102,24 +105,28 @@ std::string describe_holder(bool exclusive, std::int64_t pid, const std::string&
 
 } // namespace
 
-std::string restic_lock::describe(std::int64_t now) const {
-  return describe_holder(exclusive, pid, hostname,
-                         time_ms > 0 ? std::max<std::int64_t>(0, now - time_ms) : -1);
-}
-
 std::string lock_conflict::describe() const {
   return describe_holder(exclusive, pid, hostname, age_ms);
+}
+
+std::string restic_lock::holder() const {
+  return fmt::format("{}lock of PID {}, uid {}, on host {}, held since {}",
+                     exclusive ? "exclusive " : "", pid, uid,
+                     hostname.empty() ? "?" : hostname, format_time(time_ms));
 }
 
 process_probe probe_process(std::int64_t pid) {
   process_probe p;
   if (pid <= 0 || pid > INT_MAX) return p;
+  // The kernel, not /proc, says whether a PID exists: ProtectProc=invisible
+  // hides other users' processes from /proc, but kill() still answers EPERM
+  // (not ESRCH) for them.
+  p.exists = !(::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH);
+  if (!p.exists) return p;
   const std::string dir = "/proc/" + std::to_string(pid);
   std::string stat = read_all(dir + "/stat");
-  // Without /proc nothing can be proven dead: report the process as alive.
-  if (stat.empty() && read_all("/proc/self/stat").empty()) p.exists = true;
   if (stat.empty()) return p;
-  p.exists = true;
+  p.visible = true;
   // "pid (comm) state ppid ... starttime(22nd)": comm may hold spaces and
   // parentheses, so everything is counted from the last ')'.
   auto close = stat.rfind(')');
@@ -151,19 +158,39 @@ process_probe probe_process(std::int64_t pid) {
   return p;
 }
 
+namespace {
+
+/// Only for a lock of this host and of our uid: is its writer provably gone?
+bool holder_gone(const restic_lock& lock, std::int64_t own_uid,
+                 const process_probe& process) {
+  if (!process.exists) return true;
+  if (!process.visible) return false;
+  if (process.zombie) return true;
+  // The PID belongs to a process of ours that is not restic and started
+  // long after the lock was written: reused. Someone else's process (or
+  // one whose uid we cannot see) is never taken for proof.
+  bool looks_like_restic = process.name.find("restic") != std::string::npos;
+  return process.uid == own_uid && !looks_like_restic && process.started_ms > 0 &&
+         lock.time_ms > 0 && process.started_ms > lock.time_ms + reuse_margin_ms;
+}
+
+} // namespace
+
 lock_holder classify_lock(const restic_lock& lock, const std::string& this_host,
-                          const process_probe& process) {
+                          std::int64_t own_uid, const process_probe& process,
+                          std::int64_t now_ms) {
   // An empty host name matches nothing: restic writes "" when it could not
   // read its own, and then nobody can tell where the lock came from.
-  if (this_host.empty() || lock.hostname != this_host) return lock_holder::other_host;
-  if (lock.pid <= 0) return lock_holder::live; // malformed: not provably dead
-  if (!process.exists || process.zombie) return lock_holder::dead;
-  if (process.uid >= 0 && process.uid != lock.uid) return lock_holder::dead;
-  bool looks_like_restic = process.name.find("restic") != std::string::npos;
-  if (!looks_like_restic && process.started_ms > 0 && lock.time_ms > 0 &&
-      process.started_ms > lock.time_ms + reuse_margin_ms)
-    return lock_holder::dead;
-  return lock_holder::live;
+  const bool here = !this_host.empty() && lock.hostname == this_host;
+  const bool ours = here && lock.pid > 0 && lock.uid == own_uid;
+  if (ours && holder_gone(lock, own_uid, process)) return lock_holder::dead;
+  // A visible restic of ours is alive and refreshing: never taken, even
+  // when its lock looks old (a stopped process, a clock that jumped).
+  if (ours && process.visible && process.uid == own_uid) return lock_holder::live;
+  if (lock.time_ms > 0 && now_ms - lock.time_ms > restic_stale_lock_ms)
+    return lock_holder::stale;
+  if (!here) return lock_holder::other_host;
+  return ours || lock.pid <= 0 ? lock_holder::live : lock_holder::other_user;
 }
 
 std::string lock_host_name() {

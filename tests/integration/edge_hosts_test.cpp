@@ -706,6 +706,13 @@ TEST_F(EdgeHosts, OwnersGroupsAndModesComeBackExactlyFromADaemonThatIsNotRoot) {
   ASSERT_EQ(::stat((restored + "/alice-again.txt").c_str(), &b), 0);
   EXPECT_EQ(a.st_ino, b.st_ino) << "the hard link came back as a copy";
   EXPECT_EQ(xattr_of(restored + "/locked", "user.rsync.%stat"), "");
+  // root's restore ran restic as the repository's owner: nothing in the
+  // repository or restic's cache became root's (a root lock there is one
+  // the daemon cannot read).
+  for (const auto& kept : {env.path("repo"), env.path("repo") + "-cache"}) {
+    const auto foreign = not_owned_by(kept, service->pw_uid);
+    EXPECT_TRUE(foreign.empty()) << "not satoru's: " << foreign.front();
+  }
   // The private scratch folder beside --to is gone.
   for (const auto& entry : fs::directory_iterator(env.dir()))
     EXPECT_EQ(entry.path().filename().string().rfind(".satoru-restore-", 0),

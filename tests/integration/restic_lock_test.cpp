@@ -1,6 +1,8 @@
 // Locks of the dead, with the real restic 0.14: which locks satoru removes
 // (only its own dead processes'), which it never touches (live processes,
-// other hosts), exclusive commands waiting for a live lock, and a daemon
+// other hosts, other users' even when their PID is gone), exclusive commands
+// waiting for a live lock, root working on another user's repository as
+// that user, and a daemon
 // killed with -9 inside restic backup, forget, prune and copy that comes
 // back and runs retention and `restic check` with no operator step.
 
@@ -43,8 +45,10 @@ std::size_t locks_in(const std::string& dir) {
   return n;
 }
 
-/// In a forked child: becomes the command of `spec` (its environment added).
+/// In a forked child: becomes the command of `spec` (its environment added,
+/// as its run_as user).
 [[noreturn]] void exec_spec(process_spec& spec) {
+  if (spec.run_as && become_user(*spec.run_as) != 0) ::_exit(126);
   for (const auto& [k, v] : spec.env)
     ::setenv(k.c_str(), v.c_str(), 1);
   std::vector<char*> argv;
@@ -62,10 +66,22 @@ class lock_holder_process {
 public:
   /// Starts it; waits until `locks_dir` holds one more lock than before.
   lock_holder_process(const restic_client& client, const std::string& locks_dir,
-                      const std::string& other_host = {}) {
+                      const std::string& other_host = {},
+                      std::optional<process_user> as = std::nullopt) {
     auto spec = client.command({"backup", "--stdin", "--stdin-filename", "held"});
     EXPECT_TRUE(spec) << (spec ? "" : spec.err().message);
     if (!spec) return;
+    std::string password;
+    if (as && !as->keep_capabilities)
+      // That user may not read our password file: the value, in its environment.
+      for (auto& [key, value] : spec->env)
+        if (key == "RESTIC_PASSWORD_FILE" && !value.empty()) {
+          std::ifstream in(value);
+          std::getline(in, password);
+          value.clear();
+        }
+    if (!password.empty()) spec->env.emplace_back("RESTIC_PASSWORD", password);
+    if (as) spec->run_as = std::move(as);
     int fds[2];
     if (::pipe(fds) != 0) return;
     int report[2]; // the child says whether its namespace worked
@@ -206,8 +222,11 @@ TEST(ResticLocks, ResticsUnlockKeepsAZombiesLockOursRemovesIt) {
   EXPECT_EQ(cleaned->removed[0].hostname, lock_host_name());
   EXPECT_EQ(locks_in(locks), 0u);
   ASSERT_FALSE(sink.events.empty());
-  EXPECT_TRUE(contains(sink.events[0].message, "PID " + std::to_string(holder.pid()) +
-                                                   " on host " + lock_host_name()))
+  EXPECT_TRUE(contains(sink.events[0].message,
+                       "lock of PID " + std::to_string(holder.pid()) + ", uid " +
+                           std::to_string(::geteuid()) + ", on host " + lock_host_name()))
+      << sink.events[0].message;
+  EXPECT_TRUE(contains(sink.events[0].message, "that process of ours is gone"))
       << sink.events[0].message;
   client.report_to(nullptr);
   EXPECT_TRUE(client.check());
@@ -235,11 +254,13 @@ TEST(ResticLocks, ALiveLockIsKeptAndPruneWaitsForItNamingItsHolder) {
   ASSERT_FALSE(sink.events.empty());
   const auto& e = sink.events.front();
   EXPECT_EQ(e.step, "restic.lock");
-  EXPECT_TRUE(contains(e.message, "restic prune met the lock of PID " +
-                                      std::to_string(holder.pid()) + " on host " +
-                                      lock_host_name()))
+  EXPECT_TRUE(contains(e.message, "restic prune is waiting for the lock of PID " +
+                                      std::to_string(holder.pid()) + ", uid " +
+                                      std::to_string(::geteuid()) + ", on host " +
+                                      lock_host_name() + ", held since "))
       << e.message;
   EXPECT_EQ(e.data.at("pid").as_int64(), holder.pid());
+  EXPECT_EQ(e.data.at("uid").as_int64(), static_cast<std::int64_t>(::geteuid()));
   EXPECT_EQ(holder.reap(), 0) << "the holder's backup must have finished normally";
 }
 
@@ -258,6 +279,136 @@ TEST(ResticLocks, AnotherHostsDeadLockIsNeverRemoved) {
   ASSERT_EQ(cleaned->kept.size(), 1u);
   EXPECT_EQ(cleaned->kept[0].hostname, "satoru-elsewhere");
   EXPECT_EQ(locks_in(env.path("repo/locks")), 1u);
+}
+
+namespace {
+
+/// The `satoru` system user the package creates (the tests' machine has it).
+process_user service_user() {
+  auto r = run_process(process_spec{{"id", "-u", "satoru"}});
+  auto g = run_process(process_spec{{"id", "-g", "satoru"}});
+  process_user u;
+  u.uid = r && r->ok() ? static_cast<unsigned>(std::stoul(r->out)) : 65534;
+  u.gid = g && g->ok() ? static_cast<unsigned>(std::stoul(g->out)) : 65534;
+  u.groups = {u.gid};
+  return u;
+}
+
+} // namespace
+
+/// Under the unit (ProtectProc=invisible, PrivateUsers=yes) another user's
+/// live restic looks exactly like this: its PID does not exist for us. Its
+/// lock waits for restic's 30 minutes; it is never removed early.
+TEST(ResticLocks, AnotherUsersLockIsKeptEvenWhenItsPidIsGone) {
+  satoru_env env;
+  auto client = local_client(env);
+  const auto user = service_user();
+  ASSERT_NE(user.uid, ::geteuid());
+  // A repository that user may write too (restic 0.14 has no ACLs of its own).
+  ASSERT_EQ(run_shell("chmod -R a+rwX '" + env.path("repo") + "' '" + env.path("cache") +
+                      "' && chmod a+rx '" + env.path("") + "'"),
+            0);
+  const auto locks = env.path("repo/locks");
+  lock_holder_process holder{client, locks, {}, user};
+  ASSERT_TRUE(holder.holds());
+  holder.kill9();
+  holder.reap(); // gone for good: still not ours to judge
+
+  recording_sink sink;
+  client.report_to(&sink);
+  auto cleaned = client.clear_dead_locks();
+  ASSERT_TRUE(cleaned) << cleaned.err().message;
+  EXPECT_TRUE(cleaned->removed.empty());
+  ASSERT_EQ(cleaned->kept.size(), 1u);
+  EXPECT_EQ(cleaned->kept[0].uid, static_cast<std::int64_t>(user.uid));
+  EXPECT_EQ(locks_in(locks), 1u) << "another user's lock was removed early";
+
+  // prune waits for it, naming it, until its deadline: never goes past it.
+  restic_client impatient{client.repository(), 3s};
+  impatient.report_to(&sink);
+  auto pruned = impatient.prune();
+  ASSERT_FALSE(pruned);
+  EXPECT_EQ(pruned.err().code, errc::busy) << pruned.err().message;
+  ASSERT_FALSE(sink.events.empty());
+  EXPECT_TRUE(contains(sink.events.back().message,
+                       "restic prune is waiting for the lock of PID " +
+                           std::to_string(cleaned->kept[0].pid) + ", uid " +
+                           std::to_string(user.uid)))
+      << sink.events.back().message;
+  EXPECT_EQ(locks_in(locks), 1u);
+}
+
+/// Root (an operator's `satoru restore`) on a repository the service user
+/// owns: restic runs as that owner, keeping root's powers, so every file it
+/// makes there is the owner's and the owner's restic can read its locks;
+/// the restored files still get the snapshot's owners.
+TEST(ResticLocks, RootWorksOnAnotherUsersRepositoryAsItsOwner) {
+  ASSERT_EQ(::geteuid(), 0u) << "this is about root";
+  satoru_env env;
+  const auto user = service_user();
+  ASSERT_EQ(run_shell("chmod a+rx '" + env.path("") + "' && mkdir -p '" +
+                      env.path("cache") + "' && chown -R " + std::to_string(user.uid) +
+                      ":" + std::to_string(user.gid) + " '" + env.path("repo") + "' '" +
+                      env.path("cache") + "' '" + env.password_file() + "'"),
+            0);
+  restic_client client{repository_at(env, env.path("repo")), 5min};
+  auto as = client.repository_user();
+  ASSERT_TRUE(as) << "root must not run restic in another user's repository";
+  EXPECT_EQ(as->uid, user.uid);
+  EXPECT_EQ(client.lock_uid(), static_cast<std::int64_t>(user.uid));
+
+  // Data only root may read, of another owner: the snapshot keeps the owner.
+  fs::create_directories(env.path("data"));
+  std::ofstream(env.path("data/f")) << "some data";
+  ASSERT_EQ(::chown(env.path("data/f").c_str(), 4321, 4321), 0);
+  ::chmod(env.path("data/f").c_str(), 0640);
+  ::chmod(env.path("data").c_str(), 0700);
+  ASSERT_TRUE(client.backup(env.path("data"), {"satoru"}, "satoru"));
+
+  // Its lock, held: the owner's own restic reads it and is refused by it
+  // (with root's lock it stalled reading, then pruned beside it).
+  const auto locks = env.path("repo/locks");
+  {
+    lock_holder_process holder{client, locks}; // as client.command() says
+    ASSERT_TRUE(holder.holds());
+    EXPECT_TRUE(not_owned_by(locks, user.uid).empty());
+    auto owners_prune = client.command({"prune"});
+    ASSERT_TRUE(owners_prune);
+    owners_prune->run_as = user; // the daemon: that user, no capabilities
+    owners_prune->timeout = 60s;
+    auto r = run_process(*owners_prune);
+    ASSERT_TRUE(r) << r.err().message;
+    EXPECT_NE(r->exit_code, 0) << "the owner's prune ran beside root's lock";
+    EXPECT_TRUE(contains(r->err, "repository is already locked")) << r->err;
+    auto cleaned = client.clear_dead_locks();
+    ASSERT_TRUE(cleaned) << cleaned.err().message;
+    EXPECT_TRUE(cleaned->removed.empty()) << "a live lock was removed";
+    // Killed: a lock of the uid we run restic as, its process gone: ours to remove.
+    holder.kill9();
+    holder.reap();
+    cleaned = client.clear_dead_locks();
+    ASSERT_TRUE(cleaned) << cleaned.err().message;
+    EXPECT_EQ(cleaned->removed.size(), 1u);
+    EXPECT_EQ(locks_in(locks), 0u);
+  }
+
+  auto snaps = client.snapshots({"satoru"});
+  ASSERT_TRUE(snaps && snaps->size() == 1);
+  const auto target = env.path("restored");
+  fs::create_directories(target);
+  ASSERT_TRUE(client.restore(snaps->front().id, env.path("data"), target));
+  struct stat st {};
+  ASSERT_EQ(::stat((target + "/f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 4321u) << "the restored file lost the snapshot's owner";
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  ASSERT_TRUE(client.prune());
+  ASSERT_TRUE(client.check());
+
+  const auto foreign = not_owned_by(env.path("repo"), user.uid);
+  EXPECT_TRUE(foreign.empty()) << "owned by someone else: " << foreign.front();
+  const auto foreign_cache = not_owned_by(env.path("cache"), user.uid);
+  EXPECT_TRUE(foreign_cache.empty())
+      << "owned by someone else: " << foreign_cache.front();
 }
 
 TEST(ResticLocks, ACancelledResticLeavesNoLock) {

@@ -314,6 +314,21 @@ mode_t mode_of(const std::string& path) {
   return st.st_mode & 07777;
 }
 
+std::vector<std::string> not_owned_by(const std::string& root, unsigned uid) {
+  std::vector<std::string> out;
+  auto check = [&](const std::string& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && st.st_uid != uid)
+      out.push_back(path + " (uid " + std::to_string(st.st_uid) + ")");
+  };
+  check(root);
+  std::error_code ec;
+  for (std::filesystem::recursive_directory_iterator it(root, ec), end; !ec && it != end;
+       it.increment(ec))
+    check(it->path().string());
+  return out;
+}
+
 bool process_gone(int pid) {
   auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
   auto paren = stat.rfind(") ");

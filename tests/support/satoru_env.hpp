@@ -138,6 +138,10 @@ void write_text(const std::string& path, const std::string& text, mode_t mode = 
 /// The permission bits of `path` (0 when it cannot be read).
 mode_t mode_of(const std::string& path);
 
+/// `root` and everything below it whose owner is not `uid`, each as
+/// "path (uid N)": what `find ROOT ! -user U` prints.
+std::vector<std::string> not_owned_by(const std::string& root, unsigned uid);
+
 /// True when the process is gone or a zombie (an orphan is reaped by
 /// whoever adopted it, maybe later).
 bool process_gone(int pid);

@@ -2,6 +2,7 @@
 
 #include "edge_host.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -590,4 +591,81 @@ TEST(ProcessReader, StoppingOrDroppingItKillsTheChildsGroup) {
   grandchild = std::stoi(line);
   reader->reset(); // dropped without finish()
   EXPECT_TRUE(process_gone(grandchild));
+}
+
+namespace {
+
+/// The uid and gid of the `satoru` system user (the package's; the tests'
+/// machine has it), or nobody's.
+std::pair<unsigned, unsigned> service_user_ids() {
+  auto r =
+      run_process(sh("id -u satoru && id -g satoru || { id -u nobody; id -g nobody; }"));
+  unsigned uid = 65534, gid = 65534;
+  if (r) std::istringstream(r->out) >> uid >> gid;
+  return {uid, gid};
+}
+
+} // namespace
+
+TEST(ProcessRunAs, TheProgramRunsAsTheUserAndCreatesFilesAsThatUser) {
+  ASSERT_EQ(::geteuid(), 0u) << "switching users needs root";
+  const auto [uid, gid] = service_user_ids();
+  satoru::testing::temp_dir dir{"satoru-run-as"};
+  ::chmod(dir.path().c_str(), 0777);
+  process_spec spec = sh("id -u; id -g; id -G; touch made");
+  spec.cwd = dir.path();
+  spec.run_as = process_user{uid, gid, {gid}, false};
+  auto r = run_process(spec);
+  ASSERT_TRUE(r) << r.err().message;
+  ASSERT_EQ(r->exit_code, 0) << r->err;
+  EXPECT_EQ(r->out, fmt::format("{}\n{}\n{}\n", uid, gid, gid));
+  struct stat st {};
+  ASSERT_EQ(::stat((dir.path() + "/made").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, uid);
+  EXPECT_EQ(st.st_gid, gid);
+
+  // Without root's capabilities it is just that user: a root-only folder is shut.
+  ::chmod(dir.path().c_str(), 0700);
+  spec = sh("touch '" + dir.path() + "/shut'");
+  spec.run_as = process_user{uid, gid, {gid}, false};
+  r = run_process(spec);
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->exit_code, 0);
+  EXPECT_TRUE(no_children_left());
+}
+
+TEST(ProcessRunAs, KeptCapabilitiesLetItSetAnyOwnerWhileItCreatesFilesAsTheUser) {
+  ASSERT_EQ(::geteuid(), 0u) << "switching users needs root";
+  const auto [uid, gid] = service_user_ids();
+  satoru::testing::temp_dir dir{"satoru-run-as-caps"};
+  ::chmod(dir.path().c_str(), 0700); // root's: only capabilities get in
+  process_spec spec;
+  spec.argv = {"sh", "-c", "id -u && touch made given && chown 4321:4321 given"};
+  spec.cwd = dir.path();
+  spec.run_as = process_user{uid, gid, {gid}, true};
+  auto r = run_process(spec);
+  ASSERT_TRUE(r) << r.err().message;
+  ASSERT_EQ(r->exit_code, 0) << r->err;
+  EXPECT_EQ(r->out, fmt::format("{}\n", uid));
+  struct stat st {};
+  ASSERT_EQ(::stat((dir.path() + "/made").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, uid) << "a file it creates is the user's, not root's";
+  ASSERT_EQ(::stat((dir.path() + "/given").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 4321u);
+}
+
+TEST(ProcessRunAs, TheOwnerOfAFolderOrOfItsNearestParent) {
+  ASSERT_EQ(::geteuid(), 0u) << "only root switches users";
+  const auto [uid, gid] = service_user_ids();
+  satoru::testing::temp_dir dir{"satoru-owner"};
+  EXPECT_FALSE(owner_to_run_as(dir.path())) << "root's own folder: nobody to switch to";
+  ASSERT_EQ(::chown(dir.path().c_str(), uid, gid), 0);
+  auto owner = owner_to_run_as(dir.path());
+  ASSERT_TRUE(owner);
+  EXPECT_EQ(owner->uid, uid);
+  EXPECT_EQ(owner->gid, gid);
+  EXPECT_FALSE(owner->groups.empty());
+  auto below = owner_to_run_as(dir.path() + "/not/yet/there");
+  ASSERT_TRUE(below);
+  EXPECT_EQ(below->uid, uid);
 }

@@ -1,6 +1,8 @@
-// Which restic locks satoru may remove: only those of its own dead
-// processes. Real processes (a live child, a zombie, a reaped one) for the
-// /proc probe; restic 0.14's own message texts for the conflict decoder.
+// Which restic locks satoru may remove: only those whose holder it can
+// prove gone (this host, its own uid, no such process), and those restic
+// itself calls stale (30 minutes without a refresh). Real processes (a
+// live child, a zombie, a reaped one, another user's) for the probe;
+// restic 0.14's own message texts for the conflict decoder.
 
 #include "satoru/restic.hpp"
 
@@ -16,14 +18,20 @@ using namespace satoru;
 namespace {
 
 constexpr std::int64_t minute = 60 * 1000;
+/// The uid satoru's restic runs as, in these cases.
+constexpr std::int64_t own = 1000;
+/// Another user's (root's restore, a person's restic).
+constexpr std::int64_t other = 0;
+constexpr std::int64_t t = 1'700'000'000'000;
 
-restic_lock lock_of(const std::string& host, std::int64_t pid, std::int64_t time_ms) {
+restic_lock lock_of(const std::string& host, std::int64_t pid, std::int64_t time_ms,
+                    std::int64_t uid = own) {
   restic_lock l;
   l.id = std::string(64, 'a');
   l.hostname = host;
   l.username = "satoru";
   l.pid = pid;
-  l.uid = 1000;
+  l.uid = uid;
   l.time_ms = time_ms;
   return l;
 }
@@ -32,10 +40,24 @@ process_probe alive(std::int64_t uid, std::int64_t started_ms,
                     std::string name = "restic") {
   process_probe p;
   p.exists = true;
+  p.visible = true;
   p.uid = uid;
   p.started_ms = started_ms;
   p.name = std::move(name);
   return p;
+}
+
+/// A PID that exists but /proc does not show (ProtectProc=invisible).
+process_probe hidden() {
+  process_probe p;
+  p.exists = true;
+  return p;
+}
+
+/// classify_lock a minute after `lock` was written, as uid `own` on "here".
+lock_holder judged(const restic_lock& lock, const process_probe& process,
+                   std::int64_t now = t + minute) {
+  return classify_lock(lock, "here", own, process, now);
 }
 
 /// A forked child that sleeps until killed.
@@ -50,65 +72,82 @@ pid_t sleeper() {
 
 } // namespace
 
-TEST(ResticLockClassify, ALockOfAnotherHostIsNeverOurs) {
-  const std::int64_t t = 1'700'000'000'000;
+TEST(ResticLockClassify, ALockOfAnotherHostWaitsUntilStale) {
   process_probe gone; // no such PID here: still not ours to judge
-  EXPECT_EQ(classify_lock(lock_of("other", 4242, t), "here", gone),
+  EXPECT_EQ(judged(lock_of("other", 4242, t), gone), lock_holder::other_host);
+  EXPECT_EQ(judged(lock_of("other", 4242, t), gone, t + 29 * minute),
             lock_holder::other_host);
-  EXPECT_EQ(classify_lock(lock_of("other", 4242, t - 600 * minute), "here", gone),
-            lock_holder::other_host);
+  EXPECT_EQ(judged(lock_of("other", 4242, t), gone, t + 31 * minute), lock_holder::stale);
 }
 
 TEST(ResticLockClassify, AnUnknownHostNameMatchesNothing) {
-  EXPECT_EQ(classify_lock(lock_of("", 4242, 1), "", process_probe{}),
+  EXPECT_EQ(classify_lock(lock_of("", 4242, t), "", own, process_probe{}, t),
             lock_holder::other_host);
-  EXPECT_EQ(classify_lock(lock_of("here", 4242, 1), "", process_probe{}),
+  EXPECT_EQ(classify_lock(lock_of("here", 4242, t), "", own, process_probe{}, t),
             lock_holder::other_host);
 }
 
-TEST(ResticLockClassify, ALiveProcessOfThisHostIsNeverRemoved) {
-  const std::int64_t t = 1'700'000'000'000;
-  // However old the lock: restic refreshes it, and we never take a live one.
-  EXPECT_EQ(classify_lock(lock_of("here", 4242, t), "here", alive(1000, t - 5)),
-            lock_holder::live);
-  EXPECT_EQ(classify_lock(lock_of("here", 4242, t - 600 * minute), "here",
-                          alive(1000, t - 601 * minute)),
+TEST(ResticLockClassify, AnotherUsersLockIsNeverTakenForDeadBeforeItIsStale) {
+  // Its PID does not exist for us, is hidden from our /proc, or shows as
+  // nobody (PrivateUsers=yes): none of it proves that restic gone.
+  EXPECT_EQ(judged(lock_of("here", 4242, t, other), process_probe{}),
+            lock_holder::other_user);
+  EXPECT_EQ(judged(lock_of("here", 4242, t, other), hidden()), lock_holder::other_user);
+  EXPECT_EQ(judged(lock_of("here", 4242, t, other), alive(65534, t - 5)),
+            lock_holder::other_user);
+  auto zombie = alive(other, t - 5);
+  zombie.zombie = true;
+  EXPECT_EQ(judged(lock_of("here", 4242, t, other), zombie), lock_holder::other_user);
+  // restic's own rule: 30 minutes without a refresh.
+  EXPECT_EQ(judged(lock_of("here", 4242, t, other), process_probe{}, t + 29 * minute),
+            lock_holder::other_user);
+  EXPECT_EQ(judged(lock_of("here", 4242, t, other), process_probe{}, t + 31 * minute),
+            lock_holder::stale);
+  EXPECT_TRUE(removable(lock_holder::stale));
+  EXPECT_FALSE(removable(lock_holder::other_user));
+}
+
+TEST(ResticLockClassify, ALiveProcessOfOursIsNeverRemoved) {
+  EXPECT_EQ(judged(lock_of("here", 4242, t), alive(own, t - 5)), lock_holder::live);
+  // However old its lock: a visible restic of ours refreshes it (or is stopped).
+  EXPECT_EQ(judged(lock_of("here", 4242, t), alive(own, t - 5), t + 600 * minute),
             lock_holder::live);
   // restic itself, started after the lock: clocks may lie, so it stays live.
-  EXPECT_EQ(classify_lock(lock_of("here", 4242, t), "here", alive(1000, t + 60 * minute)),
+  EXPECT_EQ(judged(lock_of("here", 4242, t), alive(own, t + 60 * minute)),
             lock_holder::live);
-  // A PID without a usable lock: not provably dead.
-  EXPECT_EQ(classify_lock(lock_of("here", 0, t), "here", process_probe{}),
-            lock_holder::live);
-}
-
-TEST(ResticLockClassify, AGoneOrZombieProcessOfThisHostIsDead) {
-  const std::int64_t t = 1'700'000'000'000;
-  EXPECT_EQ(classify_lock(lock_of("here", 4242, t), "here", process_probe{}),
-            lock_holder::dead);
-  auto zombie = alive(1000, t - 5);
-  zombie.zombie = true;
-  EXPECT_EQ(classify_lock(lock_of("here", 4242, t), "here", zombie), lock_holder::dead);
-}
-
-TEST(ResticLockClassify, AReusedPidIsDead) {
-  const std::int64_t t = 1'700'000'000'000;
-  // Another user's process now has the PID.
-  EXPECT_EQ(classify_lock(lock_of("here", 4242, t), "here", alive(0, t - 5)),
-            lock_holder::dead);
-  // Not restic, and started long after the lock was written.
-  EXPECT_EQ(classify_lock(lock_of("here", 4242, t), "here",
-                          alive(1000, t + 60 * minute, "bash")),
-            lock_holder::dead);
   // Not restic but started just after it: within the margin, so live.
-  EXPECT_EQ(
-      classify_lock(lock_of("here", 4242, t), "here", alive(1000, t + 2000, "bash")),
-      lock_holder::live);
+  EXPECT_EQ(judged(lock_of("here", 4242, t), alive(own, t + 2000, "bash")),
+            lock_holder::live);
+  // A PID that exists but is hidden: not provably gone.
+  EXPECT_EQ(judged(lock_of("here", 4242, t), hidden()), lock_holder::live);
+  // A PID without a usable lock: not provably dead.
+  EXPECT_EQ(judged(lock_of("here", 0, t), process_probe{}), lock_holder::live);
+  EXPECT_FALSE(removable(lock_holder::live));
+}
+
+TEST(ResticLockClassify, AGoneOrZombieProcessOfOursIsDead) {
+  EXPECT_EQ(judged(lock_of("here", 4242, t), process_probe{}), lock_holder::dead);
+  auto zombie = alive(own, t - 5);
+  zombie.zombie = true;
+  EXPECT_EQ(judged(lock_of("here", 4242, t), zombie), lock_holder::dead);
+  EXPECT_TRUE(removable(lock_holder::dead));
+}
+
+TEST(ResticLockClassify, APidReusedByAProcessOfOursIsDeadByAnyoneElseNot) {
+  // Not restic, ours, and started long after the lock was written.
+  EXPECT_EQ(judged(lock_of("here", 4242, t), alive(own, t + 60 * minute, "bash")),
+            lock_holder::dead);
+  // Another user's process has the PID now: that proves nothing (it may be
+  // our restic as a user namespace maps it); restic's 30 minutes apply.
+  EXPECT_EQ(judged(lock_of("here", 4242, t), alive(other, t - 5)), lock_holder::live);
+  EXPECT_EQ(judged(lock_of("here", 4242, t), alive(other, t - 5), t + 31 * minute),
+            lock_holder::stale);
 }
 
 TEST(ResticLockProbe, SeesThisProcessAsAlive) {
   auto p = probe_process(::getpid());
   EXPECT_TRUE(p.exists);
+  EXPECT_TRUE(p.visible);
   EXPECT_FALSE(p.zombie);
   EXPECT_EQ(p.uid, static_cast<std::int64_t>(::getuid()));
   EXPECT_GT(p.started_ms, 0);
@@ -130,25 +169,40 @@ TEST(ResticLockProbe, AKilledChildIsAZombieUntilReapedThenGone) {
   auto zombie = probe_process(pid);
   EXPECT_TRUE(zombie.exists);
   EXPECT_TRUE(zombie.zombie);
-  auto lock = lock_of(lock_host_name(), pid, zombie.started_ms + 100);
-  lock.uid = static_cast<std::int64_t>(::getuid());
-  EXPECT_EQ(classify_lock(lock, lock_host_name(), zombie), lock_holder::dead);
+  const auto me = static_cast<std::int64_t>(::getuid());
+  auto lock = lock_of(lock_host_name(), pid, zombie.started_ms + 100, me);
+  EXPECT_EQ(classify_lock(lock, lock_host_name(), me, zombie, lock.time_ms),
+            lock_holder::dead);
 
   ASSERT_EQ(::waitpid(pid, nullptr, 0), pid);
   auto gone = probe_process(pid);
   EXPECT_FALSE(gone.exists);
-  EXPECT_EQ(classify_lock(lock, lock_host_name(), gone), lock_holder::dead);
+  EXPECT_EQ(classify_lock(lock, lock_host_name(), me, gone, lock.time_ms),
+            lock_holder::dead);
+  // The same lock written by another uid: kept until stale.
+  lock.uid = me + 1;
+  EXPECT_EQ(classify_lock(lock, lock_host_name(), me, gone, lock.time_ms),
+            lock_holder::other_user);
 }
 
 TEST(ResticLockProbe, ALiveChildsLockIsLive) {
   pid_t pid = sleeper();
   ASSERT_GT(pid, 0);
   auto p = probe_process(pid);
-  auto lock = lock_of(lock_host_name(), pid, p.started_ms + 100);
-  lock.uid = static_cast<std::int64_t>(::getuid());
-  EXPECT_EQ(classify_lock(lock, lock_host_name(), p), lock_holder::live);
+  const auto me = static_cast<std::int64_t>(::getuid());
+  auto lock = lock_of(lock_host_name(), pid, p.started_ms + 100, me);
+  EXPECT_EQ(classify_lock(lock, lock_host_name(), me, p, lock.time_ms),
+            lock_holder::live);
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
+}
+
+TEST(ResticLockHolder, NamesPidUidHostAndTime) {
+  auto lock = lock_of("vm", 4711, 1'796'699'520'000, 0);
+  EXPECT_EQ(lock.holder(), "lock of PID 4711, uid 0, on host vm, held since "
+                           "2026-12-08T03:12:00Z");
+  lock.exclusive = true;
+  EXPECT_EQ(lock.holder().rfind("exclusive lock of PID 4711", 0), 0u);
 }
 
 TEST(ResticLockHost, IsTheKernelsHostName) {

@@ -15,6 +15,28 @@
 
 namespace satoru {
 
+/// Another user a child runs as (see process_spec::run_as).
+struct process_user {
+  unsigned uid = 0;
+  unsigned gid = 0;
+  std::vector<unsigned> groups; ///< supplementary groups (getgrouplist)
+  /// Keep the capabilities we have (as ambient ones, so that they survive
+  /// exec): the child then creates files as `uid` but may still do what
+  /// root could (set any owner, read any file).
+  bool keep_capabilities = false;
+};
+
+/// The user owning `path` (or, when it does not exist yet, its nearest
+/// existing parent), with that user's primary group and supplementary
+/// groups from the passwd/group database (the folder's group when the uid
+/// has no passwd entry). Nothing when we are not root, or the owner is root.
+std::optional<process_user> owner_to_run_as(const std::string& path);
+
+/// In a forked child, before exec: becomes `user` (setgroups, setresgid,
+/// setresuid; with keep_capabilities the permitted capabilities are raised
+/// as ambient ones). Async-signal-safe; returns 0 or an errno value.
+int become_user(const process_user& user);
+
 /// A child process to run. The child gets its own process group so that a
 /// timeout or cancel kills it together with whatever it started (ssh under
 /// rsync, for example).
@@ -51,6 +73,9 @@ struct process_spec {
   std::function<void(std::string_view)> on_stderr_line;
   /// At most this many bytes of stdout/stderr are kept (the tail).
   std::size_t capture_limit = 4 << 20;
+  /// Run the program as this user (only root can): switched after fork,
+  /// before exec, in the program's own process (the guardian stays ours).
+  std::optional<process_user> run_as;
 };
 
 struct process_result {

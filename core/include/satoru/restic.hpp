@@ -106,37 +106,53 @@ struct restic_lock {
   std::int64_t uid = 0;
   bool exclusive = false;
   std::int64_t time_ms = 0; ///< created or last refreshed (holder's clock)
-  /// "exclusive lock of PID 12 on host vm, 3 s old" (no secrets: a lock
-  /// holds none).
-  std::string describe(std::int64_t now_ms) const;
+  /// "lock of PID 4711, uid 0, on host vm, held since 2026-12-08T03:12:00Z"
+  /// ("exclusive lock ..."): who holds it, for events and logs (no secrets:
+  /// a lock holds none). The time is the lock's last refresh.
+  std::string holder() const;
 };
 
-/// What /proc says about a PID of this host.
+/// What the kernel says about a PID of this host.
 struct process_probe {
+  /// kill(pid, 0) did not answer ESRCH: the PID exists (it may be another
+  /// user's, hidden from our /proc by ProtectProc=invisible).
   bool exists = false;
+  bool visible = false;        ///< /proc/PID could be read: the fields below hold
   bool zombie = false;         ///< exited, not reaped: it holds nothing
-  std::int64_t uid = -1;       ///< real uid; -1 = unknown
+  std::int64_t uid = -1;       ///< real uid as our user namespace maps it; -1 = unknown
   std::int64_t started_ms = 0; ///< wall clock; 0 = unknown
   std::string name;            ///< /proc/PID/comm
 };
-/// Reads /proc/<pid>/stat and status.
+/// kill(pid, 0), then /proc/<pid>/stat and status when readable.
 process_probe probe_process(std::int64_t pid);
 
-/// Whose a lock is, from where we stand.
+/// restic 0.14 refreshes a held lock every 5 minutes, and calls one older
+/// than this stale (its `unlock` removes it, whoever holds it).
+constexpr std::int64_t restic_stale_lock_ms = 30 * 60 * 1000;
+
+/// Whose a lock is, from where we stand, and what that allows.
 enum class lock_holder {
-  other_host, ///< another machine's: never ours to remove
-  live,       ///< a live process of this host: never removed
-  dead,       ///< this host, and its process is gone: ours to remove
+  other_host, ///< another machine's (or of no known host): waited for
+  other_user, ///< this host, another uid's: waited for (its process may be hidden)
+  live,       ///< this host, our uid, a process that may be its restic: waited for
+  dead,       ///< this host, our uid, its process provably gone: removed at once
+  stale,      ///< not refreshed for 30 minutes (restic's own rule): removed
 };
-/// restic 0.14's own `unlock` calls a lock stale when it is older than 30
-/// minutes or when it is of this host and kill(pid, 0) fails, so it keeps the
-/// lock of a *zombie* (a restic killed with our daemon, re-parented to an
-/// init that does not reap) for 30 minutes. Here a lock of this host is dead
-/// when its PID does not exist, is a zombie, belongs to another user than
-/// the lock's, or is a process that is not restic and started well after the
-/// lock was written (the PID was reused). Anything else of this host is live.
+/// A lock is removed early only when its holder is provably gone: the lock
+/// is of this host and of `own_uid` (the uid satoru's restic runs as), and
+/// its PID does not exist, is a zombie, or is a visible process of `own_uid`
+/// that is not restic and started well after the lock was written (the PID
+/// was reused). A visible live restic of ours is never removed, however old
+/// its lock. Every other lock waits for restic's rule: stale once its time
+/// is 30 minutes before `now_ms`. Unlike restic's own `unlock`, a PID that
+/// cannot be signalled (another user's, EPERM) is never taken as gone.
 lock_holder classify_lock(const restic_lock& lock, const std::string& this_host,
-                          const process_probe& process);
+                          std::int64_t own_uid, const process_probe& process,
+                          std::int64_t now_ms);
+/// True for the holders whose locks clear_dead_locks() removes.
+inline bool removable(lock_holder h) {
+  return h == lock_holder::dead || h == lock_holder::stale;
+}
 /// The host name restic writes into its locks (the kernel's, as Go's
 /// os.Hostname reads it).
 std::string lock_host_name();
@@ -160,7 +176,9 @@ std::optional<lock_conflict> parse_lock_conflict(std::string_view restic_stderr)
 struct lock_cleanup {
   std::vector<restic_lock>
       removed; ///< locks of our dead processes (or stale to restic), gone now
-  std::vector<restic_lock> kept; ///< live processes and other hosts: never touched
+  /// Everyone else's (classify_lock: live, other_user, other_host): never
+  /// touched, waited for.
+  std::vector<restic_lock> kept;
   /// Dead locks that could not be removed on this backend (restic 0.14 has
   /// no command to remove one lock; see clear_dead_locks). restic's own
   /// unlock removes them once they are 30 minutes old.
@@ -215,14 +233,15 @@ public:
   /// listing works beside an exclusive lock). A lock that vanishes while
   /// being read is skipped.
   expected<std::vector<restic_lock>> locks(const cancel_token& cancel = {}) const;
-  /// Removes the locks our dead processes left (classify_lock() == dead),
-  /// then runs `restic unlock` for what restic itself calls stale. Never
-  /// touches a lock of a live process or, younger than 30 minutes, of
-  /// another host. restic 0.14 cannot remove one chosen lock, so a dead lock
-  /// is deleted as the object `locks/<id>` itself: a file for local
+  /// Removes the locks classify_lock() calls dead or stale: those our own
+  /// dead processes left, and those not refreshed for 30 minutes. Never
+  /// touches anyone else's. restic 0.14 cannot remove one chosen lock, so a
+  /// lock is deleted as the object `locks/<id>` itself: a file for local
   /// repositories, an HTTP DELETE (curl, credentials on its stdin) for
   /// `rest:` ones; on other backends (b2:, s3:, sftp:) it is left and
-  /// reported, and restic's unlock removes it when it is 30 minutes old.
+  /// reported, and `restic unlock` removes it once it is 30 minutes old. That
+  /// unlock runs only when no kept lock is of this host: restic's own rule
+  /// would also remove a live lock of another user (kill() answers EPERM).
   expected<lock_cleanup> clear_dead_locks(const cancel_token& cancel = {}) const;
 
   /// Where lock events go (waiting for a lock, dead locks removed) and the
@@ -241,6 +260,17 @@ public:
   /// exclusive retention wait. Its numbers may be off while a prune runs,
   /// which the next read corrects.
   void read_without_lock() { no_lock_ = true; }
+  /// Every command that meets a lock waits for it (see execute()), not only
+  /// the exclusive ones: for a person's restore, which should not fail
+  /// because a retention runs.
+  void wait_for_locks() { wait_all_ = true; }
+  /// Who restic runs as: when we are root and the repository is a local
+  /// folder of another user, that user (with root's capabilities kept), so
+  /// that no file in the repository is ever someone else's and the owner's
+  /// restic can read every lock. Nothing otherwise.
+  std::optional<process_user> repository_user() const;
+  /// The uid restic's locks of this client carry (repository_user()'s, or ours).
+  std::int64_t lock_uid() const;
   expected<repo_stats> stats(const cancel_token& cancel = {}) const;
   /// `restic copy --from-repo SRC` into this repository; returns the number
   /// of snapshots copied. restic 0.14's copy has no --json, so the count is
@@ -309,9 +339,11 @@ private:
   /// Runs a prepared spec; turns anything but exit 0 (or 3 when accepted)
   /// into one line naming `what` ("restic backup"), with secrets scrubbed.
   /// A child ended by a signal, its deadline or a cancel has left its lock
-  /// behind, and an exclusive command (forget, prune, check) that meets a
-  /// lock waits for it with backoff within the client's deadline: the lock
-  /// of a dead process of ours is removed at once, anyone else's waited for.
+  /// behind, and an exclusive command (forget, prune, check; any command
+  /// after wait_for_locks()) that meets a lock waits for it with backoff
+  /// within the client's deadline: the lock of a dead process of ours is
+  /// removed at once, anyone else's waited for until restic calls it stale,
+  /// with a "waiting for the lock of PID ..." event per retry.
   expected<process_result> execute(process_spec spec, const cancel_token& cancel,
                                    const std::string& what, bool accept_exit_3) const;
   /// One run of the child; the error as execute() describes it, and how the
@@ -323,6 +355,11 @@ private:
   /// clear_dead_locks() on a client that does not tidy up after itself
   /// (no recursion), with its own short deadline; errors are swallowed.
   lock_cleanup tidy_locks(std::chrono::milliseconds timeout) const;
+  /// Says that `what` waits `backoff` for the lock restic named in `err`
+  /// (found among `kept` by its storage id for uid and time).
+  void report_wait(const std::string& what, const std::string& err,
+                   const std::vector<restic_lock>& kept,
+                   std::chrono::milliseconds backoff) const;
   /// Deletes one lock object (see clear_dead_locks); false if this backend
   /// cannot.
   expected<bool> remove_lock(const std::string& id, const cancel_token& cancel) const;
@@ -345,7 +382,8 @@ private:
   event_sink* events_ = nullptr;
   std::string target_; ///< what progress is reported for
   bool tidy_ = true;   ///< clean up after children that died (off for the cleaner itself)
-  bool no_lock_ = false; ///< reads pass --no-lock (read_without_lock)
+  bool no_lock_ = false;  ///< reads pass --no-lock (read_without_lock)
+  bool wait_all_ = false; ///< every command waits for locks (wait_for_locks)
 };
 
 /// restic's cache folder for a config: `<restic_repo_path>-cache`, a private
