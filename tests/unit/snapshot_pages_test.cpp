@@ -313,7 +313,7 @@ TEST_F(SnapshotPages, ADryRunsConfirmationIsUsedOnceAndExpiresAfterAnHour) {
     req.set(http::field::content_type, "application/x-www-form-urlencoded");
     req.body() = "csrf=csrf-of-ana&confirm=" + std::to_string(id);
     req.prepare_payload();
-    return *pages.route(req, base_ + "/restores", operator_, cfg_);
+    return pages.route(req, base_ + "/restores", operator_, cfg_)->response;
   };
   auto applying = [&] {
     int n = 0;
@@ -340,7 +340,8 @@ TEST_F(SnapshotPages, ADryRunsConfirmationIsUsedOnceAndExpiresAfterAnHour) {
   http_request req{http::verb::get, base_ + "/restores/" + std::to_string(old), 11};
   req.set(http::field::host, "127.0.0.1:9465");
   auto preview =
-      *pages.route(req, base_ + "/restores/" + std::to_string(old), operator_, cfg_);
+      pages.route(req, base_ + "/restores/" + std::to_string(old), operator_, cfg_)
+          ->response;
   EXPECT_EQ(preview.result(), http::status::ok) << preview.body();
   EXPECT_EQ(preview.body().find("name=\"confirm\""), std::string::npos)
       << "no button for an expired confirmation";
