@@ -599,6 +599,20 @@ expected<void> end_cut_short(sqlite3* db, const job_row& job, const std::string&
   return delete_progress(db, job.id);
 }
 
+/// The newest plugin crash recorded for a job (record_plugin_crashes), ""
+/// when none: a job given up after recoveries names what killed its
+/// processes in its error, not only in its events.
+expected<std::string> last_plugin_crash(sqlite3* db, std::int64_t job_id) {
+  SATORU_PREPARE(q, db,
+                 "SELECT message FROM job_events WHERE job_id = ? AND step = 'plugin' "
+                 "AND level = 'fail' ORDER BY id DESC LIMIT 1");
+  q.bind(1, job_id);
+  int rc = q.step();
+  if (rc == SQLITE_ROW) return q.text(0);
+  if (rc == SQLITE_DONE) return std::string{};
+  return error{errc::database, std::string{"database: "} + sqlite3_errmsg(db)};
+}
+
 /// Why a running or interrupted job is orphaned ("" when it is not).
 std::string orphaned_because(const job_row& c, std::int64_t now,
                              const std::function<bool(const std::string&)>& owner_alive) {
@@ -649,6 +663,11 @@ store::recover_jobs(int max_recoveries,
                                            why, max_recoveries)
                              : fmt::format("the job {}; queued again (recovery {} of {})",
                                            why, recoveries, max_recoveries);
+      if (give_up) {
+        auto crash = last_plugin_crash(db, c.id);
+        if (!crash) return crash.err();
+        if (!crash->empty()) message += " (last: " + *crash + ")";
+      }
       u.bind(1, give_up ? now : 0)
           .bind(2, give_up ? message : std::string{})
           .bind(3, recoveries)

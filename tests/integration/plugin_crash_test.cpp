@@ -89,6 +89,9 @@ TEST(PluginCrash, ASegfaultInPullStopsTheDaemonAndTheJobFailsAfterTheRecoveryLim
   const auto job = job_json(env, id);
   EXPECT_TRUE(contains(string_of(job.at("error")), "giving up after 3 recoveries"))
       << string_of(job.at("error"));
+  // The error itself names what killed the daemon each time.
+  EXPECT_TRUE(contains(string_of(job.at("error")), "(last: " + crashed))
+      << string_of(job.at("error"));
   const auto crashes = messages_of(job, "plugin");
   ASSERT_EQ(crashes.size(), 4u) << boost::json::serialize(job);
   for (const auto& m : crashes)

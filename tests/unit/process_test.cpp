@@ -353,7 +353,10 @@ TEST(Process, AlreadyCancelledTokenStopsAtOnce) {
   auto r = run_process(sh("sleep 30"), cancel);
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->cancelled);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  // The bound only proves the sleep was stopped rather than waited for:
+  // under ASan beside the soak and the package test, a loaded machine took
+  // 3 s here where a quiet one takes 0.03 s.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 15s);
 }
 
 TEST(Process, BackgroundLeftoverDoesNotBlockTheCall) {
