@@ -14,6 +14,7 @@ foreach(entry IN ITEMS
     "48|ResticSubcommands/KilledInsideRestic.NextStartRunsRetentionAndCheckWithNoOperatorStep/\"forget\""
     "47|ResticSubcommands/KilledInsideRestic.NextStartRunsRetentionAndCheckWithNoOperatorStep/\"backup\""
     "45|HostRestore.DryRunChangesNothingYesRestoresExactlyAndADatabaseGoesBesideThenReplaces"
+    "28|JobControl.CancelStopsAQueuedJobAndARunningBackupLeavingTheLastSnapshot"
     "42|ResticSubcommands/KilledInsideRestic.NextStartRunsRetentionAndCheckWithNoOperatorStep/\"copy\""
     "41|Backup.SnapshotsAndRestoreRefuseBadInput"
     "35|Backup.AFullStagingDiskRefusesTheBigTargetUpFrontAndTheSmallOneGoesOn"
@@ -21,7 +22,8 @@ foreach(entry IN ITEMS
     "33|Backup.SecondBackupOfUnchangedDataAddsNextToNothing"
     "31|Backup.LsDiffAndPartialRestoreIntoASafeFolder"
     "30|Daemon.SigtermInterruptsRunningJobsAndTheNextStartFinishesThem"
-    "29|WebConsoleFleetAndRepository.TheRepositoryPageShowsRetentionAndSyncsForOperators")
+    "29|WebConsoleFleetAndRepository.TheRepositoryPageShowsRetentionAndSyncsForOperators"
+    "20|Daemon.ReloadsLetRunningBackupsFinishWithTheConfigTheyStartedWith")
   string(FIND "${entry}" "|" bar)
   string(SUBSTRING "${entry}" 0 ${bar} cost)
   math(EXPR start "${bar} + 1")
