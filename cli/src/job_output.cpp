@@ -69,7 +69,8 @@ int report_followed(const config& cfg, store& db, const job_row& row) {
   auto next = fmt::format("at {} (attempt {} of {})", format_time(row.next_attempt_at),
                           row.failed_attempts + 1, cfg.retry_max_attempts);
   std::cerr << fmt::format(
-      "job {} failed at attempt {}: {}; {}\n", row.id, row.attempts, terminal_safe(row.error),
+      "job {} failed at attempt {}: {}; {}\n", row.id, row.attempts,
+      terminal_safe(row.error),
       daemon_alive(db)
           ? "the daemon retries " + next
           : "no daemon is running, so nothing retries it (`satoru daemon` would " + next +

@@ -81,15 +81,17 @@ TEST_F(WebConfig, BadValuesAreNamedByPointer) {
 }
 
 TEST_F(WebConfig, AllowedHostsAreNamesWithoutPortsKeptInLowerCase) {
-  auto r = parse({{"web_listen", "127.0.0.1:9465"},
-                  {"web_users_file", "web-users.json"},
-                  {"web_allowed_hosts", json::array{"Backup.Example.com", "backup-server"}}});
+  auto r =
+      parse({{"web_listen", "127.0.0.1:9465"},
+             {"web_users_file", "web-users.json"},
+             {"web_allowed_hosts", json::array{"Backup.Example.com", "backup-server"}}});
   ASSERT_TRUE(r.value) << errors(r);
   EXPECT_EQ(r.value->web_allowed_hosts,
             (std::vector<std::string>{"backup.example.com", "backup-server"}));
-  auto bad = parse({{"web_listen", "127.0.0.1:9465"},
-                    {"web_users_file", "web-users.json"},
-                    {"web_allowed_hosts", json::array{"ok.example", "bad.example:443", ""}}});
+  auto bad =
+      parse({{"web_listen", "127.0.0.1:9465"},
+             {"web_users_file", "web-users.json"},
+             {"web_allowed_hosts", json::array{"ok.example", "bad.example:443", ""}}});
   EXPECT_FALSE(bad.value);
   EXPECT_TRUE(errors(bad).find("/web_allowed_hosts/1: must be a host name") !=
               std::string::npos)
