@@ -534,6 +534,17 @@ std::optional<error> exec_failure(unique_fd& report_read, const process_spec& sp
   }
 }
 
+/// How a reaped child ended (waitpid's status; negative: unknown), into
+/// `result`: its exit code, or the signal that killed it.
+void record_wait_status(process_result& result, int status) {
+  if (status >= 0 && WIFEXITED(status)) {
+    result.exit_code = WEXITSTATUS(status);
+  } else if (status >= 0 && WIFSIGNALED(status)) {
+    result.exit_code = -1;
+    result.term_signal = WTERMSIG(status);
+  }
+}
+
 /// A started child: its guardian's pid (the process group's leader) and our
 /// ends of its pipes (in_write only when the spec feeds stdin).
 struct spawned_child {
@@ -908,13 +919,7 @@ expected<process_result> run_process(const process_spec& spec,
   if (reaped_elsewhere) {
     child.forget();
   } else {
-    int status = child.reap();
-    if (status >= 0 && WIFEXITED(status)) {
-      result.exit_code = WEXITSTATUS(status);
-    } else if (status >= 0 && WIFSIGNALED(status)) {
-      result.exit_code = -1;
-      result.term_signal = WTERMSIG(status);
-    }
+    record_wait_status(result, child.reap());
   }
   result.duration = std::chrono::duration_cast<milliseconds>(clock_type::now() - started);
   trim_tail(result.out, spec.capture_limit);
@@ -967,11 +972,7 @@ process_result process_reader::finish(bool stop) {
   drain();
   ::close(err_fd_);
   err_fd_ = -1;
-  if (status >= 0 && WIFEXITED(status)) {
-    result.exit_code = WEXITSTATUS(status);
-  } else if (status >= 0 && WIFSIGNALED(status)) {
-    result.term_signal = WTERMSIG(status);
-  }
+  record_wait_status(result, status);
   result.cancelled = stop;
   result.err = std::move(err_);
   result.duration =

@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -20,9 +21,8 @@
 #include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <charconv>
-#include <condition_variable>
-#include <deque>
 #include <functional>
 #include <list>
 #include <mutex>
@@ -55,66 +55,46 @@ struct connection_base {
   std::list<std::weak_ptr<connection_base>>::iterator waiting_at;
 };
 
-/// A few threads of their own for requests that run restic, with a bounded
-/// queue: a large tree loading never holds up /healthz or /login.
+/// A few threads of their own for requests that run restic (Asio's thread
+/// pool), with a bound on what runs and waits: a large tree loading never
+/// holds up /healthz or /login, and a flood gets 503 instead of a queue.
 class read_pool {
 public:
   read_pool(int threads, int queue)
-      : max_jobs_(static_cast<std::size_t>(std::max(1, threads) + std::max(0, queue))) {
-    for (int t = 0; t < std::max(1, threads); ++t)
-      threads_.emplace_back([this] { work(); });
-  }
+      : pool_(static_cast<std::size_t>(std::max(1, threads)))
+      , max_jobs_(static_cast<std::size_t>(std::max(1, threads) + std::max(0, queue))) {}
   ~read_pool() { stop(); }
 
   /// Queues `job`; false when the pool is full (or stopping).
   bool try_run(std::function<void()> job) {
-    std::lock_guard lock(mutex_);
-    if (stopping_ || queued_.size() + running_ >= max_jobs_) return false;
-    queued_.push_back(std::move(job));
-    wake_.notify_one();
-    return true;
-  }
-
-  /// Drops what waits, lets what runs end, joins.
-  void stop() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-      queued_.clear();
+    if (stopping_ || in_flight_.fetch_add(1) >= max_jobs_) {
+      --in_flight_;
+      return false;
     }
-    wake_.notify_all();
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
-
-private:
-  void work() {
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      wake_.wait(lock, [this] { return stopping_ || !queued_.empty(); });
-      if (stopping_) return;
-      auto job = std::move(queued_.front());
-      queued_.pop_front();
-      ++running_;
-      lock.unlock();
+    asio::post(pool_, [this, job = std::move(job)]() mutable {
       try {
         job();
       } catch (const std::exception& e) {
         spdlog::error("web console: request failed: {}", e.what());
       }
       job = nullptr; // its connection goes before the count does
-      lock.lock();
-      --running_;
-    }
+      --in_flight_;
+    });
+    return true;
   }
 
-  std::size_t max_jobs_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<std::function<void()>> queued_;
-  std::size_t running_ = 0;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
+  /// Drops what waits (with the pool), lets what runs end, joins.
+  void stop() {
+    stopping_ = true;
+    pool_.stop();
+    pool_.join();
+  }
+
+private:
+  asio::thread_pool pool_;
+  const std::size_t max_jobs_;
+  std::atomic<std::size_t> in_flight_{0};
+  std::atomic<bool> stopping_{false};
 };
 
 } // namespace serving
